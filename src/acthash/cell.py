@@ -1,0 +1,154 @@
+"""One grid cell: a frozen dataclass holding every parameter, its name, path and hash."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+# Axes that vary over an experiment's grid (each becomes a key~value path segment, in this order).
+GRID_AXES = (
+    "dataset",
+    "depth",
+    "width",
+    "n_train",
+    "weight_decay",
+    "bn",
+    "dropout",
+    "label_noise",
+    "seed",
+)
+
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "svhn", "digits")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Every parameter of one trained network and its evaluation (defaults: SPEC Part A §3).
+
+    `width` is neurons per hidden layer; `n_train` is the number of training examples used
+    (the first n of the training split unless `subset` is "stratified_random"); `checkpoints`
+    are the epochs at which codes and metrics are taken (0 = initialisation).
+    """
+
+    dataset: str = "mnist"
+    depth: int = 1
+    width: int = 40
+    n_train: int = 48000
+    weight_decay: float = 1e-6
+    bn: bool = True
+    dropout: float = 0.0
+    label_noise: float = 0.0
+    seed: int = 0
+    checkpoints: tuple[int, ...] = (0, 1, 5)
+    noise_mode: str = "symmetric_other"
+    subset: str = "first_n"
+    tile: bool = True
+    train_fraction: float = 0.8
+    lr: float = 1e-2
+    lr_decay: float = 0.1
+    lr_step: int = 20
+    adam_eps: float = 1e-7
+    batch_size: int = 64
+    early_stopping: bool = True
+    patience: int = 10
+    bn_eps: float = 1e-3
+    bn_momentum: float = 0.01
+    knn_k: int = 9
+    logreg_solver: str = "lbfgs"
+    kmeans_n_init: int = 10
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checkpoints", tuple(sorted({int(c) for c in self.checkpoints})))
+        problems = validate(self)
+        if problems:
+            raise ValueError(f"invalid cell parameters: {'; '.join(problems)}")
+
+    @property
+    def epochs(self) -> int:
+        """Number of training epochs: the last checkpoint."""
+        return self.checkpoints[-1]
+
+    @property
+    def name(self) -> str:
+        """Self-describing relative path of the cell, `key~value` segments joined by '/'."""
+        return "/".join(f"{k}~{_fmt(getattr(self, k))}" for k in GRID_AXES)
+
+    def params(self) -> dict[str, Any]:
+        """All parameters as a JSON-friendly dict (without `extra`)."""
+        d = dataclasses.asdict(self)
+        d.pop("extra")
+        d["checkpoints"] = list(self.checkpoints)
+        return d
+
+    @property
+    def param_hash(self) -> str:
+        """Short sha256 of the canonical JSON of `params()`: identifies results made with these settings."""
+        blob = json.dumps(self.params(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "Cell":
+        """Build a cell from a dict, naming any unknown key."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"unknown cell parameter(s) {unknown}; allowed: {sorted(known)}")
+        return cls(**params)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def validate(cell: Cell) -> list[str]:
+    """Return a list of human-readable problems with a cell's parameters (empty if valid)."""
+    p: list[str] = []
+    if cell.dataset not in DATASETS:
+        p.append(f"dataset={cell.dataset!r} not in {DATASETS}")
+    for key in ("depth", "width", "n_train", "batch_size", "lr_step", "knn_k", "kmeans_n_init"):
+        if int(getattr(cell, key)) < 1:
+            p.append(f"{key}={getattr(cell, key)} must be >= 1")
+    for key in ("dropout", "label_noise"):
+        if not 0.0 <= getattr(cell, key) <= 1.0:
+            p.append(f"{key}={getattr(cell, key)} must be in [0, 1]")
+    if cell.dropout >= 1.0:
+        p.append("dropout must be < 1")
+    if cell.weight_decay < 0:
+        p.append(f"weight_decay={cell.weight_decay} must be >= 0")
+    if not 0 < cell.train_fraction <= 1:
+        p.append(f"train_fraction={cell.train_fraction} must be in (0, 1]")
+    if min(cell.checkpoints) < 0:
+        p.append(f"checkpoints={list(cell.checkpoints)} must be >= 0")
+    if cell.noise_mode not in ("symmetric_other", "permute_subset"):
+        p.append(f"noise_mode={cell.noise_mode!r} not in ('symmetric_other', 'permute_subset')")
+    if cell.subset not in ("first_n", "stratified_random"):
+        p.append(f"subset={cell.subset!r} not in ('first_n', 'stratified_random')")
+    if cell.logreg_solver not in ("lbfgs", "liblinear"):
+        p.append(f"logreg_solver={cell.logreg_solver!r} not in ('lbfgs', 'liblinear')")
+    return p
+
+
+def parse_name(name: str) -> dict[str, Any]:
+    """Grid-axis values from a cell name (`key~value/...`), typed as the dataclass fields."""
+    types = {f.name: f.type for f in dataclasses.fields(Cell)}
+    out: dict[str, Any] = {}
+    for segment in name.strip("/").split("/"):
+        key, sep, raw = segment.partition("~")
+        if not sep or key not in GRID_AXES:
+            raise ValueError(f"cell name {name!r}: segment {segment!r} is not key~value with key in {GRID_AXES}")
+        kind = types[key]
+        out[key] = bool(int(raw)) if kind == "bool" else int(raw) if kind == "int" else float(raw) if kind == "float" else raw
+    return out
+
+
+def cell_from_name(name: str, recipe: dict[str, Any] | None = None) -> Cell:
+    """The cell named `name` with the non-axis parameters in `recipe`."""
+    return Cell.from_params({**(recipe or {}), **parse_name(name)})

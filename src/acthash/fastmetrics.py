@@ -1,0 +1,146 @@
+"""Fast metric backends on packed codes, each tested against `metrics` (the scikit-learn reference).
+
+- distinct rows: a hash set over the packed rows' bytes (exact equality, like `np.unique(axis=0)`).
+- K-NN: a numba kernel over 64-bit words, Hamming distance by popcount of XOR. Ties at the k-th neighbour
+  go to the lower training index; vote ties to the smallest label (as scipy's mode).
+- K-Means: Lloyd with k-means++ seeding, all n_init runs advanced together in batched matmuls (torch, on
+  the device when there is one); an empty cluster keeps its previous centre.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+from numba import types
+from numba.extending import intrinsic
+
+
+def distinct_rows(packed: np.ndarray) -> int:
+    """Number of distinct rows of a (N, nbytes) uint8 array."""
+    packed = np.ascontiguousarray(packed)
+    return len(set(packed.view(np.dtype((np.void, packed.shape[1]))).ravel().tolist())) if len(packed) else 0
+
+
+def redundancy_ratio_packed(packed: np.ndarray) -> float:
+    """R = (N − #distinct rows) / N on packed rows."""
+    n = len(packed)
+    return (n - distinct_rows(packed)) / n if n else float("nan")
+
+
+def as_words(packed: np.ndarray) -> np.ndarray:
+    """(N, nbytes) uint8 → (N, ceil(nbytes/8)) uint64, zero-padded (padding never changes a distance)."""
+    n, nbytes = packed.shape
+    out = np.zeros((n, (nbytes + 7) // 8 * 8), dtype=np.uint8)
+    out[:, :nbytes] = packed
+    return out.view(np.uint64)
+
+
+@intrinsic
+def _popcount(typingctx, x):  # noqa: ANN001 - numba intrinsic signature
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+@numba.njit(parallel=True, cache=True)
+def _knn_kernel(train: np.ndarray, test: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    n_test, n_words = test.shape
+    idx = np.empty((n_test, k), dtype=np.int64)
+    dist = np.empty((n_test, k), dtype=np.int64)
+    for i in numba.prange(n_test):
+        best_d = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
+        best_i = np.full(k, -1, dtype=np.int64)
+        for j in range(train.shape[0]):
+            d = 0
+            for w in range(n_words):
+                d += _popcount(train[j, w] ^ test[i, w])
+            if d < best_d[k - 1]:
+                pos = k - 1
+                while pos > 0 and best_d[pos - 1] > d:
+                    best_d[pos] = best_d[pos - 1]
+                    best_i[pos] = best_i[pos - 1]
+                    pos -= 1
+                best_d[pos] = d
+                best_i[pos] = j
+        idx[i] = best_i
+        dist[i] = best_d
+    return idx, dist
+
+
+def knn_neighbors(train_packed: np.ndarray, test_packed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and Hamming distances (n_test, k) of each test row's k nearest training rows."""
+    k = min(k, len(train_packed))
+    return _knn_kernel(as_words(train_packed), as_words(test_packed), k)
+
+
+def knn_predict(train_packed: np.ndarray, y_train: np.ndarray, test_packed: np.ndarray, k: int = 9) -> np.ndarray:
+    """K-NN prediction with uniform votes; vote ties → smallest label."""
+    idx, _ = knn_neighbors(train_packed, test_packed, k)
+    votes = y_train[idx]
+    n_labels = int(y_train.max()) + 1
+    counts = np.zeros((len(votes), n_labels), dtype=np.int64)
+    np.add.at(counts, (np.arange(len(votes))[:, None], votes), 1)
+    return counts.argmax(1)
+
+
+def _kmeans_pp(x: torch.Tensor, sq: torch.Tensor, k: int, n_init: int, gen: torch.Generator) -> torch.Tensor:
+    """k-means++ seeding (greedy, 2 + ⌊ln k⌋ local trials, as scikit-learn) for n_init runs → (R, k, L)."""
+    n = x.shape[0]
+    trials = 2 + int(math.log(k))
+    first = torch.randint(n, (n_init,), generator=gen).to(x.device)
+    centers = [x[first]]
+    d2 = (sq[None, :] - 2 * centers[0] @ x.T + sq[first][:, None]).clamp_min(0)  # (R, N)
+    for _ in range(1, k):
+        probs = (d2 + 1e-12).cpu().double()
+        cand = torch.multinomial(probs, trials, replacement=True, generator=gen).to(x.device)  # (R, T)
+        cd2 = (sq[None, None, :] - 2 * torch.einsum("rtl,nl->rtn", x[cand], x) + sq[cand][..., None]).clamp_min(0)
+        new_d2 = torch.minimum(d2[:, None, :], cd2)  # (R, T, N)
+        best = new_d2.sum(2).argmin(1)
+        rows = torch.arange(n_init, device=x.device)
+        centers.append(x[cand[rows, best]])
+        d2 = new_d2[rows, best]
+    return torch.stack(centers, dim=1)
+
+
+def kmeans_fast(codes01: np.ndarray | torch.Tensor, n_clusters: int, n_init: int = 10, seed: int = 9,
+                max_iter: int = 300, tol: float = 1e-4, device: str | None = None) -> tuple[np.ndarray, float]:
+    """Batched K-Means → (cluster ids of the best run, its inertia). Stopping rule as scikit-learn: labels
+    unchanged, or squared centre shift ≤ tol × mean per-feature variance."""
+    x = torch.as_tensor(np.asarray(codes01, dtype=np.float32), device=device or "cpu")
+    n, dims = x.shape
+    k = min(n_clusters, n)
+    gen = torch.Generator().manual_seed(seed)
+    sq = (x * x).sum(1)
+    tol_abs = tol * float(x.var(0, unbiased=False).mean())
+    centers = _kmeans_pp(x, sq, k, n_init, gen)  # (R, k, L)
+    labels = torch.full((n_init, n), -1, dtype=torch.long, device=x.device)
+    done = torch.zeros(n_init, dtype=torch.bool, device=x.device)
+    for _ in range(max_iter):
+        dist = sq[:, None] - 2 * x @ centers.reshape(-1, dims).T + (centers * centers).sum(2).reshape(-1)[None, :]
+        new_labels = dist.view(n, n_init, k).argmin(2).T  # (R, N)
+        onehot = torch.zeros(n_init * k, n, dtype=x.dtype, device=x.device)
+        flat = new_labels + torch.arange(n_init, device=x.device)[:, None] * k  # (R, N) slot ids
+        onehot.index_put_((flat.reshape(-1), torch.arange(n, device=x.device).repeat(n_init)),
+                          torch.ones((), dtype=x.dtype, device=x.device))
+        sums = (onehot @ x).view(n_init, k, dims)
+        counts = onehot.sum(1).view(n_init, k, 1)
+        new_centers = torch.where(counts > 0, sums / counts.clamp_min(1), centers)
+        same = (new_labels == labels).all(1)
+        shift = ((new_centers - centers) ** 2).sum((1, 2))
+        upd = ~done
+        centers = torch.where(upd[:, None, None], new_centers, centers)
+        labels = torch.where(upd[:, None], new_labels, labels)
+        done = done | same | (shift <= tol_abs)
+        if bool(done.all()):
+            break
+    dist = sq[:, None] - 2 * x @ centers.reshape(-1, dims).T + (centers * centers).sum(2).reshape(-1)[None, :]
+    d = dist.view(n, n_init, k)
+    inertia = d.min(2).values.clamp_min(0).sum(0)  # (R,)
+    best = int(inertia.argmin())
+    return d[:, best].argmin(1).cpu().numpy(), float(inertia[best])

@@ -1,0 +1,65 @@
+"""All code metrics of one (cell, checkpoint): redundancy, K-Means, K-NN and logistic regression.
+
+`backend="fast"` uses `fastmetrics` (packed popcount K-NN, hashed distinct rows, batched K-Means);
+`backend="reference"` uses scikit-learn / numpy throughout. Logistic regression is scikit-learn in both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import fastmetrics as fm
+from . import metrics as ref
+from .codes import unpack_bits
+
+CODE_METRICS = (
+    "redundancy_train", "redundancy_test", "kmeans_purity_train", "kmeans_purity_test",
+    "kmeans_hungarian_train", "kmeans_hungarian_test", "knn_test", "logreg_test", "code_bits",
+)
+NET_METRICS = ("net_loss_train", "net_acc_train", "net_loss_test", "net_acc_test")
+METRICS = CODE_METRICS + NET_METRICS
+
+
+def _kmeans(codes01: np.ndarray, labels: np.ndarray, n_classes: int, n_init: int, backend: str,
+            device: str | None) -> tuple[float, float]:
+    k = min(n_classes, len(codes01))
+    if backend == "fast":
+        ids, _ = fm.kmeans_fast(codes01, k, n_init=n_init, device=device)
+    else:
+        ids, _ = ref.kmeans_reference(codes01, k, n_init=n_init)
+    return ref.purity(ids, labels), ref.hungarian_accuracy(ids, labels)
+
+
+def code_metrics(
+    train_packed: np.ndarray, test_packed: np.ndarray, length: int, keep: np.ndarray, y_train: np.ndarray,
+    y_test: np.ndarray, n_classes: int = 10, knn_k: int = 9, kmeans_n_init: int = 10,
+    logreg_solver: str = "lbfgs", backend: str = "fast", device: str | None = None,
+) -> dict[str, float]:
+    """Metrics of SPEC Part A §2 from packed codes (train rows = the cell's n examples, untiled).
+
+    `keep`: (length,) bool mask of units not constant over train ∪ test; K-Means and logistic regression see
+    only kept units (redundancy and K-NN are unchanged by constant units).
+    """
+    keep = np.asarray(keep, dtype=bool)
+    if not keep.any():  # every unit constant: one code for everything; keep one column so estimators run
+        keep = np.zeros_like(keep)
+        keep[0] = True
+    tr01 = unpack_bits(train_packed, length)[:, keep]
+    te01 = unpack_bits(test_packed, length)[:, keep]
+    out: dict[str, float] = {"code_bits": float(np.asarray(keep).sum())}
+    if backend == "fast":
+        out["redundancy_train"] = fm.redundancy_ratio_packed(train_packed)
+        out["redundancy_test"] = fm.redundancy_ratio_packed(test_packed)
+        knn = fm.knn_predict(train_packed, y_train, test_packed, knn_k)
+    elif backend == "reference":
+        out["redundancy_train"] = ref.redundancy_ratio(tr01)
+        out["redundancy_test"] = ref.redundancy_ratio(te01)
+        knn = ref.knn_reference(tr01, y_train, te01, min(knn_k, len(tr01)))
+    else:
+        raise ValueError(f"backend={backend!r} not in ('fast', 'reference')")
+    out["knn_test"] = float((knn == y_test).mean())
+    for split, codes, y in (("train", tr01, y_train), ("test", te01, y_test)):
+        p, h = _kmeans(codes, y, n_classes, kmeans_n_init, backend, device)
+        out[f"kmeans_purity_{split}"], out[f"kmeans_hungarian_{split}"] = p, h
+    out["logreg_test"] = float((ref.logreg_predict(tr01, y_train, te01, logreg_solver) == y_test).mean())
+    return out

@@ -1,0 +1,147 @@
+"""Run the science for files: train a pack of cells into a pack file, measure a member into a cell file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from . import data
+from .cell import Cell
+from .measure import CODE_METRICS, code_metrics
+from .samples import cell_samples
+from .store import CellFileError, atomic_h5, open_checked, read_codes, versions, write_member
+from .train import Trainer
+
+
+def pick_device(device: str = "auto") -> str:
+    """'auto' → 'cuda' when a GPU is visible, else 'cpu'."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, device: str = "auto",
+               state_path: Path | str | None = None, dtype: torch.dtype = torch.float32) -> Path:
+    """Train `cells` as one stacked model and write every member's codes into the pack file `out`.
+
+    With `state_path`, the training state is saved at each checkpoint epoch, a rerun resumes from it, and
+    it is removed once the pack file is complete.
+    """
+    device = pick_device(device)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    arrays = data.load(cells[0].dataset, data_root)
+    samples = [cell_samples(c, arrays.y_train, arrays.n_classes) for c in cells]
+    t0 = time.perf_counter()
+    trainer = Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, device, dtype)
+    results = trainer.run(Path(state_path) if state_path else None)
+    seconds = time.perf_counter() - t0
+    with atomic_h5(out) as f:
+        f.attrs.update(versions=json.dumps(versions()), device=_device_name(device), train_seconds=seconds,
+                       n_classes=arrays.n_classes)
+        for i, (cell, s, r) in enumerate(zip(cells, samples, results)):
+            write_member(f.create_group(f"members/{i:04d}"), cell, s, r, arrays.y_test)
+    if state_path and Path(state_path).exists():
+        Path(state_path).unlink()
+    return Path(out)
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"{device}: {torch.cuda.get_device_name(torch.device(device))}"
+    return f"cpu: {torch.get_num_threads()} threads, {_cpu_model()}"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def find_member(pack: h5py.File, cell: Cell, path: Path) -> h5py.Group:
+    """The group of `cell` inside an open pack file, checked by name and parameter hash."""
+    for g in pack["members"].values():
+        if g.attrs["name"] == cell.name:
+            if g.attrs["param_hash"] != cell.param_hash:
+                raise CellFileError(f"{path}: member {cell.name} made with other parameters; retrain the pack")
+            return g
+    raise CellFileError(f"{path}: holds no member {cell.name}")
+
+
+def _all_metrics(g: h5py.Group, cell: Cell, n_classes: int, backend: str, device: str) -> dict[str, np.ndarray]:
+    epochs = g["epochs"][()]
+    out = {k: np.full(len(epochs), np.nan) for k in CODE_METRICS}
+    length = int(g.attrs["code_length"])
+    y_train, y_test = g["labels/train"][()], g["labels/test"][()]
+    for j, epoch in enumerate(epochs):
+        train, test, keep = read_codes(g, int(epoch))
+        values = code_metrics(train, test, length, keep, y_train, y_test, n_classes, cell.knn_k,
+                              cell.kmeans_n_init, cell.logreg_solver, backend, device)
+        for k, v in values.items():
+            out[k][j] = v
+    return out
+
+
+def _write_cell(src: h5py.Group, cell: Cell, out: Path, metrics: dict[str, np.ndarray], attrs: dict) -> None:
+    with atomic_h5(out) as f:
+        for key in src:
+            if key != "metrics":
+                src.copy(key, f)
+        f.attrs.update({k: v for k, v in src.attrs.items() if k != "complete"})
+        f.attrs.update(attrs)
+        f.attrs.update(params=json.dumps(cell.params()), param_hash=cell.param_hash)
+        for k, v in metrics.items():
+            f[f"metrics/{k}"] = v
+
+
+def measure_member(pack_path: Path | str, cell: Cell, out: Path | str, backend: str = "fast",
+                   device: str = "cpu") -> dict[str, np.ndarray]:
+    """Compute the code metrics of `cell` from its pack file and write the complete cell file `out`."""
+    t0 = time.perf_counter()
+    with open_checked(pack_path) as pack:
+        g = find_member(pack, cell, Path(pack_path))
+        n_classes = int(pack.attrs["n_classes"])
+        metrics = _all_metrics(g, cell, n_classes, backend, device) if g.attrs["status"] == "ok" else {}
+        attrs = {k: pack.attrs[k] for k in ("versions", "device", "train_seconds", "n_classes")}
+        attrs.update(measure_seconds=time.perf_counter() - t0, metric_backend=backend)
+        _write_cell(g, cell, Path(out), metrics, attrs)
+    return metrics
+
+
+def remeasure(path: Path | str, backend: str = "fast", device: str = "cpu", **overrides: object) -> dict:
+    """Recompute a cell file's metrics from its stored codes (e.g. with another `knn_k`), in place."""
+    path = Path(path)
+    with open_checked(path) as f:
+        cell = dataclasses.replace(Cell.from_params(json.loads(f.attrs["params"])), **overrides)
+        metrics = _all_metrics(f, cell, int(f.attrs["n_classes"]), backend, device) if f.attrs["status"] == "ok" else {}
+        tmp_src = h5py.File(f".{path.name}.src", "w", driver="core", backing_store=False)
+        for key in f:
+            f.copy(key, tmp_src)
+        tmp_src.attrs.update({k: v for k, v in f.attrs.items()})
+    _write_cell(tmp_src, cell, path, metrics, {"metric_backend": backend})
+    tmp_src.close()
+    return metrics
+
+
+def summary(metrics: dict[str, np.ndarray], epochs: np.ndarray, net: dict[str, np.ndarray]) -> dict:
+    """Metrics as {epoch: {name: value}} for the CLI's closing JSON line."""
+    out = {}
+    for j, e in enumerate(epochs):
+        row = {k: float(v[j]) for k, v in {**metrics, **net}.items()}
+        out[str(int(e))] = row
+    return out
+
+
+def print_json(obj: dict) -> None:
+    print(json.dumps(obj, sort_keys=True), file=sys.stdout, flush=True)

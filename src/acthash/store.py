@@ -1,0 +1,132 @@
+"""HDF5 files: one pack file per trained pack (a group per member) and one cell file per cell.
+
+Cell file layout (a pack member group has the same layout, without /metrics):
+  attrs      params (JSON), param_hash, name, seed, status (ok | diverged), stopped_epoch, code_length,
+             versions (JSON), device, train_seconds, measure_seconds, complete (written last)
+  labels/    train (n,) labels used in training (noisy where noise_mask), train_true, test; noise_mask (n,)
+  history/   loss, lr: (epochs run,) per-epoch training loss (incl. L2) and learning rate
+  epochs     (C,) checkpoint epochs evaluated
+  codes/<epoch>/train (n, nbytes) uint8 packed, test (N_test, nbytes), keep (code_length,) bool
+  net/       loss_train, acc_train, loss_test, acc_test: (C,)
+  metrics/   one (C,) float64 array per code metric
+Files are written under a temporary name in the same folder and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .cell import Cell
+
+
+class CellFileError(ValueError):
+    """A cell or pack file is missing, incomplete, corrupt or made with other parameters."""
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages that shape the results."""
+    import sklearn
+    import torch
+
+    from . import __version__
+
+    return {"acthash": __version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__, "h5py": h5py.__version__, "python": platform.python_version()}
+
+
+@contextmanager
+def atomic_h5(path: Path | str) -> Iterator[h5py.File]:
+    """Open a temporary HDF5 file beside `path`; rename it to `path` only if the block completes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            yield f
+            f.attrs["complete"] = True
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: np.ndarray) -> None:
+    """Write one trained member (trainer `MemberResult`, its `Samples`) into group `g`."""
+    g.attrs.update(params=json.dumps(cell.params()), param_hash=cell.param_hash, name=cell.name,
+                   seed=cell.seed, status=result.status, stopped_epoch=result.stopped_epoch or -1,
+                   code_length=cell.depth * cell.width)
+    g["labels/train"], g["labels/train_true"], g["labels/test"] = samples.labels, samples.true_labels, y_test
+    g["labels/noise_mask"] = samples.noise_mask
+    g["history/loss"], g["history/lr"] = np.asarray(result.loss, float), np.asarray(result.lr, float)
+    cps = result.checkpoints
+    g["epochs"] = np.asarray([c.epoch for c in cps], dtype=np.int64)
+    for c in cps:
+        cg = g.create_group(f"codes/{c.epoch}")
+        chunks = lambda a: (min(len(a), 4096), a.shape[1]) if len(a) and a.shape[1] else None  # noqa: E731
+        cg.create_dataset("train", data=c.train.packed, chunks=chunks(c.train.packed))
+        cg.create_dataset("test", data=c.test.packed, chunks=chunks(c.test.packed))
+        cg["keep"] = np.asarray(c.train.col_any | c.test.col_any) & ~np.asarray(c.train.col_all & c.test.col_all)
+    n_tr, n_te = len(samples.labels), len(y_test)
+    g["net/loss_train"] = np.asarray([c.train.loss_sum / n_tr for c in cps], float)
+    g["net/acc_train"] = np.asarray([c.train.correct / n_tr for c in cps], float)
+    g["net/loss_test"] = np.asarray([c.test.loss_sum / n_te for c in cps], float)
+    g["net/acc_test"] = np.asarray([c.test.correct / n_te for c in cps], float)
+
+
+def open_checked(path: Path | str, expected_hash: str | None = None) -> h5py.File:
+    """Open a complete HDF5 file for reading, raising CellFileError that names the file otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise CellFileError(f"{path}: missing")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise CellFileError(f"{path}: not a readable HDF5 file ({err})") from err
+    if not f.attrs.get("complete", False):
+        f.close()
+        raise CellFileError(f"{path}: incomplete (written by a process that did not finish)")
+    if expected_hash is not None and f.attrs.get("param_hash") != expected_hash:
+        got = f.attrs.get("param_hash")
+        f.close()
+        raise CellFileError(f"{path}: made with other parameters (hash {got}, expected {expected_hash})")
+    return f
+
+
+@dataclass
+class CellRecord:
+    """What the merge needs from a cell file."""
+
+    path: Path
+    params: dict[str, Any]
+    status: str
+    epochs: np.ndarray
+    metrics: dict[str, np.ndarray]
+    attrs: dict[str, Any]
+
+
+def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
+    """Read a cell file's parameters and per-checkpoint metrics."""
+    with open_checked(path, expected_hash) as f:
+        try:
+            metrics = {k: f[f"metrics/{k}"][()] for k in f["metrics"]}
+            metrics.update({f"net_{k}": f[f"net/{k}"][()] for k in f["net"]})
+            return CellRecord(Path(path), json.loads(f.attrs["params"]), str(f.attrs["status"]), f["epochs"][()],
+                              metrics, {k: f.attrs[k] for k in f.attrs})
+        except KeyError as err:
+            raise CellFileError(f"{path}: corrupt, lacks {err}") from err
+
+
+def read_codes(g: h5py.Group, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Packed train codes, packed test codes and keep-mask of one checkpoint."""
+    cg = g[f"codes/{epoch}"]
+    return cg["train"][()], cg["test"][()], cg["keep"][()]

@@ -1,0 +1,207 @@
+"""The trainer: a pack of cells trained as one stacked model, with per-member data order, schedule,
+early stopping, divergence handling, evaluation at checkpoint epochs and resumable state.
+
+A pack of one is the single-model case. Members must share dataset, depth, BN, the checkpoint list,
+batch size and the number of rows per (tiled) epoch; they may differ in width, seed, weight decay,
+dropout, label noise and sample subset.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .cell import Cell
+from .codes import MemberCodes, extract
+from .model import StackedMLP
+from .optim import StackedAdam
+from .samples import Samples
+
+SHARED_KEYS = ("dataset", "depth", "bn", "checkpoints", "batch_size", "bn_eps", "bn_momentum", "adam_eps",
+               "lr", "lr_decay", "lr_step", "early_stopping", "patience", "train_fraction")
+
+
+@dataclass
+class Checkpoint:
+    """One member at one checkpoint epoch: codes on its train rows and on the test set."""
+
+    epoch: int
+    train: MemberCodes
+    test: MemberCodes
+
+
+@dataclass
+class MemberResult:
+    """Everything the trainer produced for one member."""
+
+    status: str = "ok"  # ok | diverged
+    stopped_epoch: int | None = None
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+
+
+def check_packable(cells: Sequence[Cell], rows_per_epoch: Sequence[int]) -> None:
+    """Raise a ValueError naming the first key on which the cells of a pack disagree."""
+    for key in SHARED_KEYS:
+        values = {str(getattr(c, key)) for c in cells}
+        if len(values) > 1:
+            raise ValueError(f"cells of one pack must share {key!r}; got {sorted(values)}")
+    if len(set(rows_per_epoch)) > 1:
+        raise ValueError(f"cells of one pack must have equal rows per tiled epoch; got {sorted(set(rows_per_epoch))}")
+
+
+def _lr(cell: Cell, epoch: int) -> float:
+    """Step decay of the reference: lr·decay^((epoch−1) // step) for 1-based epoch."""
+    return cell.lr * cell.lr_decay ** ((epoch - 1) // cell.lr_step)
+
+
+class Trainer:
+    """Train `cells` (sharing the keys in SHARED_KEYS) as one stacked model on `device`."""
+
+    def __init__(self, cells: Sequence[Cell], samples: Sequence[Samples], x_train: np.ndarray,
+                 x_test: np.ndarray, y_test: np.ndarray, n_classes: int, device: str = "cpu",
+                 dtype: torch.dtype = torch.float32, log: Callable[[str], None] | None = None) -> None:
+        check_packable(cells, [len(s.rows) for s in samples])
+        self.cells, self.samples, self.device = list(cells), list(samples), torch.device(device)
+        self.log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+        c0 = cells[0]
+        self.x = torch.as_tensor(x_train.reshape(len(x_train), -1), dtype=dtype, device=self.device)
+        self.x_test = torch.as_tensor(x_test.reshape(len(x_test), -1), dtype=dtype, device=self.device)
+        self.y_test = y_test
+        self.model = StackedMLP(self.x.shape[1], n_classes, c0.depth, [c.width for c in cells],
+                                [c.seed for c in cells], c0.bn, c0.bn_eps, c0.bn_momentum, dtype).to(self.device)
+        self.opt = StackedAdam(list(self.model.parameters()), len(cells), eps=c0.adam_eps)
+        m = len(cells)
+        self.rows = torch.as_tensor(np.stack([s.index[s.rows] for s in samples]), device=self.device)
+        self.labels = torch.as_tensor(np.stack([s.labels[s.rows] for s in samples]), device=self.device)
+        self.wd = torch.tensor([c.weight_decay for c in cells], dtype=dtype, device=self.device)
+        self.order_gens = [torch.Generator().manual_seed(c.seed) for c in cells]
+        self.drop_gens = [torch.Generator(device=self.device).manual_seed(c.seed + 1) for c in cells]
+        self.active = torch.ones(m, dtype=torch.bool, device=self.device)
+        self.best = [float("inf")] * m
+        self.wait = [0] * m
+        self.epoch = 0
+        self.results = [MemberResult() for _ in cells]
+
+    # -- one epoch -------------------------------------------------------------------------------
+    def _dropout_masks(self, b: int) -> list[torch.Tensor | None]:
+        rates = [c.dropout for c in self.cells]
+        if not any(rates):
+            return [None] * self.model.depth
+        wmax = max(self.model.widths)
+        masks = []
+        for _ in range(self.model.depth):
+            mask = torch.ones(len(rates), b, wmax, dtype=self.x.dtype, device=self.device)
+            for i, (p, w) in enumerate(zip(rates, self.model.widths)):
+                if p > 0:
+                    keep = torch.rand(b, w, generator=self.drop_gens[i], device=self.device) >= p
+                    mask[i, :, :w] = keep.to(self.x.dtype) / (1 - p)
+            masks.append(mask)
+        return masks
+
+    def train_epoch(self) -> None:
+        """One epoch for every active member; updates histories, early stopping and divergence status."""
+        self.model.train()
+        self.epoch += 1
+        m, n_rows = self.rows.shape
+        bsz = self.cells[0].batch_size
+        perm = torch.stack([torch.randperm(n_rows, generator=g) for g in self.order_gens]).to(self.device)
+        lr = torch.tensor([_lr(c, self.epoch) for c in self.cells], dtype=torch.float64, device=self.device)
+        total = torch.zeros(m, dtype=torch.float64, device=self.device)
+        for start in range(0, n_rows, bsz):
+            pos = perm[:, start:start + bsz]
+            rows = torch.gather(self.rows, 1, pos)
+            y = torch.gather(self.labels, 1, pos)
+            logits, _ = self.model(self.x[rows], self._dropout_masks(pos.shape[1]), self.active)
+            ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
+            l2 = sum(k.pow(2).sum((1, 2)) for k in self.model.hidden_kernels())
+            loss = ce + self.wd * l2
+            self.model.zero_grad(set_to_none=False)
+            (loss * self.active).sum().backward()
+            self.opt.step(lr, self.active)
+            total += loss.detach().to(torch.float64) * pos.shape[1]
+        self._end_epoch((total / n_rows).cpu().numpy(), lr.cpu().numpy())
+
+    def _end_epoch(self, epoch_loss: np.ndarray, lr: np.ndarray) -> None:
+        for i, (cell, res) in enumerate(zip(self.cells, self.results)):
+            if not bool(self.active[i]):
+                continue
+            res.loss.append(float(epoch_loss[i]))
+            res.lr.append(float(lr[i]))
+            if not np.isfinite(epoch_loss[i]):
+                res.status, res.stopped_epoch = "diverged", self.epoch
+                self.active[i] = False
+                self.log(f"member {i} ({cell.name}) diverged at epoch {self.epoch}: loss {epoch_loss[i]}")
+                continue
+            if epoch_loss[i] < self.best[i]:
+                self.best[i], self.wait[i] = float(epoch_loss[i]), 0
+            else:
+                self.wait[i] += 1
+            if cell.early_stopping and self.wait[i] >= cell.patience:
+                res.stopped_epoch = self.epoch
+                self.active[i] = False
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def evaluate(self) -> None:
+        """Codes and network metrics of every member at the current epoch (diverged members skipped)."""
+        train = extract(self.model, self.x, [s.index for s in self.samples], [s.labels for s in self.samples])
+        test = extract(self.model, self.x_test, [np.arange(len(self.y_test))] * len(self.cells),
+                       [self.y_test] * len(self.cells))
+        for i, res in enumerate(self.results):
+            if res.status == "ok":
+                res.checkpoints.append(Checkpoint(self.epoch, train[i], test[i]))
+
+    # -- the whole run ---------------------------------------------------------------------------
+    def run(self, state_path: Path | None = None) -> list[MemberResult]:
+        """Train to the last checkpoint, evaluating at each checkpoint epoch; with `state_path`, save the
+        full training state after each checkpoint and resume from it if it exists."""
+        checkpoints = self.cells[0].checkpoints
+        if state_path is not None and Path(state_path).exists():
+            self.load_state(Path(state_path))
+            self.log(f"resumed from {state_path} at epoch {self.epoch}")
+        if self.epoch == 0 and 0 in checkpoints:
+            self.evaluate()
+        while self.epoch < checkpoints[-1]:
+            t0 = time.perf_counter()
+            self.train_epoch()
+            n_active = int(self.active.sum())
+            losses = [r.loss[-1] for r in self.results if r.loss]
+            self.log(f"epoch {self.epoch}/{checkpoints[-1]} members={len(self.cells)} active={n_active} "
+                     f"loss_mean={np.nanmean(losses) if losses else float('nan'):.4f} "
+                     f"lr={_lr(self.cells[0], self.epoch):.1e} {time.perf_counter() - t0:.2f}s")
+            if self.epoch in checkpoints:
+                self.evaluate()
+                if state_path is not None:
+                    self.save_state(Path(state_path))
+        return self.results
+
+    def save_state(self, path: Path) -> None:
+        """Write the complete training state atomically (temporary name, then rename)."""
+        state = {
+            "hashes": [c.param_hash for c in self.cells], "epoch": self.epoch, "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(), "order": [g.get_state() for g in self.order_gens],
+            "drop": [g.get_state() for g in self.drop_gens], "active": self.active, "best": self.best,
+            "wait": self.wait, "results": self.results,
+        }
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    def load_state(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        if state["hashes"] != [c.param_hash for c in self.cells]:
+            raise ValueError(f"{path}: training state belongs to other cell parameters; delete it to start over")
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        for g, s in zip(self.order_gens + self.drop_gens, state["order"] + state["drop"]):
+            g.set_state(s.cpu())
+        self.active.copy_(state["active"])
+        self.best, self.wait, self.epoch, self.results = state["best"], state["wait"], state["epoch"], state["results"]
