@@ -1,0 +1,36 @@
+"""The command line end to end on real MNIST: one cell, its JSON, its file, and `measure` recomputing it."""
+
+import json
+import subprocess
+
+import h5py
+import pytest
+
+from acthash.store import read_cell
+
+
+@pytest.mark.slow
+def test_cell_end_to_end_on_real_mnist(tmp_path, data_root):
+    out = tmp_path / "cell.h5"
+    cmd = ["acthash", "cell", "--dataset", "mnist", "--width", "20", "--n-train", "2000", "--epochs", "2",
+           "--checkpoints", "0", "2", "--seed", "1", "--data-root", str(data_root), "--out", str(out), "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert "epoch 2/2" in proc.stderr
+    metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(metrics) == {"0", "2"}
+    final = metrics["2"]
+    assert final["net_acc_test"] > 0.8 and final["knn_test"] > 0.7 and 0 <= final["redundancy_test"] < 0.5
+    rec = read_cell(out)
+    assert rec.status == "ok" and rec.params["width"] == 20 and rec.epochs.tolist() == [0, 2]
+    with h5py.File(out) as f:
+        assert f["codes/2/train"].shape == (2000, 3) and f["labels/noise_mask"].shape == (2000,)
+    proc = subprocess.run(["acthash", "measure", str(out), "--knn-k", "1"], capture_output=True, text=True, check=True)
+    rec1 = read_cell(out)
+    assert rec1.params["knn_k"] == 1 and rec1.metrics["redundancy_test"][1] == rec.metrics["redundancy_test"][1]
+    assert not list(tmp_path.glob(".*"))  # no pack or state leftovers
+
+
+def test_bad_option_value_is_reported_by_key(tmp_path):
+    proc = subprocess.run(["acthash", "cell", "--dropout", "1.5", "--out", str(tmp_path / "x.h5")],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "dropout=1.5 must be in [0, 1]" in proc.stderr

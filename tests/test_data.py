@@ -1,0 +1,62 @@
+"""Dataset loaders: real MNIST, tiny files in torchvision's CIFAR-10 and SVHN formats, digits, clear errors."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from acthash.data import DatasetNotFound, fetch, load, read_idx
+
+
+def test_real_mnist_shapes_range_and_checksums(data_root):
+    a = load("mnist", data_root)
+    assert a.x_train.shape == (60000, 1, 28, 28) and a.x_test.shape == (10000, 1, 28, 28)
+    assert a.x_train.dtype == np.float32 and 0 <= a.x_train.min() and a.x_train.max() == 1.0
+    assert a.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+
+
+def test_cifar10_from_torchvision_pickles(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, 4))}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+        if name == "data_batch_1":
+            first = batch
+    a = load("cifar10", tmp_path)
+    assert a.x_train.shape == (20, 3, 32, 32) and a.x_test.shape == (4, 3, 32, 32)
+    np.testing.assert_allclose(a.x_train[0].ravel() * 255, first[b"data"][0], atol=1e-3)  # CHW order kept
+    assert a.y_train[:4].tolist() == list(first[b"labels"])
+
+
+def test_svhn_from_torchvision_mat_files(tmp_path):
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 6), ("test", 3)):
+        x = rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)
+        savemat(tmp_path / f"{split}_32x32.mat", {"X": x, "y": np.array([[10], [1], [2], [3], [4], [5]][:n])})
+    a = load("svhn", tmp_path)
+    assert a.x_train.shape == (6, 3, 32, 32) and a.y_train.tolist() == [0, 1, 2, 3, 4, 5]
+    assert a.x_test.shape == (3, 3, 32, 32)
+
+
+def test_missing_datasets_say_where_and_how(tmp_path):
+    with pytest.raises(DatasetNotFound, match="cifar-10-batches-py.*--data-root"):
+        load("cifar10", tmp_path)
+    with pytest.raises(DatasetNotFound, match="tried: files under .*MNIST/raw"):
+        fetch("mnist", tmp_path, allow_network=False)
+
+
+def test_truncated_idx_file_is_named(tmp_path):
+    p = tmp_path / "x-idx1-ubyte"
+    p.write_bytes(bytes([0, 0, 8, 1]) + (100).to_bytes(4, "big") + bytes(10))
+    with pytest.raises(ValueError, match="x-idx1-ubyte: IDX header says"):
+        read_idx(p)
+
+
+def test_digits_is_built_in():
+    a = load("digits", ".")
+    assert a.x_train.shape == (1497, 1, 8, 8) and a.x_test.shape == (300, 1, 8, 8)

@@ -1,0 +1,113 @@
+"""Metrics on hand-made codes and against scikit-learn; fast backends against the reference."""
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.neighbors import KNeighborsClassifier
+
+from acthash import fastmetrics as fm
+from acthash import metrics as ref
+from acthash.measure import code_metrics
+
+
+def test_redundancy_on_hand_made_codes():
+    codes = np.array([[0, 1], [0, 1], [1, 1], [0, 1], [1, 0]], dtype=np.uint8)
+    assert ref.redundancy_ratio(codes) == pytest.approx(2 / 5)  # 3 distinct among 5
+    assert fm.redundancy_ratio_packed(np.packbits(codes, axis=1)) == pytest.approx(2 / 5)
+
+
+@pytest.mark.parametrize("bits", [3, 10, 70])
+def test_redundancy_packed_matches_np_unique_and_the_bound(bits):
+    rng = np.random.default_rng(bits)
+    codes = (rng.random((2000, bits)) < 0.3).astype(np.uint8)
+    expected = (2000 - len(np.unique(codes, axis=0))) / 2000
+    got = fm.redundancy_ratio_packed(np.packbits(codes, axis=1))
+    assert got == pytest.approx(expected)
+    assert got >= 1 - 2**bits / 2000 - 1e-12
+
+
+def test_purity_at_least_hungarian_and_equal_when_majorities_differ():
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    distinct = np.array([0, 0, 1, 1, 1, 1, 2, 2, 0])  # cluster majorities 0, 1, 2: all different
+    assert ref.purity(distinct, labels) == pytest.approx(ref.hungarian_accuracy(distinct, labels))
+    y = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    shared = np.array([0, 0, 1, 1, 2, 2, 2, 2])  # clusters 0 and 1 both have majority label 0
+    assert ref.purity(shared, y) == pytest.approx(6 / 8)
+    assert ref.hungarian_accuracy(shared, y) == pytest.approx(4 / 8)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        c, y = rng.integers(0, 4, 40), rng.integers(0, 4, 40)
+        assert ref.purity(c, y) >= ref.hungarian_accuracy(c, y) - 1e-12
+
+
+def _codes(n, bits, seed, classes=4):
+    """Noisy copies of fixed class prototypes (shared across seeds): codes (n, bits) uint8 and labels."""
+    protos = np.random.default_rng(bits * 1000 + classes).random((classes, bits)) < 0.5
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    flip = rng.random((n, bits)) < 0.2
+    return (protos[y] ^ flip).astype(np.uint8), y
+
+
+def test_constant_units_leave_redundancy_and_knn_unchanged():
+    tr, ytr = _codes(300, 24, 0)
+    te, yte = _codes(100, 24, 1)
+    pad = lambda a: np.hstack([np.ones((len(a), 5), np.uint8), a, np.zeros((len(a), 3), np.uint8)])  # noqa: E731
+    for backend in ("fast", "reference"):
+        base = code_metrics(np.packbits(tr, 1), np.packbits(te, 1), 24, np.ones(24, bool), ytr, yte, 4, backend=backend)
+        keep = np.r_[np.zeros(5, bool), np.ones(24, bool), np.zeros(3, bool)]
+        padded = code_metrics(np.packbits(pad(tr), 1), np.packbits(pad(te), 1), 32, keep, ytr, yte, 4, backend=backend)
+        for key in ("redundancy_train", "redundancy_test", "knn_test", "kmeans_purity_train", "logreg_test"):
+            assert padded[key] == pytest.approx(base[key]), key
+
+
+def test_knn_fast_against_scikit_learn():
+    tr, ytr = _codes(3000, 128, 2, classes=10)
+    te, _ = _codes(800, 128, 3, classes=10)
+    expected = KNeighborsClassifier(9, metric="hamming", algorithm="brute").fit(tr.astype(bool), ytr).predict(te.astype(bool))
+    got = fm.knn_predict(np.packbits(tr, 1), ytr, np.packbits(te, 1), 9)
+    agreement = (got == expected).mean()
+    assert agreement >= 0.99, agreement  # differences only from ties at the 9th neighbour
+
+
+def test_knn_neighbours_are_exact_hamming_nearest():
+    tr, _ = _codes(500, 70, 4)
+    te, _ = _codes(50, 70, 5)
+    idx, dist = fm.knn_neighbors(np.packbits(tr, 1), np.packbits(te, 1), 9)
+    full = (te[:, None, :] != tr[None, :, :]).sum(2)
+    np.testing.assert_array_equal(dist, np.sort(full, 1)[:, :9])
+    np.testing.assert_array_equal(np.take_along_axis(full, idx, 1), dist)
+    first = np.argsort(full, 1, kind="stable")[:, :9]  # ties -> lower training index
+    np.testing.assert_array_equal(idx, first)
+
+
+def test_kmeans_fast_reaches_scikit_learn_inertia():
+    codes, y = _codes(2000, 64, 6, classes=10)
+    km = KMeans(10, init="k-means++", n_init=10, max_iter=300, tol=1e-4, random_state=9).fit(codes.astype(float))
+    ids, inertia = fm.kmeans_fast(codes, 10, n_init=10)
+    assert inertia <= km.inertia_ * 1.01
+    direct = ((codes - np.stack([codes[ids == c].mean(0) for c in range(10)])[ids]) ** 2).sum()
+    assert inertia == pytest.approx(direct, rel=1e-4)
+    assert abs(ref.purity(ids, y) - ref.purity(km.labels_, y)) < 0.05
+
+
+def test_logreg_is_one_vs_one_against_scikit_learn():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsOneClassifier
+
+    tr, ytr = _codes(400, 32, 7)
+    te, _ = _codes(100, 32, 8)
+    expected = OneVsOneClassifier(LogisticRegression(C=1.0, max_iter=100, random_state=9)).fit(tr, ytr).predict(te)
+    np.testing.assert_array_equal(ref.logreg_predict(tr, ytr, te), expected)
+
+
+def test_fast_and_reference_backends_agree_on_all_metrics():
+    tr, ytr = _codes(1500, 40, 9, classes=10)
+    te, yte = _codes(500, 40, 10, classes=10)
+    args = (np.packbits(tr, 1), np.packbits(te, 1), 40, np.ones(40, bool), ytr, yte, 10)
+    fast, slow = code_metrics(*args, backend="fast"), code_metrics(*args, backend="reference")
+    for key in ("redundancy_train", "redundancy_test", "logreg_test", "code_bits"):
+        assert fast[key] == slow[key], key
+    assert abs(fast["knn_test"] - slow["knn_test"]) <= 0.01
+    for key in ("kmeans_purity_train", "kmeans_purity_test"):
+        assert abs(fast[key] - slow[key]) <= 0.05, key

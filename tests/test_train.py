@@ -1,0 +1,103 @@
+"""The stacked trainer against single-model training, early stopping, divergence and resume (digits, float64)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from acthash.cell import Cell
+from acthash.data import load
+from acthash.samples import cell_samples
+from acthash.train import Trainer, check_packable
+
+BASE = Cell(dataset="digits", width=8, n_train=600, checkpoints=(0, 1, 2), batch_size=32, lr=5e-3)
+MEMBERS = [
+    dataclasses.replace(BASE, width=5, seed=1),
+    dataclasses.replace(BASE, width=12, seed=2, weight_decay=1e-3),
+    dataclasses.replace(BASE, width=8, seed=3, dropout=0.3),
+    dataclasses.replace(BASE, width=9, seed=4, label_noise=0.4, subset="stratified_random"),
+]
+
+
+def make_trainer(cells, dtype=torch.float64):
+    arrays = load("digits", ".")
+    samples = [cell_samples(c, arrays.y_train, arrays.n_classes) for c in cells]
+    return Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, "cpu", dtype,
+                   log=lambda s: None)
+
+
+def member_weights(trainer, i):
+    w = trainer.model.widths[i]
+    return torch.cat([trainer.model.kernels[0][i, :, :w].flatten(), trainer.model.head[i, :w].flatten()])
+
+
+def test_each_member_of_a_pack_equals_training_it_alone():
+    """Float64: stacking only reorders floating-point sums, so 1e-9 is ample (float32 would amplify
+    reordering through Adam's first steps to ~1e-2; see recipes/performance.md)."""
+    pack = make_trainer(MEMBERS)
+    pack_results = pack.run()
+    for i, cell in enumerate(MEMBERS):
+        alone = make_trainer([cell])
+        res = alone.run()[0]
+        np.testing.assert_allclose(pack_results[i].loss, res.loss, rtol=1e-9)
+        torch.testing.assert_close(member_weights(pack, i), member_weights(alone, 0), rtol=1e-9, atol=1e-12)
+        for a, b in zip(pack_results[i].checkpoints, res.checkpoints):
+            np.testing.assert_array_equal(a.train.packed, b.train.packed)
+            np.testing.assert_array_equal(a.test.packed, b.test.packed)
+
+
+def test_pack_rejects_cells_that_cannot_share_a_model():
+    with pytest.raises(ValueError, match="'depth'"):
+        check_packable([BASE, dataclasses.replace(BASE, depth=2)], [100, 100])
+    with pytest.raises(ValueError, match="rows per tiled epoch"):
+        check_packable([BASE, BASE], [100, 90])
+
+
+def test_stopped_member_is_frozen_while_others_train():
+    cells = [dataclasses.replace(BASE, seed=s, patience=1) for s in (1, 2)]
+    trainer = make_trainer(cells)
+    trainer.best = [0.0, 1.0]
+    trainer._end_epoch(np.array([0.5, 0.1]), np.array([0.0, 0.0]))  # member 0 did not improve: patience 1 hit
+    assert trainer.active.tolist() == [False, True]
+    assert trainer.results[0].stopped_epoch == trainer.epoch
+    before = [member_weights(trainer, i).clone() for i in range(2)]
+    running = trainer.model.running_mean0.clone()
+    trainer.train_epoch()
+    torch.testing.assert_close(member_weights(trainer, 0), before[0], rtol=0, atol=0)
+    torch.testing.assert_close(trainer.model.running_mean0[0], running[0], rtol=0, atol=0)
+    assert not torch.equal(member_weights(trainer, 1), before[1])
+
+
+def test_diverged_member_is_marked_and_does_not_disturb_the_others():
+    cells = [dataclasses.replace(BASE, seed=s) for s in (1, 2)]
+    trainer = make_trainer(cells)
+    with torch.no_grad():
+        trainer.model.kernels[0][0, 0, 0] = float("nan")
+    results = trainer.run()
+    assert results[0].status == "diverged" and results[0].stopped_epoch == 1
+    assert results[0].checkpoints[0].epoch == 0 and len(results[0].checkpoints) == 1
+    alone = make_trainer([cells[1]]).run()[0]
+    np.testing.assert_allclose(results[1].loss, alone.loss, rtol=1e-9)
+
+
+def test_resume_from_saved_state_equals_an_uninterrupted_run(tmp_path):
+    cells = MEMBERS[:3]
+    state = tmp_path / "pack.state.pt"
+    first = make_trainer(cells)
+    first.cells = [dataclasses.replace(c) for c in cells]
+    while first.epoch < 1:
+        first.train_epoch()
+    first.evaluate()
+    first.save_state(state)
+    resumed = make_trainer(cells).run(state)
+    straight = make_trainer(cells).run()
+    for a, b in zip(resumed, straight):
+        np.testing.assert_allclose(a.loss, b.loss, rtol=1e-12)
+        np.testing.assert_array_equal(a.checkpoints[-1].test.packed, b.checkpoints[-1].test.packed)
+
+
+def test_training_learns_digits():
+    res = make_trainer([dataclasses.replace(BASE, width=32, checkpoints=(0, 5))], torch.float32).run()[0]
+    first, last = res.checkpoints
+    assert last.test.correct / 300 > 0.75 > 0.25 > first.test.correct / 300
