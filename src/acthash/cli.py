@@ -39,7 +39,10 @@ def _cell_from_args(args: argparse.Namespace) -> Cell:
 def _cmd_fetch(args: argparse.Namespace) -> None:
     from .data import fetch
 
-    print(fetch(args.dataset, args.data_root))
+    folder = fetch(args.dataset, args.data_root)
+    print(folder)
+    if args.stamp:  # a small file the workflow can depend on
+        Path(args.stamp).write_text(json.dumps({"dataset": args.dataset, "folder": str(folder)}) + "\n")
 
 
 def _cmd_cell(args: argparse.Namespace) -> None:
@@ -114,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch-data", help="make a dataset available under --data-root")
     p.add_argument("dataset")
     p.add_argument("--data-root", default="data")
+    p.add_argument("--stamp", default=None, help="write a JSON stamp file here when the dataset is ready")
     p.set_defaults(func=_cmd_fetch)
 
     p = sub.add_parser("cell", help="train and measure one cell into one HDF5 file; prints its metrics as JSON")

@@ -1,0 +1,35 @@
+# acthash: `make demo` runs the main job, `make test` the tests; both install into .venv first if needed.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROFILE ?= local
+EXPERIMENTS ?= demo
+
+.PHONY: install demo test test-fast bench lint clean-results
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	# torch and torchvision first, pinned to the releases this project supports (local wheels on our CI)
+	$(BIN)/pip install torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -e '.[workflow,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --workflow-profile profiles/$(PROFILE) --config experiments=$(EXPERIMENTS)
+	@echo "merged dataset: results/$(EXPERIMENTS)/metrics.nc   figures: results/$(EXPERIMENTS)/figures/"
+
+test: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH bash tests/run.sh
+
+test-fast: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m "not slow and not slurm" -q
+
+bench: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/run_all.py
+
+lint: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint && $(BIN)/snakefmt --check workflow
