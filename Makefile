@@ -23,7 +23,7 @@ demo: $(STAMP)
 	@echo "merged dataset: results/$(EXPERIMENTS)/metrics.nc   figures: results/$(EXPERIMENTS)/figures/"
 
 test: $(STAMP)
-	PATH=$(abspath $(BIN)):$$PATH bash tests/run.sh
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m "not slow and not slurm" -q

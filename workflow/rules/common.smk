@@ -1,15 +1,20 @@
 # Grid expansion, targets and small input/param functions; no rules here.
 import json
+from pathlib import Path
 
 import yaml
 from snakemake.utils import validate
 
-from acthash.cell import GRID_AXES
+from acthash.cell import parse_name
 from acthash.plan import make_plan
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
-OVERRIDE_KEYS = [k for k in config if k not in ("experiments", "data_root", "defaults", "grids", "phase")]
+OVERRIDE_KEYS = [
+    k
+    for k in config
+    if k not in ("experiments", "data_root", "defaults", "grids", "phase")
+]
 
 
 def _coerce(value):
@@ -27,17 +32,26 @@ def picked_experiments():
         return list(config["grids"])
     unknown = [n for n in names if n not in config["grids"]]
     if unknown:
-        raise ValueError(f"config key 'experiments': unknown {unknown}; allowed: {sorted(config['grids'])} or all")
+        raise ValueError(
+            f"config key 'experiments': unknown {unknown}; allowed: {sorted(config['grids'])} or all"
+        )
     return names
 
 
 def experiment_spec(name):
     """Defaults, then the grid's own keys, then command-line overrides; phase settings merged likewise."""
     grid = config["grids"][name]
-    spec = {**config.get("defaults", {}), **grid, **{k: _coerce(config[k]) for k in OVERRIDE_KEYS}}
+    spec = {
+        **config.get("defaults", {}),
+        **grid,
+        **{k: _coerce(config[k]) for k in OVERRIDE_KEYS},
+    }
     spec["phase"] = {**config.get("phase", {}), **grid.get("phase", {})}
     spec.pop("description", None)
-    validate({"experiments": name, "grids": {name: spec}}, workflow.source_path("../schemas/config.schema.yaml"))
+    validate(
+        {"experiments": name, "grids": {name: spec}},
+        workflow.source_path("../schemas/config.schema.yaml"),
+    )
     return spec
 
 
@@ -70,7 +84,9 @@ def spec_json(wildcards):
 
 
 def recipe_json(wildcards):
-    return json.dumps(PLANS[wildcards.exp]["recipe"], sort_keys=True, separators=(",", ":"))
+    return json.dumps(
+        PLANS[wildcards.exp]["recipe"], sort_keys=True, separators=(",", ":")
+    )
 
 
 def pack_cells(wildcards):
@@ -78,8 +94,12 @@ def pack_cells(wildcards):
 
 
 def pack_datasets(wildcards):
-    dataset = wildcards.pack.split("/")[0].split("~")[1]
+    dataset = parse_name(PACKS[wildcards.exp][wildcards.pack][0])["dataset"]
     return f"{config['data_root']}/.acthash-{dataset}.json"
+
+
+def data_root_of(wildcards, output):
+    return str(Path(output.stamp).parent)
 
 
 def pack_of_cell(wildcards):

@@ -1,12 +1,12 @@
 rule fetch_data:
     output:
         stamp=f"{config['data_root']}/.acthash-{{dataset}}.json",
-    params:
-        root=config["data_root"],
     log:
         f"{config['data_root']}/logs/fetch_{{dataset}}.log",
+    localrule: True
     conda:
         "../envs/acthash.yaml"
-    localrule: True
+    params:
+        root=data_root_of,
     shell:
         "acthash fetch-data {wildcards.dataset} --data-root {params.root} --stamp {output.stamp} > {log} 2>&1"

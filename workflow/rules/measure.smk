@@ -3,8 +3,6 @@ rule measure:
         pack=pack_of_cell,
     output:
         "results/{exp}/cells/{cell}.h5",
-    params:
-        recipe=recipe_json,
     log:
         "results/{exp}/logs/measure/{cell}.log",
     benchmark:
@@ -15,6 +13,8 @@ rule measure:
     resources:
         mem_mb=8000,
         runtime=60,
+    params:
+        recipe=recipe_json,
     shell:
         "acthash measure --pack {input.pack} --cell {wildcards.cell:q} --recipe {params.recipe:q}"
         " --out {output} > {log} 2>&1"

@@ -10,9 +10,9 @@ rule merge:
         ),
     log:
         "results/{exp}/logs/merge.log",
+    localrule: True
     conda:
         "../envs/acthash.yaml"
-    localrule: True
     shell:
         "acthash merge --plan {input.plan} --out {output} > {log} 2>&1"
 
@@ -29,8 +29,8 @@ rule figures:
         ),
     log:
         "results/{exp}/logs/figures.log",
+    localrule: True
     conda:
         "../envs/acthash.yaml"
-    localrule: True
     shell:
         "acthash plot --metrics {input} --outdir {output} > {log} 2>&1"

@@ -1,0 +1,134 @@
+"""Speed benchmarks: acthash against the reference approach, side by side in one run (`make bench`).
+
+Prints each figure and ratio and writes results/benchmarks/bench.json. Never a test: numbers depend on the
+machine. Sizes follow the "Speed" issue; where the reference would take minutes (scikit-learn's brute-force
+Hamming K-NN on 48 000 × 10 000 codes, about 5 minutes on 2 cores) it is timed on a slice of the test rows
+and scaled linearly (its cost is linear in test rows), which the output says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from acthash import fastmetrics as fm
+from acthash import metrics as ref
+from acthash.cell import Cell
+from acthash.samples import cell_samples
+from acthash.train import Trainer
+
+WIDTHS = [3, 7, 10, 15, 20, 23, 27, 30, 33, 37, 40, 43, 47, 50, 53, 57, 60, 65, 70, 75, 80, 90, 100]
+
+
+def timed(fn, repeat: int = 1) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def structured_codes(n: int, bits: int, seed: int, classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Codes like a network's: class prototypes with 15 % of bits flipped; (n, bits) uint8 and labels."""
+    protos = np.random.default_rng(123).random((classes, bits)) < 0.5
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    return (protos[y] ^ (rng.random((n, bits)) < 0.15)).astype(np.uint8), y
+
+
+def bench_training(device: str, seeds: int, steps: int) -> dict:
+    """Models·epochs per second: the MNIST width grid stacked vs one model at a time (same steps, MNIST-sized
+    random inputs; speed does not depend on pixel values)."""
+    n = steps * 64
+    rng = np.random.default_rng(0)
+    x = rng.random((60000, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, 60000)
+    base = Cell(n_train=n, tile=False, checkpoints=(1,), early_stopping=False)
+    cells = [dataclasses.replace(base, width=w, seed=s) for s in range(seeds) for w in WIDTHS]
+
+    def run(pack):
+        samples = [cell_samples(c, y, 10) for c in pack]
+        t = Trainer(pack, samples, x, x[:10], y[:10], 10, device, log=lambda s: None)
+        t0 = time.perf_counter()
+        t.train_epoch()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    run(cells[:2])  # warm-up
+    stacked = run(cells)
+    single = sum(run([c]) for c in cells)
+    return {"train_models": len(cells), "train_steps_per_epoch": steps, "stacked_seconds": stacked,
+            "one_by_one_seconds": single, "stacked_train_speedup": single / stacked}
+
+
+def bench_knn(n_train: int, n_test: int, bits: int, ref_rows: int) -> dict:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    tr, ytr = structured_codes(n_train, bits, 1)
+    te, _ = structured_codes(n_test, bits, 2)
+    ptr, pte = np.packbits(tr, 1), np.packbits(te, 1)
+    fm.knn_predict(ptr[:100], ytr[:100], pte[:10])  # compile the kernel (cached on disk afterwards)
+    fast, pred = timed(lambda: fm.knn_predict(ptr, ytr, pte, 9))
+    knn = KNeighborsClassifier(9, metric="hamming", algorithm="brute").fit(tr, ytr)
+    ref_part, ref_pred = timed(lambda: knn.predict(te[:ref_rows]))
+    reference = ref_part * n_test / ref_rows
+    return {"knn_shape": [n_train, n_test, bits], "knn_seconds": fast, "knn_reference_seconds": reference,
+            "knn_reference_timed_rows": ref_rows, "knn_speedup": reference / fast,
+            "knn_agreement": float((pred[:ref_rows] == ref_pred).mean())}
+
+
+def bench_distinct(n: int, bits: int) -> dict:
+    codes, _ = structured_codes(n, bits, 3)
+    codes[n // 2:] = codes[: n - n // 2]  # half the rows repeat: a real deduplication
+    packed = np.packbits(codes, 1)
+    int8 = codes.astype(np.int8)
+    fast, r1 = timed(lambda: fm.distinct_rows(packed), repeat=3)
+    slow, r2 = timed(lambda: len(np.unique(int8, axis=0)))
+    assert r1 == r2
+    return {"distinct_shape": [n, bits], "distinct_seconds": fast, "distinct_reference_seconds": slow,
+            "distinct_speedup": slow / fast}
+
+
+def bench_kmeans(n: int, bits: int, device: str) -> dict:
+    codes, _ = structured_codes(n, bits, 4)
+    fast, (_, inertia) = timed(lambda: fm.kmeans_fast(codes, 10, n_init=10, device=device))
+    slow, (_, ref_inertia) = timed(lambda: ref.kmeans_reference(codes, 10, n_init=10))
+    return {"kmeans_shape": [n, bits], "kmeans_seconds": fast, "kmeans_reference_seconds": slow,
+            "kmeans_speedup": slow / fast, "kmeans_inertia_ratio": inertia / ref_inertia}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--seeds", type=int, default=2, help="seeds of the 23-width grid in the training benchmark")
+    p.add_argument("--steps", type=int, default=150, help="SGD steps per epoch in the training benchmark")
+    p.add_argument("--knn-ref-rows", type=int, default=500)
+    p.add_argument("--out", default="results/benchmarks/bench.json")
+    args = p.parse_args()
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
+    out = {"device": args.device, "device_name": device_name, "cpus": torch.get_num_threads(),
+           "torch": torch.__version__}
+    for name, fn in (("training", lambda: bench_training(args.device, args.seeds, args.steps)),
+                     ("knn", lambda: bench_knn(48000, 10000, 1000, args.knn_ref_rows)),
+                     ("distinct", lambda: bench_distinct(50000, 10000)),
+                     ("kmeans", lambda: bench_kmeans(48000, 1000, args.device))):
+        res = fn()
+        out.update(res)
+        print(name, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in res.items()}), flush=True)
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()
