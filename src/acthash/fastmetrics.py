@@ -120,24 +120,21 @@ def kmeans_fast(codes01: np.ndarray | torch.Tensor, n_clusters: int, n_init: int
     tol_abs = tol * float(x.var(0, unbiased=False).mean())
     centers = _kmeans_pp(x, sq, k, n_init, gen)  # (R, k, L)
     labels = torch.full((n_init, n), -1, dtype=torch.long, device=x.device)
-    done = torch.zeros(n_init, dtype=torch.bool, device=x.device)
+    active = torch.arange(n_init, device=x.device)  # runs not yet converged; only these are advanced
     for _ in range(max_iter):
-        dist = sq[:, None] - 2 * x @ centers.reshape(-1, dims).T + (centers * centers).sum(2).reshape(-1)[None, :]
-        new_labels = dist.view(n, n_init, k).argmin(2).T  # (R, N)
-        onehot = torch.zeros(n_init * k, n, dtype=x.dtype, device=x.device)
-        flat = new_labels + torch.arange(n_init, device=x.device)[:, None] * k  # (R, N) slot ids
-        onehot.index_put_((flat.reshape(-1), torch.arange(n, device=x.device).repeat(n_init)),
+        c, r = centers[active], len(active)
+        dist = sq[:, None] - 2 * x @ c.reshape(-1, dims).T + (c * c).sum(2).reshape(-1)[None, :]
+        new_labels = dist.view(n, r, k).argmin(2).T  # (r, N)
+        slots = new_labels + torch.arange(r, device=x.device)[:, None] * k  # (r, N) cluster slot ids
+        onehot = torch.zeros(r * k, n, dtype=x.dtype, device=x.device)
+        onehot.index_put_((slots.reshape(-1), torch.arange(n, device=x.device).repeat(r)),
                           torch.ones((), dtype=x.dtype, device=x.device))
-        sums = (onehot @ x).view(n_init, k, dims)
-        counts = onehot.sum(1).view(n_init, k, 1)
-        new_centers = torch.where(counts > 0, sums / counts.clamp_min(1), centers)
-        same = (new_labels == labels).all(1)
-        shift = ((new_centers - centers) ** 2).sum((1, 2))
-        upd = ~done
-        centers = torch.where(upd[:, None, None], new_centers, centers)
-        labels = torch.where(upd[:, None], new_labels, labels)
-        done = done | same | (shift <= tol_abs)
-        if bool(done.all()):
+        counts = onehot.sum(1).view(r, k, 1)
+        new_c = torch.where(counts > 0, (onehot @ x).view(r, k, dims) / counts.clamp_min(1), c)
+        converged = (new_labels == labels[active]).all(1) | (((new_c - c) ** 2).sum((1, 2)) <= tol_abs)
+        centers[active], labels[active] = new_c, new_labels
+        active = active[~converged]
+        if len(active) == 0:
             break
     dist = sq[:, None] - 2 * x @ centers.reshape(-1, dims).T + (centers * centers).sum(2).reshape(-1)[None, :]
     d = dist.view(n, n_init, k)
