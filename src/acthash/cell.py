@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 # Axes that vary over an experiment's grid (each becomes a key~value path segment, in this order).
@@ -59,7 +59,6 @@ class Cell:
     knn_k: int = 9
     logreg_solver: str = "lbfgs"
     kmeans_n_init: int = 10
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoints", tuple(sorted({int(c) for c in self.checkpoints})))
@@ -78,9 +77,8 @@ class Cell:
         return "/".join(f"{k}~{_fmt(getattr(self, k))}" for k in GRID_AXES)
 
     def params(self) -> dict[str, Any]:
-        """All parameters as a JSON-friendly dict (without `extra`)."""
+        """All parameters as a JSON-friendly dict."""
         d = dataclasses.asdict(self)
-        d.pop("extra")
         d["checkpoints"] = list(self.checkpoints)
         return d
 
@@ -93,7 +91,7 @@ class Cell:
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "Cell":
         """Build a cell from a dict, naming any unknown key."""
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(params) - known)
         if unknown:
             raise ValueError(f"unknown cell parameter(s) {unknown}; allowed: {sorted(known)}")

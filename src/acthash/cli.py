@@ -14,8 +14,6 @@ from .cell import Cell, cell_from_name
 def _add_cell_options(p: argparse.ArgumentParser) -> None:
     """One option per Cell field, named like its key (`n_train` → `--n-train`)."""
     for f in dataclasses.fields(Cell):
-        if f.name == "extra":
-            continue
         flag = "--" + f.name.replace("_", "-")
         if f.type == "bool":
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
@@ -27,7 +25,7 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
 
 
 def _cell_from_args(args: argparse.Namespace) -> Cell:
-    names = [f.name for f in dataclasses.fields(Cell) if f.name != "extra"]
+    names = [f.name for f in dataclasses.fields(Cell)]
     params = {k: getattr(args, k) for k in names}
     if args.epochs is not None:  # train this long; checkpoints beyond it are an error
         if max(params["checkpoints"]) > args.epochs:

@@ -6,7 +6,6 @@ Light on purpose (no torch, no numpy): the Snakefile imports it.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -59,7 +58,3 @@ def packs(cells: list[Cell], pack_over: Iterable[str] = ("width", "seed"), pack_
             out[f"{key}/pack~{i // pack_size}"] = members[i:i + pack_size]
     return out
 
-
-def recipe_json(experiment: dict[str, Any]) -> str:
-    """Canonical JSON of an experiment's recipe, for command lines."""
-    return json.dumps(recipe_of(experiment), sort_keys=True, separators=(",", ":"))

@@ -65,10 +65,6 @@ class StackedMLP(nn.Module):
             values = torch.rand(fan_in, fan_out, generator=g, dtype=torch.float64) * 2 * limit - limit
             target[i, :fan_in, :fan_out] = values.to(target.dtype)
 
-    @property
-    def n_members(self) -> int:
-        return len(self.widths)
-
     def hidden_kernels(self) -> list[Tensor]:
         """The kernels that carry the L2 penalty (Keras `kernel_regularizer` on hidden Dense layers only)."""
         return list(self.kernels)

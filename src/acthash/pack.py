@@ -134,14 +134,5 @@ def remeasure(path: Path | str, backend: str = "fast", device: str = "cpu", **ov
     return metrics
 
 
-def summary(metrics: dict[str, np.ndarray], epochs: np.ndarray, net: dict[str, np.ndarray]) -> dict:
-    """Metrics as {epoch: {name: value}} for the CLI's closing JSON line."""
-    out = {}
-    for j, e in enumerate(epochs):
-        row = {k: float(v[j]) for k, v in {**metrics, **net}.items()}
-        out[str(int(e))] = row
-    return out
-
-
 def print_json(obj: dict) -> None:
     print(json.dumps(obj, sort_keys=True), file=sys.stdout, flush=True)

@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 
 from .cell import Cell
+from .codes import keep_mask
 
 
 class CellFileError(ValueError):
@@ -75,7 +76,7 @@ def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: n
         chunks = lambda a: (min(len(a), 4096), a.shape[1]) if len(a) and a.shape[1] else None  # noqa: E731
         cg.create_dataset("train", data=c.train.packed, chunks=chunks(c.train.packed))
         cg.create_dataset("test", data=c.test.packed, chunks=chunks(c.test.packed))
-        cg["keep"] = np.asarray(c.train.col_any | c.test.col_any) & ~np.asarray(c.train.col_all & c.test.col_all)
+        cg["keep"] = keep_mask(c.train.col_any | c.test.col_any, c.train.col_all & c.test.col_all)
     n_tr, n_te = len(samples.labels), len(y_test)
     g["net/loss_train"] = np.asarray([c.train.loss_sum / n_tr for c in cps], float)
     g["net/acc_train"] = np.asarray([c.train.correct / n_tr for c in cps], float)
