@@ -20,6 +20,16 @@ MEMBERS = [
 ]
 
 
+# same seed and rows: one input group sharing a wide first layer, differing in width, decay, dropout, noise
+SHARED = [
+    dataclasses.replace(BASE, width=5, seed=7),
+    dataclasses.replace(BASE, width=12, seed=7, weight_decay=1e-3),
+    dataclasses.replace(BASE, width=8, seed=7, dropout=0.3),
+    dataclasses.replace(BASE, width=9, seed=7, label_noise=0.4),
+    dataclasses.replace(BASE, width=6, seed=8),
+]
+
+
 def make_trainer(cells, dtype=torch.float64):
     arrays = load("digits", ".")
     samples = [cell_samples(c, arrays.y_train, arrays.n_classes) for c in cells]
@@ -28,16 +38,20 @@ def make_trainer(cells, dtype=torch.float64):
 
 
 def member_weights(trainer, i):
-    w = trainer.model.widths[i]
-    return torch.cat([trainer.model.kernels[0][i, :, :w].flatten(), trainer.model.head[i, :w].flatten()])
+    model, w = trainer.model, trainer.model.widths[i]
+    off, grp = model.offsets[i], model.groups[i]
+    return torch.cat([model.kernels[0][grp, :, off:off + w].flatten(), model.head[i, :w].flatten()])
 
 
-def test_each_member_of_a_pack_equals_training_it_alone():
+@pytest.mark.parametrize("members", [MEMBERS, SHARED], ids=["own-groups", "shared-group"])
+def test_each_member_of_a_pack_equals_training_it_alone(members):
     """Float64: stacking only reorders floating-point sums, so 1e-9 is ample (float32 would amplify
     reordering through Adam's first steps to ~1e-2; see recipes/performance.md)."""
-    pack = make_trainer(MEMBERS)
+    pack = make_trainer(members)
+    if members is SHARED:
+        assert pack.model.groups == [0, 0, 0, 0, 1]
     pack_results = pack.run()
-    for i, cell in enumerate(MEMBERS):
+    for i, cell in enumerate(members):
         alone = make_trainer([cell])
         res = alone.run()[0]
         np.testing.assert_allclose(pack_results[i].loss, res.loss, rtol=1e-9)

@@ -50,40 +50,41 @@ class MemberCodes:
 def extract(
     model: torch.nn.Module, x: Tensor, index: list[np.ndarray], labels: list[np.ndarray], chunk: int = 4096
 ) -> list[MemberCodes]:
-    """Eval-mode codes of every member of a stacked model on its own rows.
+    """Eval-mode codes of every member of a stacked model.
 
-    `x`: (N, in_dim) inputs on the model's device; `index[m]`: rows of `x` for member m; `labels[m]`: their
-    labels (for the network's loss and accuracy). Works in chunks of `chunk` rows per member, packing on the
-    device, so memory stays bounded by chunk × members × width.
+    `x`: (N, in_dim) inputs on the model's device; `index[g]`: the rows of `x` of input group g (see
+    `StackedMLP.groups`); `labels[m]`: member m's labels of its group's rows (for the network's loss and
+    accuracy). Works in chunks of `chunk` rows per group, packing on the device, so memory stays bounded
+    by chunk × members × width.
     """
     model.eval()
-    m_count, device = len(index), x.device
-    widths, depth = model.widths, model.depth
-    longest = max(len(i) for i in index)
-    padded = np.zeros((m_count, longest), dtype=np.int64)
-    for m, rows in enumerate(index):
-        padded[m, : len(rows)] = rows
-    lab = np.zeros((m_count, longest), dtype=np.int64)
+    device, widths, depth, groups = x.device, model.widths, model.depth, model.groups
+    lengths = [len(i) for i in index]
+    longest = max(lengths)
+    padded = np.zeros((len(index), longest), dtype=np.int64)
+    for g, rows in enumerate(index):
+        padded[g, : len(rows)] = rows
+    lab = np.zeros((len(widths), longest), dtype=np.int64)
     for m, y in enumerate(labels):
         lab[m, : len(y)] = y
     padded_t, lab_t = torch.from_numpy(padded).to(device), torch.from_numpy(lab).to(device)
-    parts: list[list[Tensor]] = [[] for _ in range(m_count)]
+    member_len = torch.tensor([lengths[g] for g in groups], device=device)
+    parts: list[list[Tensor]] = [[] for _ in widths]
     col_any = [torch.zeros(depth * w, dtype=torch.bool, device=device) for w in widths]
     col_all = [torch.ones(depth * w, dtype=torch.bool, device=device) for w in widths]
-    loss_sum = torch.zeros(m_count, dtype=torch.float64, device=device)
-    correct = torch.zeros(m_count, dtype=torch.int64, device=device)
+    loss_sum = torch.zeros(len(widths), dtype=torch.float64, device=device)
+    correct = torch.zeros(len(widths), dtype=torch.int64, device=device)
     for start in range(0, longest, chunk):
         stop = min(start + chunk, longest)
         logits, hidden = model(x[padded_t[:, start:stop]])
-        valid = torch.arange(start, stop, device=device).unsqueeze(0) < torch.tensor(
-            [len(i) for i in index], device=device).unsqueeze(1)
+        valid = torch.arange(start, stop, device=device).unsqueeze(0) < member_len.unsqueeze(1)
         y = lab_t[:, start:stop]
         ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none")
         loss_sum += (ce * valid).sum(1).to(torch.float64)
         correct += ((logits.argmax(2) == y) & valid).sum(1)
         for m, w in enumerate(widths):
-            n_valid = int(valid[m].sum())
-            if n_valid == 0:
+            n_valid = min(stop, lengths[groups[m]]) - start
+            if n_valid <= 0:
                 continue
             bits = torch.cat([h[m, :n_valid, :w] > 0 for h in hidden], dim=1)
             parts[m].append(pack_bits(bits))

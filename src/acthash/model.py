@@ -1,9 +1,12 @@
 """A pack of M MLPs (Dense→BN→ReLU blocks + softmax head) stored as one stacked model.
 
-Every parameter has a leading member dimension M; a member narrower than the pack's widest layer is
-zero-padded and its extra units are masked to 0 after the ReLU, so they never receive a gradient. Each
-member is initialised from its own seed in its own shape (Glorot-uniform kernels, zero biases, BN γ=1 β=0,
-as Keras), so a member's weights do not depend on the rest of the pack.
+Members that see the same input batches (same seed and training rows: a *group*) share one wide first
+layer: their first-layer units sit side by side, so the costly input matmul is one GEMM of
+batch × in_dim × Σ widths per group, batched over groups. Deeper layers and the head are per member,
+batched over members and zero-padded to the widest member. Every parameter tensor has an *owner* map
+(member id per entry, M for padding) that the optimizer uses for per-member learning rates and freezing.
+Each member is initialised from its own seed in its own shape (Glorot-uniform kernels, zero biases,
+BN γ=1 β=0, as Keras), so its weights do not depend on the rest of the pack.
 """
 
 from __future__ import annotations
@@ -16,71 +19,117 @@ from torch import Tensor, nn
 
 
 class StackedMLP(nn.Module):
-    """M independent MLPs of equal depth evaluated with batched matmuls.
+    """M independent MLPs of equal depth.
 
-    Inputs are (M, B, in_dim) float tensors; `forward` returns logits (M, B, n_classes) and the list of
-    post-ReLU hidden activations, each (M, B, W) with W the pack's widest layer.
+    `groups[m]` is the input group of member m. `forward` takes inputs (G, B, in_dim), one batch per
+    group, and returns logits (M, B, n_classes) and the post-ReLU hidden activations, each (M, B, W)
+    with W the widest member (padding units are 0).
     """
 
-    def __init__(
-        self,
-        in_dim: int,
-        n_classes: int,
-        depth: int,
-        widths: Sequence[int],
-        seeds: Sequence[int],
-        bn: bool = True,
-        bn_eps: float = 1e-3,
-        bn_momentum: float = 0.01,
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
+    def __init__(self, in_dim: int, n_classes: int, depth: int, widths: Sequence[int], seeds: Sequence[int],
+                 groups: Sequence[int] | None = None, bn: bool = True, bn_eps: float = 1e-3,
+                 bn_momentum: float = 0.01, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.depth, self.bn, self.bn_eps, self.bn_momentum = depth, bn, bn_eps, bn_momentum
         self.widths = [int(w) for w in widths]
-        m, wmax = len(self.widths), max(self.widths)
-        self.register_buffer("unit_mask", torch.zeros(m, 1, wmax, dtype=dtype))
-        for i, w in enumerate(self.widths):
-            self.unit_mask[i, 0, :w] = 1
-        dims = [in_dim] + [wmax] * depth
-        self.kernels = nn.ParameterList([nn.Parameter(torch.zeros(m, dims[i], wmax, dtype=dtype)) for i in range(depth)])
-        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(m, wmax, dtype=dtype)) for _ in range(depth)])
+        self.groups = list(groups) if groups is not None else list(range(len(widths)))
+        m, wmax, g = len(self.widths), max(self.widths), max(self.groups) + 1
+        offsets, fill = [], [0] * g
+        for grp, w in zip(self.groups, self.widths):
+            offsets.append(fill[grp])
+            fill[grp] += w
+        total = max(fill)
+        self.offsets = offsets
+        owner = torch.full((g, total), m, dtype=torch.long)
+        gather = torch.full((m, wmax), g * total, dtype=torch.long)  # g*total: an always-zero slot
+        for i, (grp, off, w) in enumerate(zip(self.groups, offsets, self.widths)):
+            owner[grp, off:off + w] = i
+            gather[i, :w] = grp * total + off + torch.arange(w)
+        self.register_buffer("wide_owner", owner)
+        self.register_buffer("gather_index", gather.flatten())
+        self.register_buffer("unit_mask", (torch.arange(wmax)[None, :] < torch.tensor(self.widths)[:, None])
+                             .to(dtype).unsqueeze(1))
+        shapes = [(g, in_dim, total)] + [(m, wmax, wmax)] * (depth - 1)
+        units = [(g, total)] + [(m, wmax)] * (depth - 1)
+        self.kernels = nn.ParameterList([nn.Parameter(torch.zeros(s, dtype=dtype)) for s in shapes])
+        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(u, dtype=dtype)) for u in units])
         self.head = nn.Parameter(torch.zeros(m, wmax, n_classes, dtype=dtype))
         self.head_bias = nn.Parameter(torch.zeros(m, n_classes, dtype=dtype))
         if bn:
-            self.gammas = nn.ParameterList([nn.Parameter(torch.ones(m, wmax, dtype=dtype)) for _ in range(depth)])
-            self.betas = nn.ParameterList([nn.Parameter(torch.zeros(m, wmax, dtype=dtype)) for _ in range(depth)])
-            for i in range(depth):
-                self.register_buffer(f"running_mean{i}", torch.zeros(m, wmax, dtype=dtype))
-                self.register_buffer(f"running_var{i}", torch.ones(m, wmax, dtype=dtype))
+            self.gammas = nn.ParameterList([nn.Parameter(torch.ones(u, dtype=dtype)) for u in units])
+            self.betas = nn.ParameterList([nn.Parameter(torch.zeros(u, dtype=dtype)) for u in units])
+            for i, u in enumerate(units):
+                self.register_buffer(f"running_mean{i}", torch.zeros(u, dtype=dtype))
+                self.register_buffer(f"running_var{i}", torch.ones(u, dtype=dtype))
         with torch.no_grad():
-            for i, (w, seed) in enumerate(zip(self.widths, seeds)):
-                self._init_member(i, w, in_dim, n_classes, int(seed))
+            for i, seed in enumerate(seeds):
+                self._init_member(i, in_dim, n_classes, int(seed))
 
-    def _init_member(self, i: int, w: int, in_dim: int, n_classes: int, seed: int) -> None:
-        g = torch.Generator().manual_seed(seed)
+    def _init_member(self, i: int, in_dim: int, n_classes: int, seed: int) -> None:
+        g, w = torch.Generator().manual_seed(seed), self.widths[i]
         shapes = [(in_dim, w)] + [(w, w)] * (self.depth - 1) + [(w, n_classes)]
-        targets = list(self.kernels) + [self.head]
-        for (fan_in, fan_out), target in zip(shapes, targets):
+        for layer, (fan_in, fan_out) in enumerate(shapes):
             limit = math.sqrt(6.0 / (fan_in + fan_out))
             values = torch.rand(fan_in, fan_out, generator=g, dtype=torch.float64) * 2 * limit - limit
-            target[i, :fan_in, :fan_out] = values.to(target.dtype)
+            if layer == 0:
+                off = self.offsets[i]
+                self.kernels[0][self.groups[i], :, off:off + w] = values.to(self.kernels[0].dtype)
+            elif layer < self.depth:
+                self.kernels[layer][i, :w, :w] = values.to(self.kernels[layer].dtype)
+            else:
+                self.head[i, :w] = values.to(self.head.dtype)
 
-    def hidden_kernels(self) -> list[Tensor]:
-        """The kernels that carry the L2 penalty (Keras `kernel_regularizer` on hidden Dense layers only)."""
-        return list(self.kernels)
+    def owners(self) -> list[Tensor]:
+        """For each tensor of `parameters()`, the member owning each entry (broadcastable; M = padding)."""
+        m = len(self.widths)
+        member = torch.arange(m, device=self.head.device)
+        out = []
+        for name, p in self.named_parameters():
+            if name.endswith(".0") and not name.startswith("head"):  # first layer: wide layout
+                out.append(self.wide_owner.unsqueeze(1) if p.dim() == 3 else self.wide_owner)
+            else:
+                out.append(member.view((m,) + (1,) * (p.dim() - 1)))
+        return out
 
-    def forward(
-        self, x: Tensor, dropout: Sequence[Tensor | None] | None = None, active: Tensor | None = None
-    ) -> tuple[Tensor, list[Tensor]]:
+    def l2_per_member(self) -> Tensor:
+        """Σ W² of each member's hidden kernels (Keras `kernel_regularizer`: hidden Dense kernels only), (M,)."""
+        m = len(self.widths)
+        per_unit = self.kernels[0].pow(2).sum(1).flatten()  # (G·T,); index_add keeps a NaN member to itself
+        total = per_unit.new_zeros(m + 1).index_add(0, self.wide_owner.flatten(), per_unit)[:m]
+        for k in list(self.kernels)[1:]:
+            total = total + k.pow(2).sum((1, 2))
+        return total
+
+    @torch.no_grad()
+    def add_l2_grad(self, weight_decay: Tensor) -> None:
+        """Add the gradient 2·λ_m·W of the L2 penalty to each member's hidden kernels (`weight_decay`: (M,)).
+        Cheaper than differentiating `l2_per_member` and the same Keras semantics."""
+        wd = torch.cat([weight_decay, weight_decay.new_zeros(1)]) * 2
+        owners = [self.wide_owner.unsqueeze(1)] + [None] * (self.depth - 1)
+        for k, own in zip(self.kernels, owners):
+            scale = wd[own] if own is not None else wd[:-1].view(-1, 1, 1)
+            k.grad.addcmul_(k, scale)
+
+    def _to_members(self, h: Tensor) -> Tensor:
+        """(G, B, T) wide activations → (M, B, W) per member, padding 0."""
+        g, b, t = h.shape
+        flat = torch.cat([h.permute(1, 0, 2).reshape(b, g * t), h.new_zeros(b, 1)], dim=1)
+        return flat.index_select(1, self.gather_index).view(b, len(self.widths), -1).permute(1, 0, 2)
+
+    def forward(self, x: Tensor, dropout: Sequence[Tensor | None] | None = None,
+                active: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
         """Logits and hidden activations. In training mode BN uses batch statistics and updates the running
         statistics of `active` members (bool (M,)); `dropout[l]` is a (M, B, W) keep/scale mask or None."""
+        act = None if active is None else torch.cat([active, active.new_zeros(1)]).to(x.dtype)
         hidden = []
         h = x
         for layer in range(self.depth):
             h = torch.baddbmm(self.biases[layer].unsqueeze(1), h, self.kernels[layer])
             if self.bn:
-                h = self._batch_norm(h, layer, active)
-            h = torch.relu(h) * self.unit_mask
+                mom_owner = None if act is None else (act[self.wide_owner] if layer == 0 else act[:-1, None])
+                h = self._batch_norm(h, layer, mom_owner)
+            h = torch.relu(h)
+            h = self._to_members(h) if layer == 0 else h * self.unit_mask
             hidden.append(h)
             if self.training and dropout is not None and dropout[layer] is not None:
                 h = h * dropout[layer]
@@ -90,14 +139,12 @@ class StackedMLP(nn.Module):
     def _batch_norm(self, h: Tensor, layer: int, active: Tensor | None) -> Tensor:
         rm, rv = getattr(self, f"running_mean{layer}"), getattr(self, f"running_var{layer}")
         if self.training:
-            mean = h.mean(dim=1)
-            var = h.var(dim=1, unbiased=False)
+            var, mean = torch.var_mean(h, dim=1, unbiased=False)
             with torch.no_grad():
                 b = h.shape[1]
-                unbiased = var * (b / max(b - 1, 1))
-                mom = self.bn_momentum if active is None else self.bn_momentum * active.to(h.dtype).unsqueeze(1)
+                mom = self.bn_momentum if active is None else self.bn_momentum * active
                 rm.mul_(1 - mom).add_(mom * mean)
-                rv.mul_(1 - mom).add_(mom * unbiased)
+                rv.mul_(1 - mom).add_(mom * var * (b / max(b - 1, 1)))
         else:
             mean, var = rm, rv
         scale = self.gammas[layer] / torch.sqrt(var + self.bn_eps)

@@ -76,14 +76,21 @@ class Trainer:
         self.x = torch.as_tensor(x_train.reshape(len(x_train), -1), dtype=dtype, device=self.device)
         self.x_test = torch.as_tensor(x_test.reshape(len(x_test), -1), dtype=dtype, device=self.device)
         self.y_test = y_test
+        # members with the same seed and training rows see the same batches: one input group
+        keys = [(c.seed, s.index[s.rows].tobytes()) for c, s in zip(cells, samples)]
+        first = {k: i for i, k in reversed(list(enumerate(keys)))}
+        leaders = sorted(set(first.values()))
+        self.group = torch.as_tensor([leaders.index(first[k]) for k in keys], device=self.device)
         self.model = StackedMLP(self.x.shape[1], n_classes, c0.depth, [c.width for c in cells],
-                                [c.seed for c in cells], c0.bn, c0.bn_eps, c0.bn_momentum, dtype).to(self.device)
-        self.opt = StackedAdam(list(self.model.parameters()), len(cells), eps=c0.adam_eps)
+                                [c.seed for c in cells], self.group.tolist(), c0.bn, c0.bn_eps, c0.bn_momentum,
+                                dtype).to(self.device)
+        self.opt = StackedAdam(list(self.model.parameters()), self.model.owners(), len(cells), eps=c0.adam_eps)
         m = len(cells)
-        self.rows = torch.as_tensor(np.stack([s.index[s.rows] for s in samples]), device=self.device)
+        self.group_index = [samples[i].index for i in leaders]
+        self.rows = torch.as_tensor(np.stack([samples[i].index[samples[i].rows] for i in leaders]), device=self.device)
         self.labels = torch.as_tensor(np.stack([s.labels[s.rows] for s in samples]), device=self.device)
         self.wd = torch.tensor([c.weight_decay for c in cells], dtype=dtype, device=self.device)
-        self.order_gens = [torch.Generator().manual_seed(c.seed) for c in cells]
+        self.order_gens = [torch.Generator().manual_seed(cells[i].seed) for i in leaders]
         self.drop_gens = [torch.Generator(device=self.device).manual_seed(c.seed + 1) for c in cells]
         self.active = torch.ones(m, dtype=torch.bool, device=self.device)
         self.best = [float("inf")] * m
@@ -111,24 +118,27 @@ class Trainer:
         """One epoch for every active member; updates histories, early stopping and divergence status."""
         self.model.train()
         self.epoch += 1
-        m, n_rows = self.rows.shape
+        n_rows, m = self.rows.shape[1], len(self.cells)
         bsz = self.cells[0].batch_size
         perm = torch.stack([torch.randperm(n_rows, generator=g) for g in self.order_gens]).to(self.device)
-        lr = torch.tensor([_lr(c, self.epoch) for c in self.cells], dtype=torch.float64, device=self.device)
+        member_perm = perm[self.group]
+        lr_now = _lr(self.cells[0], self.epoch)  # the schedule is a shared key of a pack
+        lr = np.full(m, lr_now)
         total = torch.zeros(m, dtype=torch.float64, device=self.device)
         for start in range(0, n_rows, bsz):
             pos = perm[:, start:start + bsz]
             rows = torch.gather(self.rows, 1, pos)
-            y = torch.gather(self.labels, 1, pos)
+            y = torch.gather(self.labels, 1, member_perm[:, start:start + bsz])
             logits, _ = self.model(self.x[rows], self._dropout_masks(pos.shape[1]), self.active)
             ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
-            l2 = sum(k.pow(2).sum((1, 2)) for k in self.model.hidden_kernels())
-            loss = ce + self.wd * l2
             self.model.zero_grad(set_to_none=False)
-            (loss * self.active).sum().backward()
-            self.opt.step(lr, self.active)
+            (ce * self.active).sum().backward()
+            self.model.add_l2_grad(self.wd * self.active)
+            self.opt.step(lr_now, self.active)
+            with torch.no_grad():
+                loss = ce + self.wd * self.model.l2_per_member()  # the loss Keras reports: CE + L2 term
             total += loss.detach().to(torch.float64) * pos.shape[1]
-        self._end_epoch((total / n_rows).cpu().numpy(), lr.cpu().numpy())
+        self._end_epoch((total / n_rows).cpu().numpy(), lr)
 
     def _end_epoch(self, epoch_loss: np.ndarray, lr: np.ndarray) -> None:
         for i, (cell, res) in enumerate(zip(self.cells, self.results)):
@@ -152,8 +162,8 @@ class Trainer:
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self) -> None:
         """Codes and network metrics of every member at the current epoch (diverged members skipped)."""
-        train = extract(self.model, self.x, [s.index for s in self.samples], [s.labels for s in self.samples])
-        test = extract(self.model, self.x_test, [np.arange(len(self.y_test))] * len(self.cells),
+        train = extract(self.model, self.x, self.group_index, [s.labels for s in self.samples])
+        test = extract(self.model, self.x_test, [np.arange(len(self.y_test))] * len(self.group_index),
                        [self.y_test] * len(self.cells))
         for i, res in enumerate(self.results):
             if res.status == "ok":
