@@ -91,6 +91,13 @@ def test_kmeans_fast_reaches_scikit_learn_inertia():
     assert abs(ref.purity(ids, y) - ref.purity(km.labels_, y)) < 0.05
 
 
+def test_kmeans_coarse_then_full_path_reaches_scikit_learn_inertia():
+    codes, _ = _codes(3000, 48, 11, classes=10)
+    km = KMeans(10, init="k-means++", n_init=10, max_iter=300, tol=1e-4, random_state=9).fit(codes.astype(float))
+    _, inertia = fm.kmeans_fast(codes, 10, n_init=10, coarse=600)  # seeding and first phase on 600 rows
+    assert inertia <= km.inertia_ * 1.01
+
+
 def test_logreg_is_one_vs_one_against_scikit_learn():
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsOneClassifier

@@ -108,19 +108,14 @@ def _kmeans_pp(x: torch.Tensor, sq: torch.Tensor, k: int, n_init: int, gen: torc
     return torch.stack(centers, dim=1)
 
 
-def kmeans_fast(codes01: np.ndarray | torch.Tensor, n_clusters: int, n_init: int = 10, seed: int = 9,
-                max_iter: int = 300, tol: float = 1e-4, device: str | None = None) -> tuple[np.ndarray, float]:
-    """Batched K-Means → (cluster ids of the best run, its inertia). Stopping rule as scikit-learn: labels
-    unchanged, or squared centre shift ≤ tol × mean per-feature variance."""
-    x = torch.as_tensor(np.asarray(codes01, dtype=np.float32), device=device or "cpu")
+def _lloyd(x: torch.Tensor, sq: torch.Tensor, centers: torch.Tensor, tol_abs: float, max_iter: int) -> torch.Tensor:
+    """Lloyd iterations for R runs at once (R, k, L) → final centres. A run stops, as in scikit-learn, when
+    its labels no longer change or its squared centre shift is ≤ tol_abs; only unconverged runs advance."""
     n, dims = x.shape
-    k = min(n_clusters, n)
-    gen = torch.Generator().manual_seed(seed)
-    sq = (x * x).sum(1)
-    tol_abs = tol * float(x.var(0, unbiased=False).mean())
-    centers = _kmeans_pp(x, sq, k, n_init, gen)  # (R, k, L)
-    labels = torch.full((n_init, n), -1, dtype=torch.long, device=x.device)
-    active = torch.arange(n_init, device=x.device)  # runs not yet converged; only these are advanced
+    n_runs, k = centers.shape[:2]
+    centers = centers.clone()
+    labels = torch.full((n_runs, n), -1, dtype=torch.long, device=x.device)
+    active = torch.arange(n_runs, device=x.device)
     for _ in range(max_iter):
         c, r = centers[active], len(active)
         dist = sq[:, None] - 2 * x @ c.reshape(-1, dims).T + (c * c).sum(2).reshape(-1)[None, :]
@@ -136,8 +131,42 @@ def kmeans_fast(codes01: np.ndarray | torch.Tensor, n_clusters: int, n_init: int
         active = active[~converged]
         if len(active) == 0:
             break
-    dist = sq[:, None] - 2 * x @ centers.reshape(-1, dims).T + (centers * centers).sum(2).reshape(-1)[None, :]
-    d = dist.view(n, n_init, k)
-    inertia = d.min(2).values.clamp_min(0).sum(0)  # (R,)
+    return centers
+
+
+def kmeans_fast(codes01: np.ndarray | torch.Tensor, n_clusters: int, n_init: int = 10, seed: int = 9,
+                max_iter: int = 300, tol: float = 1e-4, device: str | None = None,
+                coarse: int = 8192, prune: float = 0.02) -> tuple[np.ndarray, float]:
+    """Batched K-Means → (cluster ids of the best run, its inertia).
+
+    All n_init runs advance together. With more than `coarse` rows, the k-means++ seeding and a first Lloyd
+    phase run on a seeded random subset of `coarse` rows; runs whose subset inertia is more than `prune`
+    above the best cannot win and are dropped; the others continue on all rows to convergence
+    (scikit-learn's stopping rule: labels unchanged, or squared centre shift ≤ tol × mean feature variance).
+    """
+    x = torch.as_tensor(np.asarray(codes01, dtype=np.float32), device=device or "cpu")
+    n, dims = x.shape
+    k = min(n_clusters, n)
+    gen = torch.Generator().manual_seed(seed)
+    sq = (x * x).sum(1)
+    tol_abs = tol * float(x.var(0, unbiased=False).mean())
+    if n > coarse:
+        pick = torch.randperm(n, generator=gen)[:coarse].to(x.device)
+        centers = _kmeans_pp(x[pick], sq[pick], k, n_init, gen)
+        centers = _lloyd(x[pick], sq[pick], centers, tol_abs, max_iter)
+        _, sub_inertia = _assign(x[pick], sq[pick], centers)
+        centers = centers[sub_inertia <= sub_inertia.min() * (1 + prune)]  # runs that can still win
+    else:
+        centers = _kmeans_pp(x, sq, k, n_init, gen)
+    centers = _lloyd(x, sq, centers, tol_abs, max_iter)
+    labels, inertia = _assign(x, sq, centers)
     best = int(inertia.argmin())
-    return d[:, best].argmin(1).cpu().numpy(), float(inertia[best])
+    return labels[best].cpu().numpy(), float(inertia[best])
+
+
+def _assign(x: torch.Tensor, sq: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest-centre labels (R, N) and inertia (R,) of R runs' centres (R, k, L)."""
+    n_runs, k, dims = centers.shape
+    dist = sq[:, None] - 2 * x @ centers.reshape(-1, dims).T + (centers * centers).sum(2).reshape(-1)[None, :]
+    d = dist.view(len(x), n_runs, k)
+    return d.argmin(2).T, d.min(2).values.clamp_min(0).sum(0)

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Every GPU check and benchmark in one call, for a lent GPU machine (see docs/benchmarks.md):
+#   GPU tests, the four benchmarks on the device, and the full MNIST width grid end to end.
+# Needs data/MNIST/raw (carry it: about 11 MB) and torch with CUDA on the machine. Writes to $OUT (or results/).
+set -uo pipefail
+out=${OUT:-results/benchmarks}
+mkdir -p "$out"
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+python -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name())"
+python -m pytest -q -m gpu tests 2>&1 | tee "$out/gpu_tests.log"
+python benchmarks/run_all.py --device cuda --out "$out/bench_gpu.json" 2>&1 | tee "$out/bench_gpu.log"
+python benchmarks/width_grid.py --device cuda --out "$out/width_grid_gpu.json" 2>&1 | tail -n 40 | tee "$out/width_grid_gpu.log"

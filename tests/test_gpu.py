@@ -1,0 +1,44 @@
+"""GPU checks (skipped without CUDA): device packing, stacked training and K-Means agree with the CPU."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from acthash import fastmetrics as fm
+from acthash.codes import pack_bits
+
+from .test_train import SHARED, make_trainer
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
+
+
+def test_pack_bits_on_the_device_matches_numpy():
+    bits = torch.rand(1000, 1001, device="cuda") > 0.5
+    np.testing.assert_array_equal(pack_bits(bits).cpu().numpy(), np.packbits(bits.cpu().numpy(), axis=1))
+
+
+def test_stacked_training_on_gpu_equals_cpu_in_float64():
+    cells = [dataclasses.replace(c, checkpoints=(0, 1)) for c in SHARED]
+    cpu = make_trainer(cells).run()
+    gpu_trainer = make_trainer(cells)
+    gpu_trainer.__init__(cells, gpu_trainer.samples, *_digits(), 10, "cuda", torch.float64, log=lambda s: None)
+    gpu = gpu_trainer.run()
+    for a, b in zip(cpu, gpu):
+        np.testing.assert_allclose(a.loss, b.loss, rtol=1e-7)
+
+
+def _digits():
+    from acthash.data import load
+
+    a = load("digits", ".")
+    return a.x_train, a.x_test, a.y_test
+
+
+def test_kmeans_on_gpu_reaches_cpu_inertia():
+    rng = np.random.default_rng(0)
+    codes = (rng.random((5000, 64)) < 0.3).astype(np.uint8)
+    _, cpu = fm.kmeans_fast(codes, 10)
+    _, gpu = fm.kmeans_fast(codes, 10, device="cuda")
+    assert gpu <= cpu * 1.01
