@@ -13,26 +13,16 @@ import yaml
 
 from acthash.merge import MergeError, load, merge_plan
 
-from .conftest import REPO
+from .conftest import REPO, copy_workflow, snakemake
 
 TINY = {"grids": {"tiny": {"dataset": "digits", "width": [4, 24], "n_train": [200, 1000], "seed": [0, 1],
                            "checkpoints": [0, 3], "early_stopping": False, "kmeans_n_init": 3}}}
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = ["snakemake", "-s", str(workdir / "workflow" / "Snakefile"), "--directory", str(workdir), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     """A copy of the workflow, config and profiles, with the tiny digits grid added."""
-    root = tmp_path_factory.mktemp("wf")
-    for folder in ("workflow", "config", "profiles"):
-        shutil.copytree(REPO / folder, root / folder)
+    root = copy_workflow(tmp_path_factory.mktemp("wf"))
     (root / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     return root
 

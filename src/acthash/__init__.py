@@ -1,6 +1,6 @@
 """acthash: neural networks as hash encoders — neural codes, their metrics and the activation hash phase chart.
 
-The analysis API (`load`, `status`, plotting) is imported lazily so that light modules
+The analysis API (`load`, `status`, `run_cells`, plotting) is imported lazily so that light modules
 (`acthash.cell`, `acthash.grid`) stay free of torch for the Snakefile.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["load", "status", "regime_map", "metric_lines", "__version__"]
+__all__ = ["load", "status", "run_cells", "regime_map", "metric_lines", "__version__"]
 
-_LAZY = {"load": "merge", "status": "status", "regime_map": "plots", "metric_lines": "plots"}
+_LAZY = {"load": "merge", "status": "status", "run_cells": "runner", "regime_map": "plots", "metric_lines": "plots"}
 
 
 def __getattr__(name: str) -> Any:

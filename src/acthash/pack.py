@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -36,6 +37,9 @@ def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, de
     it is removed once the pack file is complete.
     """
     device = pick_device(device)
+    env = {k: os.environ.get(k, "-") for k in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_ARRAY_TASK_ID")}
+    print(f"train_pack: {len(cells)} cells on {device} " + " ".join(f"{k}={v}" for k, v in env.items()),
+          file=sys.stderr, flush=True)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     arrays = data.load(cells[0].dataset, data_root)
     samples = [cell_samples(c, arrays.y_train, arrays.n_classes) for c in cells]

@@ -1,0 +1,186 @@
+"""The SLURM path on a real one-node cluster (tests/slurm/cluster.sh): the shipped profile with only its site
+values changed, submitit job arrays, and fault scenarios whose recovery is asserted."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import acthash
+from acthash.cell import Cell
+from acthash.merge import load
+from acthash.store import read_cell
+
+from .conftest import REPO, copy_workflow, snakemake
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
+GRID = {"dataset": "digits", "width": [4, 24], "n_train": [600], "seed": [0, 1], "checkpoints": [0, 3],
+        "early_stopping": False, "kmeans_n_init": 3}
+# long enough to be interrupted: 2 packs (one per seed), 300 short epochs with a checkpoint every 60
+LONG = {**GRID, "n_train": [1000], "checkpoints": [0, 60, 120, 180, 240, 300], "pack_over": ["width"]}
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """Start the local cluster for this session (idempotent) and stop it afterwards."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("SLURM tests need root and apt-get to start a local cluster (tests/slurm/cluster.sh)")
+    subprocess.run(["bash", str(CLUSTER), "start"], check=True, timeout=900)
+    yield
+    subprocess.run(["scancel", "--user", "root"], check=False)
+    subprocess.run(["bash", str(CLUSTER), "stop"], check=False)
+
+
+def slurm_workdir(root: Path, grids: dict, **resources: str) -> Path:
+    """Workflow copy whose SLURM profile is the shipped one with only the site values changed (partition,
+    no accounts on this cluster), squeue status polling (no accounting) and faster first status checks."""
+    copy_workflow(root)
+    path = root / "profiles" / "slurm" / "config.yaml"
+    profile = yaml.safe_load(path.read_text())
+    profile["default-resources"]["slurm_partition"] = "debug"
+    del profile["default-resources"]["slurm_account"]
+    profile.update({"slurm-no-account": True, "slurm-status-command": "squeue",
+                    "slurm-init-seconds-before-status-checks": 2})
+    for key, value in resources.items():  # e.g. train_runtime="1 * attempt"
+        rule, res = key.split("_", 1)
+        profile["set-resources"][rule][res] = value
+    path.write_text(yaml.safe_dump(profile))
+    (root / "grids.yaml").write_text(yaml.safe_dump({"grids": grids}))
+    return root
+
+
+def run_args(workdir: Path, experiment: str, profile: str = "slurm") -> list[str]:
+    return ["--workflow-profile", str(workdir / "profiles" / profile), "--configfile", str(workdir / "grids.yaml"),
+            "--config", f"experiments={experiment}", "data_root=data"]
+
+
+def cell_files(results: Path) -> dict[str, float]:
+    """Cell files of an experiment and their modification times."""
+    return {str(p.relative_to(results)): p.stat().st_mtime for p in (results / "cells").rglob("*.h5")}
+
+
+def train_logs(results: Path) -> str:
+    return "\n".join(p.read_text() for p in (results / "logs" / "train").rglob("*.log"))
+
+
+def test_grid_through_slurm_equals_a_local_run(slurm_cluster, tmp_path):
+    remote = slurm_workdir(tmp_path / "slurm", {"tiny": GRID})
+    snakemake(remote, *run_args(remote, "tiny"))
+    local = slurm_workdir(tmp_path / "local", {"tiny": GRID})
+    snakemake(local, *run_args(local, "tiny", "local"), "--cores", "2")
+    a, b = load(remote / "results/tiny/metrics.nc"), load(local / "results/tiny/metrics.nc")
+    assert dict(a.sizes) == dict(b.sizes) == {"width": 2, "epoch": 2, "n_train": 1, "seed": 2}
+    for var in ("redundancy_train", "redundancy_test", "knn_test", "logreg_test", "net_acc_test"):
+        # float32 training may reorder sums with other thread counts: the trainer's stated tolerance
+        np.testing.assert_allclose(a[var].values, b[var].values, atol=0.02, err_msg=var)
+    log = train_logs(remote / "results/tiny")
+    assert "CUDA_VISIBLE_DEVICES=0" in log and "SLURM_JOB_ID=" in log and "SLURM_JOB_ID=-" not in log
+
+
+def _cells(grid: dict) -> list[Cell]:
+    base = Cell(dataset="digits", n_train=600, checkpoints=(0, 3), early_stopping=False, kmeans_n_init=3)
+    return [dataclasses.replace(base, width=w, seed=s) for w in grid["width"] for s in grid["seed"]]
+
+
+def test_run_cells_with_submitit_arrays_writes_the_same_cell_files(slurm_cluster, tmp_path):
+    cells = _cells(GRID)
+    on_slurm = acthash.run_cells(cells, tmp_path / "slurm", ".", executor="slurm", slurm_partition="debug",
+                                 gpus_per_node=1, timeout_min=10, cpus_per_task=1)
+    in_process = acthash.run_cells(cells, tmp_path / "debug", ".", executor="debug")
+    assert [p.relative_to(tmp_path / "slurm") for p in on_slurm] == [p.relative_to(tmp_path / "debug") for p in in_process]
+    for a, b in zip(on_slurm, in_process):
+        ra, rb = read_cell(a), read_cell(b)
+        assert ra.attrs["param_hash"] == rb.attrs["param_hash"]
+        for key in ("redundancy_test", "knn_test", "net_acc_test"):
+            np.testing.assert_allclose(ra.metrics[key], rb.metrics[key], atol=0.02)
+    mtimes = {p: p.stat().st_mtime for p in on_slurm}
+    again = acthash.run_cells(cells, tmp_path / "slurm", ".", executor="slurm", slurm_partition="debug", timeout_min=10)
+    assert {p: p.stat().st_mtime for p in again} == mtimes  # finished cells are skipped, not recomputed
+
+
+def test_preempted_submitit_task_is_requeued_and_resumes(slurm_cluster, tmp_path):
+    long = dataclasses.replace(_cells(GRID)[0], n_train=1000, checkpoints=(0, 30, 60, 90, 120))
+    jobs = acthash.run_cells([long], tmp_path, ".", executor="slurm", slurm_partition="debug", timeout_min=10,
+                             cpus_per_task=1, wait=False)
+    _wait_for(lambda: list((tmp_path / "packs").rglob("*.state.pt")), 120, "a saved training state")
+    jobs[0]._interrupt()  # preemption: SIGTERM then USR2, submitit checkpoints and requeues
+    paths = jobs[0].result()
+    assert read_cell(paths[0]).epochs.tolist() == [0, 30, 60, 90, 120]
+    logs = "".join(p.read_text() for p in (tmp_path / "submitit").glob("*.err"))
+    assert "resumed from" in logs
+
+
+def _wait_for(predicate, seconds: float, what: str):
+    end = time.time() + seconds
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
+def _running_train_jobs() -> list[str]:
+    out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if "train" in line]
+
+
+def test_cancelled_and_killed_training_jobs_recover_without_losing_cells(slurm_cluster, tmp_path):
+    """scancel one training job and SIGKILL the other's process mid-run: the retry resumes each from its last
+    checkpoint epoch, and nothing half-written passes as complete."""
+    wd = slurm_workdir(tmp_path, {"long": LONG})
+    proc = subprocess.Popen(["snakemake", "-s", str(wd / "workflow/Snakefile"), "--directory", str(wd),
+                             *run_args(wd, "long")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    states = wd / "results/long/packs"
+    _wait_for(lambda: len(list(states.rglob("*.state.pt"))) == 2, 240, "both packs to save a training state")
+    jobs = _wait_for(lambda: len(_running_train_jobs()) == 2 and _running_train_jobs(), 30, "two running train jobs")
+    subprocess.run(["scancel", jobs[0]], check=True)
+    killed = subprocess.run(["pkill", "-9", "-f", "python.*bin/acthash train .*seed~1"], check=False).returncode
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    assert killed == 0
+    log = train_logs(wd / "results/long")
+    assert log.count("resumed from") >= 1, log[-2000:]
+    status = subprocess.run(["acthash", "status", str(wd / "results")], capture_output=True, text=True).stdout
+    assert '"done": 4' in status
+    assert not list(states.rglob("*.state.pt")) and not list((wd / "results").rglob(".*.tmp*"))
+
+
+def test_killed_controller_recovers_with_unlock_and_rerun(slurm_cluster, tmp_path):
+    """SIGKILL Snakemake mid-run, cancel the run's jobs, unlock, rerun: only what is missing is computed."""
+    wd = slurm_workdir(tmp_path, {"long": LONG})
+    proc = subprocess.Popen(["snakemake", "-s", str(wd / "workflow/Snakefile"), "--directory", str(wd),
+                             *run_args(wd, "long")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(lambda: list((wd / "results/long/packs").rglob("*.state.pt")), 240, "a saved training state")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    subprocess.run(["scancel", "--user", "root"], check=True)  # the playbook: cancel the run's jobs
+    locked = snakemake(wd, *run_args(wd, "long"), "-n", check=False)
+    assert "LockException" in locked.stdout + locked.stderr or "locked" in (locked.stdout + locked.stderr).lower()
+    snakemake(wd, *run_args(wd, "long"), "--unlock")
+    snakemake(wd, *run_args(wd, "long"))
+    assert "resumed from" in train_logs(wd / "results/long")
+    done = cell_files(wd / "results/long")
+    assert len(done) == 4
+    snakemake(wd, *run_args(wd, "long"))  # a rerun changes nothing
+    assert cell_files(wd / "results/long") == done
+
+
+def test_job_failing_on_its_time_limit_is_retried_with_more_time(slurm_cluster, tmp_path):
+    """The first attempt gets 1 minute and is killed by SLURM; the retry gets 2 and resumes."""
+    grid = {**LONG, "seed": [0], "checkpoints": [0, 100, 200, 300, 400, 500, 600, 700, 800]}
+    wd = slurm_workdir(tmp_path, {"slow": grid}, train_runtime="1 * attempt")
+    snakemake(wd, *run_args(wd, "slow"))
+    log = train_logs(wd / "results/slow")
+    assert "resumed from" in log
+    assert len(cell_files(wd / "results/slow")) == 2
