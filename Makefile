@@ -23,6 +23,9 @@ demo: $(STAMP)
 	@echo "merged dataset: results/$(EXPERIMENTS)/metrics.nc   figures: results/$(EXPERIMENTS)/figures/"
 
 test: $(STAMP)
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "make test: the SLURM tests start a local one-node cluster (tests/slurm/cluster.sh)"; \
+	else echo "make test: the SLURM tests will be SKIPPED: they need root and apt-get to start a local cluster"; fi
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)

@@ -130,22 +130,41 @@ def _wait_for(predicate, seconds: float, what: str):
     raise AssertionError(f"timed out after {seconds}s waiting for {what}")
 
 
-def _running_train_jobs() -> list[str]:
-    out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in out.splitlines() if "train" in line]
+def _train_jobs(states: str = "RUNNING") -> dict[str, tuple[str, str]]:
+    """Training jobs in `states`: job id → (time limit, memory), as squeue prints them."""
+    out = subprocess.run(["squeue", "-h", "-t", states, "-o", "%i %l %m %k"], capture_output=True, text=True).stdout
+    return {f[0]: (f[1], f[2]) for f in (line.split() for line in out.splitlines()) if "train" in f[3]}
+
+
+def _minutes(limit: str) -> int:
+    """squeue's time limit ([D-]HH:MM:SS or MM:SS) in minutes."""
+    days, _, clock = limit.rpartition("-")
+    parts = [int(x) for x in clock.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    return int(days or 0) * 1440 + parts[0] * 60 + parts[1]
+
+
+def _megabytes(mem: str) -> int:
+    return int(float(mem[:-1]) * 1024) if mem.endswith("G") else int(mem.rstrip("M"))
 
 
 def test_cancelled_and_killed_training_jobs_recover_without_losing_cells(slurm_cluster, tmp_path):
-    """scancel one training job and SIGKILL the other's process mid-run: the retry resumes each from its last
-    checkpoint epoch, and nothing half-written passes as complete."""
+    """scancel one training job and SIGKILL the other's process mid-run: each fails once and is retried with
+    twice the time and memory, resumes from its last checkpoint epoch, and nothing half-written passes as
+    complete."""
     wd = slurm_workdir(tmp_path, {"long": LONG})
     proc = subprocess.Popen(["snakemake", "-s", str(wd / "workflow/Snakefile"), "--directory", str(wd),
                              *run_args(wd, "long")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     states = wd / "results/long/packs"
     _wait_for(lambda: len(list(states.rglob("*.state.pt"))) == 2, 240, "both packs to save a training state")
-    jobs = _wait_for(lambda: len(_running_train_jobs()) == 2 and _running_train_jobs(), 30, "two running train jobs")
-    subprocess.run(["scancel", jobs[0]], check=True)
+    first = _wait_for(lambda: len(_train_jobs()) == 2 and _train_jobs(), 30, "two running train jobs")
+    subprocess.run(["scancel", next(iter(first))], check=True)
     killed = subprocess.run(["pkill", "-9", "-f", "python.*bin/acthash train .*seed~1"], check=False).returncode
+    retried = _wait_for(lambda: {j: r for j, r in _train_jobs("PENDING,RUNNING").items() if j not in first}, 120,
+                        "the retried train jobs")
+    limit, mem = next(iter(first.values()))
+    assert {(_minutes(limit) * 2, _megabytes(mem) * 2)} == {(_minutes(t), _megabytes(m)) for t, m in retried.values()}
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-3000:]
     assert killed == 0
@@ -174,13 +193,3 @@ def test_killed_controller_recovers_with_unlock_and_rerun(slurm_cluster, tmp_pat
     assert len(done) == 4
     snakemake(wd, *run_args(wd, "long"))  # a rerun changes nothing
     assert cell_files(wd / "results/long") == done
-
-
-def test_job_failing_on_its_time_limit_is_retried_with_more_time(slurm_cluster, tmp_path):
-    """The first attempt gets 1 minute and is killed by SLURM; the retry gets 2 and resumes."""
-    grid = {**LONG, "seed": [0], "checkpoints": [0, 100, 200, 300, 400, 500, 600, 700, 800]}
-    wd = slurm_workdir(tmp_path, {"slow": grid}, train_runtime="1 * attempt")
-    snakemake(wd, *run_args(wd, "slow"))
-    log = train_logs(wd / "results/slow")
-    assert "resumed from" in log
-    assert len(cell_files(wd / "results/slow")) == 2

@@ -18,10 +18,12 @@ GRID_AXES = (
     "bn",
     "dropout",
     "label_noise",
+    "augment",
     "seed",
 )
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "svhn", "digits")
+RANDOM_INPUTS = ("none", "uniform01", "neg_uniform01", "gaussian_like_data")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Cell:
     bn: bool = True
     dropout: float = 0.0
     label_noise: float = 0.0
+    augment: bool = False
     seed: int = 0
     checkpoints: tuple[int, ...] = (0, 1, 5)
     noise_mode: str = "symmetric_other"
@@ -59,6 +62,7 @@ class Cell:
     knn_k: int = 9
     logreg_solver: str = "lbfgs"
     kmeans_n_init: int = 10
+    random_inputs: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoints", tuple(sorted({int(c) for c in self.checkpoints})))
@@ -129,6 +133,8 @@ def validate(cell: Cell) -> list[str]:
         p.append(f"noise_mode={cell.noise_mode!r} not in ('symmetric_other', 'permute_subset')")
     if cell.subset not in ("first_n", "stratified_random"):
         p.append(f"subset={cell.subset!r} not in ('first_n', 'stratified_random')")
+    if cell.random_inputs not in RANDOM_INPUTS:
+        p.append(f"random_inputs={cell.random_inputs!r} not in {RANDOM_INPUTS}")
     if cell.logreg_solver not in ("lbfgs", "liblinear"):
         p.append(f"logreg_solver={cell.logreg_solver!r} not in ('lbfgs', 'liblinear')")
     return p

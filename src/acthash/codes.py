@@ -36,7 +36,7 @@ def keep_mask(bits_any: np.ndarray, bits_all: np.ndarray) -> np.ndarray:
 @dataclass
 class MemberCodes:
     """Codes of one member on one set: packed rows (N, nbytes) uint8, length in bits, column OR / AND,
-    and the network's summed cross-entropy and number of correct predictions on that set."""
+    the network's summed cross-entropy and number of correct predictions, and its predictions (N,) int16."""
 
     packed: np.ndarray
     length: int
@@ -44,6 +44,7 @@ class MemberCodes:
     col_all: np.ndarray
     loss_sum: float
     correct: int
+    pred: np.ndarray
 
 
 @torch.no_grad()
@@ -70,6 +71,7 @@ def extract(
     padded_t, lab_t = torch.from_numpy(padded).to(device), torch.from_numpy(lab).to(device)
     member_len = torch.tensor([lengths[g] for g in groups], device=device)
     parts: list[list[Tensor]] = [[] for _ in widths]
+    preds: list[list[Tensor]] = [[] for _ in widths]
     col_any = [torch.zeros(depth * w, dtype=torch.bool, device=device) for w in widths]
     col_all = [torch.ones(depth * w, dtype=torch.bool, device=device) for w in widths]
     loss_sum = torch.zeros(len(widths), dtype=torch.float64, device=device)
@@ -88,10 +90,11 @@ def extract(
                 continue
             bits = torch.cat([h[m, :n_valid, :w] > 0 for h in hidden], dim=1)
             parts[m].append(pack_bits(bits))
+            preds[m].append(logits[m, :n_valid].argmax(1).to(torch.int16))
             col_any[m] |= bits.any(0)
             col_all[m] &= bits.all(0)
     return [
         MemberCodes(torch.cat(parts[m]).cpu().numpy(), depth * w, col_any[m].cpu().numpy(),
-                    col_all[m].cpu().numpy(), float(loss_sum[m]), int(correct[m]))
+                    col_all[m].cpu().numpy(), float(loss_sum[m]), int(correct[m]), torch.cat(preds[m]).cpu().numpy())
         for m, w in enumerate(widths)
     ]

@@ -18,6 +18,10 @@ CODE_METRICS = (
 )
 NET_METRICS = ("net_loss_train", "net_acc_train", "net_loss_test", "net_acc_test")
 METRICS = CODE_METRICS + NET_METRICS
+# only in cells with label noise, or with random-input probes
+NOISE_METRICS = ("knn_test_true", "net_fit_noisy", "net_acc_noisy_true")
+RANDOM_METRICS = ("redundancy_random_train", "redundancy_random_test")
+OPTIONAL_METRICS = NOISE_METRICS + RANDOM_METRICS
 
 
 def _kmeans(codes01: np.ndarray, labels: np.ndarray, n_classes: int, n_init: int, backend: str,
@@ -63,3 +67,18 @@ def code_metrics(
         out[f"kmeans_purity_{split}"], out[f"kmeans_hungarian_{split}"] = p, h
     out["logreg_test"] = float((ref.logreg_predict(tr01, y_train, te01, logreg_solver) == y_test).mean())
     return out
+
+
+def noise_metrics(train_packed: np.ndarray, test_packed: np.ndarray, y_true: np.ndarray, y_test: np.ndarray,
+                  noisy: np.ndarray, noise_mask: np.ndarray, pred_train: np.ndarray, knn_k: int = 9,
+                  backend: str = "fast") -> dict[str, float]:
+    """For cells trained on noisy labels: K-NN test accuracy with the *true* training labels, the network's
+    fit of the noisy labels on the noisy subset, and its accuracy there against the true labels."""
+    if backend == "fast":
+        knn = fm.knn_predict(train_packed, y_true, test_packed, knn_k)
+    else:
+        knn = ref.knn_reference(np.unpackbits(train_packed, axis=1), y_true, np.unpackbits(test_packed, axis=1), knn_k)
+    on = np.asarray(noise_mask, dtype=bool)
+    return {"knn_test_true": float((knn == y_test).mean()),
+            "net_fit_noisy": float((pred_train[on] == noisy[on]).mean()) if on.any() else float("nan"),
+            "net_acc_noisy_true": float((pred_train[on] == y_true[on]).mean()) if on.any() else float("nan")}

@@ -13,7 +13,7 @@ import xarray as xr
 
 from . import __version__
 from .cell import GRID_AXES, parse_name
-from .measure import METRICS
+from .measure import METRICS, OPTIONAL_METRICS
 from .phase import classify
 from .plan import cell_path, read_plan
 from .store import CellFileError, read_cell
@@ -33,6 +33,11 @@ DESCRIPTIONS = {
     "net_loss_test": "network cross-entropy on the test set",
     "net_acc_test": "network accuracy on the test set",
     "code_bits": "number of non-constant hidden units over train and test",
+    "knn_test_true": "K-NN test accuracy with the true (clean) training labels, label-noise cells",
+    "net_fit_noisy": "network accuracy on the noisy-labelled training examples against their noisy labels",
+    "net_acc_noisy_true": "network accuracy on the noisy-labelled training examples against their true labels",
+    "redundancy_random_train": "redundancy ratio of codes of seeded random inputs shaped like the training set",
+    "redundancy_random_test": "redundancy ratio of codes of seeded random inputs shaped like the test set",
 }
 UNITS = {"code_bits": "bit", "net_loss_train": "nat", "net_loss_test": "nat"}
 
@@ -55,7 +60,9 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     coords: dict[str, Any] = {d: _coord([a[d] for a in axes.values()]) for d in dims if d != "epoch"}
     coords["epoch"] = np.asarray(plan["recipe"].get("checkpoints", first.params["checkpoints"]), dtype=np.int64)
     shape = [len(coords[d]) for d in dims]
-    data = {m: np.full(shape, np.nan) for m in METRICS}
+    present = [m for m in OPTIONAL_METRICS if any(m in r.metrics for r in records.values())]
+    names = METRICS + tuple(present)
+    data = {m: np.full(shape, np.nan) for m in names}
     state = np.full([len(coords[d]) for d in dims if d != "epoch"], "missing", dtype=object)
     for name, rec in records.items():
         at = [int(np.searchsorted(coords[d], int(axes[name][d]) if isinstance(axes[name][d], bool) else axes[name][d]))
@@ -65,7 +72,7 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
         for j, e in enumerate(rec.epochs):
             idx = list(at)
             idx.insert(dims.index("epoch"), ep_pos[int(e)])
-            for m in METRICS:
+            for m in names:
                 if m in rec.metrics:
                     data[m][tuple(idx)] = rec.metrics[m][j]
     ds = xr.Dataset({m: (dims, v, {"description": DESCRIPTIONS[m], "units": UNITS.get(m, "1")}) for m, v in data.items()},

@@ -16,7 +16,7 @@ import torch
 
 from . import data
 from .cell import Cell
-from .measure import CODE_METRICS, code_metrics
+from .measure import CODE_METRICS, NOISE_METRICS, code_metrics, noise_metrics
 from .samples import cell_samples
 from .store import CellFileError, atomic_h5, open_checked, read_codes, versions, write_member
 from .train import Trainer
@@ -44,7 +44,8 @@ def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, de
     arrays = data.load(cells[0].dataset, data_root)
     samples = [cell_samples(c, arrays.y_train, arrays.n_classes) for c in cells]
     t0 = time.perf_counter()
-    trainer = Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, device, dtype)
+    trainer = Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, device, dtype,
+                      image_shape=arrays.image_shape)
     results = trainer.run(Path(state_path) if state_path else None)
     seconds = time.perf_counter() - t0
     with atomic_h5(out) as f:
@@ -85,13 +86,18 @@ def find_member(pack: h5py.File, cell: Cell, path: Path) -> h5py.Group:
 
 def _all_metrics(g: h5py.Group, cell: Cell, n_classes: int, backend: str, device: str) -> dict[str, np.ndarray]:
     epochs = g["epochs"][()]
-    out = {k: np.full(len(epochs), np.nan) for k in CODE_METRICS}
+    mask = g["labels/noise_mask"][()]
+    keys = CODE_METRICS + (NOISE_METRICS if mask.any() else ())
+    out = {k: np.full(len(epochs), np.nan) for k in keys}
     length = int(g.attrs["code_length"])
-    y_train, y_test = g["labels/train"][()], g["labels/test"][()]
+    y_train, y_true, y_test = g["labels/train"][()], g["labels/train_true"][()], g["labels/test"][()]
     for j, epoch in enumerate(epochs):
         train, test, keep = read_codes(g, int(epoch))
         values = code_metrics(train, test, length, keep, y_train, y_test, n_classes, cell.knn_k,
                               cell.kmeans_n_init, cell.logreg_solver, backend, device)
+        if mask.any():
+            pred = g[f"codes/{int(epoch)}/pred_train"][()]
+            values.update(noise_metrics(train, test, y_true, y_test, y_train, mask, pred, cell.knn_k, backend))
         for k, v in values.items():
             out[k][j] = v
     return out

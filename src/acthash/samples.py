@@ -25,6 +25,12 @@ class Samples:
     rows: np.ndarray
 
 
+def stream_seed(seed: int, stream: int) -> int:
+    """An independent 63-bit seed for random stream `stream` of a cell with `seed` (data order, augmentation,
+    dropout, ...), so that streams of different cells never coincide."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
 def split_size(n_official: int, fraction: float) -> int:
     """Size of the training split: the first `fraction` of the official training set (MNIST: 48 000)."""
     return int(round(n_official * fraction))

@@ -6,8 +6,10 @@ Cell file layout (a pack member group has the same layout, without /metrics):
   labels/    train (n,) labels used in training (noisy where noise_mask), train_true, test; noise_mask (n,)
   history/   loss, lr: (epochs run,) per-epoch training loss (incl. L2) and learning rate
   epochs     (C,) checkpoint epochs evaluated
-  codes/<epoch>/train (n, nbytes) uint8 packed, test (N_test, nbytes), keep (code_length,) bool
+  codes/<epoch>/train (n, nbytes) uint8 packed, test (N_test, nbytes), keep (code_length,) bool,
+             pred_train (n,), pred_test (N_test,) int16: the network's predictions
   net/       loss_train, acc_train, loss_test, acc_test: (C,)
+  random/    redundancy_train, redundancy_test: (C,) on seeded random inputs (only with random_inputs)
   metrics/   one (C,) float64 array per code metric
 Files are written under a temporary name in the same folder and renamed when complete.
 """
@@ -76,7 +78,10 @@ def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: n
         chunks = lambda a: (min(len(a), 4096), a.shape[1]) if len(a) and a.shape[1] else None  # noqa: E731
         cg.create_dataset("train", data=c.train.packed, chunks=chunks(c.train.packed))
         cg.create_dataset("test", data=c.test.packed, chunks=chunks(c.test.packed))
+        cg["pred_train"], cg["pred_test"] = c.train.pred, c.test.pred
         cg["keep"] = keep_mask(c.train.col_any | c.test.col_any, c.train.col_all & c.test.col_all)
+    for key in cps[0].random if cps else ():
+        g[f"random/{key}"] = np.asarray([c.random[key] for c in cps], float)
     n_tr, n_te = len(samples.labels), len(y_test)
     g["net/loss_train"] = np.asarray([c.train.loss_sum / n_tr for c in cps], float)
     g["net/acc_train"] = np.asarray([c.train.correct / n_tr for c in cps], float)
@@ -121,6 +126,8 @@ def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
         try:
             metrics = {k: f[f"metrics/{k}"][()] for k in f["metrics"]}
             metrics.update({f"net_{k}": f[f"net/{k}"][()] for k in f["net"]})
+            metrics.update({k.replace("redundancy", "redundancy_random"): f[f"random/{k}"][()]
+                            for k in f.get("random", {})})
             return CellRecord(Path(path), json.loads(f.attrs["params"]), str(f.attrs["status"]), f["epochs"][()],
                               metrics, {k: f.attrs[k] for k in f.attrs})
         except KeyError as err:

@@ -19,13 +19,17 @@ import numpy as np
 import torch
 
 from .cell import Cell
+from .augment import augment_batch
 from .codes import MemberCodes, extract
+from .fastmetrics import redundancy_ratio_packed
 from .model import StackedMLP
 from .optim import StackedAdam
-from .samples import Samples
+from .probes import random_inputs
+from .samples import Samples, stream_seed
 
 SHARED_KEYS = ("dataset", "depth", "bn", "checkpoints", "batch_size", "bn_eps", "bn_momentum", "adam_eps",
-               "lr", "lr_decay", "lr_step", "early_stopping", "patience", "train_fraction")
+               "lr", "lr_decay", "lr_step", "early_stopping", "patience", "train_fraction", "augment",
+               "random_inputs")
 
 
 @dataclass
@@ -35,6 +39,7 @@ class Checkpoint:
     epoch: int
     train: MemberCodes
     test: MemberCodes
+    random: dict[str, float] = field(default_factory=dict)  # redundancy of random-input codes
 
 
 @dataclass
@@ -68,11 +73,13 @@ class Trainer:
 
     def __init__(self, cells: Sequence[Cell], samples: Sequence[Samples], x_train: np.ndarray,
                  x_test: np.ndarray, y_test: np.ndarray, n_classes: int, device: str = "cpu",
-                 dtype: torch.dtype = torch.float32, log: Callable[[str], None] | None = None) -> None:
+                 dtype: torch.dtype = torch.float32, log: Callable[[str], None] | None = None,
+                 image_shape: tuple[int, ...] | None = None) -> None:
         check_packable(cells, [len(s.rows) for s in samples])
         self.cells, self.samples, self.device = list(cells), list(samples), torch.device(device)
         self.log = log or (lambda s: print(s, file=sys.stderr, flush=True))
         c0 = cells[0]
+        self.x_np, self.image_shape = x_train, image_shape or tuple(x_train.shape[1:])
         self.x = torch.as_tensor(x_train.reshape(len(x_train), -1), dtype=dtype, device=self.device)
         self.x_test = torch.as_tensor(x_test.reshape(len(x_test), -1), dtype=dtype, device=self.device)
         self.y_test = y_test
@@ -90,8 +97,10 @@ class Trainer:
         self.rows = torch.as_tensor(np.stack([samples[i].index[samples[i].rows] for i in leaders]), device=self.device)
         self.labels = torch.as_tensor(np.stack([s.labels[s.rows] for s in samples]), device=self.device)
         self.wd = torch.tensor([c.weight_decay for c in cells], dtype=dtype, device=self.device)
-        self.order_gens = [torch.Generator().manual_seed(cells[i].seed) for i in leaders]
-        self.drop_gens = [torch.Generator(device=self.device).manual_seed(c.seed + 1) for c in cells]
+        self.leaders = leaders
+        self.order_gens = [torch.Generator().manual_seed(stream_seed(cells[i].seed, 1)) for i in leaders]
+        self.aug_gens = [torch.Generator().manual_seed(stream_seed(cells[i].seed, 2)) for i in leaders]
+        self.drop_gens = [torch.Generator(device=self.device).manual_seed(stream_seed(c.seed, 3)) for c in cells]
         self.active = torch.ones(m, dtype=torch.bool, device=self.device)
         self.best = [float("inf")] * m
         self.wait = [0] * m
@@ -114,6 +123,14 @@ class Trainer:
             masks.append(mask)
         return masks
 
+    def _inputs(self, rows: torch.Tensor) -> torch.Tensor:
+        """Training inputs (G, B, D) of the given rows, augmented per group when the recipe asks for it."""
+        x = self.x[rows]
+        if not self.cells[0].augment:
+            return x
+        return torch.stack([augment_batch(x[g], self.image_shape, self.cells[0].dataset, gen)
+                            for g, gen in enumerate(self.aug_gens)])
+
     def train_epoch(self) -> None:
         """One epoch for every active member; updates histories, early stopping and divergence status."""
         self.model.train()
@@ -129,7 +146,7 @@ class Trainer:
             pos = perm[:, start:start + bsz]
             rows = torch.gather(self.rows, 1, pos)
             y = torch.gather(self.labels, 1, member_perm[:, start:start + bsz])
-            logits, _ = self.model(self.x[rows], self._dropout_masks(pos.shape[1]), self.active)
+            logits, _ = self.model(self._inputs(rows), self._dropout_masks(pos.shape[1]), self.active)
             ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
             self.model.zero_grad(set_to_none=False)
             (ce * self.active).sum().backward()
@@ -165,9 +182,28 @@ class Trainer:
         train = extract(self.model, self.x, self.group_index, [s.labels for s in self.samples])
         test = extract(self.model, self.x_test, [np.arange(len(self.y_test))] * len(self.group_index),
                        [self.y_test] * len(self.cells))
+        rand = self._random_redundancy() if self.cells[0].random_inputs != "none" else [{}] * len(self.cells)
         for i, res in enumerate(self.results):
             if res.status == "ok":
-                res.checkpoints.append(Checkpoint(self.epoch, train[i], test[i]))
+                res.checkpoints.append(Checkpoint(self.epoch, train[i], test[i], rand[i]))
+
+    def _random_redundancy(self) -> list[dict[str, float]]:
+        """Redundancy of each member's codes on seeded random inputs shaped like its train and test sets
+        (the same inputs at every checkpoint)."""
+        kind, n_test = self.cells[0].random_inputs, len(self.y_test)
+        blocks, train_idx, test_idx, start = [], [], [], 0
+        for g, lead in enumerate(self.leaders):
+            n = len(self.group_index[g])
+            blocks.append(random_inputs(kind, n + n_test, self.x_np, self.cells[lead].seed))
+            train_idx.append(np.arange(start, start + n))
+            test_idx.append(np.arange(start + n, start + n + n_test))
+            start += n + n_test
+        x = torch.as_tensor(np.concatenate(blocks), dtype=self.x.dtype, device=self.device)
+        dummy = [np.zeros(len(train_idx[g]), dtype=np.int64) for g in self.group.tolist()]
+        train = extract(self.model, x, train_idx, dummy)
+        test = extract(self.model, x, test_idx, [np.zeros(n_test, dtype=np.int64)] * len(self.cells))
+        return [{"redundancy_train": redundancy_ratio_packed(a.packed), "redundancy_test": redundancy_ratio_packed(b.packed)}
+                for a, b in zip(train, test)]
 
     # -- the whole run ---------------------------------------------------------------------------
     def run(self, state_path: Path | None = None) -> list[MemberResult]:
@@ -197,7 +233,7 @@ class Trainer:
         """Write the complete training state atomically (temporary name, then rename)."""
         state = {
             "hashes": [c.param_hash for c in self.cells], "epoch": self.epoch, "model": self.model.state_dict(),
-            "opt": self.opt.state_dict(), "order": [g.get_state() for g in self.order_gens],
+            "opt": self.opt.state_dict(), "order": [g.get_state() for g in self.order_gens + self.aug_gens],
             "drop": [g.get_state() for g in self.drop_gens], "active": self.active, "best": self.best,
             "wait": self.wait, "results": self.results,
         }
@@ -211,7 +247,7 @@ class Trainer:
             raise ValueError(f"{path}: training state belongs to other cell parameters; delete it to start over")
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
-        for g, s in zip(self.order_gens + self.drop_gens, state["order"] + state["drop"]):
+        for g, s in zip(self.order_gens + self.aug_gens + self.drop_gens, state["order"] + state["drop"]):
             g.set_state(s.cpu())
         self.active.copy_(state["active"])
         self.best, self.wait, self.epoch, self.results = state["best"], state["wait"], state["epoch"], state["results"]

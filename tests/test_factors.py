@@ -1,0 +1,82 @@
+"""Each regularisation / noise / probe axis changes what it should, and nothing else (digits, float64)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from acthash.augment import augment_batch
+from acthash.data import load
+from acthash.measure import noise_metrics
+from acthash.probes import random_inputs
+
+from .test_train import BASE, make_trainer
+
+
+def test_augmentation_changes_training_batches_but_never_codes():
+    plain, aug = (make_trainer([dataclasses.replace(BASE, width=16, augment=a)]) for a in (False, True))
+    plain.evaluate(), aug.evaluate()  # epoch 0: same initialisation, codes without augmentation
+    np.testing.assert_array_equal(plain.results[0].checkpoints[0].train.packed, aug.results[0].checkpoints[0].train.packed)
+    rows = plain.rows[:, :64]
+    assert torch.equal(plain._inputs(rows), plain.x[rows])
+    assert not torch.equal(aug._inputs(rows), aug.x[rows])
+    codes_again = make_trainer([dataclasses.replace(BASE, width=16, augment=True)])
+    codes_again.evaluate()  # extraction is deterministic: no augmentation at evaluation
+    np.testing.assert_array_equal(codes_again.results[0].checkpoints[0].test.packed, aug.results[0].checkpoints[0].test.packed)
+    plain.train_epoch(), aug.train_epoch()
+    assert plain.results[0].loss != aug.results[0].loss
+
+
+def test_augment_batch_is_seeded_and_keeps_image_mass_roughly():
+    x = torch.as_tensor(load("digits", ".").x_train[:32].reshape(32, -1), dtype=torch.float64)
+    a = augment_batch(x, (1, 8, 8), "digits", torch.Generator().manual_seed(1))
+    b = augment_batch(x, (1, 8, 8), "digits", torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == x.shape and not torch.equal(a, x)
+    flipped = augment_batch(torch.rand(64, 3 * 32 * 32), (3, 32, 32), "cifar10", torch.Generator().manual_seed(2))
+    assert flipped.shape == (64, 3072)
+
+
+def test_dropout_is_off_in_codes():
+    trainer = make_trainer([dataclasses.replace(BASE, width=16, dropout=0.5)])
+    trainer.train_epoch()
+    trainer.evaluate()
+    trainer.evaluate()
+    first, second = trainer.results[0].checkpoints
+    np.testing.assert_array_equal(first.train.packed, second.train.packed)
+
+
+def test_random_inputs_are_seeded_and_measured_at_every_checkpoint():
+    x = np.random.default_rng(0).random((100, 1, 8, 8), dtype=np.float32)
+    for kind in ("uniform01", "neg_uniform01", "gaussian_like_data"):
+        a, b = random_inputs(kind, 50, x, 3), random_inputs(kind, 50, x, 3)
+        assert a.shape == (50, 64) and np.array_equal(a, b) and not np.array_equal(a, random_inputs(kind, 50, x, 4))
+    assert (random_inputs("neg_uniform01", 10, x, 0) <= 0).all()
+    cells = [dataclasses.replace(BASE, width=w, random_inputs="uniform01") for w in (3, 24)]
+    results = make_trainer(cells).run()
+    for res in results:
+        assert [sorted(c.random) for c in res.checkpoints] == [["redundancy_test", "redundancy_train"]] * 3
+    narrow, wide = (r.checkpoints[-1].random["redundancy_test"] for r in results)
+    assert narrow > wide  # 3 units cannot give 300 random inputs distinct codes; 24 can
+    again = make_trainer(cells).run()
+    assert again[0].checkpoints[-1].random == results[0].checkpoints[-1].random
+
+
+def test_noise_metrics_on_hand_made_predictions():
+    codes = np.packbits(np.eye(8, dtype=np.uint8)[[0, 1, 2, 3, 4, 5]], axis=1)
+    y_true = np.array([0, 1, 2, 3, 4, 5])
+    noisy = np.array([0, 1, 2, 9, 9, 5])
+    mask = np.array([0, 0, 0, 1, 1, 0], bool)
+    pred = np.array([0, 1, 2, 9, 4, 5])
+    out = noise_metrics(codes, codes, y_true, y_true, noisy, mask, pred, knn_k=1)
+    assert out == {"knn_test_true": 1.0, "net_fit_noisy": 0.5, "net_acc_noisy_true": 0.5}
+
+
+@pytest.mark.slow
+def test_fashion_mnist_is_fetched_and_loads(tmp_path):
+    from acthash.data import fetch
+
+    fetch("fashion_mnist", tmp_path)
+    a = load("fashion_mnist", tmp_path)
+    assert a.x_train.shape == (60000, 1, 28, 28) and a.x_test.shape == (10000, 1, 28, 28)
+    assert sorted(np.unique(a.y_test)) == list(range(10))
