@@ -74,7 +74,7 @@ def regime_map(ds: xr.Dataset, x: str = "width", y: str = "n_train", ax: plt.Axe
     fixed = ", ".join(f"{d}={sub[d].values}" for d in sub.coords if sub[d].ndim == 0 and d not in ("dataset",))
     ax.set_title(f"{ds.attrs.get('experiment', '')}: regimes over {x} × {y}\n({fixed})", fontsize=9)
     handles = [Patch(color=c, label=REGIMES[i]) for i, c in enumerate(COLORS)]
-    ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.8)
+    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
     return ax
 
 
