@@ -42,3 +42,10 @@ def test_kmeans_on_gpu_reaches_cpu_inertia():
     _, cpu = fm.kmeans_fast(codes, 10)
     _, gpu = fm.kmeans_fast(codes, 10, device="cuda")
     assert gpu <= cpu * 1.01
+
+
+def test_newton_logreg_on_gpu_equals_cpu():
+    rng = np.random.default_rng(1)
+    tr, te = ((rng.random((n, 32)) < 0.4).astype(np.uint8) for n in (2000, 500))
+    y = rng.integers(0, 10, 2000)
+    np.testing.assert_array_equal(fm.logreg_ovo_newton(tr, y, te, device="cuda"), fm.logreg_ovo_newton(tr, y, te))

@@ -118,3 +118,15 @@ def test_fast_and_reference_backends_agree_on_all_metrics():
     assert abs(fast["knn_test"] - slow["knn_test"]) <= 0.01
     for key in ("kmeans_purity_train", "kmeans_purity_test"):
         assert abs(fast[key] - slow[key]) <= 0.05, key
+
+
+def test_newton_ovo_logreg_agrees_with_scikit_learn():
+    """The GPU backend's exact Newton solution of scikit-learn's objective; predictions differ only where
+    lbfgs (max_iter 100) stops short or a vote is a near tie."""
+    tr, ytr = _codes(3000, 40, 12, classes=10)
+    te, _ = _codes(1000, 40, 13, classes=10)
+    expected = ref.logreg_predict(tr, ytr, te)
+    got = fm.logreg_ovo_newton(tr, ytr, te)
+    assert (got == expected).mean() >= 0.99
+    single = fm.logreg_ovo_newton(tr, np.zeros_like(ytr), te)
+    assert (single == 0).all()

@@ -44,14 +44,14 @@ def _cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def _cmd_cell(args: argparse.Namespace) -> None:
-    from .pack import measure_member, print_json, train_pack
+    from .pack import measure_member, pick_device, print_json, train_pack
     from .store import read_cell
 
     cell = _cell_from_args(args)
     out = Path(args.out)
     pack = out.with_name(f".{out.name}.pack.h5")
     train_pack([cell], args.data_root, pack, args.device, state_path=out.with_name(f".{out.name}.state.pt"))
-    measure_member(pack, cell, out, args.backend, "cpu")
+    measure_member(pack, cell, out, args.backend, pick_device(args.device))
     pack.unlink()
     rec = read_cell(out)
     print_json({str(int(e)): {k: float(v[j]) for k, v in rec.metrics.items()} for j, e in enumerate(rec.epochs)})
@@ -66,16 +66,16 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_measure(args: argparse.Namespace) -> None:
-    from .pack import measure_member, print_json, remeasure
+    from .pack import measure_member, pick_device, print_json, remeasure
 
     if args.pack:
         if not (args.cell and args.out):
             sys.exit("acthash measure --pack needs --cell and --out")
         cell = cell_from_name(args.cell, json.loads(args.recipe))
-        metrics = measure_member(args.pack, cell, args.out, args.backend)
+        metrics = measure_member(args.pack, cell, args.out, args.backend, pick_device(args.device))
     else:
         overrides = {"knn_k": args.knn_k} if args.knn_k else {}
-        metrics = remeasure(args.target, args.backend, **overrides)
+        metrics = remeasure(args.target, args.backend, pick_device(args.device), **overrides)
     print_json({k: [float(x) for x in v] for k, v in metrics.items()})
 
 
@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out")
     p.add_argument("--knn-k", type=int, default=None)
     p.add_argument("--backend", default="fast", choices=["fast", "reference"])
+    p.add_argument("--device", default="cpu", help="cpu | cuda[:i] | auto: where K-Means and (on a GPU) LR run")
     p.set_defaults(func=_cmd_measure)
 
     p = sub.add_parser("plan", help="write an experiment's expanded cell list (plan.json)")
