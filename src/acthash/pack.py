@@ -135,12 +135,7 @@ def remeasure(path: Path | str, backend: str = "fast", device: str = "cpu", **ov
     with open_checked(path) as f:
         cell = dataclasses.replace(Cell.from_params(json.loads(f.attrs["params"])), **overrides)
         metrics = _all_metrics(f, cell, int(f.attrs["n_classes"]), backend, device) if f.attrs["status"] == "ok" else {}
-        tmp_src = h5py.File(f".{path.name}.src", "w", driver="core", backing_store=False)
-        for key in f:
-            f.copy(key, tmp_src)
-        tmp_src.attrs.update({k: v for k, v in f.attrs.items()})
-    _write_cell(tmp_src, cell, path, metrics, {"metric_backend": backend})
-    tmp_src.close()
+        _write_cell(f, cell, path, metrics, {"metric_backend": backend})  # a new file replaces the one read
     return metrics
 
 
