@@ -58,7 +58,8 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     dims.insert(dims.index("n_train"), "epoch")
     first = next(iter(records.values()))
     coords: dict[str, Any] = {d: _coord([a[d] for a in axes.values()]) for d in dims if d != "epoch"}
-    coords["epoch"] = np.asarray(plan["recipe"].get("checkpoints", first.params["checkpoints"]), dtype=np.int64)
+    coords["epoch"] = np.asarray(first.params["checkpoints"], dtype=np.int64)  # a recipe key: shared by all cells
+    ep_pos = {int(e): i for i, e in enumerate(coords["epoch"])}
     shape = [len(coords[d]) for d in dims]
     present = [m for m in OPTIONAL_METRICS if any(m in r.metrics for r in records.values())]
     names = METRICS + tuple(present)
@@ -68,7 +69,6 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
         at = [int(np.searchsorted(coords[d], int(axes[name][d]) if isinstance(axes[name][d], bool) else axes[name][d]))
               for d in dims if d != "epoch"]
         state[tuple(at)] = rec.status
-        ep_pos = {int(e): i for i, e in enumerate(coords["epoch"])}
         for j, e in enumerate(rec.epochs):
             idx = list(at)
             idx.insert(dims.index("epoch"), ep_pos[int(e)])
