@@ -28,7 +28,7 @@ def classify_values(r: xr.DataArray, acc: xr.DataArray, plateau: xr.DataArray, r
 
 
 def classify(ds: xr.Dataset, r_hi: float = 0.1, r_lo: float = 0.01, eps: float = 0.02,
-             accuracy: str = "knn_test", r_metric: str = "test", plateau_over: Any = ("width",),
+             accuracy: str = "knn_test", r_metric: str = "test", plateau_over: Any = ("width", "epoch"),
              **_: Any) -> xr.Dataset:
     """`regime` (seed-mean values; -1 where undefined) and `regime_agreement` (fraction of seeds whose own
     regime equals it). The plateau is the seed-mean accuracy maximised over the `plateau_over` dims

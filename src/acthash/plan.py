@@ -10,7 +10,7 @@ from typing import Any
 from .grid import expand, packs, recipe_of
 
 PHASE_DEFAULTS = {"r_hi": 0.1, "r_lo": 0.01, "eps": 0.02, "accuracy": "knn_test", "r_metric": "test",
-                  "plateau_over": ["width"]}
+                  "plateau_over": ["width", "epoch"]}
 
 
 def make_plan(experiment: str, spec: dict[str, Any]) -> dict[str, Any]:
