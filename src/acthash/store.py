@@ -63,6 +63,11 @@ def atomic_h5(path: Path | str) -> Iterator[h5py.File]:
             tmp.unlink()
 
 
+def _row_chunks(packed: np.ndarray) -> tuple[int, int] | None:
+    """HDF5 chunks of up to 4096 whole rows (packed codes do not compress; reads go by rows)."""
+    return (min(len(packed), 4096), packed.shape[1]) if packed.size else None
+
+
 def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: np.ndarray) -> None:
     """Write one trained member (trainer `MemberResult`, its `Samples`) into group `g`."""
     g.attrs.update(params=json.dumps(cell.params()), param_hash=cell.param_hash, name=cell.name,
@@ -75,9 +80,8 @@ def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: n
     g["epochs"] = np.asarray([c.epoch for c in cps], dtype=np.int64)
     for c in cps:
         cg = g.create_group(f"codes/{c.epoch}")
-        chunks = lambda a: (min(len(a), 4096), a.shape[1]) if len(a) and a.shape[1] else None  # noqa: E731
-        cg.create_dataset("train", data=c.train.packed, chunks=chunks(c.train.packed))
-        cg.create_dataset("test", data=c.test.packed, chunks=chunks(c.test.packed))
+        cg.create_dataset("train", data=c.train.packed, chunks=_row_chunks(c.train.packed))
+        cg.create_dataset("test", data=c.test.packed, chunks=_row_chunks(c.test.packed))
         cg["pred_train"], cg["pred_test"] = c.train.pred, c.test.pred
         cg["keep"] = keep_mask(c.train.col_any | c.test.col_any, c.train.col_all & c.test.col_all)
     for key in cps[0].random if cps else ():
