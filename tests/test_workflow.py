@@ -97,6 +97,14 @@ def test_rerun_is_a_no_op_and_status_reports_done(workdir, tiny_run):
 
 
 @pytest.mark.slow
+def test_report_holds_the_figures(workdir, tiny_run):
+    snakemake(workdir, "--configfile", str(workdir / "tiny.yaml"), "--config", "experiments=tiny", "data_root=data",
+              "--report", str(workdir / "report.html"))
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert "regimes_width_x_n_train.png" in html and "lines_vs_width.png" in html and "metrics.nc" in html
+
+
+@pytest.mark.slow
 def test_merge_names_missing_and_corrupt_cells(tiny_run, tmp_path):
     copy = tmp_path / "tiny"
     shutil.copytree(tiny_run, copy)
