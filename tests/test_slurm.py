@@ -133,7 +133,8 @@ def _wait_for(predicate, seconds: float, what: str):
 def _train_jobs(states: str = "RUNNING") -> dict[str, tuple[str, str]]:
     """Training jobs in `states`: job id → (time limit, memory), as squeue prints them."""
     out = subprocess.run(["squeue", "-h", "-t", states, "-o", "%i %l %m %k"], capture_output=True, text=True).stdout
-    return {f[0]: (f[1], f[2]) for f in (line.split() for line in out.splitlines()) if "train" in f[3]}
+    rows = (line.split() for line in out.splitlines())
+    return {f[0]: (f[1], f[2]) for f in rows if f[3].startswith("rule_train")}  # the plugin's job comment
 
 
 def _minutes(limit: str) -> int:
