@@ -109,13 +109,14 @@ def test_run_cells_with_submitit_arrays_writes_the_same_cell_files(slurm_cluster
 
 
 def test_preempted_submitit_task_is_requeued_and_resumes(slurm_cluster, tmp_path):
-    long = dataclasses.replace(_cells(GRID)[0], n_train=1000, checkpoints=(0, 30, 60, 90, 120))
+    # 300 short epochs: long enough after the first saved state for the interruption to land mid-training
+    long = dataclasses.replace(_cells(GRID)[0], n_train=1000, checkpoints=(0, 30, 100, 200, 300))
     jobs = acthash.run_cells([long], tmp_path, ".", executor="slurm", slurm_partition="debug", timeout_min=10,
                              cpus_per_task=1, wait=False)
     _wait_for(lambda: list((tmp_path / "packs").rglob("*.state.pt")), 120, "a saved training state")
     jobs[0]._interrupt()  # preemption: SIGTERM then USR2, submitit checkpoints and requeues
     paths = jobs[0].result()
-    assert read_cell(paths[0]).epochs.tolist() == [0, 30, 60, 90, 120]
+    assert read_cell(paths[0]).epochs.tolist() == [0, 30, 100, 200, 300]
     logs = "".join(p.read_text() for p in (tmp_path / "submitit").glob("*.err"))
     assert "resumed from" in logs
 
