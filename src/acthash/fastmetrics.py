@@ -118,8 +118,7 @@ def _lloyd(x: torch.Tensor, sq: torch.Tensor, centers: torch.Tensor, tol_abs: fl
     active = torch.arange(n_runs, device=x.device)
     for _ in range(max_iter):
         c, r = centers[active], len(active)
-        dist = sq[:, None] - 2 * x @ c.reshape(-1, dims).T + (c * c).sum(2).reshape(-1)[None, :]
-        new_labels = dist.view(n, r, k).argmin(2).T  # (r, N)
+        new_labels = _sq_dist(x, sq, c).argmin(2).T  # (r, N)
         slots = new_labels + torch.arange(r, device=x.device)[:, None] * k  # (r, N) cluster slot ids
         onehot = torch.zeros(r * k, n, dtype=x.dtype, device=x.device)
         onehot.index_put_((slots.reshape(-1), torch.arange(n, device=x.device).repeat(r)),
@@ -145,7 +144,7 @@ def kmeans_fast(codes01: np.ndarray | torch.Tensor, n_clusters: int, n_init: int
     (scikit-learn's stopping rule: labels unchanged, or squared centre shift ≤ tol × mean feature variance).
     """
     x = torch.as_tensor(np.asarray(codes01, dtype=np.float32), device=device or "cpu")
-    n, dims = x.shape
+    n = len(x)
     k = min(n_clusters, n)
     gen = torch.Generator().manual_seed(seed)
     sq = (x * x).sum(1)
@@ -164,11 +163,17 @@ def kmeans_fast(codes01: np.ndarray | torch.Tensor, n_clusters: int, n_init: int
     return labels[best].cpu().numpy(), float(inertia[best])
 
 
-def _assign(x: torch.Tensor, sq: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nearest-centre labels (R, N) and inertia (R,) of R runs' centres (R, k, L)."""
+def _sq_dist(x: torch.Tensor, sq: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    """Squared distances (N, R, k) of rows x (N, L), with squared norms sq (N,), to R runs' centres (R, k, L):
+    one matmul for all runs."""
     n_runs, k, dims = centers.shape
     dist = sq[:, None] - 2 * x @ centers.reshape(-1, dims).T + (centers * centers).sum(2).reshape(-1)[None, :]
-    d = dist.view(len(x), n_runs, k)
+    return dist.view(len(x), n_runs, k)
+
+
+def _assign(x: torch.Tensor, sq: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest-centre labels (R, N) and inertia (R,) of R runs' centres (R, k, L)."""
+    d = _sq_dist(x, sq, centers)
     return d.argmin(2).T, d.min(2).values.clamp_min(0).sum(0)
 
 

@@ -233,7 +233,7 @@ class Trainer:
         """Write the complete training state atomically (temporary name, then rename)."""
         state = {
             "hashes": [c.param_hash for c in self.cells], "epoch": self.epoch, "model": self.model.state_dict(),
-            "opt": self.opt.state_dict(), "order": [g.get_state() for g in self.order_gens + self.aug_gens],
+            "opt": self.opt.state_dict(), "cpu_streams": [g.get_state() for g in self.order_gens + self.aug_gens],
             "drop": [g.get_state() for g in self.drop_gens], "active": self.active, "best": self.best,
             "wait": self.wait, "results": self.results,
         }
@@ -247,7 +247,7 @@ class Trainer:
             raise ValueError(f"{path}: training state belongs to other cell parameters; delete it to start over")
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
-        for g, s in zip(self.order_gens + self.aug_gens + self.drop_gens, state["order"] + state["drop"]):
+        for g, s in zip(self.order_gens + self.aug_gens + self.drop_gens, state["cpu_streams"] + state["drop"]):
             g.set_state(s.cpu())
         self.active.copy_(state["active"])
         self.best, self.wait, self.epoch, self.results = state["best"], state["wait"], state["epoch"], state["results"]
