@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-from acthash.cell import parse_name
+from acthash.cell import DATASETS, parse_name
 from acthash.plan import make_plan
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -68,7 +68,7 @@ wildcard_constraints:
     exp="|".join(PLANS) or "none",
     cell=r"dataset~.+",
     pack=r"dataset~.+/pack~\d+",
-    dataset="|".join(["mnist", "fashion_mnist", "cifar10", "svhn", "digits"]),
+    dataset="|".join(DATASETS),
 
 
 def final_outputs():
