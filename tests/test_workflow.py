@@ -116,3 +116,25 @@ def test_merge_names_missing_and_corrupt_cells(tiny_run, tmp_path):
     assert str(cells[0]) in str(err.value) and "missing" in str(err.value)
     assert str(cells[1]) in str(err.value) and "not a readable HDF5" in str(err.value)
     assert not (tmp_path / "m.nc").exists()
+
+
+TINY_CNN = {"grids": {"tiny_cnn": {
+    "dataset": "digits", "arch": ["resnet20", "vgg16"], "width": [2, 4], "n_train": 200, "seed": [0, 1],
+    "checkpoints": [0, 2], "early_stopping": False, "augment": True, "weight_decay": 5e-6, "lr_step": 50,
+    "code_units": 256, "kmeans_n_init": 2}}}
+
+
+@pytest.mark.slow
+def test_cnn_grid_runs_locally_with_sampled_codes_and_one_map_per_arch(tmp_path):
+    root = copy_workflow(tmp_path)
+    (root / "cnn.yaml").write_text(yaml.safe_dump(TINY_CNN))
+    snakemake(root, "--workflow-profile", str(root / "profiles/local"), "--configfile", str(root / "cnn.yaml"),
+              "--config", "experiments=tiny_cnn", "data_root=data", "--cores", "2")
+    ds = load(root / "results/tiny_cnn/metrics.nc")
+    assert dict(ds.sizes) == {"arch": 2, "width": 2, "epoch": 2, "n_train": 1, "seed": 2}
+    assert (ds["code_bits"] <= 256).all() and (ds["code_bits_total"] > 256).all()
+    assert np.isfinite(ds["redundancy_test"]).all() and np.isfinite(ds["logreg_test"]).all()
+    assert (ds["knn_test"].sel(epoch=2) > 0.3).all()
+    assert "code_units" in ds.attrs["recipe"]
+    figures = sorted(p.name for p in (root / "results/tiny_cnn/figures").iterdir())
+    assert {"regimes_width_x_epoch_resnet20.png", "regimes_width_x_epoch_vgg16.png", "lines_vs_arch.png"} <= set(figures)

@@ -1,5 +1,9 @@
-"""Data augmentation for training batches (never for codes): small random rotations and shifts for digits
-and clothes, random 4-pixel shifts and horizontal flips for CIFAR-10/SVHN (SPEC Part B §2.7 proposal)."""
+"""Data augmentation for training batches (never for codes).
+
+MLPs (SPEC Part B §2.7 proposal): small random rotations and shifts for digits and clothes, random 4-pixel
+shifts for CIFAR-10/SVHN with horizontal flips for CIFAR-10. CNNs (the reference's `ImageDataGenerator`,
+§2.5): rotations up to 15°, shifts up to 10 % of the side, horizontal flips except for digits (§5 #14).
+"""
 
 from __future__ import annotations
 
@@ -11,16 +15,25 @@ from torch import Tensor
 # dataset → (max rotation in degrees, max shift in pixels, horizontal flips)
 POLICY = {"mnist": (10.0, 2, False), "fashion_mnist": (10.0, 2, False), "digits": (10.0, 1, False),
           "cifar10": (0.0, 4, True), "svhn": (0.0, 4, False)}
+DIGITS = ("mnist", "svhn", "digits")  # never flipped
 
 
-def augment_batch(x: Tensor, image_shape: tuple[int, ...], dataset: str, gen: torch.Generator) -> Tensor:
-    """Randomly rotated, shifted (and for CIFAR-10 flipped) copies of flattened images x (..., C·H·W).
+def policy(dataset: str, image_side: int, cnn: bool) -> tuple[float, int, bool]:
+    """(max rotation in degrees, max shift in pixels, horizontal flips) for a dataset and model family."""
+    if cnn:
+        return 15.0, max(1, round(0.1 * image_side)), dataset not in DIGITS
+    return POLICY[dataset]
+
+
+def augment_batch(x: Tensor, image_shape: tuple[int, ...], dataset: str, gen: torch.Generator,
+                  cnn: bool = False) -> Tensor:
+    """Randomly rotated, shifted (and, where `policy` says so, flipped) copies of flattened images x (..., C·H·W).
 
     Random draws come from `gen` (CPU), so a seeded generator gives the same batches on any device."""
     lead, (c, h, w) = x.shape[:-1], image_shape
     imgs = x.reshape(-1, c, h, w)
     n = imgs.shape[0]
-    max_rot, max_shift, flip = POLICY[dataset]
+    max_rot, max_shift, flip = policy(dataset, w, cnn)
     angle = (torch.rand(n, generator=gen, dtype=torch.float64) * 2 - 1) * math.radians(max_rot)
     shift = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=gen).to(torch.float64)
     sign = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0).to(torch.float64) if flip else torch.ones(n, dtype=torch.float64)

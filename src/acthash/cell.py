@@ -11,6 +11,7 @@ from typing import Any
 # Axes that vary over an experiment's grid (each becomes a key~value path segment, in this order).
 GRID_AXES = (
     "dataset",
+    "arch",
     "depth",
     "width",
     "n_train",
@@ -23,6 +24,7 @@ GRID_AXES = (
 )
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "svhn", "digits")
+ARCHS = ("mlp", "vgg16", "vgg19", "resnet18", "resnet20")  # keep in step with acthash.cnn.CNN_ARCHS
 RANDOM_INPUTS = ("none", "uniform01", "neg_uniform01", "gaussian_like_data")
 
 
@@ -30,12 +32,17 @@ RANDOM_INPUTS = ("none", "uniform01", "neg_uniform01", "gaussian_like_data")
 class Cell:
     """Every parameter of one trained network and its evaluation (defaults: SPEC Part A §3).
 
-    `width` is neurons per hidden layer; `n_train` is the number of training examples used
+    `arch` is "mlp" (Dense→BN→ReLU blocks) or a CNN; `width` is neurons per hidden layer of an MLP and
+    the base channel count of a CNN (64 for the reference VGG/ResNet-18, 16 for ResNet-20), whose depth is
+    set by `arch` (`depth` stays 1). `code_units`: codes longer than this keep a seeded random sample of
+    this many units for K-Means, K-NN and logistic regression (redundancy always uses whole codes; 0 keeps
+    every unit). `n_train` is the number of training examples used
     (the first n of the training split unless `subset` is "stratified_random"); `checkpoints`
     are the epochs at which codes and metrics are taken (0 = initialisation).
     """
 
     dataset: str = "mnist"
+    arch: str = "mlp"
     depth: int = 1
     width: int = 40
     n_train: int = 48000
@@ -63,6 +70,7 @@ class Cell:
     logreg_solver: str = "lbfgs"
     kmeans_n_init: int = 10
     random_inputs: str = "none"
+    code_units: int = 4096
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoints", tuple(sorted({int(c) for c in self.checkpoints})))
@@ -115,6 +123,17 @@ def validate(cell: Cell) -> list[str]:
     p: list[str] = []
     if cell.dataset not in DATASETS:
         p.append(f"dataset={cell.dataset!r} not in {DATASETS}")
+    if cell.arch not in ARCHS:
+        p.append(f"arch={cell.arch!r} not in {ARCHS}")
+    elif cell.arch != "mlp":
+        if cell.depth != 1:
+            p.append(f"depth={cell.depth}: a CNN's depth is set by arch={cell.arch!r}; leave depth at 1")
+        if not cell.bn:
+            p.append(f"bn=False: the CNNs ({cell.arch}) always use batch normalisation")
+        if cell.dropout and cell.arch.startswith("resnet"):
+            p.append(f"dropout={cell.dropout}: {cell.arch} has no fully connected hidden layer to drop out")
+    if cell.code_units < 0:
+        p.append(f"code_units={cell.code_units} must be >= 0")
     for key in ("depth", "width", "n_train", "batch_size", "lr_step", "knn_k", "kmeans_n_init"):
         if int(getattr(cell, key)) < 1:
             p.append(f"{key}={getattr(cell, key)} must be >= 1")

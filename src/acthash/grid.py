@@ -42,8 +42,9 @@ def expand(experiment: dict[str, Any], name: str = "experiment") -> list[Cell]:
 
 
 def pack_key(cell: Cell, pack_over: Iterable[str]) -> str:
-    """Cells with equal keys may be trained together: every axis not in `pack_over` is part of the key."""
-    over = set(pack_over)
+    """Cells with equal keys may be trained together: every axis not in `pack_over` is part of the key
+    (and, for CNNs, whose members share one width, the width)."""
+    over = set(pack_over) - ({"width"} if cell.arch != "mlp" else set())
     return "/".join(seg for key, seg in zip(GRID_AXES, cell.name.split("/")) if key not in over)
 
 

@@ -15,7 +15,7 @@ from .codes import unpack_bits
 
 CODE_METRICS = (
     "redundancy_train", "redundancy_test", "kmeans_purity_train", "kmeans_purity_test",
-    "kmeans_hungarian_train", "kmeans_hungarian_test", "knn_test", "logreg_test", "code_bits",
+    "kmeans_hungarian_train", "kmeans_hungarian_test", "knn_test", "logreg_test", "code_bits", "code_bits_total",
 )
 NET_METRICS = ("net_loss_train", "net_acc_train", "net_loss_test", "net_acc_test")
 METRICS = CODE_METRICS + NET_METRICS
@@ -39,11 +39,14 @@ def code_metrics(
     train_packed: np.ndarray, test_packed: np.ndarray, length: int, keep: np.ndarray, y_train: np.ndarray,
     y_test: np.ndarray, n_classes: int = 10, knn_k: int = 9, kmeans_n_init: int = 10,
     logreg_solver: str = "lbfgs", backend: str = "fast", device: str | None = None,
+    hashes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Metrics of SPEC Part A §2 from packed codes (train rows = the cell's n examples, untiled).
 
     `keep`: (length,) bool mask of units not constant over train ∪ test; K-Means and logistic regression see
-    only kept units (redundancy and K-NN are unchanged by constant units).
+    only kept units (redundancy and K-NN are unchanged by constant units). `hashes`: digests of the whole
+    train and test rows when the packed codes hold only sampled units (CNNs); redundancy then counts them.
+    `code_bits` is the number of units the estimators saw.
     """
     keep = np.asarray(keep, dtype=bool)
     if not keep.any():  # every unit constant: one code for everything; keep one column so estimators run
@@ -52,13 +55,18 @@ def code_metrics(
     tr01 = unpack_bits(train_packed, length)[:, keep]
     te01 = unpack_bits(test_packed, length)[:, keep]
     out: dict[str, float] = {"code_bits": float(np.asarray(keep).sum())}
+    if hashes is not None:
+        out["redundancy_train"] = fm.redundancy_ratio_packed(hashes[0])
+        out["redundancy_test"] = fm.redundancy_ratio_packed(hashes[1])
     if backend == "fast":
-        out["redundancy_train"] = fm.redundancy_ratio_packed(train_packed)
-        out["redundancy_test"] = fm.redundancy_ratio_packed(test_packed)
+        if hashes is None:
+            out["redundancy_train"] = fm.redundancy_ratio_packed(train_packed)
+            out["redundancy_test"] = fm.redundancy_ratio_packed(test_packed)
         knn = fm.knn_predict(train_packed, y_train, test_packed, knn_k)
     elif backend == "reference":
-        out["redundancy_train"] = ref.redundancy_ratio(tr01)
-        out["redundancy_test"] = ref.redundancy_ratio(te01)
+        if hashes is None:
+            out["redundancy_train"] = ref.redundancy_ratio(tr01)
+            out["redundancy_test"] = ref.redundancy_ratio(te01)
         knn = ref.knn_reference(tr01, y_train, te01, min(knn_k, len(tr01)))
     else:
         raise ValueError(f"backend={backend!r} not in ('fast', 'reference')")

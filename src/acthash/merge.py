@@ -32,14 +32,16 @@ DESCRIPTIONS = {
     "net_acc_train": "network accuracy on the training examples (training labels)",
     "net_loss_test": "network cross-entropy on the test set",
     "net_acc_test": "network accuracy on the test set",
-    "code_bits": "number of non-constant hidden units over train and test",
+    "code_bits": "number of non-constant code units the K-Means, K-NN and logistic regression saw (a seeded "
+                 "random sample of code_units units for codes longer than code_units, e.g. CNNs)",
+    "code_bits_total": "number of non-constant hidden units of the whole code over train and test",
     "knn_test_true": "K-NN test accuracy with the true (clean) training labels, label-noise cells",
     "net_fit_noisy": "network accuracy on the noisy-labelled training examples against their noisy labels",
     "net_acc_noisy_true": "network accuracy on the noisy-labelled training examples against their true labels",
     "redundancy_random_train": "redundancy ratio of codes of seeded random inputs shaped like the training set",
     "redundancy_random_test": "redundancy ratio of codes of seeded random inputs shaped like the test set",
 }
-UNITS = {"code_bits": "bit", "net_loss_train": "nat", "net_loss_test": "nat"}
+UNITS = {"code_bits": "bit", "code_bits_total": "bit", "net_loss_train": "nat", "net_loss_test": "nat"}
 
 
 class MergeError(ValueError):
@@ -83,7 +85,7 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
             value = next(iter(axes.values()))[key]
             ds.coords[key] = int(value) if isinstance(value, bool) else value
     ds["epoch"].attrs.update(units="epoch", description="checkpoint epoch (0 = initialisation)")
-    ds["width"].attrs.update(description="neurons per hidden layer")
+    ds["width"].attrs.update(description="neurons per hidden layer (MLP) or base channel count (CNN)")
     ds["n_train"].attrs.update(description="training examples (first n of the 80 % split unless stratified)")
     ds = ds.merge(classify(ds, **plan["phase"]))
     ds.attrs.update(experiment=plan["experiment"], acthash_version=__version__, config_hash=plan["config_hash"],

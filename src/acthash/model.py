@@ -64,6 +64,8 @@ class StackedMLP(nn.Module):
         with torch.no_grad():
             for i, seed in enumerate(seeds):
                 self._init_member(i, in_dim, n_classes, int(seed))
+        self.code_lengths = [depth * w for w in self.widths]
+        self.drop_widths = [self.widths] * depth  # dropout sites (after each hidden ReLU), per member
 
     def _init_member(self, i: int, in_dim: int, n_classes: int, seed: int) -> None:
         g, w = torch.Generator().manual_seed(seed), self.widths[i]
@@ -109,6 +111,10 @@ class StackedMLP(nn.Module):
         for k, own in zip(self.kernels, owners):
             scale = wd[own] if own is not None else wd[:-1].view(-1, 1, 1)
             k.grad.addcmul_(k, scale)
+
+    def member_bits(self, hidden: list[Tensor], i: int, n: int) -> Tensor:
+        """Code bits (n, code_lengths[i]) of member i for the first n rows of a forward's hidden activations."""
+        return torch.cat([h[i, :n, :self.widths[i]] > 0 for h in hidden], dim=1)
 
     def _to_members(self, h: Tensor) -> Tensor:
         """(G, B, T) wide activations → (M, B, W) per member, padding 0."""

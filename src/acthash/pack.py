@@ -89,15 +89,16 @@ def _all_metrics(g: h5py.Group, cell: Cell, n_classes: int, backend: str, device
     mask = g["labels/noise_mask"][()]
     keys = CODE_METRICS + (NOISE_METRICS if mask.any() else ())
     out = {k: np.full(len(epochs), np.nan) for k in keys}
-    length = int(g.attrs["code_length"])
     y_train, y_true, y_test = g["labels/train"][()], g["labels/train_true"][()], g["labels/test"][()]
     for j, epoch in enumerate(epochs):
-        train, test, keep = read_codes(g, int(epoch))
-        values = code_metrics(train, test, length, keep, y_train, y_test, n_classes, cell.knn_k,
-                              cell.kmeans_n_init, cell.logreg_solver, backend, device)
+        c = read_codes(g, int(epoch))
+        keep = c.stored_keep
+        values = code_metrics(c.train, c.test, len(keep), keep, y_train, y_test, n_classes, cell.knn_k,
+                              cell.kmeans_n_init, cell.logreg_solver, backend, device, c.hashes)
+        values["code_bits_total"] = float(c.keep.sum())
         if mask.any():
             pred = g[f"codes/{int(epoch)}/pred_train"][()]
-            values.update(noise_metrics(train, test, y_true, y_test, y_train, mask, pred, cell.knn_k, backend))
+            values.update(noise_metrics(c.train, c.test, y_true, y_test, y_train, mask, pred, cell.knn_k, backend))
         for k, v in values.items():
             out[k][j] = v
     return out

@@ -17,14 +17,16 @@ from .phase import REGIMES  # noqa: E402
 
 COLORS = ["#f4b6b6", "#f7e39c", "#b7e2b1"]  # under, critical, sufficient
 LOG_DIMS = ("epoch", "n_train")
-LABELS = {"width": "width (neurons per layer)", "epoch": "training epochs", "n_train": "training examples n",
+LABELS = {"width": "width (neurons per layer; CNN: base channels)", "arch": "architecture", "epoch": "training epochs", "n_train": "training examples n",
           "weight_decay": "weight decay (L2)", "label_noise": "label noise ratio", "dropout": "dropout rate",
           "bn": "batch normalisation", "depth": "depth", "seed": "seed"}
 LINE_METRICS = ("redundancy_train", "redundancy_test", "kmeans_purity_train", "knn_test", "logreg_test", "net_acc_test")
 
 
 def _axis_values(values: np.ndarray, dim: str) -> np.ndarray:
-    """Plot positions: epoch 0 drawn at 0.5 on log axes, as the paper's figures."""
+    """Plot positions: epoch 0 drawn at 0.5 on log axes, as the paper's figures; categories (arch) at 0, 1, …"""
+    if not np.issubdtype(values.dtype, np.number):
+        return np.arange(len(values), dtype=float)
     v = values.astype(float)
     return np.where(v == 0, 0.5, v) if dim in LOG_DIMS else v
 
@@ -97,6 +99,8 @@ def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
         ax.set_xlabel(LABELS.get(x, x), fontsize=8)
         if x in LOG_DIMS:
             ax.set_xscale("log")
+        if not np.issubdtype(sub[x].dtype, np.number):
+            ax.set_xticks(xv, [str(v) for v in sub[x].values], fontsize=7)
         ax.grid(alpha=0.3)
     if hue:
         axes[0][0].legend(fontsize=7)
@@ -113,13 +117,20 @@ def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     varying = [d for d in ds.dims if d != "seed" and ds.sizes[d] > 1]
+    archs = [str(a) for a in ds["arch"].values] if "arch" in varying else [None]  # one regime map per network
     paths = []
     for x, y in (("width", "n_train"), ("width", "epoch"), ("epoch", "n_train")):
         if x in varying and y in varying:
-            ax = regime_map(ds, x, y)
-            paths.append(_save(ax.figure, outdir / f"regimes_{x}_x_{y}.png"))
+            for arch in archs:
+                ax = regime_map(ds if arch is None else ds.sel(arch=arch), x, y)
+                paths.append(_save(ax.figure, outdir / f"regimes_{x}_x_{y}{'' if arch is None else '_' + arch}.png"))
     for x in varying:
-        hue = "width" if x != "width" else next((d for d in ("n_train", "epoch") if d in varying), None)
+        if "arch" in varying and x != "arch":
+            hue = "arch"
+        elif x != "width":
+            hue = "width"
+        else:
+            hue = next((d for d in ("n_train", "epoch") if d in varying), None)
         paths.append(_save(metric_lines(ds, x, hue), outdir / f"lines_vs_{x}.png"))
     return paths
 

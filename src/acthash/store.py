@@ -7,7 +7,10 @@ Cell file layout (a pack member group has the same layout, without /metrics):
   history/   loss, lr: (epochs run,) per-epoch training loss (incl. L2) and learning rate
   epochs     (C,) checkpoint epochs evaluated
   codes/<epoch>/train (n, nbytes) uint8 packed, test (N_test, nbytes), keep (code_length,) bool,
-             pred_train (n,), pred_test (N_test,) int16: the network's predictions
+             pred_train (n,), pred_test (N_test,) int16: the network's predictions;
+             for long codes (CNNs) train/test hold only the units in code_units, and hash_train /
+             hash_test (rows, 16) uint8 hold BLAKE2b digests of the whole rows (for redundancy)
+  code_units (K,) int64: the sampled units of a long code (absent when the whole code is stored)
   net/       loss_train, acc_train, loss_test, acc_test: (C,)
   random/    redundancy_train, redundancy_test: (C,) on seeded random inputs (only with random_inputs)
   metrics/   one (C,) float64 array per code metric
@@ -72,7 +75,10 @@ def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: n
     """Write one trained member (trainer `MemberResult`, its `Samples`) into group `g`."""
     g.attrs.update(params=json.dumps(cell.params()), param_hash=cell.param_hash, name=cell.name,
                    seed=cell.seed, status=result.status, stopped_epoch=result.stopped_epoch or -1,
-                   code_length=cell.depth * cell.width)
+                   code_length=result.checkpoints[0].train.length if result.checkpoints else cell.depth * cell.width)
+    units = result.checkpoints[0].train.units if result.checkpoints else None
+    if units is not None:
+        g["code_units"] = units
     g["labels/train"], g["labels/train_true"], g["labels/test"] = samples.labels, samples.true_labels, y_test
     g["labels/noise_mask"] = samples.noise_mask
     g["history/loss"], g["history/lr"] = np.asarray(result.loss, float), np.asarray(result.lr, float)
@@ -83,7 +89,10 @@ def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: n
         cg.create_dataset("train", data=c.train.packed, chunks=_row_chunks(c.train.packed))
         cg.create_dataset("test", data=c.test.packed, chunks=_row_chunks(c.test.packed))
         cg["pred_train"], cg["pred_test"] = c.train.pred, c.test.pred
-        cg["keep"] = keep_mask(c.train.col_any | c.test.col_any, c.train.col_all & c.test.col_all)
+        keep = keep_mask(c.train.col_any | c.test.col_any, c.train.col_all & c.test.col_all)
+        cg.create_dataset("keep", data=keep, compression="gzip" if keep.size > 65536 else None)
+        if c.train.hashes is not None:
+            cg["hash_train"], cg["hash_test"] = c.train.hashes, c.test.hashes
     for key in cps[0].random if cps else ():
         g[f"random/{key}"] = np.asarray([c.random[key] for c in cps], float)
     n_tr, n_te = len(samples.labels), len(y_test)
@@ -138,7 +147,26 @@ def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
             raise CellFileError(f"{path}: corrupt, lacks {err}") from err
 
 
-def read_codes(g: h5py.Group, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Packed train codes, packed test codes and keep-mask of one checkpoint."""
+@dataclass
+class StoredCodes:
+    """One checkpoint's codes as stored: packed rows of the stored units, the whole code's keep-mask, the
+    stored units (None = all) and whole-row digests (None when the whole code is stored)."""
+
+    train: np.ndarray
+    test: np.ndarray
+    keep: np.ndarray
+    units: np.ndarray | None
+    hashes: tuple[np.ndarray, np.ndarray] | None
+
+    @property
+    def stored_keep(self) -> np.ndarray:
+        """The keep-mask of the stored units."""
+        return self.keep if self.units is None else self.keep[self.units]
+
+
+def read_codes(g: h5py.Group, epoch: int) -> StoredCodes:
+    """The stored codes of one checkpoint of a member or cell group."""
     cg = g[f"codes/{epoch}"]
-    return cg["train"][()], cg["test"][()], cg["keep"][()]
+    hashes = (cg["hash_train"][()], cg["hash_test"][()]) if "hash_train" in cg else None
+    units = g["code_units"][()] if "code_units" in g else None
+    return StoredCodes(cg["train"][()], cg["test"][()], cg["keep"][()], units, hashes)

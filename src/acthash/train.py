@@ -1,9 +1,9 @@
 """The trainer: a pack of cells trained as one stacked model, with per-member data order, schedule,
 early stopping, divergence handling, evaluation at checkpoint epochs and resumable state.
 
-A pack of one is the single-model case. Members must share dataset, depth, BN, the checkpoint list,
-batch size and the number of rows per (tiled) epoch; they may differ in width, seed, weight decay,
-dropout, label noise and sample subset.
+A pack of one is the single-model case. Members must share dataset, architecture, depth, BN, the
+checkpoint list, batch size and the number of rows per (tiled) epoch; they may differ in seed, weight
+decay, dropout, label noise, sample subset and (MLPs only) width.
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ import torch
 
 from .cell import Cell
 from .augment import augment_batch
-from .codes import MemberCodes, extract
+from .cnn import StackedCNN
+from .codes import MemberCodes, extract, sample_units
 from .fastmetrics import redundancy_ratio_packed
 from .model import StackedMLP
 from .optim import StackedAdam
 from .probes import random_inputs
 from .samples import Samples, stream_seed
 
-SHARED_KEYS = ("dataset", "depth", "bn", "checkpoints", "batch_size", "bn_eps", "bn_momentum", "adam_eps",
+SHARED_KEYS = ("dataset", "arch", "depth", "bn", "checkpoints", "batch_size", "bn_eps", "bn_momentum", "adam_eps",
                "lr", "lr_decay", "lr_step", "early_stopping", "patience", "train_fraction", "augment",
                "random_inputs")
 
@@ -59,6 +60,8 @@ def check_packable(cells: Sequence[Cell], rows_per_epoch: Sequence[int]) -> None
         values = {str(getattr(c, key)) for c in cells}
         if len(values) > 1:
             raise ValueError(f"cells of one pack must share {key!r}; got {sorted(values)}")
+    if cells[0].arch != "mlp" and len({c.width for c in cells}) > 1:
+        raise ValueError(f"CNN cells of one pack must share 'width'; got {sorted({c.width for c in cells})}")
     if len(set(rows_per_epoch)) > 1:
         raise ValueError(f"cells of one pack must have equal rows per tiled epoch; got {sorted(set(rows_per_epoch))}")
 
@@ -88,9 +91,17 @@ class Trainer:
         first = {k: i for i, k in reversed(list(enumerate(keys)))}
         leaders = sorted(set(first.values()))
         self.group = torch.as_tensor([leaders.index(first[k]) for k in keys], device=self.device)
-        self.model = StackedMLP(self.x.shape[1], n_classes, c0.depth, [c.width for c in cells],
-                                [c.seed for c in cells], self.group.tolist(), c0.bn, c0.bn_eps, c0.bn_momentum,
-                                dtype).to(self.device)
+        seeds, groups = [c.seed for c in cells], self.group.tolist()
+        if c0.arch == "mlp":
+            self.model: StackedMLP | StackedCNN = StackedMLP(
+                self.x.shape[1], n_classes, c0.depth, [c.width for c in cells], seeds, groups, c0.bn, c0.bn_eps,
+                c0.bn_momentum, dtype)
+        else:
+            self.model = StackedCNN(c0.arch, self.image_shape, n_classes, c0.width, seeds, groups, c0.bn_eps,
+                                    c0.bn_momentum, dtype)
+        self.model.to(self.device)
+        self.units = [sample_units(n, c.code_units, stream_seed(c.seed, 4))
+                      for c, n in zip(cells, self.model.code_lengths)]
         self.opt = StackedAdam(list(self.model.parameters()), self.model.owners(), len(cells), eps=c0.adam_eps)
         m = len(cells)
         self.group_index = [samples[i].index for i in leaders]
@@ -110,13 +121,13 @@ class Trainer:
     # -- one epoch -------------------------------------------------------------------------------
     def _dropout_masks(self, b: int) -> list[torch.Tensor | None]:
         rates = [c.dropout for c in self.cells]
+        sites = self.model.drop_widths
         if not any(rates):
-            return [None] * self.model.depth
-        wmax = max(self.model.widths)
+            return [None] * len(sites)
         masks = []
-        for _ in range(self.model.depth):
-            mask = torch.ones(len(rates), b, wmax, dtype=self.x.dtype, device=self.device)
-            for i, (p, w) in enumerate(zip(rates, self.model.widths)):
+        for widths in sites:
+            mask = torch.ones(len(rates), b, max(widths), dtype=self.x.dtype, device=self.device)
+            for i, (p, w) in enumerate(zip(rates, widths)):
                 if p > 0:
                     keep = torch.rand(b, w, generator=self.drop_gens[i], device=self.device) >= p
                     mask[i, :, :w] = keep.to(self.x.dtype) / (1 - p)
@@ -128,7 +139,8 @@ class Trainer:
         x = self.x[rows]
         if not self.cells[0].augment:
             return x
-        return torch.stack([augment_batch(x[g], self.image_shape, self.cells[0].dataset, gen)
+        c0 = self.cells[0]
+        return torch.stack([augment_batch(x[g], self.image_shape, c0.dataset, gen, cnn=c0.arch != "mlp")
                             for g, gen in enumerate(self.aug_gens)])
 
     def train_epoch(self) -> None:
@@ -179,9 +191,9 @@ class Trainer:
     # -- evaluation ------------------------------------------------------------------------------
     def evaluate(self) -> None:
         """Codes and network metrics of every member at the current epoch (diverged members skipped)."""
-        train = extract(self.model, self.x, self.group_index, [s.labels for s in self.samples])
+        train = extract(self.model, self.x, self.group_index, [s.labels for s in self.samples], units=self.units)
         test = extract(self.model, self.x_test, [np.arange(len(self.y_test))] * len(self.group_index),
-                       [self.y_test] * len(self.cells))
+                       [self.y_test] * len(self.cells), units=self.units)
         rand = self._random_redundancy() if self.cells[0].random_inputs != "none" else [{}] * len(self.cells)
         for i, res in enumerate(self.results):
             if res.status == "ok":
@@ -200,10 +212,10 @@ class Trainer:
             start += n + n_test
         x = torch.as_tensor(np.concatenate(blocks), dtype=self.x.dtype, device=self.device)
         dummy = [np.zeros(len(train_idx[g]), dtype=np.int64) for g in self.group.tolist()]
-        train = extract(self.model, x, train_idx, dummy)
-        test = extract(self.model, x, test_idx, [np.zeros(n_test, dtype=np.int64)] * len(self.cells))
-        return [{"redundancy_train": redundancy_ratio_packed(a.packed), "redundancy_test": redundancy_ratio_packed(b.packed)}
-                for a, b in zip(train, test)]
+        train = extract(self.model, x, train_idx, dummy, units=self.units)
+        test = extract(self.model, x, test_idx, [np.zeros(n_test, dtype=np.int64)] * len(self.cells), units=self.units)
+        return [{"redundancy_train": redundancy_ratio_packed(a.rows_for_redundancy),
+                 "redundancy_test": redundancy_ratio_packed(b.rows_for_redundancy)} for a, b in zip(train, test)]
 
     # -- the whole run ---------------------------------------------------------------------------
     def run(self, state_path: Path | None = None) -> list[MemberResult]:
