@@ -96,10 +96,11 @@ class StackedMLP(nn.Module):
     def l2_per_member(self) -> Tensor:
         """Σ W² of each member's hidden kernels (Keras `kernel_regularizer`: hidden Dense kernels only), (M,)."""
         m = len(self.widths)
-        per_unit = self.kernels[0].pow(2).sum(1).flatten()  # (G·T,); index_add keeps a NaN member to itself
+        k0 = self.kernels[0]
+        per_unit = (k0 * k0).sum(1).flatten()  # (G·T,); index_add keeps a NaN member to itself
         total = per_unit.new_zeros(m + 1).index_add(0, self.wide_owner.flatten(), per_unit)[:m]
         for k in list(self.kernels)[1:]:
-            total = total + k.pow(2).sum((1, 2))
+            total = total + (k * k).sum((1, 2))
         return total
 
     @torch.no_grad()
@@ -144,8 +145,10 @@ class StackedMLP(nn.Module):
 
     def _batch_norm(self, h: Tensor, layer: int, active: Tensor | None) -> Tensor:
         rm, rv = getattr(self, f"running_mean{layer}"), getattr(self, f"running_var{layer}")
-        if self.training:
-            var, mean = torch.var_mean(h, dim=1, unbiased=False)
+        if self.training:  # two passes (mean, then centred squares): far cheaper than var_mean on CPU
+            mean = h.mean(1)
+            centred = h - mean.unsqueeze(1)
+            var = (centred * centred).mean(1)
             with torch.no_grad():
                 b = h.shape[1]
                 mom = self.bn_momentum if active is None else self.bn_momentum * active
@@ -153,5 +156,6 @@ class StackedMLP(nn.Module):
                 rv.mul_(1 - mom).add_(mom * var * (b / max(b - 1, 1)))
         else:
             mean, var = rm, rv
+            centred = h - mean.unsqueeze(1)
         scale = self.gammas[layer] / torch.sqrt(var + self.bn_eps)
-        return (h - mean.unsqueeze(1)) * scale.unsqueeze(1) + self.betas[layer].unsqueeze(1)
+        return centred * scale.unsqueeze(1) + self.betas[layer].unsqueeze(1)

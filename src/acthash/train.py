@@ -160,13 +160,13 @@ class Trainer:
             y = torch.gather(self.labels, 1, member_perm[:, start:start + bsz])
             logits, _ = self.model(self._inputs(rows), self._dropout_masks(pos.shape[1]), self.active)
             ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
+            with torch.no_grad():  # the loss Keras reports: CE + L2 term at the weights of this forward pass
+                loss = ce + self.wd * self.model.l2_per_member()
             self.model.zero_grad(set_to_none=False)
             (ce * self.active).sum().backward()
             self.model.add_l2_grad(self.wd * self.active)
             self.opt.step(lr_now, self.active)
-            with torch.no_grad():
-                loss = ce + self.wd * self.model.l2_per_member()  # the loss Keras reports: CE + L2 term
-            total += loss.detach().to(torch.float64) * pos.shape[1]
+            total += loss.to(torch.float64) * pos.shape[1]
         self._end_epoch((total / n_rows).cpu().numpy(), lr)
 
     def _end_epoch(self, epoch_loss: np.ndarray, lr: np.ndarray) -> None:
