@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU check and benchmark in one call, for a lent GPU machine (see docs/benchmarks.md):
-#   GPU tests, the four benchmarks on the device, and the full MNIST width grid end to end.
+#   GPU tests, the benchmarks on the device (incl. CNN code extraction), and the full MNIST width grid end to end.
 # Needs data/MNIST/raw (carry it: about 11 MB) and torch with CUDA on the machine. Writes to $OUT (or results/).
 set -uo pipefail
 out=${OUT:-results/benchmarks}

@@ -1,4 +1,5 @@
-"""GPU checks (skipped without CUDA): device packing, stacked training and K-Means agree with the CPU."""
+"""GPU checks (skipped without CUDA): device packing, stacked MLP and CNN training, K-Means and logistic
+regression agree with the CPU."""
 
 import dataclasses
 
@@ -49,3 +50,16 @@ def test_newton_logreg_on_gpu_equals_cpu():
     tr, te = ((rng.random((n, 32)) < 0.4).astype(np.uint8) for n in (2000, 500))
     y = rng.integers(0, 10, 2000)
     np.testing.assert_array_equal(fm.logreg_ovo_newton(tr, y, te, device="cuda"), fm.logreg_ovo_newton(tr, y, te))
+
+
+def test_cnn_pack_on_gpu_equals_cpu_in_float64():
+    from .test_cnn import BASE
+
+    cells = [dataclasses.replace(BASE, checkpoints=(0, 1), seed=s) for s in (1, 2)]
+    cpu = make_trainer(cells).run()
+    gpu_trainer = make_trainer(cells)
+    gpu_trainer.__init__(cells, gpu_trainer.samples, *_digits(), 10, "cuda", torch.float64, log=lambda s: None)
+    gpu = gpu_trainer.run()
+    for a, b in zip(cpu, gpu):
+        np.testing.assert_allclose(a.loss, b.loss, rtol=1e-7)
+        np.testing.assert_array_equal(a.checkpoints[0].test.hashes, b.checkpoints[0].test.hashes)  # epoch 0: same net

@@ -81,8 +81,9 @@ class StackedCNN(nn.Module):
         self.groups = list(groups) if groups is not None else list(range(m))
         self.image_shape = tuple(int(s) for s in image_shape)
         c, h, w = self.image_shape
-        self.pad = (max(0, MIN_SIDE - w) // 2, max(0, MIN_SIDE - w) - max(0, MIN_SIDE - w) // 2,
-                    max(0, MIN_SIDE - h) // 2, max(0, MIN_SIDE - h) - max(0, MIN_SIDE - h) // 2)
+        pad_h, pad_w = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
+        self.pad = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)  # F.pad order: W then H
+        self.register_buffer("group_index", torch.as_tensor(self.groups))
         self.layers = nn.ModuleList()
         self.widths = [width] * m  # the pack's member widths (base channels), as StackedMLP.widths
         if arch in VGG:
@@ -174,7 +175,7 @@ class StackedCNN(nn.Module):
         statistics of `active` members only; `dropout[s]` is a (M, B, fc) keep/scale mask or None."""
         b = x.shape[1]
         c, h, w = self.image_shape
-        x = x[torch.as_tensor(self.groups, device=x.device)].view(self.m, b, c, h, w)
+        x = x[self.group_index].view(self.m, b, c, h, w)
         x = x.transpose(0, 1).reshape(b, self.m * c, h, w)
         if any(self.pad):
             x = F.pad(x, self.pad)
