@@ -136,10 +136,9 @@ class Trainer:
 
     def _inputs(self, rows: torch.Tensor) -> torch.Tensor:
         """Training inputs (G, B, D) of the given rows, augmented per group when the recipe asks for it."""
-        x = self.x[rows]
-        if not self.cells[0].augment:
+        x, c0 = self.x[rows], self.cells[0]
+        if not c0.augment:
             return x
-        c0 = self.cells[0]
         return torch.stack([augment_batch(x[g], self.image_shape, c0.dataset, gen, cnn=c0.arch != "mlp")
                             for g, gen in enumerate(self.aug_gens)])
 
