@@ -12,12 +12,14 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
 
 from .phase import REGIMES  # noqa: E402
 
 COLORS = ["#f4b6b6", "#f7e39c", "#b7e2b1"]  # under, critical, sufficient
 LOG_DIMS = ("epoch", "n_train")
-LABELS = {"width": "width (neurons per layer; CNN: base channels)", "arch": "architecture", "epoch": "training epochs", "n_train": "training examples n",
+LABELS = {"width": "width (neurons per layer; CNN: base channels)", "arch": "architecture",
+          "epoch": "training epochs", "n_train": "training examples n",
           "weight_decay": "weight decay (L2)", "label_noise": "label noise ratio", "dropout": "dropout rate",
           "bn": "batch normalisation", "depth": "depth", "seed": "seed"}
 LINE_METRICS = ("redundancy_train", "redundancy_test", "kmeans_purity_train", "knn_test", "logreg_test", "net_acc_test")
@@ -29,6 +31,20 @@ def _axis_values(values: np.ndarray, dim: str) -> np.ndarray:
         return np.arange(len(values), dtype=float)
     v = values.astype(float)
     return np.where(v == 0, 0.5, v) if dim in LOG_DIMS else v
+
+
+def _ticks(ax: plt.Axes, which: str, dim: str, values: np.ndarray) -> None:
+    """Log scale for epochs and sample sizes, with ticks at the grid's own values (at most about 8 labelled;
+    epoch 0, drawn at 0.5, is labelled 0) and no minor ticks; categories (arch) labelled by name."""
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    pos = _axis_values(values, dim)
+    if dim in LOG_DIMS:
+        (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+        step = -(-len(values) // 8)
+        axis.set_minor_locator(NullLocator())
+        axis.set_ticks(pos, [f"{v:g}" if i % step == 0 else "" for i, v in enumerate(values)])
+    elif not np.issubdtype(values.dtype, np.number):
+        axis.set_ticks(pos, [str(v) for v in values])
 
 
 def _edges(v: np.ndarray, log: bool) -> np.ndarray:
@@ -68,9 +84,8 @@ def regime_map(ds: xr.Dataset, x: str = "width", y: str = "n_train", ax: plt.Axe
         acc = sub["knn_test"].mean("seed").transpose(y, x).values
         cs = ax.contour(xx, yy, acc, levels=[0.5, 0.7, 0.9], colors="navy", linestyles="--", linewidths=1)
         ax.clabel(cs, fmt=lambda v: f"kNN={v:g}", fontsize=7)
-    for dim, setter in ((x, ax.set_xscale), (y, ax.set_yscale)):
-        if dim in LOG_DIMS:
-            setter("log")
+    _ticks(ax, "x", x, sub[x].values)
+    _ticks(ax, "y", y, sub[y].values)
     ax.set_xlabel(LABELS.get(x, x))
     ax.set_ylabel(LABELS.get(y, y))
     fixed = ", ".join(f"{d}={sub[d].values}" for d in sub.coords if sub[d].ndim == 0 and d not in ("dataset",))
@@ -97,10 +112,8 @@ def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
             ax.fill_between(xv, da.min("seed").values, da.max("seed").values, color=color, alpha=0.2, lw=0)
         ax.set_title(metric, fontsize=9)
         ax.set_xlabel(LABELS.get(x, x), fontsize=8)
-        if x in LOG_DIMS:
-            ax.set_xscale("log")
-        if not np.issubdtype(sub[x].dtype, np.number):
-            ax.set_xticks(xv, [str(v) for v in sub[x].values], fontsize=7)
+        _ticks(ax, "x", x, sub[x].values)
+        ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     if hue:
         axes[0][0].legend(fontsize=7)
