@@ -162,7 +162,10 @@ def test_cancelled_and_killed_training_jobs_recover_without_losing_cells(slurm_c
     _wait_for(lambda: len(list(states.rglob("*.state.pt"))) == 2, 240, "both packs to save a training state")
     first = _wait_for(lambda: len(_train_jobs()) == 2 and _train_jobs(), 30, "two running train jobs")
     subprocess.run(["scancel", next(iter(first))], check=True)
-    killed = subprocess.run(["pkill", "-9", "-f", "python.*bin/acthash train .*seed~1"], check=False).returncode
+    trainer = "python.*bin/acthash train "  # the other job's training process: the one left after the scancel
+    _wait_for(lambda: len(subprocess.run(["pgrep", "-f", trainer], capture_output=True, text=True).stdout.split()) == 1,
+              30, "the cancelled job's training process to end")
+    killed = subprocess.run(["pkill", "-9", "-f", trainer], check=False).returncode
     retried = _wait_for(lambda: {j: r for j, r in _train_jobs("PENDING,RUNNING").items() if j not in first}, 120,
                         "the retried train jobs")
     limit, mem = next(iter(first.values()))
