@@ -125,3 +125,21 @@ def test_cnn_cell_file_keeps_sampled_units_and_whole_code_redundancy(tmp_path):
     for key in ("knn_test", "logreg_test", "kmeans_purity_train", "kmeans_hungarian_test"):
         assert np.isfinite(metrics[key]).all(), key
     assert metrics["knn_test"][1] > 0.3  # two epochs on digits: well above chance
+
+
+def test_a_stopped_cnn_member_keeps_its_weights_and_bn_statistics():
+    """Early stopping (patience 1, a bumpy learning rate) freezes members at different epochs: from its stop
+    on, a member's weights and BN running statistics stay bit-identical while the others go on training."""
+    base = dataclasses.replace(BASE, width=2, n_train=150, checkpoints=(0, 8), patience=1, lr=0.3, augment=False)
+    pack = make_trainer([dataclasses.replace(base, seed=s) for s in (1, 2, 3)])
+    states = []
+    for _ in range(8):
+        pack.train_epoch()
+        states.append([member_state(pack, i).clone() for i in range(3)])
+    stops = [r.stopped_epoch for r in pack.results]
+    assert None in stops and any(s is not None and s < 8 for s in stops), stops  # frozen while others train
+    for i, stop in enumerate(stops):
+        later = [e[i] for e in states[(stop or 8) - 1:]]
+        assert all(torch.equal(later[0], t) for t in later), f"member {i} changed after stopping at {stop}"
+    running = [e[stops.index(None)] for e in states[-2:]]
+    assert not torch.equal(*running)  # the member still training did change
