@@ -24,7 +24,7 @@ GRID_AXES = (
 )
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "svhn", "digits")
-ARCHS = ("mlp", "vgg16", "vgg19", "resnet18", "resnet20")  # keep in step with acthash.cnn.CNN_ARCHS
+ARCHS = ("mlp", "vgg16", "vgg19", "resnet18", "resnet20")  # the CNNs are built by acthash.cnn
 RANDOM_INPUTS = ("none", "uniform01", "neg_uniform01", "gaussian_like_data")
 
 

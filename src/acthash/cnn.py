@@ -24,10 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .cell import ARCHS
+from .model import glorot_uniform
+
 # arch → (convs per VGG block, or blocks per ResNet stage)
 VGG = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 RESNET = {"resnet18": (2, 2, 2, 2), "resnet20": (3, 3, 3)}
-CNN_ARCHS = tuple(VGG) + tuple(RESNET)
+CNN_ARCHS = tuple(a for a in ARCHS if a != "mlp")  # each has an entry in VGG or RESNET (tested)
 MIN_SIDE = 32
 
 
@@ -44,9 +47,8 @@ class _ConvBN(nn.Module):
         self.register_buffer("running_var", torch.ones(m * cout, dtype=dtype))
 
     def init_member(self, i: int, gen: torch.Generator) -> None:
-        cin = self.weight.shape[1]
-        limit = math.sqrt(6.0 / (self.k * self.k * (cin + self.cout)))
-        values = torch.rand(self.cout, cin, self.k, self.k, generator=gen, dtype=torch.float64) * 2 * limit - limit
+        cin, area = self.weight.shape[1], self.k * self.k
+        values = glorot_uniform((self.cout, cin, self.k, self.k), area * cin, area * self.cout, gen)
         self.weight[i * self.cout:(i + 1) * self.cout] = values.to(self.weight.dtype)
 
     def forward(self, x: Tensor, active: Tensor | None, eps: float, momentum: float) -> Tensor:
@@ -124,8 +126,7 @@ class StackedCNN(nn.Module):
                 gen = torch.Generator().manual_seed(int(seed))
                 for layer in list(self.layers) + list(self.fc):
                     layer.init_member(i, gen)
-                limit = math.sqrt(6.0 / (features + n_classes))
-                values = torch.rand(n_classes, features, generator=gen, dtype=torch.float64) * 2 * limit - limit
+                values = glorot_uniform((n_classes, features), features, n_classes, gen)
                 self.head[i * n_classes:(i + 1) * n_classes, :, 0, 0] = values.to(dtype)
         self.code_lengths = [sum(int(h[0].numel()) // m for h in self._trace())] * m
 

@@ -57,7 +57,7 @@ def sample_units(length: int, n_units: int, seed: int) -> np.ndarray | None:
 class MemberCodes:
     """Codes of one member on one set.
 
-    `packed` (N, nbytes) uint8 holds every unit of the code, or only the units in `units` when the code is
+    `packed` (N, nbytes) uint8 holds every unit of the code, or only the sampled units when the code is
     long (then `hashes` (N, 16) holds digests of the whole rows, for redundancy). `length` is the whole code's
     bit count; `col_any` / `col_all` its column-wise OR / AND over the set. Also the network's summed
     cross-entropy, number of correct predictions and predictions (N,) int16.
@@ -70,7 +70,6 @@ class MemberCodes:
     loss_sum: float
     correct: int
     pred: np.ndarray
-    units: np.ndarray | None = None
     hashes: np.ndarray | None = None
 
     @property
@@ -145,6 +144,6 @@ def extract(
     return [
         MemberCodes(torch.cat(parts[m]).cpu().numpy(), lengths_m[m], col_any[m].cpu().numpy(),
                     col_all[m].cpu().numpy(), float(loss_sum[m]), int(correct[m]), torch.cat(preds[m]).cpu().numpy(),
-                    units[m], np.concatenate(hashes[m]) if units[m] is not None else None)
+                    np.concatenate(hashes[m]) if units[m] is not None else None)
         for m in range(n_members)
     ]

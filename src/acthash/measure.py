@@ -48,6 +48,8 @@ def code_metrics(
     train and test rows when the packed codes hold only sampled units (CNNs); redundancy then counts them.
     `code_bits` is the number of units the estimators saw.
     """
+    if backend not in ("fast", "reference"):
+        raise ValueError(f"backend={backend!r} not in ('fast', 'reference')")
     keep = np.asarray(keep, dtype=bool)
     if not keep.any():  # every unit constant: one code for everything; keep one column so estimators run
         keep = np.zeros_like(keep)
@@ -55,21 +57,17 @@ def code_metrics(
     tr01 = unpack_bits(train_packed, length)[:, keep]
     te01 = unpack_bits(test_packed, length)[:, keep]
     out: dict[str, float] = {"code_bits": float(np.asarray(keep).sum())}
-    if hashes is not None:
-        out["redundancy_train"] = fm.redundancy_ratio_packed(hashes[0])
-        out["redundancy_test"] = fm.redundancy_ratio_packed(hashes[1])
-    if backend == "fast":
-        if hashes is None:
-            out["redundancy_train"] = fm.redundancy_ratio_packed(train_packed)
-            out["redundancy_test"] = fm.redundancy_ratio_packed(test_packed)
-        knn = fm.knn_predict(train_packed, y_train, test_packed, knn_k)
-    elif backend == "reference":
-        if hashes is None:
-            out["redundancy_train"] = ref.redundancy_ratio(tr01)
-            out["redundancy_test"] = ref.redundancy_ratio(te01)
-        knn = ref.knn_reference(tr01, y_train, te01, min(knn_k, len(tr01)))
+    if hashes is not None:  # distinct whole-row digests = distinct codes, whichever backend
+        rows, redundancy = hashes, fm.redundancy_ratio_packed
+    elif backend == "fast":
+        rows, redundancy = (train_packed, test_packed), fm.redundancy_ratio_packed
     else:
-        raise ValueError(f"backend={backend!r} not in ('fast', 'reference')")
+        rows, redundancy = (tr01, te01), ref.redundancy_ratio
+    out["redundancy_train"], out["redundancy_test"] = redundancy(rows[0]), redundancy(rows[1])
+    if backend == "fast":
+        knn = fm.knn_predict(train_packed, y_train, test_packed, knn_k)
+    else:
+        knn = ref.knn_reference(tr01, y_train, te01, min(knn_k, len(tr01)))
     out["knn_test"] = float((knn == y_test).mean())
     for split, codes, y in (("train", tr01, y_train), ("test", te01, y_test)):
         p, h = _kmeans(codes, y, n_classes, kmeans_n_init, backend, device)

@@ -18,6 +18,12 @@ import torch
 from torch import Tensor, nn
 
 
+def glorot_uniform(shape: Sequence[int], fan_in: int, fan_out: int, gen: torch.Generator) -> Tensor:
+    """Keras' glorot_uniform draw of a kernel of `shape` (float64, from `gen`): U(±sqrt(6 / (fan_in + fan_out)))."""
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    return torch.rand(*shape, generator=gen, dtype=torch.float64) * 2 * limit - limit
+
+
 class StackedMLP(nn.Module):
     """M independent MLPs of equal depth.
 
@@ -71,8 +77,7 @@ class StackedMLP(nn.Module):
         g, w = torch.Generator().manual_seed(seed), self.widths[i]
         shapes = [(in_dim, w)] + [(w, w)] * (self.depth - 1) + [(w, n_classes)]
         for layer, (fan_in, fan_out) in enumerate(shapes):
-            limit = math.sqrt(6.0 / (fan_in + fan_out))
-            values = torch.rand(fan_in, fan_out, generator=g, dtype=torch.float64) * 2 * limit - limit
+            values = glorot_uniform((fan_in, fan_out), fan_in, fan_out, g)
             if layer == 0:
                 off = self.offsets[i]
                 self.kernels[0][self.groups[i], :, off:off + w] = values.to(self.kernels[0].dtype)

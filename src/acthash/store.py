@@ -75,10 +75,9 @@ def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: n
     """Write one trained member (trainer `MemberResult`, its `Samples`) into group `g`."""
     g.attrs.update(params=json.dumps(cell.params()), param_hash=cell.param_hash, name=cell.name,
                    seed=cell.seed, status=result.status, stopped_epoch=result.stopped_epoch or -1,
-                   code_length=result.checkpoints[0].train.length if result.checkpoints else cell.depth * cell.width)
-    units = result.checkpoints[0].train.units if result.checkpoints else None
-    if units is not None:
-        g["code_units"] = units
+                   code_length=result.code_length)
+    if result.units is not None:
+        g["code_units"] = result.units
     g["labels/train"], g["labels/train_true"], g["labels/test"] = samples.labels, samples.true_labels, y_test
     g["labels/noise_mask"] = samples.noise_mask
     g["history/loss"], g["history/lr"] = np.asarray(result.loss, float), np.asarray(result.lr, float)

@@ -47,6 +47,8 @@ class Checkpoint:
 class MemberResult:
     """Everything the trainer produced for one member."""
 
+    code_length: int  # bits of the whole code
+    units: np.ndarray | None = None  # the units kept for the metrics of a long code (`sample_units`)
     status: str = "ok"  # ok | diverged
     stopped_epoch: int | None = None
     loss: list[float] = field(default_factory=list)
@@ -116,7 +118,7 @@ class Trainer:
         self.best = [float("inf")] * m
         self.wait = [0] * m
         self.epoch = 0
-        self.results = [MemberResult() for _ in cells]
+        self.results = [MemberResult(n, u) for n, u in zip(self.model.code_lengths, self.units)]
 
     # -- one epoch -------------------------------------------------------------------------------
     def _dropout_masks(self, b: int) -> list[torch.Tensor | None]:
