@@ -1,4 +1,4 @@
-"""Shared fixtures: real data roots, small trainers on scikit-learn's digits."""
+"""Shared fixtures and helpers: real data roots, small trainers on scikit-learn's digits, workflow copies."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,3 +38,32 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+def make_trainer(cells, dtype: torch.dtype = torch.float64, device: str = "cpu"):
+    """A quiet trainer of `cells` on scikit-learn's digits."""
+    from acthash.data import load
+    from acthash.samples import cell_samples
+    from acthash.train import Trainer
+
+    arrays = load("digits", ".")
+    samples = [cell_samples(c, arrays.y_train, arrays.n_classes) for c in cells]
+    return Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, device,
+                   dtype, log=lambda s: None)
+
+
+def assert_pack_equals_alone(members, member_state) -> None:
+    """Train `members` as one pack and each alone (float64): equal losses (rtol 1e-9), member states
+    (`member_state(trainer, i)`, rtol 1e-9) and codes: stored bits and whole-row redundancy rows."""
+    pack = make_trainer(members)
+    results = pack.run()
+    for i, cell in enumerate(members):
+        alone = make_trainer([cell])
+        res = alone.run()[0]
+        np.testing.assert_allclose(results[i].loss, res.loss, rtol=1e-9)
+        torch.testing.assert_close(member_state(pack, i), member_state(alone, 0), rtol=1e-9, atol=1e-12)
+        for a, b in zip(results[i].checkpoints, res.checkpoints):
+            for split in ("train", "test"):
+                np.testing.assert_array_equal(getattr(a, split).packed, getattr(b, split).packed)
+                np.testing.assert_array_equal(getattr(a, split).rows_for_redundancy,
+                                              getattr(b, split).rows_for_redundancy)

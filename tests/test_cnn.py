@@ -9,13 +9,12 @@ import torch
 
 from acthash.augment import policy
 from acthash.cell import Cell
-from acthash.cnn import StackedCNN
+from acthash.cnn import CNN_ARCHS, RESNET, VGG, StackedCNN
 from acthash.codes import extract, sample_units
-from acthash.data import load
 from acthash.pack import measure_member, train_pack
-from acthash.samples import cell_samples
 from acthash.store import open_checked, read_codes
-from acthash.train import Trainer
+
+from .conftest import assert_pack_equals_alone, make_trainer
 
 
 @pytest.mark.parametrize("arch, width, bits", [("vgg16", 64, 277504), ("resnet18", 64, 557056),
@@ -25,6 +24,10 @@ def test_code_lengths_of_the_reference_networks(arch, width, bits):
     assert StackedCNN(arch, (3, 32, 32), 10, width, [0]).code_lengths == [bits]
     if arch == "vgg16":  # 28×28 digits are padded to 32×32, so VGG's five poolings are defined
         assert StackedCNN(arch, (1, 28, 28), 10, width, [0]).code_lengths == [bits]
+
+
+def test_every_cnn_arch_of_the_config_is_built():
+    assert set(CNN_ARCHS) == set(VGG) | set(RESNET)
 
 
 def test_cnn_recipe_checks_and_augmentation_policy():
@@ -41,13 +44,6 @@ def test_cnn_recipe_checks_and_augmentation_policy():
 
 BASE = Cell(dataset="digits", arch="resnet20", width=3, n_train=300, checkpoints=(0, 1, 2), batch_size=32, lr=5e-3,
             code_units=200, augment=True)
-
-
-def make_trainer(cells, dtype=torch.float64):
-    arrays = load("digits", ".")
-    samples = [cell_samples(c, arrays.y_train, arrays.n_classes) for c in cells]
-    return Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, "cpu", dtype,
-                   log=lambda s: None)
 
 
 def member_state(trainer, i):
@@ -68,16 +64,7 @@ def test_each_member_of_a_cnn_pack_equals_training_it_alone(arch):
     base = dataclasses.replace(BASE, arch=arch, width=2 if arch == "vgg16" else 3)
     members = [dataclasses.replace(base, seed=1), dataclasses.replace(base, seed=1, weight_decay=1e-3),
                dataclasses.replace(base, seed=2, label_noise=0.3, dropout=0.3 if arch == "vgg16" else 0.0)]
-    pack = make_trainer(members)
-    results = pack.run()
-    for i, cell in enumerate(members):
-        alone = make_trainer([cell])
-        res = alone.run()[0]
-        np.testing.assert_allclose(results[i].loss, res.loss, rtol=1e-9)
-        torch.testing.assert_close(member_state(pack, i), member_state(alone, 0), rtol=1e-9, atol=1e-12)
-        for a, b in zip(results[i].checkpoints, res.checkpoints):
-            np.testing.assert_array_equal(a.train.packed, b.train.packed)
-            np.testing.assert_array_equal(a.test.hashes, b.test.hashes)
+    assert_pack_equals_alone(members, member_state)
 
 
 @pytest.mark.parametrize("arch", ["vgg19", "resnet18"])

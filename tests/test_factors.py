@@ -11,7 +11,8 @@ from acthash.data import load
 from acthash.measure import noise_metrics
 from acthash.probes import random_inputs
 
-from .test_train import BASE, make_trainer
+from .conftest import make_trainer
+from .test_train import BASE
 
 
 def test_augmentation_changes_training_batches_but_never_codes():

@@ -10,7 +10,9 @@ import torch
 from acthash import fastmetrics as fm
 from acthash.codes import pack_bits
 
-from .test_train import SHARED, make_trainer
+from .conftest import make_trainer
+from .test_cnn import BASE as CNN
+from .test_train import SHARED
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
@@ -20,21 +22,17 @@ def test_pack_bits_on_the_device_matches_numpy():
     np.testing.assert_array_equal(pack_bits(bits).cpu().numpy(), np.packbits(bits.cpu().numpy(), axis=1))
 
 
-def test_stacked_training_on_gpu_equals_cpu_in_float64():
-    cells = [dataclasses.replace(c, checkpoints=(0, 1)) for c in SHARED]
+@pytest.mark.parametrize("cells", [[dataclasses.replace(c, checkpoints=(0, 1)) for c in SHARED],
+                                   [dataclasses.replace(CNN, checkpoints=(0, 1), seed=s) for s in (1, 2)]],
+                         ids=["mlp", "cnn"])
+def test_stacked_training_on_gpu_equals_cpu_in_float64(cells):
     cpu = make_trainer(cells).run()
-    gpu_trainer = make_trainer(cells)
-    gpu_trainer.__init__(cells, gpu_trainer.samples, *_digits(), 10, "cuda", torch.float64, log=lambda s: None)
-    gpu = gpu_trainer.run()
+    gpu = make_trainer(cells, device="cuda").run()
     for a, b in zip(cpu, gpu):
         np.testing.assert_allclose(a.loss, b.loss, rtol=1e-7)
-
-
-def _digits():
-    from acthash.data import load
-
-    a = load("digits", ".")
-    return a.x_train, a.x_test, a.y_test
+        # epoch 0: the same networks, so the same codes (whole rows, or their digests for the CNN)
+        np.testing.assert_array_equal(a.checkpoints[0].test.rows_for_redundancy,
+                                      b.checkpoints[0].test.rows_for_redundancy)
 
 
 def test_kmeans_on_gpu_reaches_cpu_inertia():
@@ -50,16 +48,3 @@ def test_newton_logreg_on_gpu_equals_cpu():
     tr, te = ((rng.random((n, 32)) < 0.4).astype(np.uint8) for n in (2000, 500))
     y = rng.integers(0, 10, 2000)
     np.testing.assert_array_equal(fm.logreg_ovo_newton(tr, y, te, device="cuda"), fm.logreg_ovo_newton(tr, y, te))
-
-
-def test_cnn_pack_on_gpu_equals_cpu_in_float64():
-    from .test_cnn import BASE
-
-    cells = [dataclasses.replace(BASE, checkpoints=(0, 1), seed=s) for s in (1, 2)]
-    cpu = make_trainer(cells).run()
-    gpu_trainer = make_trainer(cells)
-    gpu_trainer.__init__(cells, gpu_trainer.samples, *_digits(), 10, "cuda", torch.float64, log=lambda s: None)
-    gpu = gpu_trainer.run()
-    for a, b in zip(cpu, gpu):
-        np.testing.assert_allclose(a.loss, b.loss, rtol=1e-7)
-        np.testing.assert_array_equal(a.checkpoints[0].test.hashes, b.checkpoints[0].test.hashes)  # epoch 0: same net

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from acthash.cell import Cell
-from acthash.data import load
-from acthash.samples import cell_samples
-from acthash.train import Trainer, check_packable
+from acthash.train import check_packable
+
+from .conftest import assert_pack_equals_alone, make_trainer
 
 BASE = Cell(dataset="digits", width=8, n_train=600, checkpoints=(0, 1, 2), batch_size=32, lr=5e-3)
 MEMBERS = [
@@ -30,13 +30,6 @@ SHARED = [
 ]
 
 
-def make_trainer(cells, dtype=torch.float64):
-    arrays = load("digits", ".")
-    samples = [cell_samples(c, arrays.y_train, arrays.n_classes) for c in cells]
-    return Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, "cpu", dtype,
-                   log=lambda s: None)
-
-
 def member_weights(trainer, i):
     model, w = trainer.model, trainer.model.widths[i]
     off, grp = model.offsets[i], model.groups[i]
@@ -47,18 +40,9 @@ def member_weights(trainer, i):
 def test_each_member_of_a_pack_equals_training_it_alone(members):
     """Float64: stacking only reorders floating-point sums, so 1e-9 is ample (float32 would amplify
     reordering through Adam's first steps to ~1e-2; see recipes/performance.md)."""
-    pack = make_trainer(members)
     if members is SHARED:
-        assert pack.model.groups == [0, 0, 0, 0, 1]
-    pack_results = pack.run()
-    for i, cell in enumerate(members):
-        alone = make_trainer([cell])
-        res = alone.run()[0]
-        np.testing.assert_allclose(pack_results[i].loss, res.loss, rtol=1e-9)
-        torch.testing.assert_close(member_weights(pack, i), member_weights(alone, 0), rtol=1e-9, atol=1e-12)
-        for a, b in zip(pack_results[i].checkpoints, res.checkpoints):
-            np.testing.assert_array_equal(a.train.packed, b.train.packed)
-            np.testing.assert_array_equal(a.test.packed, b.test.packed)
+        assert make_trainer(members).model.groups == [0, 0, 0, 0, 1]
+    assert_pack_equals_alone(members, member_weights)
 
 
 def test_pack_rejects_cells_that_cannot_share_a_model():
