@@ -40,7 +40,7 @@ def test_eval_mode_codes_differ_from_train_mode_with_bn():
     model.train()
     with torch.no_grad():
         _, hidden = model(x[torch.from_numpy(np.stack(idx))])
-    train_bits = torch.cat([h[0, :, :6] > 0 for h in hidden], dim=1).numpy()
+    train_bits = model.member_bits(hidden, 0, 200).numpy()
     eval_bits = unpack_bits(codes[0].packed, codes[0].length)
     assert eval_bits.shape == train_bits.shape == (200, 12)
     assert (eval_bits != train_bits).mean() > 0.01

@@ -33,7 +33,7 @@ SHARED = [
 def member_weights(trainer, i):
     model, w = trainer.model, trainer.model.widths[i]
     off, grp = model.offsets[i], model.groups[i]
-    return torch.cat([model.kernels[0][grp, :, off:off + w].flatten(), model.head[i, :w].flatten()])
+    return torch.cat([model.kernels[0][grp, :, off:off + w].flatten(), model.head[i, :, :w].flatten()])
 
 
 @pytest.mark.parametrize("members", [MEMBERS, SHARED], ids=["own-groups", "shared-group"])
@@ -99,3 +99,51 @@ def test_training_learns_digits():
     res = make_trainer([dataclasses.replace(BASE, width=32, checkpoints=(0, 5))], torch.float32).run()[0]
     first, last = res.checkpoints
     assert last.test.correct / 300 > 0.75 > 0.25 > first.test.correct / 300
+
+
+def keras_adam(params, grads, state, lr, eps=1e-7, b1=0.9, b2=0.999):
+    """Keras 2's Adam written out: lr_t = lr·sqrt(1−β2^t)/(1−β1^t); p −= lr_t·m/(sqrt(v)+ε)."""
+    state["t"] = state.get("t", 0) + 1
+    lr_t = lr * (1 - b2 ** state["t"]) ** 0.5 / (1 - b1 ** state["t"])
+    for p, g in zip(params, grads):
+        m, v = state.setdefault(id(p), (torch.zeros_like(p), torch.zeros_like(p)))
+        m.mul_(b1).add_((1 - b1) * g)
+        v.mul_(b2).add_((1 - b2) * g * g)
+        p.sub_(lr_t * m / (v.sqrt() + eps))
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_pack_of_one_steps_like_a_plain_pytorch_mlp(depth):
+    """The stacked model and optimizer against the recipe written plainly: nn.Linear → BatchNorm1d(eps 1e-3,
+    momentum 0.01) → ReLU blocks, a Linear head, CE + λ·ΣW² of the hidden kernels through autograd and Keras'
+    Adam, from the same initial weights on the same batches (float64, rtol 1e-10: only summation order differs)."""
+    cell = dataclasses.replace(BASE, width=7, depth=depth, weight_decay=1e-3)
+    trainer = make_trainer([cell])
+    model, w = trainer.model, 7
+    linears = [torch.nn.Linear(64, w)] + [torch.nn.Linear(w, w) for _ in range(depth - 1)]
+    layers = []
+    for i, lin in enumerate(linears):
+        kernel = model.kernels[0][0, :, :w] if i == 0 else model.kernels[i][0, :w, :w]
+        lin.weight.data, lin.bias.data = kernel.detach().T.clone(), torch.zeros(w, dtype=torch.float64)
+        layers += [lin, torch.nn.BatchNorm1d(w, eps=1e-3, momentum=0.01), torch.nn.ReLU()]
+    head = torch.nn.Linear(w, 10)
+    head.weight.data, head.bias.data = model.head[0, :, :w].detach().clone(), torch.zeros(10, dtype=torch.float64)
+    ref = torch.nn.Sequential(*layers, head).double().train()
+    state: dict = {}
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        x = torch.rand(32, 64, generator=gen, dtype=torch.float64) * 16
+        y = torch.randint(0, 10, (32,), generator=gen)
+        loss = trainer.step(x[None], y[None], 5e-3)
+        ce = torch.nn.functional.cross_entropy(ref(x), y)
+        l2 = sum(lin.weight.pow(2).sum() for lin in linears)
+        params = list(ref.parameters())
+        grads = torch.autograd.grad(ce + 1e-3 * l2, params)
+        with torch.no_grad():
+            np.testing.assert_allclose(float(loss[0]), float(ce + 1e-3 * l2), rtol=1e-10)
+            keras_adam(params, grads, state, 5e-3)
+    torch.testing.assert_close(model.kernels[0][0, :, :w].T, linears[0].weight, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(model.head[0, :, :w], head.weight, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(model.running_var0[0, :w], ref[1].running_var, rtol=1e-10, atol=1e-12)
+    if depth == 2:
+        torch.testing.assert_close(model.kernels[1][0, :w, :w].T, linears[1].weight, rtol=1e-10, atol=1e-12)

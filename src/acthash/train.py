@@ -159,16 +159,23 @@ class Trainer:
             pos = perm[:, start:start + bsz]
             rows = torch.gather(self.rows, 1, pos)
             y = torch.gather(self.labels, 1, member_perm[:, start:start + bsz])
-            logits, _ = self.model(self._inputs(rows), self._dropout_masks(pos.shape[1]), self.active)
-            ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
-            with torch.no_grad():  # the loss Keras reports: CE + L2 term at the weights of this forward pass
-                loss = ce + self.wd * self.model.l2_per_member()
-            self.model.zero_grad(set_to_none=False)
-            (ce * self.active).sum().backward()
-            self.model.add_l2_grad(self.wd * self.active)
-            self.opt.step(lr_now, self.active)
+            loss = self.step(self._inputs(rows), y, lr_now, self._dropout_masks(pos.shape[1]))
             total += loss.to(torch.float64) * pos.shape[1]
         self._end_epoch((total / n_rows).cpu().numpy(), lr)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, lr: float,
+             dropout: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
+        """One Adam step of the active members on inputs (G, B, …) and labels (M, B); returns each member's
+        loss as Keras reports it: cross-entropy + L2 term at the weights of this step's forward pass, (M,)."""
+        logits, _ = self.model(x, dropout, self.active)
+        ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
+        with torch.no_grad():
+            loss = ce + self.wd * self.model.l2_per_member()
+        self.model.zero_grad(set_to_none=True)  # the wide MLP layer *sets* its kernel gradient (WideInput)
+        (ce * self.active).sum().backward()
+        self.model.add_l2_grad(self.wd * self.active)
+        self.opt.step(lr, self.active)
+        return loss
 
     def _end_epoch(self, epoch_loss: np.ndarray, lr: np.ndarray) -> None:
         for i, (cell, res) in enumerate(zip(self.cells, self.results)):
