@@ -67,10 +67,12 @@ def plain_torch_epoch(width: int, seed: int, x: torch.Tensor, y: torch.Tensor, s
     return time.perf_counter() - t0
 
 
-def bench_training(device: str, seeds: int, steps: int) -> dict:
+def bench_training(device: str, seeds: int, steps: int, rounds: int = 3) -> dict:
     """Models·epochs per second: the MNIST width grid stacked vs one model at a time (same steps, MNIST-sized
     random inputs; speed does not depend on pixel values). One at a time is timed two ways: the reference
-    approach (a plain PyTorch loop per model) and acthash's own trainer with a pack of one."""
+    approach (a plain PyTorch loop per model) and acthash's own trainer with a pack of one. The three are
+    timed in turn for `rounds` rounds (a shared machine's speed drifts) and each ratio is the median of the
+    rounds' ratios; the stacked pack's time is one epoch of a fresh trainer, as each single model's is."""
     n = steps * 64
     rng = np.random.default_rng(0)
     x = rng.random((60000, 1, 28, 28), dtype=np.float32)
@@ -87,15 +89,21 @@ def bench_training(device: str, seeds: int, steps: int) -> dict:
             torch.cuda.synchronize()
         return time.perf_counter() - t0
 
-    run(cells[:2])  # warm-up
-    stacked = run(cells)
-    single = sum(run([c]) for c in cells)
     xt, yt = torch.as_tensor(x.reshape(len(x), -1), device=device), torch.as_tensor(y, device=device)
-    plain_torch_epoch(WIDTHS[0], 0, xt, yt, 5)  # warm-up
-    plain = sum(plain_torch_epoch(c.width, c.seed, xt, yt, steps) for c in cells)
-    return {"train_models": len(cells), "train_steps_per_epoch": steps, "stacked_seconds": stacked,
-            "one_by_one_plain_torch_seconds": plain, "one_by_one_pack_of_one_seconds": single,
-            "stacked_train_speedup": plain / stacked, "stacked_vs_pack_of_one_speedup": single / stacked}
+    run(cells[:2])  # warm-up
+    plain_torch_epoch(WIDTHS[0], 0, xt, yt, 5)
+    times: dict[str, list[float]] = {"stacked": [], "plain": [], "single": []}
+    for _ in range(rounds):
+        times["stacked"].append(run(cells))
+        times["plain"].append(sum(plain_torch_epoch(c.width, c.seed, xt, yt, steps) for c in cells))
+        times["single"].append(sum(run([c]) for c in cells))
+    stacked = np.array(times["stacked"])
+    return {"train_models": len(cells), "train_steps_per_epoch": steps, "train_rounds": rounds,
+            "stacked_seconds": float(np.median(stacked)),
+            "one_by_one_plain_torch_seconds": float(np.median(times["plain"])),
+            "one_by_one_pack_of_one_seconds": float(np.median(times["single"])),
+            "stacked_train_speedup": float(np.median(np.array(times["plain"]) / stacked)),
+            "stacked_vs_pack_of_one_speedup": float(np.median(np.array(times["single"]) / stacked))}
 
 
 def bench_knn(n_train: int, n_test: int, bits: int, ref_rows: int) -> dict:
@@ -156,13 +164,14 @@ def main() -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seeds", type=int, default=2, help="seeds of the 23-width grid in the training benchmark")
     p.add_argument("--steps", type=int, default=150, help="SGD steps per epoch in the training benchmark")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of the training benchmark (median ratio)")
     p.add_argument("--knn-ref-rows", type=int, default=500)
     p.add_argument("--out", default="results/benchmarks/bench.json")
     args = p.parse_args()
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     out = {"device": args.device, "device_name": device_name, "cpus": torch.get_num_threads(),
            "torch": torch.__version__}
-    for name, fn in (("training", lambda: bench_training(args.device, args.seeds, args.steps)),
+    for name, fn in (("training", lambda: bench_training(args.device, args.seeds, args.steps, args.rounds)),
                      ("knn", lambda: bench_knn(48000, 10000, 1000, args.knn_ref_rows)),
                      ("distinct", lambda: bench_distinct(50000, 10000)),
                      ("kmeans", lambda: bench_kmeans(48000, 1000, args.device)),
