@@ -33,7 +33,7 @@ SHARED = [
 def member_weights(trainer, i):
     model, w = trainer.model, trainer.model.widths[i]
     off, grp = model.offsets[i], model.groups[i]
-    return torch.cat([model.kernels[0][grp, :, off:off + w].flatten(), model.head[i, :, :w].flatten()])
+    return torch.cat([model.kernels[0][grp, off:off + w].flatten(), model.head[i, :, :w].flatten()])
 
 
 @pytest.mark.parametrize("members", [MEMBERS, SHARED], ids=["own-groups", "shared-group"])
@@ -123,8 +123,8 @@ def test_pack_of_one_steps_like_a_plain_pytorch_mlp(depth):
     linears = [torch.nn.Linear(64, w)] + [torch.nn.Linear(w, w) for _ in range(depth - 1)]
     layers = []
     for i, lin in enumerate(linears):
-        kernel = model.kernels[0][0, :, :w] if i == 0 else model.kernels[i][0, :w, :w]
-        lin.weight.data, lin.bias.data = kernel.detach().T.clone(), torch.zeros(w, dtype=torch.float64)
+        kernel = model.kernels[0][0, :w] if i == 0 else model.kernels[i][0, :w, :w].T
+        lin.weight.data, lin.bias.data = kernel.detach().clone(), torch.zeros(w, dtype=torch.float64)
         layers += [lin, torch.nn.BatchNorm1d(w, eps=1e-3, momentum=0.01), torch.nn.ReLU()]
     head = torch.nn.Linear(w, 10)
     head.weight.data, head.bias.data = model.head[0, :, :w].detach().clone(), torch.zeros(10, dtype=torch.float64)
@@ -142,7 +142,7 @@ def test_pack_of_one_steps_like_a_plain_pytorch_mlp(depth):
         with torch.no_grad():
             np.testing.assert_allclose(float(loss[0]), float(ce + 1e-3 * l2), rtol=1e-10)
             keras_adam(params, grads, state, 5e-3)
-    torch.testing.assert_close(model.kernels[0][0, :, :w].T, linears[0].weight, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(model.kernels[0][0, :w], linears[0].weight, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(model.head[0, :, :w], head.weight, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(model.running_var0[0, :w], ref[1].running_var, rtol=1e-10, atol=1e-12)
     if depth == 2:

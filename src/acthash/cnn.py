@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .cell import ARCHS
-from .model import glorot_uniform
+from .model import batch_norm, glorot_uniform
 
 # arch → (convs per VGG block, or blocks per ResNet stage)
 VGG = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
@@ -53,16 +53,9 @@ class _ConvBN(nn.Module):
 
     def forward(self, x: Tensor, active: Tensor | None, eps: float, momentum: float) -> Tensor:
         y = F.conv2d(x, self.weight, stride=self.stride, padding=self.k // 2, groups=self.m)
-        if not self.training:
-            return F.batch_norm(y, self.running_mean, self.running_var, self.gamma, self.beta, False, 0.0, eps)
-        if active is None or bool(active.all()):
-            return F.batch_norm(y, self.running_mean, self.running_var, self.gamma, self.beta, True, momentum, eps)
-        mean, var = self.running_mean.clone(), self.running_var.clone()  # frozen members keep their statistics
-        out = F.batch_norm(y, mean, var, self.gamma, self.beta, True, momentum, eps)
-        keep = active.repeat_interleave(self.cout)
-        self.running_mean.copy_(torch.where(keep, mean, self.running_mean))
-        self.running_var.copy_(torch.where(keep, var, self.running_var))
-        return out
+        keep = None if active is None else active.repeat_interleave(self.cout)
+        return batch_norm(y, self.running_mean, self.running_var, self.gamma, self.beta, self.training, momentum,
+                          eps, keep)
 
 
 class StackedCNN(nn.Module):

@@ -115,6 +115,7 @@ class Trainer:
         self.aug_gens = [torch.Generator().manual_seed(stream_seed(cells[i].seed, 2)) for i in leaders]
         self.drop_gens = [torch.Generator(device=self.device).manual_seed(stream_seed(c.seed, 3)) for c in cells]
         self.active = torch.ones(m, dtype=torch.bool, device=self.device)
+        self.bn_active: torch.Tensor | None = None  # `active`, or None while every member is (no BN masking)
         self.best = [float("inf")] * m
         self.wait = [0] * m
         self.epoch = 0
@@ -153,6 +154,7 @@ class Trainer:
         perm = torch.stack([torch.randperm(n_rows, generator=g) for g in self.order_gens]).to(self.device)
         member_perm = perm[self.group]
         lr_now = _lr(self.cells[0], self.epoch)  # the schedule is a shared key of a pack
+        self.bn_active = None if bool(self.active.all()) else self.active  # members stop only between epochs
         lr = np.full(m, lr_now)
         total = torch.zeros(m, dtype=torch.float64, device=self.device)
         for start in range(0, n_rows, bsz):
@@ -167,7 +169,7 @@ class Trainer:
              dropout: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
         """One Adam step of the active members on inputs (G, B, …) and labels (M, B); returns each member's
         loss as Keras reports it: cross-entropy + L2 term at the weights of this step's forward pass, (M,)."""
-        logits, _ = self.model(x, dropout, self.active)
+        logits, _ = self.model(x, dropout, self.bn_active)
         ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
         with torch.no_grad():
             loss = ce + self.wd * self.model.l2_per_member()
