@@ -147,3 +147,13 @@ def test_pack_of_one_steps_like_a_plain_pytorch_mlp(depth):
     torch.testing.assert_close(model.running_var0[0, :w], ref[1].running_var, rtol=1e-10, atol=1e-12)
     if depth == 2:
         torch.testing.assert_close(model.kernels[1][0, :w, :w].T, linears[1].weight, rtol=1e-10, atol=1e-12)
+
+
+def test_a_batch_of_one_row_keeps_bn_statistics_finite():
+    """An epoch whose row count is 1 mod the batch size ends on one row: its batch variance is 0 and the
+    running variance decays by the momentum (torch's unbiased update alone would make it NaN)."""
+    trainer = make_trainer([BASE])
+    before = trainer.model.running_var0.clone()
+    x, y = torch.rand(1, 1, 64, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.long)
+    assert torch.isfinite(trainer.step(x, y, 5e-3)).all()
+    torch.testing.assert_close(trainer.model.running_var0, before * (1 - BASE.bn_momentum))

@@ -34,14 +34,16 @@ def batch_norm(x: Tensor, running_mean: Tensor, running_var: Tensor, weight: Ten
     """torch's fused batch norm over channel dim 1 (PyTorch momentum, unbiased running variance). In training
     the running statistics move only for channels where `keep` (bool, one per channel) is True: a stopped
     member keeps its own; None moves them all."""
-    cudnn = torch.backends.cudnn.enabled
-    if not training or keep is None:
+    cudnn, single = torch.backends.cudnn.enabled, x.numel() == x.shape[1]
+    if not training or (keep is None and not single):
         return torch.batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps, cudnn)
     mean, var = running_mean.clone(), running_var.clone()
     out = torch.batch_norm(x, weight, bias, mean, var, True, momentum, eps, cudnn)
     with torch.no_grad():
-        running_mean.copy_(torch.where(keep, mean, running_mean))
-        running_var.copy_(torch.where(keep, var, running_var))
+        if single:  # one value per channel: variance 0 (torch's unbiased update would divide by zero)
+            var = running_var * (1 - momentum)
+        running_mean.copy_(mean if keep is None else torch.where(keep, mean, running_mean))
+        running_var.copy_(var if keep is None else torch.where(keep, var, running_var))
     return out
 
 
