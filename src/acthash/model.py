@@ -146,13 +146,8 @@ class StackedMLP(nn.Module):
                 out.append(member.view((m,) + (1,) * (p.dim() - 1)))
         return out
 
-    def decayed(self) -> list[bool]:
-        """For each tensor of `parameters()`, whether the L2 penalty applies (hidden kernels, as Keras'
-        `kernel_regularizer` on hidden Dense layers)."""
-        return [name.startswith("kernels.") for name, _ in self.named_parameters()]
-
     def l2_per_member(self) -> Tensor:
-        """Σ W² of each member's hidden kernels, (M,)."""
+        """Σ W² of each member's hidden kernels (Keras `kernel_regularizer`: hidden Dense kernels only), (M,)."""
         m = len(self.widths)
         k0 = self.kernels[0]
         # (G·T,); a norm along the contiguous rows reads the kernel once, with no temporary as large as it
@@ -164,7 +159,8 @@ class StackedMLP(nn.Module):
 
     @torch.no_grad()
     def add_l2_grad(self, weight_decay: Tensor) -> None:
-        """Add the gradient 2·λ_m·W of the L2 penalty to each member's hidden kernels (`weight_decay`: (M,))."""
+        """Add the gradient 2·λ_m·W of the L2 penalty to each member's hidden kernels (`weight_decay`: (M,)).
+        Cheaper than differentiating `l2_per_member` and the same Keras semantics."""
         wd = torch.cat([weight_decay, weight_decay.new_zeros(1)]) * 2
         owners = [self.wide_owner.unsqueeze(2)] + [None] * (self.depth - 1)
         for k, own in zip(self.kernels, owners):
