@@ -8,5 +8,5 @@ mkdir -p "$out"
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 python -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name())"
 python -m pytest -q -m gpu tests 2>&1 | tee "$out/gpu_tests.log"
-python benchmarks/run_all.py --device cuda --out "$out/bench_gpu.json" 2>&1 | tee "$out/bench_gpu.log"
+python benchmarks/run_all.py --device cuda --rounds 1 --out "$out/bench_gpu.json" 2>&1 | tee "$out/bench_gpu.log"
 python benchmarks/width_grid.py --device cuda --out "$out/width_grid_gpu.json" 2>&1 | tail -n 40 | tee "$out/width_grid_gpu.log"
