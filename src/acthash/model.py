@@ -4,7 +4,7 @@ Members that see the same input batches (same seed and training rows: a *group*)
 layer: their first-layer units sit side by side, so the costly input matmul is one GEMM of
 batch × in_dim × Σ widths per group, batched over groups. Deeper layers and the head are per member,
 batched over members and zero-padded to the widest member. Every parameter tensor has an *owner* map
-(member id per entry, M for padding) that the optimizer uses for per-member learning rates and freezing.
+(member id per entry, M for padding) that the optimizer uses to freeze stopped members.
 Each member is initialised from its own seed in its own shape (Glorot-uniform kernels, zero biases,
 BN γ=1 β=0, as Keras), so its weights do not depend on the rest of the pack.
 
@@ -189,7 +189,7 @@ class StackedMLP(nn.Module):
                 h = torch.baddbmm(self.biases[layer].unsqueeze(2), self.kernels[layer].transpose(1, 2), h)
             if self.bn:
                 unit_keep = None if keep is None else (keep[self.wide_owner] if layer == 0
-                                                       else keep[:-1, None] & (self.unit_mask[:, :, 0] > 0))
+                                                       else keep[:-1, None].expand(-1, h.shape[1]))
                 h = self._batch_norm(h, layer, unit_keep)
             h = torch.relu(h)
             h = self._to_members(h) if layer == 0 else h * self.unit_mask
