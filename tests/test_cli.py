@@ -33,4 +33,10 @@ def test_cell_end_to_end_on_real_mnist(tmp_path, data_root):
 def test_bad_option_value_is_reported_by_key(tmp_path):
     proc = subprocess.run(["acthash", "cell", "--dropout", "1.5", "--out", str(tmp_path / "x.h5")],
                           capture_output=True, text=True)
-    assert proc.returncode != 0 and "dropout=1.5 must be in [0, 1]" in proc.stderr
+    assert proc.returncode != 0 and "dropout=1.5: must be float in [0, 1)" in proc.stderr
+
+
+def test_every_cell_option_is_documented_with_its_default_and_allowed_values():
+    out = subprocess.run(["acthash", "cell", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "--dataset DATASET  dataset (one of mnist, fashion_mnist" in " ".join(out.split()).replace("  ", " ") or \
+        "one of mnist, fashion_mnist, cifar10, svhn, digits; default mnist" in " ".join(out.split())

@@ -29,13 +29,24 @@ def test_augmentation_changes_training_batches_but_never_codes():
     assert plain.results[0].loss != aug.results[0].loss
 
 
-def test_augment_batch_is_seeded_and_keeps_image_mass_roughly():
-    x = torch.as_tensor(load("digits", ".").x_train[:32].reshape(32, -1), dtype=torch.float64)
-    a = augment_batch(x, (1, 8, 8), "digits", torch.Generator().manual_seed(1))
-    b = augment_batch(x, (1, 8, 8), "digits", torch.Generator().manual_seed(1))
-    assert torch.equal(a, b) and a.shape == x.shape and not torch.equal(a, x)
-    flipped = augment_batch(torch.rand(64, 3 * 32 * 32), (3, 32, 32), "cifar10", torch.Generator().manual_seed(2))
-    assert flipped.shape == (64, 3072)
+def test_augment_batch_is_seeded_moves_images_and_keeps_their_mass():
+    """Rotations and shifts of images with an empty border move pixels but keep each image's total
+    intensity (bilinear sampling, nothing pushed out of the frame)."""
+    x = torch.zeros(32, 1, 28, 28, dtype=torch.float64)
+    x[:, :, 8:20, 8:20] = torch.rand(32, 1, 12, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = x.reshape(32, -1)
+    a = augment_batch(x, (1, 28, 28), "mnist", torch.Generator().manual_seed(1))
+    b = augment_batch(x, (1, 28, 28), "mnist", torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == x.shape
+    moved = (a - x).abs().sum(1) / x.sum(1)
+    assert (moved > 0.05).float().mean() > 0.8  # most images are visibly transformed
+    np.testing.assert_allclose(a.sum(1).numpy(), x.sum(1).numpy(), rtol=0.03)
+    rgb = torch.zeros(64, 3, 32, 32)
+    rgb[:, :, 10:22, 6:18] = 1.0  # an off-centre square: a horizontal flip moves it to the other side
+    flipped = augment_batch(rgb.reshape(64, -1), (3, 32, 32), "cifar10", torch.Generator().manual_seed(2))
+    right = flipped.reshape(64, 3, 32, 32)[:, :, :, 16:].sum((1, 2, 3)) / rgb[0].sum()
+    assert 0.2 < (right > 0.5).float().mean() < 0.8  # about half the batch mirrored
+    np.testing.assert_allclose(flipped.sum(1).numpy(), rgb.reshape(64, -1).sum(1).numpy(), rtol=0.05)
 
 
 def test_dropout_is_off_in_codes():

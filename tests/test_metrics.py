@@ -49,6 +49,14 @@ def _codes(n, bits, seed, classes=4):
     return (protos[y] ^ flip).astype(np.uint8), y
 
 
+def _noisy_codes(n, bits, seed, flip, classes=10):
+    """Like `_codes` with a chosen flip probability."""
+    protos = np.random.default_rng(bits * 1000 + classes).random((classes, bits)) < 0.5
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    return (protos[y] ^ (rng.random((n, bits)) < flip)).astype(np.uint8), y
+
+
 def test_constant_units_leave_redundancy_and_knn_unchanged():
     tr, ytr = _codes(300, 24, 0)
     te, yte = _codes(100, 24, 1)
@@ -61,13 +69,34 @@ def test_constant_units_leave_redundancy_and_knn_unchanged():
             assert padded[key] == pytest.approx(base[key]), key
 
 
-def test_knn_fast_against_scikit_learn():
-    tr, ytr = _codes(3000, 128, 2, classes=10)
-    te, _ = _codes(800, 128, 3, classes=10)
-    expected = KNeighborsClassifier(9, metric="hamming", algorithm="brute").fit(tr.astype(bool), ytr).predict(te.astype(bool))
-    got = fm.knn_predict(np.packbits(tr, 1), ytr, np.packbits(te, 1), 9)
-    agreement = (got == expected).mean()
-    assert agreement >= 0.99, agreement  # differences only from ties at the 9th neighbour
+def _knn_ties(tr: np.ndarray, ytr: np.ndarray, te: np.ndarray, k: int) -> np.ndarray:
+    """Test rows whose k-NN vote is not determined by the definition: the k-th and (k+1)-th nearest
+    distances tie, or the two largest vote counts tie."""
+    dist = (te[:, None, :] != tr[None, :, :]).sum(2)
+    order = np.argsort(dist, 1, kind="stable")
+    sd = np.take_along_axis(dist, order, 1)
+    boundary = sd[:, k - 1] == sd[:, k]
+    counts = np.stack([np.bincount(ytr[o[:k]], minlength=ytr.max() + 1) for o in order])
+    top = np.sort(counts, 1)
+    return boundary | (top[:, -1] == top[:, -2])
+
+
+@pytest.mark.parametrize("k", [7, 9])
+def test_knn_equals_scikit_learn_exactly_except_at_ties_where_k_matters(k):
+    # two overlapping classes (47 % of 2048 bits flipped): odd k never ties a vote, 7 and 9 neighbours
+    # vote differently on many rows; Hamming distances tie at the k-th neighbour on about 2/3 of the rows
+    tr, ytr = _noisy_codes(1000, 2048, 2, flip=0.47, classes=2)
+    te, yte = _noisy_codes(400, 2048, 3, flip=0.47, classes=2)
+    sk = {j: KNeighborsClassifier(j, metric="hamming", algorithm="brute").fit(tr.astype(bool), ytr).predict(te.astype(bool))
+          for j in (7, 9)}
+    decided = ~_knn_ties(tr, ytr, te, 7) & ~_knn_ties(tr, ytr, te, 9)
+    assert decided.mean() > 0.25
+    assert (sk[7] != sk[9])[decided].sum() >= 10  # the data tells 7 from 9 neighbours
+    got = fm.knn_predict(np.packbits(tr, 1), ytr, np.packbits(te, 1), k)
+    np.testing.assert_array_equal(got[decided], sk[k][decided])
+    metrics = code_metrics(np.packbits(tr, 1), np.packbits(te, 1), 2048, np.ones(2048, bool), ytr, yte, 2, knn_k=k,
+                           kmeans_n_init=1)
+    assert metrics["knn_test"] == (got == yte).mean()  # the cell's K-NN votes with knn_k neighbours
 
 
 def test_knn_neighbours_are_exact_hamming_nearest():
@@ -108,14 +137,16 @@ def test_logreg_is_one_vs_one_against_scikit_learn():
     np.testing.assert_array_equal(ref.logreg_predict(tr, ytr, te), expected)
 
 
-def test_fast_and_reference_backends_agree_on_all_metrics():
+def test_fast_backend_equals_the_reference_redundancy_and_kmeans_quality():
+    """The fast backend's own implementations against the reference's on the same codes: redundancy by
+    hashing equals np.unique; K-Means reaches scikit-learn's purity (K-NN and LR are tested above)."""
     tr, ytr = _codes(1500, 40, 9, classes=10)
     te, yte = _codes(500, 40, 10, classes=10)
+    tr[:300] = tr[300:600]  # duplicated rows: redundancy well above 0
     args = (np.packbits(tr, 1), np.packbits(te, 1), 40, np.ones(40, bool), ytr, yte, 10)
     fast, slow = code_metrics(*args, backend="fast"), code_metrics(*args, backend="reference")
-    for key in ("redundancy_train", "redundancy_test", "logreg_test", "code_bits"):
-        assert fast[key] == slow[key], key
-    assert abs(fast["knn_test"] - slow["knn_test"]) <= 0.01
+    assert fast["redundancy_train"] == slow["redundancy_train"] == pytest.approx(ref.redundancy_ratio(tr))
+    assert fast["redundancy_train"] >= 0.2
     for key in ("kmeans_purity_train", "kmeans_purity_test"):
         assert abs(fast[key] - slow[key]) <= 0.05, key
 

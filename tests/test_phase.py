@@ -3,7 +3,7 @@
 import numpy as np
 import xarray as xr
 
-from acthash.phase import CRITICAL, SUFFICIENT, UNDER, classify
+from acthash.phase import CRITICAL, SUFFICIENT, UNDER, PhaseRule, classify
 
 
 def make(r, acc):
@@ -21,7 +21,7 @@ def test_regimes_follow_the_rule():
     # width 40: R small but K-NN 0.10 below the plateau (0.95) -> critical; width 100 -> sufficient
     assert out["regime"].values.tolist() == [UNDER, CRITICAL, CRITICAL, SUFFICIENT]
     assert out["regime_agreement"].values.tolist() == [1, 1, 1, 1]
-    loose = classify(make(r, acc), eps=0.2)
+    loose = classify(make(r, acc), PhaseRule(eps=0.2))
     assert loose["regime"].values.tolist() == [UNDER, CRITICAL, SUFFICIENT, SUFFICIENT]
 
 
@@ -36,5 +36,5 @@ def test_seed_disagreement_and_missing_values():
 def test_fixed_plateau_and_r_metric_max():
     ds = make([[0.0, 0.0]] * 4, [[0.5, 0.5]] * 4)
     ds["redundancy_train"] = ds["redundancy_train"] + 0.5
-    assert (classify(ds, plateau_over=0.9)["regime"] == CRITICAL).all()
-    assert (classify(ds, r_metric="max")["regime"] == UNDER).all()
+    assert (classify(ds, PhaseRule(plateau_over=0.9))["regime"] == CRITICAL).all()
+    assert (classify(ds, PhaseRule(r_metric="max"))["regime"] == UNDER).all()

@@ -51,7 +51,7 @@ def slurm_workdir(root: Path, grids: dict, **resources: str) -> Path:
     del profile["default-resources"]["slurm_account"]
     profile.update({"slurm-no-account": True, "slurm-status-command": "squeue",
                     "slurm-init-seconds-before-status-checks": 2})
-    for key, value in resources.items():  # e.g. train_runtime="1 * attempt"
+    for key, value in resources.items():  # e.g. pack_runtime="1 * attempt"
         rule, res = key.split("_", 1)
         profile["set-resources"][rule][res] = value
     path.write_text(yaml.safe_dump(profile))
@@ -65,12 +65,12 @@ def run_args(workdir: Path, experiment: str, profile: str = "slurm") -> list[str
 
 
 def cell_files(results: Path) -> dict[str, float]:
-    """Cell files of an experiment and their modification times."""
+    """Cell files of a results tree and their modification times."""
     return {str(p.relative_to(results)): p.stat().st_mtime for p in (results / "cells").rglob("*.h5")}
 
 
 def train_logs(results: Path) -> str:
-    return "\n".join(p.read_text() for p in (results / "logs" / "train").rglob("*.log"))
+    return "\n".join(p.read_text() for p in (results / "logs" / "packs").rglob("*.log"))
 
 
 def test_grid_through_slurm_equals_a_local_run(slurm_cluster, tmp_path):
@@ -83,7 +83,7 @@ def test_grid_through_slurm_equals_a_local_run(slurm_cluster, tmp_path):
     for var in ("redundancy_train", "redundancy_test", "knn_test", "logreg_test", "net_acc_test"):
         # float32 training may reorder sums with other thread counts: the trainer's stated tolerance
         np.testing.assert_allclose(a[var].values, b[var].values, atol=0.02, err_msg=var)
-    log = train_logs(remote / "results/tiny")
+    log = train_logs(remote / "results")
     assert "CUDA_VISIBLE_DEVICES=0" in log and "SLURM_JOB_ID=" in log and "SLURM_JOB_ID=-" not in log
 
 
@@ -135,7 +135,7 @@ def _train_jobs(states: str = "RUNNING") -> dict[str, tuple[str, str]]:
     """Training jobs in `states`: job id → (time limit, memory), as squeue prints them."""
     out = subprocess.run(["squeue", "-h", "-t", states, "-o", "%i %l %m %k"], capture_output=True, text=True).stdout
     rows = (line.split() for line in out.splitlines())
-    return {f[0]: (f[1], f[2]) for f in rows if f[3].startswith("rule_train")}  # the plugin's job comment
+    return {f[0]: (f[1], f[2]) for f in rows if f[3].startswith("rule_pack")}  # the plugin's job comment
 
 
 def _minutes(limit: str) -> int:
@@ -158,11 +158,11 @@ def test_cancelled_and_killed_training_jobs_recover_without_losing_cells(slurm_c
     wd = slurm_workdir(tmp_path, {"long": LONG})
     proc = subprocess.Popen(["snakemake", "-s", str(wd / "workflow/Snakefile"), "--directory", str(wd),
                              *run_args(wd, "long")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    states = wd / "results/long/packs"
+    states = wd / "results/packs"
     _wait_for(lambda: len(list(states.rglob("*.state.pt"))) == 2, 240, "both packs to save a training state")
     first = _wait_for(lambda: len(_train_jobs()) == 2 and _train_jobs(), 30, "two running train jobs")
     subprocess.run(["scancel", next(iter(first))], check=True)
-    trainer = "python.*bin/acthash train "  # the other job's training process: the one left after the scancel
+    trainer = "python.*bin/acthash run-pack "  # the other job's training process: the one left after the scancel
     _wait_for(lambda: len(subprocess.run(["pgrep", "-f", trainer], capture_output=True, text=True).stdout.split()) == 1,
               30, "the cancelled job's training process to end")
     killed = subprocess.run(["pkill", "-9", "-f", trainer], check=False).returncode
@@ -173,7 +173,7 @@ def test_cancelled_and_killed_training_jobs_recover_without_losing_cells(slurm_c
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-3000:]
     assert killed == 0
-    log = train_logs(wd / "results/long")
+    log = train_logs(wd / "results")
     assert log.count("resumed from") >= 1, log[-2000:]
     status = subprocess.run(["acthash", "status", str(wd / "results")], capture_output=True, text=True).stdout
     assert '"done": 4' in status
@@ -185,7 +185,7 @@ def test_killed_controller_recovers_with_unlock_and_rerun(slurm_cluster, tmp_pat
     wd = slurm_workdir(tmp_path, {"long": LONG})
     proc = subprocess.Popen(["snakemake", "-s", str(wd / "workflow/Snakefile"), "--directory", str(wd),
                              *run_args(wd, "long")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for(lambda: list((wd / "results/long/packs").rglob("*.state.pt")), 240, "a saved training state")
+    _wait_for(lambda: list((wd / "results/packs").rglob("*.state.pt")), 240, "a saved training state")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     subprocess.run(["scancel", "--user", "root"], check=True)  # the playbook: cancel the run's jobs
@@ -193,8 +193,8 @@ def test_killed_controller_recovers_with_unlock_and_rerun(slurm_cluster, tmp_pat
     assert "LockException" in locked.stdout + locked.stderr or "locked" in (locked.stdout + locked.stderr).lower()
     snakemake(wd, *run_args(wd, "long"), "--unlock")
     snakemake(wd, *run_args(wd, "long"))
-    assert "resumed from" in train_logs(wd / "results/long")
-    done = cell_files(wd / "results/long")
+    assert "resumed from" in train_logs(wd / "results")
+    done = cell_files(wd / "results")
     assert len(done) == 4
     snakemake(wd, *run_args(wd, "long"))  # a rerun changes nothing
-    assert cell_files(wd / "results/long") == done
+    assert cell_files(wd / "results") == done

@@ -79,11 +79,30 @@ def test_diverged_member_is_marked_and_does_not_disturb_the_others():
     np.testing.assert_allclose(results[1].loss, alone.loss, rtol=1e-9)
 
 
+def test_learning_rate_decays_after_each_lr_step_epochs():
+    """Epochs are 1-based: lr for epochs 1..lr_step, lr·decay from epoch lr_step + 1 (the reference)."""
+    cell = dataclasses.replace(BASE, checkpoints=(0, 5), lr_step=2, lr_decay=0.5, early_stopping=False)
+    history = make_trainer([cell]).run()[0].lr
+    np.testing.assert_allclose(history, [5e-3, 5e-3, 2.5e-3, 2.5e-3, 1.25e-3])
+
+
+def test_training_state_is_read_back_as_plain_data_only(tmp_path):
+    """The state file holds tensors, numbers and strings: it loads with weights_only=True, and a file that
+    would unpickle an object is refused rather than run."""
+    trainer = make_trainer(MEMBERS[:2])
+    trainer.evaluate()
+    trainer.save_state(tmp_path / "s.pt")
+    torch.load(tmp_path / "s.pt", weights_only=True)
+    evil = tmp_path / "evil.pt"
+    torch.save({"hashes": [c.param_hash for c in MEMBERS[:2]], "x": Cell()}, evil)
+    with pytest.raises(Exception, match="[Ww]eights only load failed"):
+        make_trainer(MEMBERS[:2]).load_state(evil)
+
+
 def test_resume_from_saved_state_equals_an_uninterrupted_run(tmp_path):
     cells = MEMBERS[:3]
     state = tmp_path / "pack.state.pt"
     first = make_trainer(cells)
-    first.cells = [dataclasses.replace(c) for c in cells]
     while first.epoch < 1:
         first.train_epoch()
     first.evaluate()

@@ -1,17 +1,23 @@
-"""The Snakemake workflow: lint, format, dry runs of every shipped experiment, config errors by key, and a
-small grid run for real through profiles/local whose merged dataset has the documented contract."""
+"""The Snakemake workflow: lint, format, dry runs of every shipped experiment, config errors by key, a small
+grid run for real through profiles/local whose merged dataset has the documented contract, sub-grid views
+that recompute nothing, and damaged cell files that heal while the merged dataset stays in place."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from acthash.merge import MergeError, load, merge_plan
+from acthash.layout import Layout
+from acthash.merge import MergeError, load, merge_files
+from acthash.plan import read_plan
+from acthash.store import read_cell
 
 from .conftest import REPO, copy_workflow, snakemake
 
@@ -42,24 +48,41 @@ def test_dry_run_of_every_shipped_experiment(workdir):
     shipped = sorted(yaml.safe_load((REPO / "config/config.yaml").read_text())["grids"])
     proc = snakemake(workdir, "-n", "--config", "experiments=all")
     out = proc.stdout + proc.stderr
-    for experiment in shipped:  # each gets its plan, training packs and merge
-        assert f"results/{experiment}/plan.json" in out and f"results/{experiment}/metrics.nc" in out, experiment
-        assert f"results/{experiment}/packs/" in out, experiment
+    for experiment in shipped:  # each gets its plan and merge
+        assert f"results/{experiment}/plan.json" in out and f"results/{experiment}/.staged/metrics.nc" in out
+    packs = int(next(line.split()[1] for line in out.splitlines() if line.startswith("pack ")))
+    assert packs >= len(shipped)
 
 
-@pytest.mark.parametrize("override, key", [("width=[0,10]", "width"), ("dropout=2", "dropout"),
-                                           ("experiments=nope", "experiments"), ("lr=fast", "lr")])
-def test_config_errors_name_the_key(workdir, override, key):
+@pytest.mark.parametrize("override, message", [
+    ("width=[0,10]", "width=0: must be int >= 1"), ("dropout=2", "dropout=2: must be float in [0, 1)"),
+    ("experiments=nope", "experiments=nope: unknown experiment"), ("lr=fast", "lr='fast': must be float > 0"),
+    ("widht=3", "widht: unknown key; did you mean width?"), ("n_train=100000", "exceeds the mnist training split")])
+def test_config_errors_are_one_line_naming_the_key(workdir, override, message):
     proc = snakemake(workdir, "-n", "--config", override, check=False)
-    assert proc.returncode != 0
-    assert key in proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and message in out
+    assert len(out.strip().splitlines()) <= 4, out  # the message, not a schema dump or a traceback
 
 
 def test_unknown_key_in_a_grid_is_named(workdir, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"grids": {"tiny": {"dataset": "digits", "widht": [3]}}}))
     proc = snakemake(workdir, "-n", "--configfile", str(bad), "--config", "experiments=tiny", check=False)
-    assert proc.returncode != 0 and "widht" in proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "grids.tiny.widht: unknown key; did you mean width?" in proc.stdout + proc.stderr
+
+
+def test_edited_defaults_change_the_planned_cells(tmp_path):
+    root = copy_workflow(tmp_path)
+    path = root / "config/config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["defaults"] = {"lr": 0.005, "patience": 5, "phase": {"r_hi": 0.2}}
+    path.write_text(yaml.safe_dump(config))
+    snakemake(root, "results/demo/plan.json", "--cores", "1")
+    plan = read_plan(root / "results/demo/plan.json")
+    assert {c["params"]["lr"] for c in plan["cells"]} == {0.005}
+    assert {c["params"]["patience"] for c in plan["cells"]} == {5}
+    assert plan["phase"]["r_hi"] == 0.2
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +90,17 @@ def tiny_run(workdir) -> Path:
     snakemake(workdir, "--workflow-profile", str(workdir / "profiles/local"), "--configfile",
               str(workdir / "tiny.yaml"), "--config", "experiments=tiny", "data_root=data", "--cores", "2")
     return workdir / "results" / "tiny"
+
+
+def run_tiny(workdir: Path, *config: str) -> str:
+    proc = snakemake(workdir, "--workflow-profile", str(workdir / "profiles/local"), "--configfile",
+                     str(workdir / "tiny.yaml"), "--config", "experiments=tiny", "data_root=data", *config,
+                     "--cores", "2")
+    return proc.stdout + proc.stderr
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.mark.slow
@@ -80,7 +114,9 @@ def test_small_grid_runs_locally_and_merges_to_the_contract(tiny_run):
         assert "description" in ds[var].attrs
     assert ds["depth"].item() == 1 and ds["dataset"].item() == "digits"
     assert np.isfinite(ds["knn_test"]).all() and set(np.unique(ds["regime"])) <= {0, 1, 2}
-    assert ds.attrs["config_hash"] and "r_hi" in ds.attrs["phase"] and ds.attrs["acthash_version"]
+    assert ds.attrs["cells_hash"] and "r_hi" in ds.attrs["phase"] and ds.attrs["acthash_version"]
+    for var in ds.data_vars:  # xarray's own plots label axes from these
+        assert ds[var].attrs.get("long_name") or var in ("status", "regime", "regime_agreement"), var
     assert ds["net_acc_test"].sel(epoch=3, width=24, n_train=1000).min() > 0.7
     assert (ds["redundancy_test"].sel(epoch=3, width=4) > ds["redundancy_test"].sel(epoch=3, width=24)).all()
     figures = sorted(p.name for p in (tiny_run / "figures").iterdir())
@@ -89,11 +125,68 @@ def test_small_grid_runs_locally_and_merges_to_the_contract(tiny_run):
 
 @pytest.mark.slow
 def test_rerun_is_a_no_op_and_status_reports_done(workdir, tiny_run):
-    proc = snakemake(workdir, "-n", "--configfile", str(workdir / "tiny.yaml"), "--config", "experiments=tiny",
-                     "data_root=data")
+    proc = snakemake(workdir, "-n", "--workflow-profile", str(workdir / "profiles/local"), "--configfile",
+                     str(workdir / "tiny.yaml"), "--config", "experiments=tiny", "data_root=data")
     assert "Nothing to be done" in proc.stdout + proc.stderr
     out = subprocess.run(["acthash", "status", str(workdir / "results")], capture_output=True, text=True, check=True)
-    assert '"done": 8' in out.stdout
+    assert '"done": 8' in out.stdout and "logs/packs/" not in out.stdout  # only cells needing attention listed
+    every = subprocess.run(["acthash", "status", "--all", str(workdir / "results")], capture_output=True, text=True)
+    assert every.stdout.count("logs/packs/") == 8  # each cell's pack log, found by its hash
+
+
+@pytest.mark.slow
+def test_a_sub_grid_is_a_new_view_and_the_full_grid_recomputes_nothing(workdir, tiny_run):
+    before = digest(tiny_run / "metrics.nc")
+    cells = sorted((workdir / "results/cells").glob("*.h5"))
+    mtimes = [p.stat().st_mtime for p in cells]
+    out = run_tiny(workdir, "seed=[0]", "width=[24]", "view=quick")
+    assert "rule pack" not in out  # every cell of the sub-grid exists already
+    quick = load(workdir / "results/tiny@quick/metrics.nc")
+    assert dict(quick.sizes) == {"width": 1, "epoch": 2, "n_train": 2, "seed": 1}
+    full = load(tiny_run / "metrics.nc")
+    np.testing.assert_array_equal(quick["knn_test"].values[0, :, :, 0], full["knn_test"].sel(width=24, seed=0).values)
+    again = snakemake(workdir, "-n", "--workflow-profile", str(workdir / "profiles/local"), "--configfile",
+                      str(workdir / "tiny.yaml"), "--config", "experiments=tiny", "data_root=data")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    run_tiny(workdir)
+    assert digest(tiny_run / "metrics.nc") == before
+    assert [p.stat().st_mtime for p in cells] == mtimes
+    changed = run_tiny(workdir, "knn_k=3", "view=k3")  # another recipe: new cells, a new view
+    assert "rule pack" in changed and digest(tiny_run / "metrics.nc") == before
+    assert len(list((workdir / "results/cells").glob("*.h5"))) == 16
+
+
+@pytest.mark.slow
+def test_damaged_cell_files_are_recomputed_while_the_merged_dataset_stays(workdir, tiny_run):
+    layout = Layout(str(workdir / "results"))
+    plan = read_plan(tiny_run / "plan.json")
+    truncated, foreign = (Path(layout.cell(c["hash"])) for c in plan["cells"][:2])
+    truncated.write_bytes(truncated.read_bytes()[:2000])
+    other = Path(layout.cell(plan["cells"][2]["hash"]))
+    shutil.copyfile(other, foreign)  # a complete file, made with other parameters
+    seen, stop = [], threading.Event()
+
+    def watch():  # metrics.nc must exist at every moment of the rerun
+        while not stop.is_set():
+            seen.append((tiny_run / "metrics.nc").exists())
+            stop.wait(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        out = run_tiny(workdir)
+    finally:
+        stop.set()
+        watcher.join()
+    assert seen and all(seen)
+    assert f"cells/{truncated.name}: not a readable HDF5 file" in out
+    assert f"cells/{foreign.name}: made with other parameters" in out
+    for path in (truncated, foreign):
+        assert read_cell(path, path.stem).attrs["param_hash"] == path.stem
+    aside = sorted(p.name.split("-")[0] for p in (workdir / "results/cells/damaged").iterdir())
+    assert aside == sorted([truncated.stem, foreign.stem])  # kept for inspection, not deleted
+    ds = load(tiny_run / "metrics.nc")
+    assert np.isfinite(ds["knn_test"]).all()
 
 
 @pytest.mark.slow
@@ -105,16 +198,23 @@ def test_report_holds_the_figures(workdir, tiny_run):
 
 
 @pytest.mark.slow
-def test_merge_names_missing_and_corrupt_cells(tiny_run, tmp_path):
-    copy = tmp_path / "tiny"
-    shutil.copytree(tiny_run, copy)
-    cells = sorted((copy / "cells").rglob("*.h5"))
-    cells[0].unlink()
+def test_merge_reads_exactly_the_given_cells_and_names_each_problem(workdir, tiny_run, tmp_path):
+    plan = read_plan(tiny_run / "plan.json")
+    originals = [Path(Layout(str(workdir / "results")).cell(c["hash"])) for c in plan["cells"]]
+    cells = [tmp_path / p.name for p in originals]
+    for a, b in zip(originals, cells):
+        shutil.copyfile(a, b)
+    ds = merge_files(tiny_run / "plan.json", cells, tmp_path / "ok.nc")
+    assert ds.sizes["width"] == 2
     cells[1].write_bytes(cells[1].read_bytes()[:500])
+    stranger = tmp_path / "0123456789abcdef.h5"
+    shutil.copyfile(cells[2], stranger)
     with pytest.raises(MergeError) as err:
-        merge_plan(copy / "plan.json", tmp_path / "m.nc")
-    assert str(cells[0]) in str(err.value) and "missing" in str(err.value)
-    assert str(cells[1]) in str(err.value) and "not a readable HDF5" in str(err.value)
+        merge_files(tiny_run / "plan.json", cells[1:] + [stranger], tmp_path / "m.nc")
+    message = str(err.value)
+    assert f"({cells[0].stem}): no cell file given" in message
+    assert str(cells[1]) in message and "not a readable HDF5" in message
+    assert f"{stranger}: not a cell of view tiny" in message
     assert not (tmp_path / "m.nc").exists()
 
 
@@ -136,5 +236,5 @@ def test_cnn_grid_runs_locally_with_sampled_codes_and_one_map_per_arch(tmp_path)
     assert np.isfinite(ds["redundancy_test"]).all() and np.isfinite(ds["logreg_test"]).all()
     assert (ds["knn_test"].sel(epoch=2) > 0.3).all()
     assert "code_units" in ds.attrs["recipe"]
-    figures = sorted(p.name for p in (root / "results/tiny_cnn/figures").iterdir())
+    figures = sorted(p.name for p in (root / "results/tiny_cnn/figures").iterdir())  # published
     assert {"regimes_width_x_epoch_resnet20.png", "regimes_width_x_epoch_vgg16.png", "lines_vs_arch.png"} <= set(figures)

@@ -1,22 +1,27 @@
 """acthash: neural networks as hash encoders — neural codes, their metrics and the activation hash phase chart.
 
-The analysis API (`load`, `status`, `run_cells`, plotting) is imported lazily so that light modules
-(`acthash.cell`, `acthash.grid`) stay free of torch for the Snakefile.
+The analysis API is imported lazily so that light modules (`acthash.cell`, `acthash.config`) stay free of
+torch for the Snakefile. No submodule shares a name with a function of the API, so `acthash.status` is the
+function on every call.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["load", "status", "run_cells", "regime_map", "metric_lines", "__version__"]
+_LAZY = {"load": "merge", "status": "progress", "run_cells": "runner", "regime_map": "plots",
+         "metric_lines": "plots"}
+__all__ = [*_LAZY, "__version__"]
 
-_LAZY = {"load": "merge", "status": "status", "run_cells": "runner", "regime_map": "plots", "metric_lines": "plots"}
 
-
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'acthash' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

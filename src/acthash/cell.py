@@ -1,76 +1,74 @@
-"""One grid cell: a frozen dataclass holding every parameter, its name, path and hash."""
+"""One grid cell: every parameter of one trained network and its evaluation, in one place.
+
+Each `Cell` field carries its type, default, bounds or choices, description and whether it is a grid axis;
+the workflow's config validation, the `acthash cell` options, `acthash params` (the documented key list)
+and the checks below are all derived from these fields. Defaults are the reference recipe (SPEC Part A §3).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-# Axes that vary over an experiment's grid (each becomes a key~value path segment, in this order).
-GRID_AXES = (
-    "dataset",
-    "arch",
-    "depth",
-    "width",
-    "n_train",
-    "weight_decay",
-    "bn",
-    "dropout",
-    "label_noise",
-    "augment",
-    "seed",
-)
-
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "svhn", "digits")
+# Official training-split sizes: the first `train_fraction` of them is the training split.
+TRAIN_SIZE = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "svhn": 73257, "digits": 1497}
+DATASETS = tuple(TRAIN_SIZE)
 ARCHS = ("mlp", "vgg16", "vgg19", "resnet18", "resnet20")  # the CNNs are built by acthash.cnn
 RANDOM_INPUTS = ("none", "uniform01", "neg_uniform01", "gaussian_like_data")
 
 
+def param(default: Any, doc: str, *, axis: bool = False, choices: tuple[Any, ...] | None = None,
+          lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False) -> Any:
+    """A Cell field with its description, whether it is a grid axis, and its allowed values."""
+    return field(default=default, metadata={"doc": doc, "axis": axis, "choices": choices, "lo": lo, "hi": hi,
+                                            "lo_open": lo_open, "hi_open": hi_open})
+
+
 @dataclass(frozen=True)
 class Cell:
-    """Every parameter of one trained network and its evaluation (defaults: SPEC Part A §3).
+    """Every parameter of one trained network and its evaluation; see each field's `doc` (`acthash params`)."""
 
-    `arch` is "mlp" (Dense→BN→ReLU blocks) or a CNN; `width` is neurons per hidden layer of an MLP and
-    the base channel count of a CNN (64 for the reference VGG/ResNet-18, 16 for ResNet-20), whose depth is
-    set by `arch` (`depth` stays 1). `code_units`: codes longer than this keep a seeded random sample of
-    this many units for K-Means, K-NN and logistic regression (redundancy always uses whole codes; 0 keeps
-    every unit). `n_train` is the number of training examples used
-    (the first n of the training split unless `subset` is "stratified_random"); `checkpoints`
-    are the epochs at which codes and metrics are taken (0 = initialisation).
-    """
-
-    dataset: str = "mnist"
-    arch: str = "mlp"
-    depth: int = 1
-    width: int = 40
-    n_train: int = 48000
-    weight_decay: float = 1e-6
-    bn: bool = True
-    dropout: float = 0.0
-    label_noise: float = 0.0
-    augment: bool = False
-    seed: int = 0
-    checkpoints: tuple[int, ...] = (0, 1, 5)
-    noise_mode: str = "symmetric_other"
-    subset: str = "first_n"
-    tile: bool = True
-    train_fraction: float = 0.8
-    lr: float = 1e-2
-    lr_decay: float = 0.1
-    lr_step: int = 20
-    adam_eps: float = 1e-7
-    batch_size: int = 64
-    early_stopping: bool = True
-    patience: int = 10
-    bn_eps: float = 1e-3
-    bn_momentum: float = 0.01
-    knn_k: int = 9
-    logreg_solver: str = "lbfgs"
-    kmeans_n_init: int = 10
-    random_inputs: str = "none"
-    code_units: int = 4096
+    dataset: str = param("mnist", "dataset", axis=True, choices=DATASETS)
+    arch: str = param("mlp", "mlp (Dense→BN→ReLU blocks) or a CNN", axis=True, choices=ARCHS)
+    depth: int = param(1, "hidden layers of an MLP; 1 for CNNs (their depth is set by arch)", axis=True, lo=1)
+    width: int = param(40, "neurons per hidden layer (MLP) or base channels (CNN)", axis=True, lo=1)
+    n_train: int = param(48000, "training examples: the first n of the training split (or a stratified draw)",
+                         axis=True, lo=1)
+    weight_decay: float = param(1e-6, "L2 coefficient on hidden kernels, Keras semantics", axis=True, lo=0)
+    bn: bool = param(True, "batch normalisation after each hidden layer", axis=True)
+    dropout: float = param(0.0, "dropout after each hidden ReLU, training only", axis=True, lo=0, hi=1, hi_open=True)
+    label_noise: float = param(0.0, "fraction of training labels corrupted", axis=True, lo=0, hi=1)
+    augment: bool = param(False, "data augmentation of training batches, never of codes", axis=True)
+    seed: int = param(0, "seed of initialisation, data order, subsets and noise", axis=True, lo=0)
+    checkpoints: tuple[int, ...] = param((0, 1, 5), "epochs at which codes and metrics are taken (0 = "
+                                         "initialisation); the last is the run length", lo=0)
+    noise_mode: str = param("symmetric_other", "how noisy labels are drawn",
+                            choices=("symmetric_other", "permute_subset"))
+    subset: str = param("first_n", "which n training examples", choices=("first_n", "stratified_random"))
+    tile: bool = param(True, "repeat the n examples floor(N/n) times per epoch")
+    train_fraction: float = param(0.8, "fraction of the official training set used as training split",
+                                  lo=0, hi=1, lo_open=True)
+    lr: float = param(1e-2, "Adam learning rate", lo=0, lo_open=True)
+    lr_decay: float = param(0.1, "learning-rate factor every lr_step epochs", lo=0, hi=1, lo_open=True)
+    lr_step: int = param(20, "epochs between learning-rate decays", lo=1)
+    adam_eps: float = param(1e-7, "Adam epsilon (Keras default)", lo=0, lo_open=True)
+    batch_size: int = param(64, "training batch size", lo=1)
+    early_stopping: bool = param(True, "stop on training loss (patience); the member is frozen after")
+    patience: int = param(10, "epochs without improvement of the training loss before stopping", lo=1)
+    bn_eps: float = param(1e-3, "batch-norm epsilon (Keras default)", lo=0, lo_open=True)
+    bn_momentum: float = param(0.01, "batch-norm running-average update weight", lo=0, hi=1, lo_open=True)
+    knn_k: int = param(9, "neighbours of the Hamming K-NN", lo=1)
+    logreg_solver: str = param("lbfgs", "scikit-learn solver of the one-vs-one logistic regression",
+                               choices=("lbfgs", "liblinear"))
+    kmeans_n_init: int = param(10, "K-Means restarts", lo=1)
+    random_inputs: str = param("none", "also measure the redundancy of codes of seeded random inputs",
+                               choices=RANDOM_INPUTS)
+    code_units: int = param(4096, "codes longer than this keep a seeded sample of this many units for K-Means, "
+                            "K-NN and logistic regression (redundancy uses whole codes); 0 keeps all", lo=0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoints", tuple(sorted({int(c) for c in self.checkpoints})))
@@ -85,7 +83,7 @@ class Cell:
 
     @property
     def name(self) -> str:
-        """Self-describing relative path of the cell, `key~value` segments joined by '/'."""
+        """Readable label of the cell's grid-axis values, `key~value` segments joined by '/'."""
         return "/".join(f"{k}~{_fmt(getattr(self, k))}" for k in GRID_AXES)
 
     def params(self) -> dict[str, Any]:
@@ -96,18 +94,31 @@ class Cell:
 
     @property
     def param_hash(self) -> str:
-        """Short sha256 of the canonical JSON of `params()`: identifies results made with these settings."""
+        """Short sha256 of the canonical JSON of `params()`: the cell's address in the results tree."""
         blob = json.dumps(self.params(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "Cell":
-        """Build a cell from a dict, naming any unknown key."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown cell parameter(s) {unknown}; allowed: {sorted(known)}")
+    def from_params(cls, params: dict[str, Any]) -> Cell:
+        """Build a cell from a dict, naming an unknown key and the closest known one."""
+        for key in params:
+            check_key(key, PARAMS)
         return cls(**params)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Cell)}
+PARAMS = tuple(FIELDS)
+GRID_AXES = tuple(n for n, f in FIELDS.items() if f.metadata["axis"])
+RECIPE_KEYS = tuple(n for n in PARAMS if n not in GRID_AXES)
+
+
+def check_key(key: str, known: tuple[str, ...] | list[str], where: str = "", what: str = "key") -> None:
+    """Raise ValueError for a `what` (key, experiment) not in `known`, suggesting the closest one."""
+    if key in known:
+        return
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
+    raise ValueError(f"{where}{key}: unknown {what}; {hint}")
 
 
 def _fmt(value: Any) -> str:
@@ -118,60 +129,68 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def allowed(name: str, fields: dict[str, dataclasses.Field] | None = None) -> str:
+    """The allowed values of parameter `name` in words, e.g. 'float in [0, 1)' or 'one of lbfgs, liblinear'."""
+    f = (fields or FIELDS)[name]
+    m, kind = f.metadata, {"tuple[int, ...]": "list of int"}.get(str(f.type), str(f.type))
+    if m["choices"]:
+        return "one of " + ", ".join(map(str, m["choices"]))
+    if m["lo"] is not None and m["hi"] is not None:
+        return f"{kind} in {'(' if m['lo_open'] else '['}{m['lo']:g}, {m['hi']:g}{')' if m['hi_open'] else ']'}"
+    if m["lo"] is not None:
+        return f"{kind} {'>' if m['lo_open'] else '>='} {m['lo']:g}"
+    return kind
+
+
+def check_value(name: str, value: Any, fields: dict[str, dataclasses.Field] | None = None) -> str | None:
+    """A problem with `value` for parameter `name` (of `fields`, default the Cell's) as one phrase, or None."""
+    f = (fields or FIELDS)[name]
+    m, kind = f.metadata, str(f.type)
+    values = list(value) if kind.startswith("tuple") and isinstance(value, (list, tuple)) else [value]
+    if kind.startswith("tuple") and not values:
+        return f"{name}={value!r}: needs at least one value"
+    for v in values:
+        if kind == "bool":
+            ok = isinstance(v, bool)
+        elif kind in ("int", "tuple[int, ...]"):
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif kind == "float":
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        elif kind == "str":
+            ok = isinstance(v, str)
+        else:  # a type checked by its owner
+            return None
+        if ok and m["choices"]:
+            ok = v in m["choices"]
+        if ok and m["lo"] is not None:
+            ok = v > m["lo"] if m["lo_open"] else v >= m["lo"]
+        if ok and m["hi"] is not None:
+            ok = v < m["hi"] if m["hi_open"] else v <= m["hi"]
+        if not ok:
+            return f"{name}={value!r}: must be {allowed(name, fields)}"
+    return None
+
+
+def split_size(dataset: str, fraction: float) -> int:
+    """Size of the training split: the first `fraction` of the official training set (MNIST: 48 000)."""
+    return int(round(TRAIN_SIZE[dataset] * fraction))
+
+
 def validate(cell: Cell) -> list[str]:
-    """Return a list of human-readable problems with a cell's parameters (empty if valid)."""
-    p: list[str] = []
-    if cell.dataset not in DATASETS:
-        p.append(f"dataset={cell.dataset!r} not in {DATASETS}")
-    if cell.arch not in ARCHS:
-        p.append(f"arch={cell.arch!r} not in {ARCHS}")
-    elif cell.arch != "mlp":
+    """Human-readable problems with a cell's parameters (empty if valid): each value against its field's
+    bounds, then the combinations that cannot be run."""
+    p = [msg for name in PARAMS if (msg := check_value(name, getattr(cell, name)))]
+    if p:
+        return p
+    if cell.arch != "mlp":
         if cell.depth != 1:
             p.append(f"depth={cell.depth}: a CNN's depth is set by arch={cell.arch!r}; leave depth at 1")
         if not cell.bn:
             p.append(f"bn=False: the CNNs ({cell.arch}) always use batch normalisation")
         if cell.dropout and cell.arch.startswith("resnet"):
             p.append(f"dropout={cell.dropout}: {cell.arch} has no fully connected hidden layer to drop out")
-    if cell.code_units < 0:
-        p.append(f"code_units={cell.code_units} must be >= 0")
-    for key in ("depth", "width", "n_train", "batch_size", "lr_step", "knn_k", "kmeans_n_init"):
-        if int(getattr(cell, key)) < 1:
-            p.append(f"{key}={getattr(cell, key)} must be >= 1")
-    for key in ("dropout", "label_noise"):
-        if not 0.0 <= getattr(cell, key) <= 1.0:
-            p.append(f"{key}={getattr(cell, key)} must be in [0, 1]")
-    if cell.dropout >= 1.0:
-        p.append("dropout must be < 1")
-    if cell.weight_decay < 0:
-        p.append(f"weight_decay={cell.weight_decay} must be >= 0")
-    if not 0 < cell.train_fraction <= 1:
-        p.append(f"train_fraction={cell.train_fraction} must be in (0, 1]")
-    if min(cell.checkpoints) < 0:
-        p.append(f"checkpoints={list(cell.checkpoints)} must be >= 0")
-    if cell.noise_mode not in ("symmetric_other", "permute_subset"):
-        p.append(f"noise_mode={cell.noise_mode!r} not in ('symmetric_other', 'permute_subset')")
-    if cell.subset not in ("first_n", "stratified_random"):
-        p.append(f"subset={cell.subset!r} not in ('first_n', 'stratified_random')")
-    if cell.random_inputs not in RANDOM_INPUTS:
-        p.append(f"random_inputs={cell.random_inputs!r} not in {RANDOM_INPUTS}")
-    if cell.logreg_solver not in ("lbfgs", "liblinear"):
-        p.append(f"logreg_solver={cell.logreg_solver!r} not in ('lbfgs', 'liblinear')")
+    n_split = split_size(cell.dataset, cell.train_fraction)
+    if cell.n_train > n_split:
+        p.append(f"n_train={cell.n_train}: exceeds the {cell.dataset} training split ({n_split} examples "
+                 f"with train_fraction={cell.train_fraction:g})")
     return p
-
-
-def parse_name(name: str) -> dict[str, Any]:
-    """Grid-axis values from a cell name (`key~value/...`), typed as the dataclass fields."""
-    types = {f.name: f.type for f in dataclasses.fields(Cell)}
-    out: dict[str, Any] = {}
-    for segment in name.strip("/").split("/"):
-        key, sep, raw = segment.partition("~")
-        if not sep or key not in GRID_AXES:
-            raise ValueError(f"cell name {name!r}: segment {segment!r} is not key~value with key in {GRID_AXES}")
-        kind = types[key]
-        out[key] = bool(int(raw)) if kind == "bool" else int(raw) if kind == "int" else float(raw) if kind == "float" else raw
-    return out
-
-
-def cell_from_name(name: str, recipe: dict[str, Any] | None = None) -> Cell:
-    """The cell named `name` with the non-axis parameters in `recipe`."""
-    return Cell.from_params({**(recipe or {}), **parse_name(name)})

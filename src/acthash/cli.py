@@ -8,25 +8,25 @@ import json
 import sys
 from pathlib import Path
 
-from .cell import Cell, cell_from_name
+from .cell import FIELDS, Cell, allowed
 
 
 def _add_cell_options(p: argparse.ArgumentParser) -> None:
-    """One option per Cell field, named like its key (`n_train` → `--n-train`)."""
-    for f in dataclasses.fields(Cell):
-        flag = "--" + f.name.replace("_", "-")
+    """One option per Cell field, named like its key (`n_train` → `--n-train`), documented from the field."""
+    for name, f in FIELDS.items():
+        flag = "--" + name.replace("_", "-")
+        doc = f"{f.metadata['doc']} ({allowed(name)}; default {f.default})"
         if f.type == "bool":
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
-        elif f.name == "checkpoints":
-            p.add_argument(flag, type=int, nargs="+", default=list(f.default))
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=doc)
+        elif name == "checkpoints":
+            p.add_argument(flag, type=int, nargs="+", default=list(f.default), help=doc)
         else:
-            kind = {"int": int, "float": float, "str": str}[f.type]
-            p.add_argument(flag, type=kind, default=f.default)
+            kind = {"int": int, "float": float, "str": str}[str(f.type)]
+            p.add_argument(flag, type=kind, default=f.default, help=doc)
 
 
 def _cell_from_args(args: argparse.Namespace) -> Cell:
-    names = [f.name for f in dataclasses.fields(Cell)]
-    params = {k: getattr(args, k) for k in names}
+    params = {k: getattr(args, k) for k in FIELDS}
     if args.epochs is not None:  # train this long; checkpoints beyond it are an error
         if max(params["checkpoints"]) > args.epochs:
             raise ValueError(f"--checkpoints {params['checkpoints']} go beyond --epochs {args.epochs}")
@@ -44,68 +44,83 @@ def _cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def _cmd_cell(args: argparse.Namespace) -> None:
-    from .pack import measure_member, pick_device, print_json, train_pack
+    from .pack import print_json
+    from .runner import run_pack
     from .store import read_cell
 
     cell = _cell_from_args(args)
     out = Path(args.out)
-    pack = out.with_name(f".{out.name}.pack.h5")
-    train_pack([cell], args.data_root, pack, args.device, state_path=out.with_name(f".{out.name}.state.pt"))
-    measure_member(pack, cell, out, args.backend, pick_device(args.device))
-    pack.unlink()
+    run_pack([cell], [out], args.data_root, out.with_name(f".{out.name}.pack"), args.device, args.backend,
+             args.device)
     rec = read_cell(out)
     print_json({str(int(e)): {k: float(v[j]) for k, v in rec.metrics.items()} for j, e in enumerate(rec.epochs)})
 
 
-def _cmd_train(args: argparse.Namespace) -> None:
-    from .pack import train_pack
+def _cmd_run_pack(args: argparse.Namespace) -> None:
+    from .layout import Layout
+    from .plan import plan_cells, read_plan
+    from .runner import run_layout_pack
 
-    recipe = json.loads(args.recipe)
-    cells = [cell_from_name(n, recipe) for n in args.cells]
-    train_pack(cells, args.data_root, args.out, args.device, state_path=args.state)
+    by_hash = {c.param_hash: c for c in plan_cells(read_plan(args.plan))}
+    missing = [h for h in args.cells if h not in by_hash]
+    if missing:
+        raise ValueError(f"{args.plan}: holds no cell {', '.join(missing)}")
+    run_layout_pack([by_hash[h] for h in args.cells], Layout(args.results), args.data_root, args.device,
+                    args.backend, args.pack)
 
 
 def _cmd_measure(args: argparse.Namespace) -> None:
-    from .pack import measure_member, pick_device, print_json, remeasure
+    from .pack import pick_device, print_json, remeasure
 
-    if args.pack:
-        if not (args.cell and args.out):
-            sys.exit("acthash measure --pack needs --cell and --out")
-        cell = cell_from_name(args.cell, json.loads(args.recipe))
-        metrics = measure_member(args.pack, cell, args.out, args.backend, pick_device(args.device))
-    else:
-        overrides = {"knn_k": args.knn_k} if args.knn_k else {}
-        metrics = remeasure(args.target, args.backend, pick_device(args.device), **overrides)
+    overrides = {"knn_k": args.knn_k} if args.knn_k else {}
+    metrics = remeasure(args.target, args.backend, pick_device(args.device), **overrides)
     print_json({k: [float(x) for x in v] for k, v in metrics.items()})
 
 
-def _cmd_plan(args: argparse.Namespace) -> None:
-    from .plan import write_plan
-
-    write_plan(args.experiment, json.loads(args.spec), args.out)
-
-
 def _cmd_merge(args: argparse.Namespace) -> None:
-    from .merge import merge_plan
+    from .merge import merge_files, publish_file
 
-    ds = merge_plan(args.plan, args.out)
+    cells = [Path(p) for p in args.cells]
+    for receipt in args.receipts:  # the cell files each pack job of this run wrote
+        cells += [Path(p) for p in json.loads(Path(receipt).read_text())["cells"]]
+    ds = merge_files(args.plan, sorted(set(cells)), args.staged)
+    publish_file(args.staged, args.out)
     print(ds)
 
 
 def _cmd_plot(args: argparse.Namespace) -> None:
-    from .plots import render_all
+    from .plots import publish_figures, render_all
 
-    for path in render_all(args.metrics, args.outdir):
+    for path in render_all(args.metrics, args.staged):
         print(path)
+    publish_figures(args.staged, args.outdir)
 
 
 def _cmd_status(args: argparse.Namespace) -> None:
-    from .status import status
+    from .progress import status
 
     table = status(args.results)
-    print(table.to_string(index=False) if len(table) else "no experiments planned under " + str(args.results))
-    counts = table["state"].value_counts().to_dict() if len(table) else {}
-    print(json.dumps(counts))
+    if not len(table):
+        print(f"no views planned under {args.results}")
+        return
+    counts = table.groupby(["view", "state"]).size().unstack(fill_value=0)
+    print(counts.to_string())
+    shown = table if args.all else table[table["state"] != "done"]
+    if len(shown):
+        print(shown[["view", "hash", "state", "detail", "log"]].to_string(index=False))
+    print(json.dumps(table["state"].value_counts().to_dict()))
+
+
+def _cmd_params(args: argparse.Namespace) -> None:
+    from .phase import PhaseRule
+
+    print("| key | axis | default | allowed | meaning |\n|---|---|---|---|---|")
+    for name, f in FIELDS.items():
+        print(f"| `{name}` | {'yes' if f.metadata['axis'] else ''} | `{f.default}` | {allowed(name)} | "
+              f"{f.metadata['doc']} |")
+    fields = {f.name: f for f in dataclasses.fields(PhaseRule)}
+    for name, f in fields.items():
+        print(f"| `phase.{name}` | | `{f.default}` | {allowed(name, fields)} | {f.metadata['doc']} |")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,58 +129,57 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fetch-data", help="make a dataset available under --data-root")
     p.add_argument("dataset")
-    p.add_argument("--data-root", default="data")
+    p.add_argument("--data-root", default="data", help="dataset folder (default data)")
     p.add_argument("--stamp", default=None, help="write a JSON stamp file here when the dataset is ready")
     p.set_defaults(func=_cmd_fetch)
 
     p = sub.add_parser("cell", help="train and measure one cell into one HDF5 file; prints its metrics as JSON")
     _add_cell_options(p)
     p.add_argument("--epochs", type=int, default=None, help="epochs to train (default: the last checkpoint)")
-    p.add_argument("--data-root", default="data")
-    p.add_argument("--out", required=True)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i]")
-    p.add_argument("--backend", default="fast", choices=["fast", "reference"])
+    p.add_argument("--data-root", default="data", help="dataset folder (default data)")
+    p.add_argument("--out", required=True, help="the cell file to write")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
+    p.add_argument("--backend", default="fast", choices=["fast", "reference"], help="metric implementations")
     p.set_defaults(func=_cmd_cell)
 
-    p = sub.add_parser("train", help="train a pack of cells (given by name) as one stacked model into a pack file")
-    p.add_argument("cells", nargs="+", help="cell names, key~value/... as in the results tree")
-    p.add_argument("--recipe", default="{}", help="JSON of the non-axis cell parameters")
-    p.add_argument("--data-root", default="data")
-    p.add_argument("--out", required=True)
-    p.add_argument("--state", default=None, help="training-state file: saved at checkpoints, resumed from")
-    p.add_argument("--device", default="auto")
-    p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("run-pack", help="train and measure the cells of a view's plan (by hash) as one pack")
+    p.add_argument("--plan", required=True, help="the view's plan.json")
+    p.add_argument("--cells", nargs="+", required=True, help="parameter hashes of the pack's cells")
+    p.add_argument("--pack", default=None, help="the pack's id (default: a hash of the cells' hashes)")
+    p.add_argument("--results", default="results", help="root of the results tree (default results)")
+    p.add_argument("--data-root", default="data", help="dataset folder (default data)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
+    p.add_argument("--backend", default="fast", choices=["fast", "reference"], help="metric implementations")
+    p.set_defaults(func=_cmd_run_pack)
 
-    p = sub.add_parser("measure", help="code metrics: from a pack member into a cell file, or recompute a cell file")
-    p.add_argument("target", nargs="?", help="a cell file to recompute in place")
-    p.add_argument("--pack")
-    p.add_argument("--cell")
-    p.add_argument("--recipe", default="{}")
-    p.add_argument("--out")
-    p.add_argument("--knn-k", type=int, default=None)
-    p.add_argument("--backend", default="fast", choices=["fast", "reference"])
+    p = sub.add_parser("measure", help="recompute a cell file's code metrics in place (e.g. another --knn-k)")
+    p.add_argument("target", help="a cell file")
+    p.add_argument("--knn-k", type=int, default=None, help="neighbours of the K-NN (default: the cell's)")
+    p.add_argument("--backend", default="fast", choices=["fast", "reference"], help="metric implementations")
     p.add_argument("--device", default="cpu", help="cpu | cuda[:i] | auto: where K-Means and (on a GPU) LR run")
     p.set_defaults(func=_cmd_measure)
 
-    p = sub.add_parser("plan", help="write an experiment's expanded cell list (plan.json)")
-    p.add_argument("--experiment", required=True)
-    p.add_argument("--spec", required=True, help="JSON of the experiment (axes, recipe, phase settings)")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=_cmd_plan)
-
-    p = sub.add_parser("merge", help="merge an experiment's cell files into one netCDF dataset")
-    p.add_argument("--plan", required=True)
-    p.add_argument("--out", required=True)
+    p = sub.add_parser("merge", help="merge a view's cell files into one netCDF dataset")
+    p.add_argument("--plan", required=True, help="the view's plan.json")
+    p.add_argument("--cells", nargs="*", default=[], help="cell files")
+    p.add_argument("--receipts", nargs="*", default=[], help="receipts of pack jobs: their cell files are merged too")
+    p.add_argument("--staged", required=True, help="where the merged dataset is written first")
+    p.add_argument("--out", required=True, help="where it is published once complete")
     p.set_defaults(func=_cmd_merge)
 
     p = sub.add_parser("plot", help="phase-chart maps and metric line plots from a merged dataset")
-    p.add_argument("--metrics", required=True)
-    p.add_argument("--outdir", required=True)
+    p.add_argument("--metrics", required=True, help="a merged metrics.nc")
+    p.add_argument("--staged", required=True, help="folder the figures are drawn into")
+    p.add_argument("--outdir", required=True, help="folder they are published to once all are drawn")
     p.set_defaults(func=_cmd_plot)
 
-    p = sub.add_parser("status", help="table of cells: done / diverged / failed / missing")
-    p.add_argument("results", nargs="?", default="results")
+    p = sub.add_parser("status", help="cells per view and state; then the cells that need attention")
+    p.add_argument("results", nargs="?", default="results", help="root of the results tree (default results)")
+    p.add_argument("--all", action="store_true", help="list every cell, done ones included")
     p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("params", help="every cell and phase parameter: default, allowed values, meaning")
+    p.set_defaults(func=_cmd_params)
     return parser
 
 
@@ -175,3 +189,5 @@ def main(argv: list[str] | None = None) -> None:
         args.func(args)
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"acthash {args.verb}: error: {err}")
+
+

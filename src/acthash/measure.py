@@ -7,22 +7,71 @@ scikit-learn / numpy throughout (logistic regression is scikit-learn's on a CPU 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from . import fastmetrics as fm
 from . import metrics as ref
 from .codes import unpack_bits
 
-CODE_METRICS = (
-    "redundancy_train", "redundancy_test", "kmeans_purity_train", "kmeans_purity_test",
-    "kmeans_hungarian_train", "kmeans_hungarian_test", "knn_test", "logreg_test", "code_bits", "code_bits_total",
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of a cell checkpoint. `source` says what computes it: `code_metrics` ("code"), the trainer
+    ("net", and "random" with random_inputs), or `noise_metrics` ("noise", only in label-noise cells)."""
+
+    name: str
+    source: str
+    long_name: str
+    units: str
+    description: str
+
+
+METRICS = (
+    Metric("redundancy_train", "code", "R train", "1", "redundancy ratio (N - #distinct codes)/N on the training examples"),
+    Metric("redundancy_test", "code", "R test", "1", "redundancy ratio (N - #distinct codes)/N on the test set"),
+    Metric("kmeans_purity_train", "code", "K-Means purity, train", "1",
+           "K-Means cluster purity (majority mapping) on training codes"),
+    Metric("kmeans_purity_test", "code", "K-Means purity, test", "1", "K-Means cluster purity on test codes"),
+    Metric("kmeans_hungarian_train", "code", "K-Means accuracy, train", "1",
+           "K-Means accuracy, one-to-one Hungarian mapping, training codes"),
+    Metric("kmeans_hungarian_test", "code", "K-Means accuracy, test", "1",
+           "K-Means accuracy, Hungarian mapping, test codes"),
+    Metric("knn_test", "code", "K-NN accuracy, test", "1",
+           "K-NN (Hamming) accuracy, fit on training codes, scored on test codes"),
+    Metric("logreg_test", "code", "logistic regression accuracy, test", "1",
+           "one-vs-one logistic regression accuracy on test codes"),
+    Metric("code_bits", "code", "code bits used", "bit",
+           "number of non-constant code units the K-Means, K-NN and logistic regression saw (a seeded random "
+           "sample of code_units units for codes longer than code_units, e.g. CNNs)"),
+    Metric("code_bits_total", "code", "code bits", "bit",
+           "number of non-constant hidden units of the whole code over train and test"),
+    Metric("net_loss_train", "net", "network loss, train", "nat",
+           "network cross-entropy on the training examples (training labels)"),
+    Metric("net_acc_train", "net", "network accuracy, train", "1",
+           "network accuracy on the training examples (training labels)"),
+    Metric("net_loss_test", "net", "network loss, test", "nat", "network cross-entropy on the test set"),
+    Metric("net_acc_test", "net", "network accuracy, test", "1", "network accuracy on the test set"),
+    Metric("knn_test_true", "noise", "K-NN accuracy with true labels, test", "1",
+           "K-NN test accuracy with the true (clean) training labels, label-noise cells"),
+    Metric("net_fit_noisy", "noise", "network fit of the noisy labels", "1",
+           "network accuracy on the noisy-labelled training examples against their noisy labels"),
+    Metric("net_acc_noisy_true", "noise", "network accuracy on noisy examples, true labels", "1",
+           "network accuracy on the noisy-labelled training examples against their true labels"),
+    Metric("redundancy_random_train", "random", "R of random inputs, train-sized", "1",
+           "redundancy ratio of codes of seeded random inputs shaped like the training set"),
+    Metric("redundancy_random_test", "random", "R of random inputs, test-sized", "1",
+           "redundancy ratio of codes of seeded random inputs shaped like the test set"),
 )
-NET_METRICS = ("net_loss_train", "net_acc_train", "net_loss_test", "net_acc_test")
-METRICS = CODE_METRICS + NET_METRICS
-# only in cells with label noise, or with random-input probes
-NOISE_METRICS = ("knn_test_true", "net_fit_noisy", "net_acc_noisy_true")
-RANDOM_METRICS = ("redundancy_random_train", "redundancy_random_test")
-OPTIONAL_METRICS = NOISE_METRICS + RANDOM_METRICS
+BY_NAME = {m.name: m for m in METRICS}
+OPTIONAL_SOURCES = ("noise", "random")  # metrics present only in some cells
+
+
+def names(source: str) -> tuple[str, ...]:
+    """The names of the metrics computed by `source`, in registry order."""
+    return tuple(m.name for m in METRICS if m.source == source)
 
 
 def _kmeans(codes01: np.ndarray, labels: np.ndarray, n_classes: int, n_init: int, backend: str,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,36 +14,13 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from .cell import GRID_AXES, parse_name
-from .measure import METRICS, OPTIONAL_METRICS
-from .phase import classify
-from .plan import cell_path, read_plan
+from .cell import FIELDS, GRID_AXES
+from .measure import BY_NAME, METRICS, OPTIONAL_SOURCES
+from .phase import PhaseRule, classify
+from .plan import read_plan
 from .store import CellFileError, read_cell
 
 ALWAYS_DIMS = ("width", "epoch", "n_train", "seed")
-DESCRIPTIONS = {
-    "redundancy_train": "redundancy ratio (N - #distinct codes)/N on the training examples",
-    "redundancy_test": "redundancy ratio on the test set",
-    "kmeans_purity_train": "K-Means cluster purity (majority mapping) on training codes",
-    "kmeans_purity_test": "K-Means cluster purity on test codes",
-    "kmeans_hungarian_train": "K-Means accuracy, one-to-one Hungarian mapping, training codes",
-    "kmeans_hungarian_test": "K-Means accuracy, Hungarian mapping, test codes",
-    "knn_test": "K-NN (Hamming) accuracy, fit on training codes, scored on test codes",
-    "logreg_test": "one-vs-one logistic regression accuracy on test codes",
-    "net_loss_train": "network cross-entropy on the training examples (training labels)",
-    "net_acc_train": "network accuracy on the training examples (training labels)",
-    "net_loss_test": "network cross-entropy on the test set",
-    "net_acc_test": "network accuracy on the test set",
-    "code_bits": "number of non-constant code units the K-Means, K-NN and logistic regression saw (a seeded "
-                 "random sample of code_units units for codes longer than code_units, e.g. CNNs)",
-    "code_bits_total": "number of non-constant hidden units of the whole code over train and test",
-    "knn_test_true": "K-NN test accuracy with the true (clean) training labels, label-noise cells",
-    "net_fit_noisy": "network accuracy on the noisy-labelled training examples against their noisy labels",
-    "net_acc_noisy_true": "network accuracy on the noisy-labelled training examples against their true labels",
-    "redundancy_random_train": "redundancy ratio of codes of seeded random inputs shaped like the training set",
-    "redundancy_random_test": "redundancy ratio of codes of seeded random inputs shaped like the test set",
-}
-UNITS = {"code_bits": "bit", "code_bits_total": "bit", "net_loss_train": "nat", "net_loss_test": "nat"}
 
 
 class MergeError(ValueError):
@@ -55,7 +34,7 @@ def _coord(values: list[Any]) -> np.ndarray:
 
 def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     """Dataset of every metric over the grid axes (+ epoch); `records` maps cell name → CellRecord."""
-    axes = {name: parse_name(name) for name in records}
+    axes = {name: {k: rec.params[k] for k in GRID_AXES} for name, rec in records.items()}
     dims = [d for d in GRID_AXES if d in ALWAYS_DIMS or len({a[d] for a in axes.values()}) > 1]
     dims.insert(dims.index("n_train"), "epoch")
     first = next(iter(records.values()))
@@ -63,8 +42,8 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     coords["epoch"] = np.asarray(first.params["checkpoints"], dtype=np.int64)  # a recipe key: shared by all cells
     ep_pos = {int(e): i for i, e in enumerate(coords["epoch"])}
     shape = [len(coords[d]) for d in dims]
-    present = [m for m in OPTIONAL_METRICS if any(m in r.metrics for r in records.values())]
-    names = METRICS + tuple(present)
+    names = [m.name for m in METRICS
+             if m.source not in OPTIONAL_SOURCES or any(m.name in r.metrics for r in records.values())]
     data = {m: np.full(shape, np.nan) for m in names}
     state = np.full([len(coords[d]) for d in dims if d != "epoch"], "missing", dtype=object)
     for name, rec in records.items():
@@ -77,49 +56,78 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
             for m in names:
                 if m in rec.metrics:
                     data[m][tuple(idx)] = rec.metrics[m][j]
-    ds = xr.Dataset({m: (dims, v, {"description": DESCRIPTIONS[m], "units": UNITS.get(m, "1")}) for m, v in data.items()},
-                    coords=coords)
+    ds = xr.Dataset({m: (dims, v, {"long_name": BY_NAME[m].long_name, "units": BY_NAME[m].units,
+                                   "description": BY_NAME[m].description}) for m, v in data.items()}, coords=coords)
     ds["status"] = ([d for d in dims if d != "epoch"], state.astype(str), {"description": "ok | diverged per cell"})
     for key in GRID_AXES:  # axes that do not vary become scalar coordinates (depth, dataset, ...)
         if key not in dims:
             value = next(iter(axes.values()))[key]
             ds.coords[key] = int(value) if isinstance(value, bool) else value
-    ds["epoch"].attrs.update(units="epoch", description="checkpoint epoch (0 = initialisation)")
-    ds["width"].attrs.update(description="neurons per hidden layer (MLP) or base channel count (CNN)")
-    ds["n_train"].attrs.update(description="training examples (first n of the 80 % split unless stratified)")
-    ds = ds.merge(classify(ds, **plan["phase"]))
-    ds.attrs.update(experiment=plan["experiment"], acthash_version=__version__, config_hash=plan["config_hash"],
+    for key in GRID_AXES:
+        ds[key].attrs.update(long_name=key.replace("_", " "), description=FIELDS[key].metadata["doc"])
+    ds["epoch"].attrs.update(long_name="epoch", units="epoch", description="checkpoint epoch (0 = initialisation)")
+    ds = ds.merge(classify(ds, PhaseRule(**plan["phase"])))
+    recipe = {k: v for k, v in first.params.items() if k not in GRID_AXES}
+    cells_hash = hashlib.sha256(" ".join(sorted(c["hash"] for c in plan["cells"])).encode()).hexdigest()[:16]
+    ds.attrs.update(experiment=plan["experiment"], view=plan["view"], acthash_version=__version__,
+                    cells_hash=cells_hash,
                     phase_rule="under if R >= r_hi; sufficient if R <= r_lo and accuracy >= plateau - eps; "
-                               "critical otherwise", phase=json.dumps(plan["phase"]), recipe=json.dumps(plan["recipe"]))
+                               "critical otherwise", phase=json.dumps(plan["phase"]), recipe=json.dumps(recipe))
     return ds
 
 
-def collect(plan_path: Path | str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read every cell file of a plan, raising MergeError that lists every missing/corrupt/mismatched one."""
-    plan = read_plan(plan_path)
+def collect(plan: dict[str, Any], paths: list[Path]) -> dict[str, Any]:
+    """Read the cell files `paths`, which must be exactly the plan's cells; raise MergeError listing every
+    missing, corrupt, mismatched or foreign file."""
+    by_hash = {Path(p).stem: Path(p) for p in paths}
+    expected = {c["hash"]: c["name"] for c in plan["cells"]}
     records, problems = {}, []
-    for cell in plan["cells"]:
+    for h in sorted(set(by_hash) - set(expected)):
+        problems.append(f"{by_hash[h]}: not a cell of view {plan['view']}")
+    for h, name in expected.items():
+        if h not in by_hash:
+            problems.append(f"{name} ({h}): no cell file given")
+            continue
         try:
-            records[cell["name"]] = read_cell(cell_path(plan_path, cell["name"]), cell["hash"])
+            records[name] = read_cell(by_hash[h], h)
         except CellFileError as err:
             problems.append(str(err))
     if problems:
-        raise MergeError(f"{len(problems)} of {len(plan['cells'])} cells unusable:\n  " + "\n  ".join(problems))
+        raise MergeError(f"{len(problems)} of {len(expected)} cells unusable:\n  " + "\n  ".join(problems))
     diverged = [n for n, r in records.items() if r.status != "ok"]
     if diverged:
         print(f"warning: {len(diverged)} diverged cell(s), NaN in the merge: {diverged}", file=sys.stderr)
-    return plan, records
+    return records
 
 
-def merge_plan(plan_path: Path | str, out: Path | str) -> xr.Dataset:
-    """Merge the cells of the plan at `plan_path` and write the dataset to `out` atomically."""
-    plan, records = collect(plan_path)
-    ds = merge_records(plan, records)
+def merge_files(plan_path: Path | str, paths: list[Path], out: Path | str) -> xr.Dataset:
+    """Merge the cell files `paths` of the plan at `plan_path` and write the dataset to `out` atomically."""
+    plan = read_plan(plan_path)
+    ds = merge_records(plan, collect(plan, [Path(p) for p in paths]))
+    publish_dataset(ds, out)
+    return ds
+
+
+def publish_dataset(ds: xr.Dataset, out: Path | str) -> None:
+    """Write `ds` to `out` under a temporary name, then rename: `out` is always a complete file."""
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     ds.to_netcdf(tmp, engine="h5netcdf")
     os.replace(tmp, out)
-    return ds
+
+
+def publish_file(src: Path | str, dst: Path | str) -> None:
+    """Make `dst` a copy of `src` (a hard link where possible) in one rename: readers of `dst` see the old
+    file or the new one, never none."""
+    src, dst = Path(src), Path(dst)
+    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
 
 
 def load(path: Path | str) -> xr.Dataset:

@@ -16,7 +16,7 @@ import torch
 
 from . import data
 from .cell import Cell
-from .measure import CODE_METRICS, NOISE_METRICS, code_metrics, noise_metrics
+from .measure import BY_NAME, code_metrics, names, noise_metrics
 from .samples import cell_samples
 from .store import CellFileError, atomic_h5, open_checked, read_codes, versions, write_member
 from .train import Trainer
@@ -87,7 +87,7 @@ def find_member(pack: h5py.File, cell: Cell, path: Path) -> h5py.Group:
 def _all_metrics(g: h5py.Group, cell: Cell, n_classes: int, backend: str, device: str) -> dict[str, np.ndarray]:
     epochs = g["epochs"][()]
     mask = g["labels/noise_mask"][()]
-    keys = CODE_METRICS + (NOISE_METRICS if mask.any() else ())
+    keys = names("code") + (names("noise") if mask.any() else ())
     out = {k: np.full(len(epochs), np.nan) for k in keys}
     y_train, y_true, y_test = g["labels/train"][()], g["labels/train_true"][()], g["labels/test"][()]
     for j, epoch in enumerate(epochs):
@@ -105,6 +105,9 @@ def _all_metrics(g: h5py.Group, cell: Cell, n_classes: int, backend: str, device
 
 
 def _write_cell(src: h5py.Group, cell: Cell, out: Path, metrics: dict[str, np.ndarray], attrs: dict) -> None:
+    """Write the cell file `out`: everything of `src`, the trainer's metrics it holds and the `metrics` computed."""
+    kept = {k: src[f"metrics/{k}"][()] for k in src.get("metrics", {}) if BY_NAME[k].source in ("net", "random")}
+    metrics = {**kept, **metrics}
     with atomic_h5(out) as f:
         for key in src:
             if key != "metrics":

@@ -1,40 +1,39 @@
-"""An experiment's plan: its expanded cells, their packs and hashes, written as plan.json for merge and status."""
+"""Plans: a view's plan.json (written by the workflow's plan rule, read by merge and status) and the packs a
+run needs — only cells whose file is not complete are trained, each once however many views list it."""
 
 from __future__ import annotations
 
-import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .grid import expand, packs, recipe_of
-
-PHASE_DEFAULTS = {"r_hi": 0.1, "r_lo": 0.01, "eps": 0.02, "accuracy": "knn_test", "r_metric": "test",
-                  "plateau_over": ["width", "epoch"]}
-
-
-def make_plan(experiment: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """Everything downstream needs to know about an experiment, from its config entry `spec`."""
-    cells = expand(spec, experiment)
-    by_pack = packs(cells, spec.get("pack_over", ["width", "seed"]), int(spec.get("pack_size", 64)))
-    pack_of = {c.name: pid for pid, members in by_pack.items() for c in members}
-    return {
-        "experiment": experiment,
-        "config_hash": hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16],
-        "spec": spec,
-        "recipe": recipe_of(spec),
-        "phase": {**PHASE_DEFAULTS, **spec.get("phase", {})},
-        "cells": [{"name": c.name, "hash": c.param_hash, "pack": pack_of[c.name]} for c in cells],
-    }
+from .cell import Cell
+from .config import View
+from .grid import packs
+from .layout import Layout, pack_id
+from .store import cell_file_problem
 
 
-def write_plan(experiment: str, spec: dict[str, Any], out: Path | str) -> Path:
-    """Write plan.json (atomically); cell files are expected under its folder's `cells/`."""
+@dataclass(frozen=True)
+class Pack:
+    """One pack job: its cells (sharing every parameter but the pack_over axes) and the view it came from."""
+
+    id: str
+    view: str
+    cells: list[Cell]
+
+
+def write_plan(plan: dict[str, Any], out: Path | str, log: Path | str | None = None) -> Path:
+    """Write plan.json atomically (and, with `log`, a one-line summary there)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(make_plan(experiment, spec), indent=1))
+    tmp.write_text(json.dumps(plan, indent=1))
     tmp.replace(out)
+    if log:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        Path(log).write_text(f"view {plan['view']} of {plan['experiment']}: {len(plan['cells'])} cells\n")
     return out
 
 
@@ -42,6 +41,42 @@ def read_plan(path: Path | str) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
-def cell_path(plan_path: Path | str, name: str) -> Path:
-    """Where the cell file of `name` lives for the plan at `plan_path`."""
-    return Path(plan_path).parent / "cells" / f"{name}.h5"
+def plan_cells(plan: dict[str, Any]) -> list[Cell]:
+    """The cells of a plan, rebuilt from their parameters and checked against their recorded hashes."""
+    cells = [Cell.from_params(c["params"]) for c in plan["cells"]]
+    for cell, entry in zip(cells, plan["cells"]):
+        if cell.param_hash != entry["hash"]:
+            raise ValueError(f"plan of view {plan['view']}: cell {entry['name']} hashes to {cell.param_hash}, "
+                             f"recorded {entry['hash']}; rerun the workflow to rewrite the plan")
+    return cells
+
+
+def packs_to_run(views: list[View], layout: Layout) -> tuple[list[Pack], dict[str, str]]:
+    """The packs that compute every cell of `views` whose file is not complete, and the problems of the cell
+    files that exist but cannot be used (hash → 'truncated ...'), which those packs recompute.
+
+    A pack's id hashes its members and the state of their files (missing, or the size and time of a damaged
+    one), so the receipt of an earlier job never passes for the job that repairs a file damaged since.
+    """
+    claimed: set[str] = set()
+    damaged: dict[str, str] = {}
+    out = []
+    for view in views:
+        todo, token = [], {}
+        for cell in view.cells:
+            h = cell.param_hash
+            if h in claimed:
+                continue
+            problem = cell_file_problem(layout.cell(h), h)
+            if problem is None:
+                continue
+            if problem != "missing":
+                damaged[h] = problem
+                stat = Path(layout.cell(h)).stat()
+                token[h] = f"{stat.st_size}-{stat.st_mtime_ns}"
+            claimed.add(h)
+            todo.append(cell)
+        for members in packs(todo, view.pack_over, view.pack_size).values():
+            pid = pack_id(f"{c.param_hash}:{token.get(c.param_hash, 'missing')}" for c in members)
+            out.append(Pack(pid, view.name, members))
+    return out, damaged

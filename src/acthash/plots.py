@@ -148,6 +148,21 @@ def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
     return paths
 
 
+def publish_figures(staged: Path | str, outdir: Path | str) -> None:
+    """Publish every file of `staged` into `outdir`, each in one rename, then drop the files of `outdir` that
+    the new set lacks: the old figures stay readable until their replacements are complete."""
+    from .merge import publish_file
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    names = {p.name for p in Path(staged).iterdir() if p.is_file()}
+    for name in sorted(names):
+        publish_file(Path(staged) / name, outdir / name)
+    for old in outdir.iterdir():
+        if old.is_file() and old.name not in names:
+            old.unlink()
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     fig.savefig(path, dpi=130, bbox_inches="tight")
     plt.close(fig)

@@ -1,13 +1,18 @@
-"""Run cells from Python without Snakemake — in-process, as local processes, or as SLURM job arrays (submitit).
+"""The one way cells are computed: `run_pack` trains a pack's unfinished cells as one stacked model and
+measures each into its cell file. The workflow's pack jobs (`acthash run-pack`), `acthash cell`, `run_cells`
+(in-process, local processes or SLURM job arrays through submitit) and the benchmarks all call it.
 
-Writes exactly the files the workflow writes (`<results_dir>/packs/<pack>.h5`, `<results_dir>/cells/<cell>.h5`).
-Each array task trains one pack and measures its cells; it is requeue-safe: a preempted or timed-out task is
-resubmitted by submitit, skips the cells already complete and resumes training from the state saved at its
-last checkpoint epoch.
+A pack is requeue-safe: a preempted, cancelled or timed-out job skips the cells already complete and resumes
+training from the state saved at its last checkpoint epoch. A cell file that exists but is incomplete,
+unreadable or made with other parameters is moved aside (`Layout.damaged`) and recomputed.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,59 +20,88 @@ from typing import Any
 import submitit
 
 from .cell import Cell
-from .grid import packs
-from .store import CellFileError, open_checked
+from .grid import PACK_OVER, PACK_SIZE, packs
+from .layout import Layout, pack_id
+from .store import cell_file_problem
 
 
-def cell_file(results_dir: Path | str, cell: Cell) -> Path:
-    """Where the workflow and `run_cells` keep `cell`'s file."""
-    return Path(results_dir) / "cells" / f"{cell.name}.h5"
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
-def is_complete(path: Path, cell: Cell) -> bool:
-    """True if `path` is a complete cell file made with `cell`'s parameters."""
-    try:
-        open_checked(path, cell.param_hash).close()
-        return True
-    except CellFileError:
-        return False
+def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path | str, work: Path | str,
+             device: str = "auto", backend: str = "fast", metric_device: str = "cpu",
+             damaged: Layout | None = None) -> list[Path]:
+    """Make `outs[i]` the complete cell file of `cells[i]`, training only the cells that lack one.
+
+    `work`: path stem for the pack's codes (`<work>.h5`, removed when done) and training state
+    (`<work>.state.pt`, resumed from). A damaged file is moved to `damaged.damaged(...)` when a layout is
+    given, else beside itself with a `.damaged-<time>` suffix.
+    """
+    from .pack import measure_member, train_pack
+
+    outs = [Path(o) for o in outs]
+    todo = []
+    for cell, out in zip(cells, outs):
+        problem = cell_file_problem(out, cell.param_hash)
+        _say(f"cell {cell.param_hash} {cell.name}: {problem or 'complete'}")
+        if problem is None:
+            continue
+        if problem != "missing":
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            aside = Path(damaged.damaged(cell.param_hash, stamp) if damaged else f"{out}.damaged-{stamp}")
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(out, aside)
+            _say(f"cell file {out}: {problem}; moved to {aside} and recomputed")
+        todo.append((cell, out))
+    if todo:
+        work = Path(work)
+        codes = work.with_name(work.name + ".h5")
+        train_pack([c for c, _ in todo], data_root, codes, device, state_path=work.with_name(work.name + ".state.pt"))
+        for cell, out in todo:
+            measure_member(codes, cell, out, backend, metric_device)
+            _say(f"cell {cell.param_hash}: measured into {out}")
+        codes.unlink()
+    return outs
+
+
+def run_layout_pack(cells: Sequence[Cell], layout: Layout, data_root: Path | str, device: str = "auto",
+                    backend: str = "fast", pid: str | None = None) -> list[Path]:
+    """`run_pack` with the paths of `layout` for pack `pid` (default: the hash of the cells' hashes); writes
+    the pack's receipt (the cell files) when done."""
+    pid = pid or pack_id(c.param_hash for c in cells)
+    work = Path(layout.pack_codes(pid)).with_suffix("")
+    outs = run_pack(cells, [layout.cell(c.param_hash) for c in cells], data_root, work, device, backend, damaged=layout)
+    receipt = Path(layout.pack_receipt(pid))
+    receipt.write_text(json.dumps({"pack": pid, "cells": [str(p) for p in outs]}, indent=1))
+    return outs
 
 
 class PackTask(submitit.helpers.Checkpointable):
-    """One array task: train the unfinished cells of a pack, then measure each into its cell file."""
+    """One array task of `run_cells`: one pack."""
 
-    def __call__(self, cells: list[Cell], pack_id: str, results_dir: str, data_root: str,
-                 device: str = "auto", backend: str = "fast") -> list[str]:
-        from .pack import measure_member, train_pack
-
-        todo = [c for c in cells if not is_complete(cell_file(results_dir, c), c)]
-        if todo:
-            pack_path = Path(results_dir) / "packs" / f"{pack_id}.h5"
-            state = pack_path.with_name(pack_path.name.replace(".h5", ".state.pt"))
-            train_pack(todo, data_root, pack_path, device, state_path=state)
-            for cell in todo:
-                measure_member(pack_path, cell, cell_file(results_dir, cell), backend)
-        return [str(cell_file(results_dir, c)) for c in cells]
+    def __call__(self, cells: list[Cell], results_dir: str, data_root: str, device: str = "auto",
+                 backend: str = "fast") -> list[str]:
+        return [str(p) for p in run_layout_pack(cells, Layout(results_dir), data_root, device, backend)]
 
 
 def run_cells(cells: Sequence[Cell], results_dir: Path | str, data_root: Path | str = "data",
-              executor: str = "debug", pack_over: Sequence[str] = ("width", "seed"), pack_size: int = 64,
+              executor: str = "debug", pack_over: Sequence[str] = PACK_OVER, pack_size: int = PACK_SIZE,
               device: str = "auto", folder: Path | str | None = None, wait: bool = True,
               **parameters: Any) -> list[Path] | list[submitit.Job]:
-    """Train and measure `cells`, grouped into packs as the workflow does, with a submitit executor.
+    """Train and measure `cells` into the results tree at `results_dir` (the workflow's layout), grouped into
+    packs as the workflow does, with a submitit executor.
 
     `executor`: "debug" (in this process), "local" (subprocesses) or "slurm" (one job array, one task per
     pack). `parameters` go to `executor.update_parameters` (e.g. `slurm_partition="gpu"`, `gpus_per_node=1`,
     `timeout_min=240`, `slurm_array_parallelism=20`). Returns the cell files, or the jobs if `wait` is False.
     """
-    by_pack = packs(list(cells), pack_over, pack_size)
+    by_pack = list(packs(list(cells), pack_over, pack_size).values())
     exe = submitit.AutoExecutor(folder=str(folder or Path(results_dir) / "submitit"), cluster=executor)
     if parameters:
         exe.update_parameters(**parameters)
-    ids = list(by_pack)
-    n = len(ids)
-    jobs = exe.map_array(PackTask(), [by_pack[i] for i in ids], ids, [str(results_dir)] * n,
-                         [str(data_root)] * n, [device] * n)
+    n = len(by_pack)
+    jobs = exe.map_array(PackTask(), by_pack, [str(results_dir)] * n, [str(data_root)] * n, [device] * n)
     if not wait:
         return jobs
     return [Path(p) for job in jobs for p in job.result()]

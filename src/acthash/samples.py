@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cell import Cell
+from .cell import TRAIN_SIZE, Cell, split_size
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,6 @@ def stream_seed(seed: int, stream: int) -> int:
     """An independent 63-bit seed for random stream `stream` of a cell with `seed` (data order, augmentation,
     dropout, ...), so that streams of different cells never coincide."""
     return int(np.random.SeedSequence([seed, stream]).generate_state(2, np.uint64)[0] >> np.uint64(1))
-
-
-def split_size(n_official: int, fraction: float) -> int:
-    """Size of the training split: the first `fraction` of the official training set (MNIST: 48 000)."""
-    return int(round(n_official * fraction))
 
 
 def subset_indices(y: np.ndarray, n: int, mode: str, seed: int) -> np.ndarray:
@@ -81,7 +76,9 @@ def noisy_labels(
 
 def cell_samples(cell: Cell, y_train_official: np.ndarray, n_classes: int) -> Samples:
     """Everything about the training rows of `cell`, from the official training labels."""
-    n_split = split_size(len(y_train_official), cell.train_fraction)
+    n_split = split_size(cell.dataset, cell.train_fraction)
+    if len(y_train_official) != TRAIN_SIZE[cell.dataset]:
+        raise ValueError(f"{cell.dataset}: {len(y_train_official)} training labels, expected {TRAIN_SIZE[cell.dataset]}")
     y_split = y_train_official[:n_split]
     index = subset_indices(y_split, cell.n_train, cell.subset, cell.seed)
     true = y_split[index]

@@ -11,9 +11,8 @@ Cell file layout (a pack member group has the same layout, without /metrics):
              for long codes (CNNs) train/test hold only the units in code_units, and hash_train /
              hash_test (rows, 16) uint8 hold BLAKE2b digests of the whole rows (for redundancy)
   code_units (K,) int64: the sampled units of a long code (absent when the whole code is stored)
-  net/       loss_train, acc_train, loss_test, acc_test: (C,)
-  random/    redundancy_train, redundancy_test: (C,) on seeded random inputs (only with random_inputs)
-  metrics/   one (C,) float64 array per code metric
+  metrics/   one (C,) float64 array per metric of `acthash.measure.METRICS`, under its registry name; in a
+             pack member only those the trainer computes (network loss and accuracy, random-input redundancy)
 Files are written under a temporary name in the same folder and renamed when complete.
 """
 
@@ -32,7 +31,6 @@ import h5py
 import numpy as np
 
 from .cell import Cell
-from .codes import keep_mask
 
 
 class CellFileError(ValueError):
@@ -73,6 +71,8 @@ def _row_chunks(packed: np.ndarray) -> tuple[int, int] | None:
 
 def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: np.ndarray) -> None:
     """Write one trained member (trainer `MemberResult`, its `Samples`) into group `g`."""
+    from .codes import keep_mask
+
     g.attrs.update(params=json.dumps(cell.params()), param_hash=cell.param_hash, name=cell.name,
                    seed=cell.seed, status=result.status, stopped_epoch=result.stopped_epoch or -1,
                    code_length=result.code_length)
@@ -93,12 +93,12 @@ def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: n
         if c.train.hashes is not None:
             cg["hash_train"], cg["hash_test"] = c.train.hashes, c.test.hashes
     for key in cps[0].random if cps else ():
-        g[f"random/{key}"] = np.asarray([c.random[key] for c in cps], float)
+        g[f"metrics/{key}"] = np.asarray([c.random[key] for c in cps], float)
     n_tr, n_te = len(samples.labels), len(y_test)
-    g["net/loss_train"] = np.asarray([c.train.loss_sum / n_tr for c in cps], float)
-    g["net/acc_train"] = np.asarray([c.train.correct / n_tr for c in cps], float)
-    g["net/loss_test"] = np.asarray([c.test.loss_sum / n_te for c in cps], float)
-    g["net/acc_test"] = np.asarray([c.test.correct / n_te for c in cps], float)
+    g["metrics/net_loss_train"] = np.asarray([c.train.loss_sum / n_tr for c in cps], float)
+    g["metrics/net_acc_train"] = np.asarray([c.train.correct / n_tr for c in cps], float)
+    g["metrics/net_loss_test"] = np.asarray([c.test.loss_sum / n_te for c in cps], float)
+    g["metrics/net_acc_test"] = np.asarray([c.test.correct / n_te for c in cps], float)
 
 
 def open_checked(path: Path | str, expected_hash: str | None = None) -> h5py.File:
@@ -120,6 +120,15 @@ def open_checked(path: Path | str, expected_hash: str | None = None) -> h5py.Fil
     return f
 
 
+def cell_file_problem(path: Path | str, expected_hash: str) -> str | None:
+    """Why the file at `path` is not a complete cell file made with `expected_hash` ('missing', ...), or None."""
+    try:
+        open_checked(path, expected_hash).close()
+        return None
+    except CellFileError as err:
+        return str(err).removeprefix(f"{path}: ")
+
+
 @dataclass
 class CellRecord:
     """What the merge needs from a cell file."""
@@ -137,9 +146,6 @@ def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
     with open_checked(path, expected_hash) as f:
         try:
             metrics = {k: f[f"metrics/{k}"][()] for k in f["metrics"]}
-            metrics.update({f"net_{k}": f[f"net/{k}"][()] for k in f["net"]})
-            metrics.update({k.replace("redundancy", "redundancy_random"): f[f"random/{k}"][()]
-                            for k in f.get("random", {})})
             return CellRecord(Path(path), json.loads(f.attrs["params"]), str(f.attrs["status"]), f["epochs"][()],
                               metrics, {k: f.attrs[k] for k in f.attrs})
         except KeyError as err:

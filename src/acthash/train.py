@@ -8,6 +8,7 @@ decay, dropout, label noise, sample subset and (MLPs only) width.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -54,6 +55,34 @@ class MemberResult:
     loss: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     checkpoints: list[Checkpoint] = field(default_factory=list)
+
+
+def to_plain(result: MemberResult) -> dict:
+    """A member's result as nested dicts and lists of numbers, strings and tensors (numpy arrays become CPU
+    tensors) for the training state."""
+    def plain(v):
+        if isinstance(v, np.ndarray):
+            return torch.from_numpy(v.copy())
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v.item() if isinstance(v, np.generic) else v
+
+    return plain(dataclasses.asdict(result))
+
+
+def member_result(d: dict) -> MemberResult:
+    """The inverse of `to_plain`."""
+    def arr(v):
+        return v.cpu().numpy() if isinstance(v, torch.Tensor) else v
+
+    def codes(c: dict) -> MemberCodes:
+        return MemberCodes(**{k: arr(v) for k, v in c.items()})
+
+    cps = [Checkpoint(c["epoch"], codes(c["train"]), codes(c["test"]), dict(c["random"])) for c in d["checkpoints"]]
+    return MemberResult(d["code_length"], arr(d["units"]), d["status"], d["stopped_epoch"], list(d["loss"]),
+                        list(d["lr"]), cps)
 
 
 def check_packable(cells: Sequence[Cell], rows_per_epoch: Sequence[int]) -> None:
@@ -224,8 +253,8 @@ class Trainer:
         dummy = [np.zeros(len(train_idx[g]), dtype=np.int64) for g in self.group.tolist()]
         train = extract(self.model, x, train_idx, dummy, units=self.units)
         test = extract(self.model, x, test_idx, [np.zeros(n_test, dtype=np.int64)] * len(self.cells), units=self.units)
-        return [{"redundancy_train": redundancy_ratio_packed(a.rows_for_redundancy),
-                 "redundancy_test": redundancy_ratio_packed(b.rows_for_redundancy)} for a, b in zip(train, test)]
+        return [{"redundancy_random_train": redundancy_ratio_packed(a.rows_for_redundancy),
+                 "redundancy_random_test": redundancy_ratio_packed(b.rows_for_redundancy)} for a, b in zip(train, test)]
 
     # -- the whole run ---------------------------------------------------------------------------
     def run(self, state_path: Path | None = None) -> list[MemberResult]:
@@ -252,19 +281,20 @@ class Trainer:
         return self.results
 
     def save_state(self, path: Path) -> None:
-        """Write the complete training state atomically (temporary name, then rename)."""
+        """Write the complete training state atomically (temporary name, then rename), as plain tensors,
+        numbers and strings only, so that reading it back (`weights_only=True`) cannot run code."""
         state = {
             "hashes": [c.param_hash for c in self.cells], "epoch": self.epoch, "model": self.model.state_dict(),
             "opt": self.opt.state_dict(), "cpu_streams": [g.get_state() for g in self.order_gens + self.aug_gens],
             "drop": [g.get_state() for g in self.drop_gens], "active": self.active, "best": self.best,
-            "wait": self.wait, "results": self.results,
+            "wait": self.wait, "results": [to_plain(r) for r in self.results],
         }
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
         torch.save(state, tmp)
         os.replace(tmp, path)
 
     def load_state(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = torch.load(path, map_location=self.device, weights_only=True)
         if state["hashes"] != [c.param_hash for c in self.cells]:
             raise ValueError(f"{path}: training state belongs to other cell parameters; delete it to start over")
         self.model.load_state_dict(state["model"])
@@ -272,4 +302,5 @@ class Trainer:
         for g, s in zip(self.order_gens + self.aug_gens + self.drop_gens, state["cpu_streams"] + state["drop"]):
             g.set_state(s.cpu())
         self.active.copy_(state["active"])
-        self.best, self.wait, self.epoch, self.results = state["best"], state["wait"], state["epoch"], state["results"]
+        self.best, self.wait, self.epoch = state["best"], state["wait"], state["epoch"]
+        self.results = [member_result(r) for r in state["results"]]

@@ -1,110 +1,86 @@
-# Grid expansion, targets and small input/param functions; no rules here.
+# Views, packs and small input/param functions; no rules here. Paths come from acthash.layout, the config is
+# resolved and checked by acthash.config, the packs to run by acthash.plan.
+import hashlib
 import json
+import re
+import sys
 from pathlib import Path
 
-import yaml
-from snakemake.utils import validate
+from acthash.cell import DATASETS
+from acthash.config import ConfigError, resolve
+from acthash.layout import Layout
+from acthash.plan import packs_to_run, write_plan
 
-from acthash.cell import DATASETS, parse_name
-from acthash.plan import make_plan
-
-validate(config, workflow.source_path("../schemas/config.schema.yaml"))
-
-OVERRIDE_KEYS = [
-    k
-    for k in config
-    if k not in ("experiments", "data_root", "defaults", "grids", "phase")
-]
-
-
-def _coerce(value):
-    """Command-line values arrive as strings (YAML BaseLoader); read them as YAML."""
-    if isinstance(value, str):
-        return yaml.safe_load(value)
-    if isinstance(value, list):
-        return [_coerce(v) for v in value]
-    return value
-
-
-def picked_experiments():
-    names = [n.strip() for n in str(config["experiments"]).split(",") if n.strip()]
-    if names == ["all"]:
-        return list(config["grids"])
-    unknown = [n for n in names if n not in config["grids"]]
-    if unknown:
-        raise ValueError(
-            f"config key 'experiments': unknown {unknown}; allowed: {sorted(config['grids'])} or all"
-        )
-    return names
-
-
-def experiment_spec(name):
-    """Defaults, then the grid's own keys, then command-line overrides; phase settings merged likewise."""
-    grid = config["grids"][name]
-    spec = {
-        **config.get("defaults", {}),
-        **grid,
-        **{k: _coerce(config[k]) for k in OVERRIDE_KEYS},
-    }
-    spec["phase"] = {**config.get("phase", {}), **grid.get("phase", {})}
-    spec.pop("description", None)
-    validate(
-        {"experiments": name, "grids": {name: spec}},
-        workflow.source_path("../schemas/config.schema.yaml"),
+LAYOUT = Layout("results")
+try:
+    VIEWS = {view.name: view for view in resolve(config)}
+except ConfigError as err:
+    sys.exit(f"acthash: config error: {err}")
+_packs, DAMAGED = packs_to_run(list(VIEWS.values()), LAYOUT)
+PACKS = {pack.id: pack for pack in _packs}
+CLAIMED = {cell.param_hash for pack in _packs for cell in pack.cells}
+for _hash, _problem in DAMAGED.items():
+    print(
+        f"acthash: cell file {LAYOUT.cell(_hash)}: {_problem}; its pack job moves it to "
+        f"{LAYOUT.root}/cells/damaged/ and recomputes it",
+        file=sys.stderr,
     )
-    return spec
-
-
-SPECS = {name: experiment_spec(name) for name in picked_experiments()}
-PLANS = {name: make_plan(name, spec) for name, spec in SPECS.items()}
-CELLS = {name: {c["name"]: c for c in plan["cells"]} for name, plan in PLANS.items()}
-PACKS = {}
-for _name, _plan in PLANS.items():
-    for _cell in _plan["cells"]:
-        PACKS.setdefault(_name, {}).setdefault(_cell["pack"], []).append(_cell["name"])
 
 
 wildcard_constraints:
-    exp="|".join(PLANS) or "none",
-    cell=r"dataset~.+",
-    pack=r"dataset~.+/pack~\d+",
+    view="|".join(re.escape(v) for v in VIEWS) or "none",
+    pack=r"[0-9a-f]{16}",
     dataset="|".join(DATASETS),
 
 
 def final_outputs():
-    return [
+    """Each view's merged dataset and figures, and the receipt of every pack to run: a pack repairing a
+    damaged cell file must run even though the view's merged dataset looks up to date."""
+    views = [
         out
-        for exp in PLANS
-        for out in (f"results/{exp}/metrics.nc", f"results/{exp}/figures")
+        for view in VIEWS
+        for out in (LAYOUT.staged_metrics(view), LAYOUT.staged_figures(view))
     ]
+    return views + [LAYOUT.pack_receipt(pack) for pack in PACKS]
 
 
-def spec_json(wildcards):
-    return json.dumps(SPECS[wildcards.exp], sort_keys=True, separators=(",", ":"))
+def plan_digest(wildcards):
+    """Changes whenever the view's plan would: the plan rule reruns on it (rerun-trigger params)."""
+    blob = json.dumps(VIEWS[wildcards.view].plan(), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
 
 
-def recipe_json(wildcards):
-    return json.dumps(
-        PLANS[wildcards.exp]["recipe"], sort_keys=True, separators=(",", ":")
-    )
+def pack_plan(wildcards):
+    return LAYOUT.plan(PACKS[wildcards.pack].view)
 
 
-def pack_cells(wildcards):
-    return PACKS[wildcards.exp][wildcards.pack]
-
-
-def pack_datasets(wildcards):
-    dataset = parse_name(PACKS[wildcards.exp][wildcards.pack][0])["dataset"]
+def pack_dataset(wildcards):
+    dataset = PACKS[wildcards.pack].cells[0].dataset
     return f"{config['data_root']}/.acthash-{dataset}.json"
+
+
+def pack_hashes(wildcards):
+    return [cell.param_hash for cell in PACKS[wildcards.pack].cells]
 
 
 def data_root_of(wildcards, output):
     return str(Path(output.stamp).parent)
 
 
-def pack_of_cell(wildcards):
-    return f"results/{wildcards.exp}/packs/{CELLS[wildcards.exp][wildcards.cell]['pack']}.h5"
+def view_cells(wildcards):
+    """The view's cell files that are complete now (no job in this run writes them)."""
+    return [
+        LAYOUT.cell(c.param_hash)
+        for c in VIEWS[wildcards.view].cells
+        if c.param_hash not in CLAIMED
+    ]
 
 
-def experiment_cells(wildcards):
-    return [f"results/{wildcards.exp}/cells/{name}.h5" for name in CELLS[wildcards.exp]]
+def view_receipts(wildcards):
+    """Receipts of this run's pack jobs that compute cells of the view; each lists the files it wrote."""
+    hashes = {c.param_hash for c in VIEWS[wildcards.view].cells}
+    return [
+        LAYOUT.pack_receipt(pack.id)
+        for pack in _packs
+        if any(c.param_hash in hashes for c in pack.cells)
+    ]

@@ -1,36 +1,44 @@
+# Merge and figures write staged copies (what Snakemake tracks and may delete before a rerun) and then
+# publish them to results/<view>/metrics.nc and figures/, each file in one rename.
 rule merge:
     input:
-        plan="results/{exp}/plan.json",
-        cells=experiment_cells,
+        plan=LAYOUT.plan("{view}"),
+        cells=view_cells,
+        receipts=view_receipts,
     output:
         report(
-            "results/{exp}/metrics.nc",
+            LAYOUT.staged_metrics("{view}"),
             caption="../report/metrics.rst",
-            category="{exp}",
+            category="{view}",
         ),
     log:
-        "results/{exp}/logs/merge.log",
+        LAYOUT.view_log("{view}", "merge"),
     localrule: True
     conda:
         "../envs/acthash.yaml"
+    params:
+        out=lambda wildcards: LAYOUT.metrics(wildcards.view),
     shell:
-        "acthash merge --plan {input.plan} --out {output} > {log} 2>&1"
+        "acthash merge --plan {input.plan} --cells {input.cells} --receipts {input.receipts}"
+        " --staged {output} --out {params.out} > {log} 2>&1"
 
 
 rule figures:
     input:
-        "results/{exp}/metrics.nc",
+        LAYOUT.staged_metrics("{view}"),
     output:
         report(
-            directory("results/{exp}/figures"),
+            directory(LAYOUT.staged_figures("{view}")),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
-            category="{exp}",
+            category="{view}",
         ),
     log:
-        "results/{exp}/logs/figures.log",
+        LAYOUT.view_log("{view}", "figures"),
     localrule: True
     conda:
         "../envs/acthash.yaml"
+    params:
+        out=lambda wildcards: LAYOUT.figures(wildcards.view),
     shell:
-        "acthash plot --metrics {input} --outdir {output} > {log} 2>&1"
+        "acthash plot --metrics {input} --staged {output} --outdir {params.out} > {log} 2>&1"

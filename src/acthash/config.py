@@ -1,0 +1,152 @@
+"""The workflow configuration resolved into views: each picked experiment's parameters, checked key by key.
+
+Precedence, lowest first: the built-in defaults (`Cell`, `PhaseRule`, `grid.PACK_OVER`/`PACK_SIZE`) <
+`defaults:` < the grid's own keys < top-level keys (what `--config key=value` sets) — the same for the
+`phase:` block. Every problem is one line naming the key, the value and what is allowed (or the closest key).
+
+A view is one experiment as resolved: `results/<experiment>` when nothing is overridden at the top level,
+else `results/<experiment>@<view or a hash of the overrides>`, so a sub-grid never replaces the full run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .cell import GRID_AXES, PARAMS, Cell, check_key, check_value
+from .grid import PACK_OVER, PACK_SIZE, expand
+from .layout import check_view_name
+from .phase import PhaseRule
+
+CONTROL_KEYS = ("experiments", "data_root", "defaults", "grids", "phase", "view")
+EXPERIMENT_KEYS = ("description", "pack_over", "pack_size", "phase")  # experiment keys that are not parameters
+TOP_KEYS = CONTROL_KEYS + PARAMS + EXPERIMENT_KEYS[1:3]
+PHASE_KEYS = tuple(f.name for f in dataclasses.fields(PhaseRule))
+
+
+class ConfigError(ValueError):
+    """A bad key or value in the configuration; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class View:
+    """One experiment as resolved: its view name, cells, phase rule and packing."""
+
+    name: str
+    experiment: str
+    spec: dict[str, Any]
+    cells: list[Cell]
+    phase: PhaseRule
+    pack_over: tuple[str, ...]
+    pack_size: int
+
+    def plan(self) -> dict[str, Any]:
+        """What plan.json holds: everything merge and status need to know about the view."""
+        return {"view": self.name, "experiment": self.experiment, "spec": self.spec, "phase": self.phase.as_dict(),
+                "cells": [{"hash": c.param_hash, "name": c.name, "params": c.params()} for c in self.cells]}
+
+
+def coerce(value: Any) -> Any:
+    """Command-line values arrive as strings (Snakemake reads `--config` with YAML's BaseLoader): read them as
+    YAML, so `width=[8,32]` and `bn=false` get their types; numbers YAML 1.1 leaves as strings (`5e-3`,
+    also in config files) become floats."""
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                return value
+        return coerce(value)
+    if isinstance(value, list):
+        return [coerce(v) for v in value]
+    if isinstance(value, dict):
+        return {k: coerce(v) for k, v in value.items()}
+    return value
+
+
+def _check_entry(key: str, value: Any, where: str) -> None:
+    """Check one experiment key and its value (an axis may be a list of values)."""
+    check_key(key, PARAMS + EXPERIMENT_KEYS, where)
+    if key == "pack_over":
+        for v in value if isinstance(value, list) else [value]:
+            if v not in GRID_AXES:
+                raise ValueError(f"{where}pack_over={value!r}: each entry must be one of {', '.join(GRID_AXES)}")
+    elif key == "pack_size":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{where}pack_size={value!r}: must be int >= 1")
+    elif key == "description":
+        return
+    elif key == "phase":
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}phase: must be a mapping of {', '.join(PHASE_KEYS)}")
+        for k in value:
+            check_key(k, PHASE_KEYS, f"{where}phase.")
+    else:
+        values = value if key in GRID_AXES and isinstance(value, list) else [value]
+        if not values:
+            raise ValueError(f"{where}{key}=[]: needs at least one value")
+        for v in values:
+            problem = check_value(key, v)
+            if problem:
+                raise ValueError(where + problem)
+
+
+def resolve_experiment(name: str, config: dict[str, Any]) -> View:
+    """The view of experiment `name`: precedence applied, every key and value checked, its cells expanded
+    (impossible combinations are named here, before any job starts)."""
+    defaults = coerce(config.get("defaults") or {})
+    grid = coerce(config["grids"][name] or {})
+    overrides = {k: coerce(config[k]) for k in config if k not in CONTROL_KEYS}
+    for where, block in (("defaults.", defaults), (f"grids.{name}.", grid), ("", overrides)):
+        for key, value in block.items():
+            _check_entry(key, value, where)
+    spec = {**defaults, **grid, **overrides}
+    spec.pop("description", None)
+    phase = {**coerce(config.get("phase") or {}), **(defaults.get("phase") or {}), **(grid.get("phase") or {})}
+    try:
+        rule = PhaseRule(**phase)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+    spec["phase"] = rule.as_dict()
+    try:
+        cells = expand(spec)
+    except ValueError as err:
+        raise ConfigError(f"grids.{name}: {err}") from err
+    tag = config.get("view")
+    if overrides or tag:
+        tag = str(tag) if tag else hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
+        view = check_view_name(f"{name}@{tag}")
+    else:
+        view = check_view_name(name)
+    pack_over = spec.get("pack_over", list(PACK_OVER))
+    return View(view, name, spec, cells, rule, tuple(pack_over if isinstance(pack_over, list) else [pack_over]),
+                int(spec.get("pack_size", PACK_SIZE)))
+
+
+def resolve(config: dict[str, Any]) -> list[View]:
+    """The views of the experiments picked by `config["experiments"]` (comma-separated names or "all")."""
+    try:
+        for key in config:
+            check_key(key, TOP_KEYS, "config key ")
+        grids = config.get("grids") or {}
+        names = [n.strip() for n in str(config.get("experiments", "")).split(",") if n.strip()]
+        if names == ["all"]:
+            names = list(grids)
+        for n in names:
+            check_key(n, [*grids, "all"], "experiments=", "experiment")
+        if not names:
+            raise ValueError("experiments: name at least one of the grids, or all")
+        return [resolve_experiment(n, config) for n in names]
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(str(err)) from err

@@ -1,0 +1,94 @@
+"""Every path of a results tree, in one place: the rules, the CLI, `run_cells`, status and merge ask here.
+
+    <root>/cells/<param hash>.h5            one cell, addressed by the hash of all its parameters; shared by
+                                            every view that lists it, never overwritten by other parameters
+    <root>/cells/damaged/<hash>-<time>.h5   an unreadable, incomplete or foreign cell file, moved aside when
+                                            its cell is recomputed (kept for inspection; delete at will)
+    <root>/packs/<pack id>.h5, .state.pt    codes and resumable training state of a running pack job
+    <root>/packs/<pack id>.json             receipt of a finished pack job: the cell files it wrote
+    <root>/logs/packs/<pack id>.log         the pack job's log (it lists the hashes of its cells)
+    <root>/<view>/plan.json                 a view: the experiment, its resolved parameters and its cells
+    <root>/<view>/metrics.nc, figures/      the view's merged dataset and figures (replaced only when the
+                                            new ones are complete)
+    <root>/<view>/.staged/                  what the workflow tracks; published to the two above
+    <root>/<view>/logs/                     merge and figure logs
+
+Paths are built from strings, so Snakemake wildcards (`"{view}"`) pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+RESERVED = ("cells", "packs", "logs")  # top-level folders of the tree that are not views
+VIEW_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]*")
+
+
+def pack_id(cell_hashes: Iterable[str]) -> str:
+    """A pack's id: a short hash of its members' parameter hashes (order-independent)."""
+    return hashlib.sha256(" ".join(sorted(cell_hashes)).encode()).hexdigest()[:16]
+
+
+def check_view_name(name: str) -> str:
+    """Return `name` if it can name a view folder, else raise ValueError saying why."""
+    if not VIEW_NAME.fullmatch(name) or name in RESERVED:
+        raise ValueError(f"view={name!r}: a view name is letters, digits and _ . @ + - (not {', '.join(RESERVED)})")
+    return name
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The results tree under `root`."""
+
+    root: str = "results"
+
+    def _p(self, *parts: str) -> str:
+        return str(Path(self.root, *parts))
+
+    # cells and packs, shared by all views
+    def cell(self, param_hash: str) -> str:
+        return self._p("cells", f"{param_hash}.h5")
+
+    def damaged(self, param_hash: str, stamp: str) -> str:
+        return self._p("cells", "damaged", f"{param_hash}-{stamp}.h5")
+
+    def pack_codes(self, pack: str) -> str:
+        return self._p("packs", f"{pack}.h5")
+
+    def pack_state(self, pack: str) -> str:
+        return self._p("packs", f"{pack}.state.pt")
+
+    def pack_receipt(self, pack: str) -> str:
+        return self._p("packs", f"{pack}.json")
+
+    def pack_log(self, pack: str) -> str:
+        return self._p("logs", "packs", f"{pack}.log")
+
+    def pack_logs(self) -> list[Path]:
+        return sorted(Path(self.root, "logs", "packs").glob("*.log"))
+
+    # views
+    def plan(self, view: str) -> str:
+        return self._p(view, "plan.json")
+
+    def plans(self) -> list[Path]:
+        return sorted(p for p in Path(self.root).glob("*/plan.json") if p.parent.name not in RESERVED)
+
+    def metrics(self, view: str) -> str:
+        return self._p(view, "metrics.nc")
+
+    def figures(self, view: str) -> str:
+        return self._p(view, "figures")
+
+    def staged_metrics(self, view: str) -> str:
+        return self._p(view, ".staged", "metrics.nc")
+
+    def staged_figures(self, view: str) -> str:
+        return self._p(view, ".staged", "figures")
+
+    def view_log(self, view: str, step: str) -> str:
+        return self._p(view, "logs", f"{step}.log")

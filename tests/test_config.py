@@ -1,0 +1,118 @@
+"""The configuration: one source for every parameter, the documented precedence, overrides of every key,
+short errors naming the key, and views that never replace one another."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import subprocess
+
+import pytest
+import yaml
+
+from acthash.cell import FIELDS, GRID_AXES, PARAMS, Cell, allowed
+from acthash.config import ConfigError, coerce, resolve
+from acthash.phase import PhaseRule
+
+from .conftest import REPO
+
+SHIPPED = yaml.safe_load((REPO / "config/config.yaml").read_text())
+# a valid value other than the built-in default, for every parameter (one per key: drift fails below)
+OTHER = {"dataset": "digits", "arch": "vgg16", "depth": 2, "width": 7, "n_train": 300, "weight_decay": 1e-4,
+         "bn": False, "dropout": 0.1, "label_noise": 0.2, "augment": True, "seed": 3, "checkpoints": [0, 2],
+         "noise_mode": "permute_subset", "subset": "stratified_random", "tile": False, "train_fraction": 0.5,
+         "lr": 0.005, "lr_decay": 0.5, "lr_step": 5, "adam_eps": 1e-8, "batch_size": 32, "early_stopping": False,
+         "patience": 5, "bn_eps": 1e-5, "bn_momentum": 0.1, "knn_k": 5, "logreg_solver": "liblinear",
+         "kmeans_n_init": 3, "random_inputs": "uniform01", "code_units": 128}
+
+
+def demo_config(**top) -> dict:
+    config = copy.deepcopy(SHIPPED)
+    config.update({"experiments": "demo", **top})
+    return config
+
+
+def test_every_parameter_is_documented_typed_and_bounded_by_its_field():
+    assert set(OTHER) == set(PARAMS)
+    for name, f in FIELDS.items():
+        assert f.metadata["doc"], name
+        assert allowed(name)  # the allowed values are stated
+        assert Cell.__dataclass_fields__[name].default == f.default
+    out = subprocess.run(["acthash", "params"], capture_output=True, text=True, check=True).stdout
+    for name in PARAMS:
+        assert f"| `{name}` |" in out
+    for f in dataclasses.fields(PhaseRule):
+        assert f"| `phase.{f.name}` |" in out
+
+
+def test_shipped_config_restates_no_built_in_default():
+    assert not SHIPPED["defaults"] and not SHIPPED["phase"]
+    for name, grid in SHIPPED["grids"].items():
+        for key, value in grid.items():
+            if key in FIELDS and key not in GRID_AXES:
+                assert coerce(value) != FIELDS[key].default or key == "checkpoints", f"grids.{name}.{key}"
+
+
+def test_precedence_built_in_then_defaults_then_grid_then_top_level():
+    config = demo_config()
+    config["grids"]["demo"]["patience"] = 7
+    config["defaults"] = {"lr": 0.005, "patience": 3, "knn_k": 5, "phase": {"r_hi": 0.3, "eps": 0.05}}
+    config["grids"]["demo"]["phase"] = {"eps": 0.04}
+    (view,) = resolve(config)
+    cell = view.cells[0]
+    assert cell.lr == 0.005 and cell.knn_k == 5  # defaults over built-in
+    assert cell.patience == 7  # the grid over defaults
+    assert cell.bn_eps == FIELDS["bn_eps"].default  # built-in where nobody says otherwise
+    assert view.phase.r_hi == 0.3 and view.phase.eps == 0.04 and view.phase.r_lo == PhaseRule().r_lo
+    (top,) = resolve({**config, "knn_k": "3", "patience": "11"})  # the command line over everything
+    assert top.cells[0].knn_k == 3 and top.cells[0].patience == 11 and top.cells[0].lr == 0.005
+
+
+@pytest.mark.parametrize("key", PARAMS)
+def test_every_key_can_be_overridden_from_the_command_line(key):
+    config = demo_config(**{key: str(OTHER[key]) if key not in GRID_AXES else f"[{OTHER[key]}]".lower()})
+    config["grids"]["demo"]["n_train"] = [100]  # fits every dataset's training split
+    (view,) = resolve(config)
+    values = {getattr(c, key) for c in view.cells}
+    expected = tuple(OTHER[key]) if key == "checkpoints" else OTHER[key]
+    assert values == {expected}, key
+    assert view.name.startswith("demo@")  # an override makes a new view
+
+
+@pytest.mark.parametrize("top, message", [
+    ({"widht": "3"}, "config key widht: unknown key; did you mean width?"),
+    ({"width": "[0,10]"}, "width=0: must be int >= 1"),
+    ({"dropout": "2"}, "dropout=2: must be float in [0, 1)"),
+    ({"lr": "fast"}, "lr='fast': must be float > 0"),
+    ({"experiments": "dmeo"}, "experiments=dmeo: unknown experiment; did you mean demo?"),
+    ({"n_train": "100000"}, "n_train=100000: exceeds the mnist training split (48000 examples"),
+    ({"arch": "resnet20", "depth": "2"}, "depth=2: a CNN's depth is set by arch='resnet20'"),
+    ({"phase": {"r_hi": 2}}, "phase.r_hi=2: must be float in [0, 1]"),
+    ({"pack_over": "[widht]"}, "pack_over=['widht']: each entry must be one of"),
+])
+def test_a_bad_key_or_value_is_one_line_naming_it(top, message):
+    with pytest.raises(ConfigError) as err:
+        resolve(demo_config(**top))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_typo_in_a_grid_names_the_grid_and_the_closest_key():
+    config = demo_config()
+    config["grids"]["demo"]["knn"] = 3
+    with pytest.raises(ConfigError, match=r"grids\.demo\.knn: unknown key; did you mean knn_k\?"):
+        resolve(config)
+
+
+def test_views_are_named_by_experiment_overrides_or_the_user():
+    assert [v.name for v in resolve(demo_config())] == ["demo"]
+    a, b = resolve(demo_config(width="[8,32]")), resolve(demo_config(width="[8,32]"))
+    assert a[0].name == b[0].name != resolve(demo_config(width="[8]"))[0].name
+    assert resolve(demo_config(width="[8]", view="quick"))[0].name == "demo@quick"
+    with pytest.raises(ConfigError, match="a/b'.*letters, digits"):
+        resolve(demo_config(view="a/b"))
+
+
+def test_every_shipped_experiment_resolves():
+    views = resolve({**copy.deepcopy(SHIPPED), "experiments": "all"})
+    assert [v.experiment for v in views] == list(SHIPPED["grids"])
+    assert all(v.cells for v in views)

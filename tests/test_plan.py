@@ -1,0 +1,110 @@
+"""Grid expansion, packing, the packs a run needs, status and the notebook API, on real (tiny) cell files."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import matplotlib
+import numpy as np
+import pytest
+
+import acthash
+from acthash.cell import Cell
+from acthash.config import View
+from acthash.grid import expand, packs
+from acthash.layout import Layout, pack_id
+from acthash.merge import merge_files
+from acthash.phase import PhaseRule
+from acthash.plan import packs_to_run, write_plan
+from acthash.progress import status
+from acthash.runner import run_layout_pack
+
+BASE = {"dataset": "digits", "n_train": 300, "checkpoints": [0, 2], "early_stopping": False, "kmeans_n_init": 2}
+
+
+def test_expand_is_the_full_factorial_product_in_axis_order():
+    cells = expand({**BASE, "width": [4, 8, 16], "seed": [0, 1], "n_train": [100, 300], "lr": 0.02})
+    assert len(cells) == 12 and len({c.param_hash for c in cells}) == 12
+    assert {c.lr for c in cells} == {0.02} and cells[0].checkpoints == (0, 2)
+    assert [(c.width, c.n_train, c.seed) for c in cells[:3]] == [(4, 100, 0), (4, 100, 1), (4, 300, 0)]
+    with pytest.raises(ValueError, match="n_train=2000: exceeds the digits training split"):
+        expand({**BASE, "n_train": [100, 2000]})
+
+
+def test_packs_group_by_every_parameter_but_the_pack_over_axes():
+    cells = expand({**BASE, "width": [4, 8, 16], "seed": [0, 1], "n_train": [100, 300]})
+    by = packs(cells, ("width", "seed"), 4)
+    assert sorted(len(m) for m in by.values()) == [2, 2, 4, 4]  # two n_train groups of 6, split at 4
+    for members in by.values():
+        assert len({c.n_train for c in members}) == 1
+    assert len(packs(cells, ("width", "seed", "n_train"), 64)) == 1
+    cnn = expand({**BASE, "arch": "resnet20", "width": [2, 4], "seed": [0, 1]})
+    assert sorted(sorted((c.width, c.seed) for c in m) for m in packs(cnn).values()) == \
+        [[(2, 0), (2, 1)], [(4, 0), (4, 1)]]  # a CNN pack holds one width
+
+
+def _view(name: str, cells: list[Cell]) -> View:
+    return View(name, "tiny", {}, cells, PhaseRule(), ("width", "seed"), 64)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """A results tree with two views sharing cells; the cells of view `a` computed by the runner."""
+    root = tmp_path_factory.mktemp("results")
+    layout = Layout(str(root))
+    a = _view("a", expand({**BASE, "width": [4, 12], "seed": [0, 1]}))
+    b = _view("b", expand({**BASE, "width": [12, 20], "seed": [0]}))
+    for view in (a, b):
+        write_plan(view.plan(), layout.plan(view.name))
+    (pack,), _ = packs_to_run([a], layout)
+    run_layout_pack(pack.cells, layout, ".", "cpu", pid=pack.id)
+    return layout, a, b
+
+
+def test_only_cells_without_a_complete_file_are_packed_each_once(tree):
+    layout, a, b = tree
+    assert packs_to_run([a], layout) == ([], {})
+    todo, damaged = packs_to_run([a, b, b], layout)
+    assert [(p.view, sorted(c.width for c in p.cells)) for p in todo] == [("b", [20])] and not damaged
+    fresh = _view("c", expand({**BASE, "width": [30], "seed": [0, 1]}))
+    both, _ = packs_to_run([fresh, dataclasses.replace(fresh, name="d")], layout)
+    assert len(both) == 1 and both[0].view == "c"  # a cell two views share is computed once
+
+
+def test_damaged_files_are_planned_for_repair_with_a_fresh_pack_id(tree, tmp_path):
+    layout, a, _ = tree
+    copy = Layout(str(tmp_path / "r"))
+    shutil.copytree(layout.root, copy.root)
+    victim = a.cells[0].param_hash
+    path = copy.cell(victim)
+    with open(path, "r+b") as f:
+        f.truncate(1000)
+    (pack,), damaged = packs_to_run([a], copy)
+    assert [c.param_hash for c in pack.cells] == [victim] and "not a readable HDF5" in damaged[victim]
+    assert pack.id != pack_id([f"{victim}:missing"])  # not the id of a plain first run of this cell
+    run_layout_pack(pack.cells, copy, ".", "cpu", pid=pack.id)
+    assert packs_to_run([a], copy) == ([], {})
+    assert len(list((tmp_path / "r/cells/damaged").iterdir())) == 1
+
+
+def test_status_counts_and_merge_reads_the_tree(tree, tmp_path):
+    layout, a, b = tree
+    table = status(layout.root)
+    assert table.groupby(["view", "state"]).size().to_dict() == \
+        {("a", "done"): 4, ("b", "done"): 1, ("b", "missing"): 1}
+    ds = merge_files(layout.plan("a"), [layout.cell(c.param_hash) for c in a.cells], tmp_path / "a.nc")
+    assert dict(ds.sizes) == {"width": 2, "epoch": 2, "n_train": 1, "seed": 2}
+    assert ds.attrs["view"] == "a" and np.isfinite(ds["knn_test"]).all()
+
+
+def test_the_notebook_api_is_callable_every_time_and_listed(tree, tmp_path):
+    layout, a, _ = tree
+    first, second = acthash.status(layout.root), acthash.status(layout.root)
+    assert first.equals(second)
+    assert {"load", "status", "regime_map", "metric_lines", "run_cells"} <= set(dir(acthash))
+    assert "annotations" not in dir(acthash)
+    ds = merge_files(layout.plan("a"), [layout.cell(c.param_hash) for c in a.cells], tmp_path / "a.nc")
+    fig = acthash.metric_lines(ds, x="width", hue="seed")
+    assert len(fig.axes[0].lines) == 2  # one line per seed
+    assert isinstance(acthash.regime_map(acthash.load(tmp_path / "a.nc"), "width", "epoch"), matplotlib.axes.Axes)

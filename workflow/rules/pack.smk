@@ -1,0 +1,36 @@
+rule plan:
+    output:
+        LAYOUT.plan("{view}"),
+    log:
+        LAYOUT.view_log("{view}", "plan"),
+    localrule: True
+    params:
+        digest=plan_digest,
+    run:
+        write_plan(VIEWS[wildcards.view].plan(), output[0], log[0])
+
+
+rule pack:
+    input:
+        data=pack_dataset,
+        plan=pack_plan,
+    output:
+        LAYOUT.pack_receipt("{pack}"),
+    log:
+        LAYOUT.pack_log("{pack}"),
+    benchmark:
+        f"{LAYOUT.root}/benchmarks/packs/{{pack}}.tsv"
+    conda:
+        "../envs/acthash.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    params:
+        cells=pack_hashes,
+        root=config["data_root"],
+        results=lambda wildcards, output: Path(output[0]).parent.parent,
+    shell:
+        "acthash run-pack --plan {input.plan} --pack {wildcards.pack} --cells {params.cells} --results {params.results}"
+        " --data-root {params.root} > {log} 2>&1"
