@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import yaml
 
-from acthash.cell import FIELDS, GRID_AXES, PARAMS, Cell, allowed
+from acthash.cell import FIELDS, GRID_AXES, PARAMS, Cell, allowed, param
 from acthash.config import ConfigError, coerce, resolve
 from acthash.phase import PhaseRule
 
@@ -51,6 +51,16 @@ def test_shipped_config_restates_no_built_in_default():
         for key, value in grid.items():
             if key in FIELDS and key not in GRID_AXES:
                 assert coerce(value) != FIELDS[key].default or key == "checkpoints", f"grids.{name}.{key}"
+
+
+def test_a_parameter_added_later_keeps_existing_cells_at_their_address():
+    @dataclasses.dataclass(frozen=True)
+    class WithOptimizer(Cell):
+        optimizer: str = param("adam", "the optimizer", choices=("adam", "sgd"), neutral="adam")
+
+    assert WithOptimizer().param_hash == Cell().param_hash  # the value that reproduces the old cells
+    assert WithOptimizer(optimizer="sgd").param_hash != Cell().param_hash
+    assert dataclasses.replace(Cell(), lr=0.02).param_hash != Cell().param_hash
 
 
 def test_precedence_built_in_then_defaults_then_grid_then_top_level():

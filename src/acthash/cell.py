@@ -22,10 +22,15 @@ RANDOM_INPUTS = ("none", "uniform01", "neg_uniform01", "gaussian_like_data")
 
 
 def param(default: Any, doc: str, *, axis: bool = False, choices: tuple[Any, ...] | None = None,
-          lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False) -> Any:
-    """A Cell field with its description, whether it is a grid axis, and its allowed values."""
+          lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
+          neutral: Any = None) -> Any:
+    """A Cell field with its description, whether it is a grid axis, and its allowed values.
+
+    `neutral`: for a parameter added after cells were computed, the value that reproduces what was done before
+    it existed; a cell with that value leaves the key out of its hash, so existing cells keep their addresses.
+    """
     return field(default=default, metadata={"doc": doc, "axis": axis, "choices": choices, "lo": lo, "hi": hi,
-                                            "lo_open": lo_open, "hi_open": hi_open})
+                                            "lo_open": lo_open, "hi_open": hi_open, "neutral": neutral})
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,11 @@ class Cell:
 
     @property
     def param_hash(self) -> str:
-        """Short sha256 of the canonical JSON of `params()`: the cell's address in the results tree."""
-        blob = json.dumps(self.params(), sort_keys=True).encode()
+        """Short sha256 of the canonical JSON of `params()` (without parameters at their `neutral` value):
+        the cell's address in the results tree."""
+        neutral = {f.name: f.metadata["neutral"] for f in dataclasses.fields(self)}
+        params = {k: v for k, v in self.params().items() if neutral[k] is None or v != neutral[k]}
+        blob = json.dumps(params, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     @classmethod

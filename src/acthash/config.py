@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -130,6 +131,14 @@ def resolve_experiment(name: str, config: dict[str, Any]) -> View:
     pack_over = spec.get("pack_over", list(PACK_OVER))
     return View(view, name, spec, cells, rule, tuple(pack_over if isinstance(pack_over, list) else [pack_over]),
                 int(spec.get("pack_size", PACK_SIZE)))
+
+
+def resolve_file(path: Path | str, experiments: str, **overrides: Any) -> list[View]:
+    """The views of `experiments` in the config file at `path`, with top-level `overrides` as on the
+    command line (e.g. `seed=[0, 1]`): how benchmarks and notebooks take the shipped grids."""
+    config = yaml.safe_load(Path(path).read_text())
+    config.update({"experiments": experiments, **overrides})
+    return resolve(config)
 
 
 def resolve(config: dict[str, Any]) -> list[View]:

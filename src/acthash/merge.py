@@ -66,7 +66,7 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     for key in GRID_AXES:
         ds[key].attrs.update(long_name=key.replace("_", " "), description=FIELDS[key].metadata["doc"])
     ds["epoch"].attrs.update(long_name="epoch", units="epoch", description="checkpoint epoch (0 = initialisation)")
-    ds = ds.merge(classify(ds, PhaseRule(**plan["phase"])))
+    ds = ds.assign(classify(ds, PhaseRule(**plan["phase"])).data_vars)
     recipe = {k: v for k, v in first.params.items() if k not in GRID_AXES}
     cells_hash = hashlib.sha256(" ".join(sorted(c["hash"] for c in plan["cells"])).encode()).hexdigest()[:16]
     ds.attrs.update(experiment=plan["experiment"], view=plan["view"], acthash_version=__version__,

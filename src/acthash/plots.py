@@ -97,7 +97,9 @@ def regime_map(ds: xr.Dataset, x: str = "width", y: str = "n_train", ax: plt.Axe
 
 def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
                  metrics: tuple[str, ...] = LINE_METRICS) -> plt.Figure:
-    """One panel per metric vs `x`: seed mean with a min–max band, one line per value of `hue`."""
+    """One panel per metric (titled by its long name) vs `x`, one line per value of `hue`: the seed mean
+    with a min–max band over seeds, or with `hue="seed"` each seed's own line. Other dims are fixed at
+    their last value."""
     hue = hue if hue in ds.dims and hue != x else None
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.1 * len(metrics), 3.0), squeeze=False)
     sub = _reduce_to(ds, (x,) + ((hue,) if hue else ()))
@@ -106,11 +108,13 @@ def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
     for ax, metric in zip(axes[0], metrics):
         for i, h in enumerate(hues):
             da = sub[metric] if h is None else sub[metric].sel({hue: h})
-            mean = da.mean("seed").values
+            seeds = [d for d in ("seed",) if d in da.dims]
             color = plt.cm.viridis(i / max(len(hues) - 1, 1))
-            ax.plot(xv, mean, marker="o", ms=3, color=color, label=None if h is None else f"{hue}={h}")
-            ax.fill_between(xv, da.min("seed").values, da.max("seed").values, color=color, alpha=0.2, lw=0)
-        ax.set_title(metric, fontsize=9)
+            ax.plot(xv, da.mean(seeds).values, marker="o", ms=3, color=color,
+                    label=None if h is None else f"{hue}={h}")
+            if seeds:
+                ax.fill_between(xv, da.min(seeds).values, da.max(seeds).values, color=color, alpha=0.2, lw=0)
+        ax.set_title(ds[metric].attrs.get("long_name", metric), fontsize=9)
         ax.set_xlabel(LABELS.get(x, x), fontsize=8)
         _ticks(ax, "x", x, sub[x].values)
         ax.tick_params(labelsize=7)
