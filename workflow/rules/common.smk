@@ -35,7 +35,8 @@ wildcard_constraints:
 
 def final_outputs():
     """Each view's merged dataset and figures, and the receipt of every pack to run: a pack repairing a
-    damaged cell file must run even though the view's merged dataset looks up to date."""
+    damaged cell file must run even though the view's merged dataset looks up to date.
+    """
     views = [
         out
         for view in VIEWS
