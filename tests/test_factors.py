@@ -67,7 +67,8 @@ def test_random_inputs_are_seeded_and_measured_at_every_checkpoint():
     cells = [dataclasses.replace(BASE, width=w, random_inputs="uniform01") for w in (3, 24)]
     results = make_trainer(cells).run()
     for res in results:
-        assert [sorted(c.random) for c in res.checkpoints] == [["redundancy_random_test", "redundancy_random_train"]] * 3
+        keys = ["redundancy_random_test", "redundancy_random_train"]
+        assert [sorted(c.random) for c in res.checkpoints] == [keys] * 3
     narrow, wide = (r.checkpoints[-1].random["redundancy_random_test"] for r in results)
     assert narrow > wide  # 3 units cannot give 300 random inputs distinct codes; 24 can
     again = make_trainer(cells).run()

@@ -87,8 +87,8 @@ def test_knn_equals_scikit_learn_exactly_except_at_ties_where_k_matters(k):
     # vote differently on many rows; Hamming distances tie at the k-th neighbour on about 2/3 of the rows
     tr, ytr = _noisy_codes(1000, 2048, 2, flip=0.47, classes=2)
     te, yte = _noisy_codes(400, 2048, 3, flip=0.47, classes=2)
-    sk = {j: KNeighborsClassifier(j, metric="hamming", algorithm="brute").fit(tr.astype(bool), ytr).predict(te.astype(bool))
-          for j in (7, 9)}
+    sk = {j: KNeighborsClassifier(j, metric="hamming", algorithm="brute").fit(tr.astype(bool), ytr)
+          .predict(te.astype(bool)) for j in (7, 9)}
     decided = ~_knn_ties(tr, ytr, te, 7) & ~_knn_ties(tr, ytr, te, 9)
     assert decided.mean() > 0.25
     assert (sk[7] != sk[9])[decided].sum() >= 10  # the data tells 7 from 9 neighbours

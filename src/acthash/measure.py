@@ -16,7 +16,6 @@ from . import metrics as ref
 from .codes import unpack_bits
 
 
-
 @dataclass(frozen=True)
 class Metric:
     """One metric of a cell checkpoint. `source` says what computes it: `code_metrics` ("code"), the trainer
@@ -30,7 +29,8 @@ class Metric:
 
 
 METRICS = (
-    Metric("redundancy_train", "code", "R train", "1", "redundancy ratio (N - #distinct codes)/N on the training examples"),
+    Metric("redundancy_train", "code", "R train", "1",
+           "redundancy ratio (N - #distinct codes)/N on the training examples"),
     Metric("redundancy_test", "code", "R test", "1", "redundancy ratio (N - #distinct codes)/N on the test set"),
     Metric("kmeans_purity_train", "code", "K-Means purity, train", "1",
            "K-Means cluster purity (majority mapping) on training codes"),

@@ -78,7 +78,8 @@ def cell_samples(cell: Cell, y_train_official: np.ndarray, n_classes: int) -> Sa
     """Everything about the training rows of `cell`, from the official training labels."""
     n_split = split_size(cell.dataset, cell.train_fraction)
     if len(y_train_official) != TRAIN_SIZE[cell.dataset]:
-        raise ValueError(f"{cell.dataset}: {len(y_train_official)} training labels, expected {TRAIN_SIZE[cell.dataset]}")
+        raise ValueError(f"{cell.dataset}: {len(y_train_official)} training labels, "
+                         f"expected {TRAIN_SIZE[cell.dataset]}")
     y_split = y_train_official[:n_split]
     index = subset_indices(y_split, cell.n_train, cell.subset, cell.seed)
     true = y_split[index]

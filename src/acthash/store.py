@@ -1,6 +1,6 @@
 """HDF5 files: one pack file per trained pack (a group per member) and one cell file per cell.
 
-Cell file layout (a pack member group has the same layout, without /metrics):
+Cell file layout (a pack member group has the same layout, with only the trainer's metrics):
   attrs      params (JSON), param_hash, name, seed, status (ok | diverged), stopped_epoch, code_length,
              versions (JSON), device, train_seconds, measure_seconds, complete (written last)
   labels/    train (n,) labels used in training (noisy where noise_mask), train_true, test; noise_mask (n,)
