@@ -23,7 +23,7 @@ from acthash.runner import run_pack
 from acthash.store import read_cell
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
-CHECKPOINTS = [0, 1, 3, 6, 10, 20, 30, 40, 60, 80, 100, 120, 140, 160, 180, 200]  # the paper's training-time list
+CHECKPOINTS = list(resolve_file(CONFIG, "mnist_epochs")[0].cells[0].checkpoints)  # the training-time sweep's
 
 
 def main() -> None:

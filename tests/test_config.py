@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import yaml
 
-from acthash.cell import FIELDS, GRID_AXES, PARAMS, Cell, allowed, param
+from acthash.cell import FIELDS, GRID_AXES, PACK_SHARED, PARAMS, Cell, check_value, param
 from acthash.config import ConfigError, coerce, resolve
 from acthash.phase import PhaseRule
 
@@ -43,8 +43,8 @@ def demo_config(**top) -> dict:
 def test_every_parameter_is_documented_typed_and_bounded_by_its_field():
     for name, f in FIELDS.items():
         assert f.metadata["doc"], name
-        assert allowed(name)  # the allowed values are stated
-        assert Cell.__dataclass_fields__[name].default == f.default
+        assert check_value(name, f.default) is None, name  # the built-in default is allowed by its own bounds
+        assert check_value(name, other_value(name)) is None, name
     out = subprocess.run(["acthash", "params"], capture_output=True, text=True, check=True).stdout
     for name in PARAMS:
         assert f"| `{name}` |" in out
@@ -53,7 +53,7 @@ def test_every_parameter_is_documented_typed_and_bounded_by_its_field():
 
 
 def test_shipped_config_restates_no_built_in_default():
-    assert not SHIPPED["defaults"] and not SHIPPED["phase"]
+    assert not SHIPPED["defaults"] and "phase" not in SHIPPED
     for name, grid in SHIPPED["grids"].items():
         for key, value in grid.items():
             if key in FIELDS and key not in GRID_AXES:
@@ -81,8 +81,9 @@ def test_precedence_built_in_then_defaults_then_grid_then_top_level():
     assert cell.patience == 7  # the grid over defaults
     assert cell.bn_eps == FIELDS["bn_eps"].default  # built-in where nobody says otherwise
     assert view.phase.r_hi == 0.3 and view.phase.eps == 0.04 and view.phase.r_lo == PhaseRule().r_lo
-    (top,) = resolve({**config, "knn_k": "3", "patience": "11"})  # the command line over everything
+    (top,) = resolve({**config, "knn_k": "3", "patience": "11", "phase": "{eps: 0.03}"})  # command line wins
     assert top.cells[0].knn_k == 3 and top.cells[0].patience == 11 and top.cells[0].lr == 0.005
+    assert top.phase.eps == 0.03 and top.phase.r_hi == 0.3 and top.name.startswith("demo@")
 
 
 @pytest.mark.parametrize("key", PARAMS)
@@ -107,6 +108,8 @@ def test_every_key_can_be_overridden_from_the_command_line(key):
     ({"arch": "resnet20", "depth": "2"}, "depth=2: a CNN's depth is set by arch='resnet20'"),
     ({"phase": {"r_hi": 2}}, "phase.r_hi=2: must be float in [0, 1]"),
     ({"pack_over": "[widht]"}, "pack_over=['widht']: each entry must be one of"),
+    ({"pack_over": "[augment]"}, "pack_over=['augment']: each entry must be one of width, n_train"),
+    ({"phase": "{r_hig: 1}"}, "phase.r_hig: unknown key; did you mean r_hi?"),
 ])
 def test_a_bad_key_or_value_is_one_line_naming_it(top, message):
     with pytest.raises(ConfigError) as err:
@@ -130,7 +133,21 @@ def test_views_are_named_by_experiment_overrides_or_the_user():
         resolve(demo_config(view="a/b"))
 
 
+def test_an_integer_written_for_a_float_is_the_same_cell():
+    assert Cell(label_noise=0, lr=1).param_hash == Cell(label_noise=0.0, lr=1.0).param_hash
+    (a,), (b,) = resolve(demo_config(dropout="[0]")), resolve(demo_config(dropout="[0.0]"))
+    assert [c.param_hash for c in a.cells] == [c.param_hash for c in b.cells]
+
+
+def test_packable_axes_are_those_a_stacked_model_may_vary():
+    assert set(PACK_SHARED) < set(PARAMS)
+    config = demo_config(pack_over="[width, seed, n_train]")
+    (view,) = resolve(config)
+    assert view.pack_over == ("width", "seed", "n_train")
+
+
 def test_every_shipped_experiment_resolves():
     views = resolve({**copy.deepcopy(SHIPPED), "experiments": "all"})
     assert [v.experiment for v in views] == list(SHIPPED["grids"])
+    assert [v.name for v in resolve({**copy.deepcopy(SHIPPED), "experiments": "demo,all"})] == list(SHIPPED["grids"])
     assert all(v.cells for v in views)

@@ -1,5 +1,7 @@
 """Phase-chart regimes on hand-made metrics."""
 
+import dataclasses
+
 import numpy as np
 import xarray as xr
 
@@ -38,3 +40,11 @@ def test_fixed_plateau_and_r_metric_max():
     ds["redundancy_train"] = ds["redundancy_train"] + 0.5
     assert (classify(ds, PhaseRule(plateau_over=0.9))["regime"] == CRITICAL).all()
     assert (classify(ds, PhaseRule(r_metric="max"))["regime"] == UNDER).all()
+
+
+def test_the_rule_names_metrics_of_the_registry():
+    from acthash.measure import BY_NAME
+
+    fields = {f.name: f for f in dataclasses.fields(PhaseRule)}
+    assert set(fields["accuracy"].metadata["choices"]) <= set(BY_NAME)
+    assert {f"redundancy_{m}" for m in fields["r_metric"].metadata["choices"] if m != "max"} <= set(BY_NAME)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
+import subprocess
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -16,9 +19,11 @@ from acthash.grid import expand, packs
 from acthash.layout import Layout, pack_id
 from acthash.merge import merge_files
 from acthash.phase import PhaseRule
+from acthash.pack import remeasure, train_pack
 from acthash.plan import packs_to_run, write_plan
 from acthash.progress import status
-from acthash.runner import run_layout_pack
+from acthash.runner import run_layout_pack, run_pack
+from acthash.store import read_cell
 
 BASE = {"dataset": "digits", "n_train": 300, "checkpoints": [0, 2], "early_stopping": False, "kmeans_n_init": 2}
 
@@ -35,12 +40,12 @@ def test_expand_is_the_full_factorial_product_in_axis_order():
 def test_packs_group_by_every_parameter_but_the_pack_over_axes():
     cells = expand({**BASE, "width": [4, 8, 16], "seed": [0, 1], "n_train": [100, 300]})
     by = packs(cells, ("width", "seed"), 4)
-    assert sorted(len(m) for m in by.values()) == [2, 2, 4, 4]  # two n_train groups of 6, split at 4
-    for members in by.values():
+    assert sorted(len(m) for m in by) == [2, 2, 4, 4]  # two n_train groups of 6, split at 4
+    for members in by:
         assert len({c.n_train for c in members}) == 1
     assert len(packs(cells, ("width", "seed", "n_train"), 64)) == 1
     cnn = expand({**BASE, "arch": "resnet20", "width": [2, 4], "seed": [0, 1]})
-    assert sorted(sorted((c.width, c.seed) for c in m) for m in packs(cnn).values()) == \
+    assert sorted(sorted((c.width, c.seed) for c in m) for m in packs(cnn)) == \
         [[(2, 0), (2, 1)], [(4, 0), (4, 1)]]  # a CNN pack holds one width
 
 
@@ -108,3 +113,36 @@ def test_the_notebook_api_is_callable_every_time_and_listed(tree, tmp_path):
     fig = acthash.metric_lines(ds, x="width", hue="seed")
     assert len(fig.axes[0].lines) == 2  # one line per seed
     assert isinstance(acthash.regime_map(acthash.load(tmp_path / "a.nc"), "width", "epoch"), matplotlib.axes.Axes)
+
+
+def test_merge_takes_from_receipts_only_the_cells_of_its_view(tree, tmp_path):
+    layout, a, _ = tree
+    receipt = tmp_path / "receipt.json"  # a pack shared with another view also wrote cells not in this one
+    files = [layout.cell(c.param_hash) for c in a.cells] + [str(tmp_path / "ffffffffffffffff.h5")]
+    receipt.write_text(json.dumps({"cells": files}))
+    subprocess.run(["acthash", "merge", "--plan", layout.plan("a"), "--receipts", str(receipt), "--staged",
+                    str(tmp_path / "s.nc"), "--out", str(tmp_path / "m.nc")], check=True, capture_output=True)
+    assert acthash.load(tmp_path / "m.nc").sizes["width"] == 2
+
+
+def test_remeasuring_with_other_parameters_keeps_the_addressed_file(tree, tmp_path):
+    layout, a, _ = tree
+    copy = Layout(str(tmp_path / "r"))
+    shutil.copytree(layout.root, copy.root)
+    path = Path(copy.cell(a.cells[0].param_hash))
+    before = path.read_bytes()
+    _, out = remeasure(path, knn_k=1)
+    assert out.stem == dataclasses.replace(a.cells[0], knn_k=1).param_hash and path.read_bytes() == before
+    assert packs_to_run([a], copy) == ([], {})
+
+
+def test_an_interrupted_pack_job_reuses_its_codes_and_measured_cells(tmp_path, capfd):
+    cells = expand({**BASE, "width": [4, 8], "seed": [0]})
+    work = tmp_path / "packs" / "p"
+    train_pack(cells, ".", work.with_name("p.h5"), "cpu")  # the job died after training, before measuring
+    outs = [tmp_path / "cells" / f"{c.param_hash}.h5" for c in cells]
+    capfd.readouterr()
+    run_pack(cells, outs, ".", work, "cpu")
+    err = capfd.readouterr().err
+    assert "codes of every cell already in" in err and "epoch 2/2" not in err
+    assert all(read_cell(o, o.stem).status == "ok" for o in outs) and not list((tmp_path / "packs").iterdir())

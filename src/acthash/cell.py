@@ -19,6 +19,10 @@ TRAIN_SIZE = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "svhn": 
 DATASETS = tuple(TRAIN_SIZE)
 ARCHS = ("mlp", "vgg16", "vgg19", "resnet18", "resnet20")  # the CNNs are built by acthash.cnn
 RANDOM_INPUTS = ("none", "uniform01", "neg_uniform01", "gaussian_like_data")
+# Parameters every member of one stacked model (a pack) must share; the others may differ within a pack.
+PACK_SHARED = ("dataset", "arch", "depth", "bn", "checkpoints", "batch_size", "bn_eps", "bn_momentum", "adam_eps",
+               "lr", "lr_decay", "lr_step", "early_stopping", "patience", "train_fraction", "augment",
+               "random_inputs")
 
 
 def param(default: Any, doc: str, *, axis: bool = False, choices: tuple[Any, ...] | None = None,
@@ -77,6 +81,10 @@ class Cell:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checkpoints", tuple(sorted({int(c) for c in self.checkpoints})))
+        for f in dataclasses.fields(self):  # 0 and 0.0 are one value: one hash, one cell file
+            value = getattr(self, f.name)
+            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
         problems = validate(self)
         if problems:
             raise ValueError(f"invalid cell parameters: {'; '.join(problems)}")

@@ -44,14 +44,14 @@ def _cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def _cmd_cell(args: argparse.Namespace) -> None:
-    from .pack import print_json
+    from .pack import pick_device, print_json
     from .runner import run_pack
     from .store import read_cell
 
     cell = _cell_from_args(args)
     out = Path(args.out)
-    run_pack([cell], [out], args.data_root, out.with_name(f".{out.name}.pack"), args.device, args.backend,
-             args.device)
+    device = pick_device(args.device)
+    run_pack([cell], [out], args.data_root, out.with_name(f".{out.name}.pack"), device, args.backend, device)
     rec = read_cell(out)
     print_json({str(int(e)): {k: float(v[j]) for k, v in rec.metrics.items()} for j, e in enumerate(rec.epochs)})
 
@@ -73,16 +73,19 @@ def _cmd_measure(args: argparse.Namespace) -> None:
     from .pack import pick_device, print_json, remeasure
 
     overrides = {"knn_k": args.knn_k} if args.knn_k else {}
-    metrics = remeasure(args.target, args.backend, pick_device(args.device), **overrides)
+    metrics, out = remeasure(args.target, args.backend, pick_device(args.device), **overrides)
+    print(f"wrote {out}", file=sys.stderr)
     print_json({k: [float(x) for x in v] for k, v in metrics.items()})
 
 
 def _cmd_merge(args: argparse.Namespace) -> None:
     from .merge import merge_files, publish_file
+    from .plan import read_plan
 
     cells = [Path(p) for p in args.cells]
-    for receipt in args.receipts:  # the cell files each pack job of this run wrote
-        cells += [Path(p) for p in json.loads(Path(receipt).read_text())["cells"]]
+    ours = {c["hash"] for c in read_plan(args.plan)["cells"]}
+    for receipt in args.receipts:  # the cell files this run's pack jobs wrote for this view (packs may be shared)
+        cells += [Path(p) for p in json.loads(Path(receipt).read_text())["cells"] if Path(p).stem in ours]
     ds = merge_files(args.plan, sorted(set(cells)), args.staged)
     publish_file(args.staged, args.out)
     print(ds)
@@ -152,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="fast", choices=["fast", "reference"], help="metric implementations")
     p.set_defaults(func=_cmd_run_pack)
 
-    p = sub.add_parser("measure", help="recompute a cell file's code metrics in place (e.g. another --knn-k)")
+    p = sub.add_parser("measure", help="recompute a cell file's code metrics (e.g. another --knn-k); a file named "
+                       "by its hash gets a sibling named by the new hash")
     p.add_argument("target", help="a cell file")
     p.add_argument("--knn-k", type=int, default=None, help="neighbours of the K-NN (default: the cell's)")
     p.add_argument("--backend", default="fast", choices=["fast", "reference"], help="metric implementations")

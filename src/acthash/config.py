@@ -1,8 +1,9 @@
 """The workflow configuration resolved into views: each picked experiment's parameters, checked key by key.
 
 Precedence, lowest first: the built-in defaults (`Cell`, `PhaseRule`, `grid.PACK_OVER`/`PACK_SIZE`) <
-`defaults:` < the grid's own keys < top-level keys (what `--config key=value` sets) — the same for the
-`phase:` block. Every problem is one line naming the key, the value and what is allowed (or the closest key).
+`defaults:` < the grid's own keys < top-level keys (what `--config key=value` sets); the `phase:` rule
+likewise (`defaults: phase:` < the grid's `phase:` < a top-level `phase:`). Every problem is one line naming
+the key, the value and what is allowed (or the closest key).
 
 A view is one experiment as resolved: `results/<experiment>` when nothing is overridden at the top level,
 else `results/<experiment>@<view or a hash of the overrides>`, so a sub-grid never replaces the full run.
@@ -19,14 +20,14 @@ from typing import Any
 
 import yaml
 
-from .cell import GRID_AXES, PARAMS, Cell, check_key, check_value
+from .cell import GRID_AXES, PACK_SHARED, PARAMS, Cell, check_key, check_value
 from .grid import PACK_OVER, PACK_SIZE, expand
 from .layout import check_view_name
 from .phase import PhaseRule
 
-CONTROL_KEYS = ("experiments", "data_root", "defaults", "grids", "phase", "view")
+CONTROL_KEYS = ("experiments", "data_root", "defaults", "grids", "view")
 EXPERIMENT_KEYS = ("description", "pack_over", "pack_size", "phase")  # experiment keys that are not parameters
-TOP_KEYS = CONTROL_KEYS + PARAMS + EXPERIMENT_KEYS[1:3]
+TOP_KEYS = CONTROL_KEYS + PARAMS + EXPERIMENT_KEYS[1:]
 PHASE_KEYS = tuple(f.name for f in dataclasses.fields(PhaseRule))
 
 
@@ -78,9 +79,11 @@ def _check_entry(key: str, value: Any, where: str) -> None:
     """Check one experiment key and its value (an axis may be a list of values)."""
     check_key(key, PARAMS + EXPERIMENT_KEYS, where)
     if key == "pack_over":
+        packable = [a for a in GRID_AXES if a not in PACK_SHARED]
         for v in value if isinstance(value, list) else [value]:
-            if v not in GRID_AXES:
-                raise ValueError(f"{where}pack_over={value!r}: each entry must be one of {', '.join(GRID_AXES)}")
+            if v not in packable:
+                raise ValueError(f"{where}pack_over={value!r}: each entry must be one of {', '.join(packable)} "
+                                 f"(the others are shared by every member of a stacked model)")
     elif key == "pack_size":
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{where}pack_size={value!r}: must be int >= 1")
@@ -112,7 +115,7 @@ def resolve_experiment(name: str, config: dict[str, Any]) -> View:
             _check_entry(key, value, where)
     spec = {**defaults, **grid, **overrides}
     spec.pop("description", None)
-    phase = {**coerce(config.get("phase") or {}), **(defaults.get("phase") or {}), **(grid.get("phase") or {})}
+    phase = {**(defaults.get("phase") or {}), **(grid.get("phase") or {}), **(overrides.get("phase") or {})}
     try:
         rule = PhaseRule(**phase)
     except ValueError as err:
@@ -121,7 +124,7 @@ def resolve_experiment(name: str, config: dict[str, Any]) -> View:
     try:
         cells = expand(spec)
     except ValueError as err:
-        raise ConfigError(f"grids.{name}: {err}") from err
+        raise ConfigError(f"experiment {name}: {err}") from err
     tag = config.get("view")
     if overrides or tag:
         tag = str(tag) if tag else hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
@@ -148,7 +151,7 @@ def resolve(config: dict[str, Any]) -> list[View]:
             check_key(key, TOP_KEYS, "config key ")
         grids = config.get("grids") or {}
         names = [n.strip() for n in str(config.get("experiments", "")).split(",") if n.strip()]
-        if names == ["all"]:
+        if "all" in names:
             names = list(grids)
         for n in names:
             check_key(n, [*grids, "all"], "experiments=", "experiment")

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from .cell import GRID_AXES, RECIPE_KEYS, Cell
-from .layout import pack_id
 
 PACK_OVER = ("width", "seed")  # default: cells differing only in these axes train as one stacked model
 PACK_SIZE = 64  # default: at most this many cells per pack job
@@ -43,14 +42,9 @@ def pack_key(cell: Cell, pack_over: Iterable[str]) -> str:
     return json.dumps({k: v for k, v in cell.params().items() if k not in over}, sort_keys=True)
 
 
-def packs(cells: list[Cell], pack_over: Iterable[str] = PACK_OVER, pack_size: int = PACK_SIZE) -> dict[str, list[Cell]]:
-    """Group cells into packs of at most `pack_size` by `pack_key`; each pack's id hashes its members."""
+def packs(cells: list[Cell], pack_over: Iterable[str] = PACK_OVER, pack_size: int = PACK_SIZE) -> list[list[Cell]]:
+    """Group cells into packs of at most `pack_size` by `pack_key`."""
     groups: dict[str, list[Cell]] = {}
     for cell in cells:
         groups.setdefault(pack_key(cell, pack_over), []).append(cell)
-    out = {}
-    for members in groups.values():
-        for i in range(0, len(members), pack_size):
-            chunk = members[i:i + pack_size]
-            out[pack_id(c.param_hash for c in chunk)] = chunk
-    return out
+    return [members[i:i + pack_size] for members in groups.values() for i in range(0, len(members), pack_size)]

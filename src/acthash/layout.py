@@ -1,19 +1,23 @@
-"""Every path of a results tree, in one place: the rules, the CLI, `run_cells`, status and merge ask here.
+"""Every path of a results tree, in one place: the rules, the CLI, `run_cells` and status ask here (merge
+reads the cell files it is given).
 
     <root>/cells/<param hash>.h5            one cell, addressed by the hash of all its parameters; shared by
                                             every view that lists it, never overwritten by other parameters
     <root>/cells/damaged/<hash>-<time>.h5   an unreadable, incomplete or foreign cell file, moved aside when
                                             its cell is recomputed (kept for inspection; delete at will)
-    <root>/packs/<pack id>.h5, .state.pt    codes and resumable training state of a running pack job
+    <root>/packs/<pack id>.h5, .state.pt,   a running pack job's codes, training state and cell files measured
+                 .cells/                so far (each reused by a rerun after an interruption)
     <root>/packs/<pack id>.json             receipt of a finished pack job: the cell files it wrote
     <root>/logs/packs/<pack id>.log         the pack job's log (it lists the hashes of its cells)
+    <root>/benchmarks/packs/<pack id>.tsv   the pack job's time and memory (Snakemake's benchmark)
     <root>/<view>/plan.json                 a view: the experiment, its resolved parameters and its cells
     <root>/<view>/metrics.nc, figures/      the view's merged dataset and figures (replaced only when the
                                             new ones are complete)
     <root>/<view>/.staged/                  what the workflow tracks; published to the two above
     <root>/<view>/logs/                     merge and figure logs
 
-Paths are built from strings, so Snakemake wildcards (`"{view}"`) pass through unchanged.
+Also the stamp `<data_root>/.acthash-<dataset>.json` that says a dataset is ready. Paths are built from
+strings, so Snakemake wildcards (`"{view}"`) pass through unchanged.
 """
 
 from __future__ import annotations
@@ -24,8 +28,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-RESERVED = ("cells", "packs", "logs")  # top-level folders of the tree that are not views
+RESERVED = ("cells", "packs", "logs", "benchmarks", "submitit")  # top-level folders that are not views
 VIEW_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]*")
+
+
+def dataset_stamp(data_root: str, dataset: str) -> str:
+    """The file whose presence says `dataset` is ready under `data_root` (written by `acthash fetch-data`)."""
+    return str(Path(data_root, f".acthash-{dataset}.json"))
 
 
 def pack_id(cell_hashes: Iterable[str]) -> str:
@@ -56,17 +65,18 @@ class Layout:
     def damaged(self, param_hash: str, stamp: str) -> str:
         return self._p("cells", "damaged", f"{param_hash}-{stamp}.h5")
 
-    def pack_codes(self, pack: str) -> str:
-        return self._p("packs", f"{pack}.h5")
-
-    def pack_state(self, pack: str) -> str:
-        return self._p("packs", f"{pack}.state.pt")
+    def pack_work(self, pack: str) -> str:
+        """Stem of a running pack job's working files (`run_pack`'s `work`)."""
+        return self._p("packs", pack)
 
     def pack_receipt(self, pack: str) -> str:
         return self._p("packs", f"{pack}.json")
 
     def pack_log(self, pack: str) -> str:
         return self._p("logs", "packs", f"{pack}.log")
+
+    def pack_benchmark(self, pack: str) -> str:
+        return self._p("benchmarks", "packs", f"{pack}.tsv")
 
     def pack_logs(self) -> list[Path]:
         return sorted(Path(self.root, "logs", "packs").glob("*.log"))

@@ -133,14 +133,21 @@ def measure_member(pack_path: Path | str, cell: Cell, out: Path | str, backend: 
     return metrics
 
 
-def remeasure(path: Path | str, backend: str = "fast", device: str = "cpu", **overrides: object) -> dict:
-    """Recompute a cell file's metrics from its stored codes (e.g. with another `knn_k`), in place."""
+def remeasure(path: Path | str, backend: str = "fast", device: str = "cpu",
+              **overrides: object) -> tuple[dict, Path]:
+    """Recompute a cell file's metrics from its stored codes (e.g. with another `knn_k`) → (metrics, file).
+
+    The file is rewritten in place, except a file addressed by its parameter hash (`<hash>.h5`, as in the
+    results tree) whose parameters the overrides change: the new cell is written beside it under its own hash.
+    """
     path = Path(path)
     with open_checked(path) as f:
-        cell = dataclasses.replace(Cell.from_params(json.loads(f.attrs["params"])), **overrides)
+        old = Cell.from_params(json.loads(f.attrs["params"]))
+        cell = dataclasses.replace(old, **overrides)
+        out = path.with_name(f"{cell.param_hash}.h5") if path.stem == old.param_hash else path
         metrics = _all_metrics(f, cell, int(f.attrs["n_classes"]), backend, device) if f.attrs["status"] == "ok" else {}
-        _write_cell(f, cell, path, metrics, {"metric_backend": backend})  # a new file replaces the one read
-    return metrics
+        _write_cell(f, cell, out, metrics, {"metric_backend": backend})  # a new file replaces the one read
+    return metrics, out
 
 
 def print_json(obj: dict) -> None:

@@ -76,7 +76,7 @@ def packs_to_run(views: list[View], layout: Layout) -> tuple[list[Pack], dict[st
                 token[h] = f"{stat.st_size}-{stat.st_mtime_ns}"
             claimed.add(h)
             todo.append(cell)
-        for members in packs(todo, view.pack_over, view.pack_size).values():
+        for members in packs(todo, view.pack_over, view.pack_size):
             pid = pack_id(f"{c.param_hash}:{token.get(c.param_hash, 'missing')}" for c in members)
             out.append(Pack(pid, view.name, members))
     return out, damaged

@@ -1,5 +1,5 @@
-"""Where a results tree stands: every planned cell of every view — done, diverged, damaged or missing —
-with the log of the last pack job that worked on it."""
+"""Where a results tree stands: every planned cell of every view — done, diverged, damaged, failed (no file,
+but a pack job worked on it; or one is running) or missing — with the log of the last pack job that did."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ COLUMNS = ["view", "experiment", "cell", "hash", "state", "detail", "path", "log
 
 
 def cell_state(path: Path, expected_hash: str) -> tuple[str, str]:
-    """(state, detail) of one cell file: done | diverged | damaged | missing."""
+    """(state, detail) of one cell file: done | diverged | damaged | missing (`status` tells failed from missing)."""
     if not path.exists():
         return "missing", ""
     try:

@@ -22,11 +22,24 @@ import submitit
 from .cell import Cell
 from .grid import PACK_OVER, PACK_SIZE, packs
 from .layout import Layout, pack_id
-from .store import cell_file_problem
+from .store import CellFileError, cell_file_problem, open_checked
 
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _holds(codes: Path, cells: Sequence[Cell]) -> bool:
+    """True if `codes` is a complete pack file with a member for each of `cells` (same parameters)."""
+    from .pack import find_member
+
+    try:
+        with open_checked(codes) as pack:
+            for cell in cells:
+                find_member(pack, cell, codes)
+        return True
+    except CellFileError:
+        return False
 
 
 def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path | str, work: Path | str,
@@ -34,9 +47,11 @@ def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path 
              damaged: Layout | None = None) -> list[Path]:
     """Make `outs[i]` the complete cell file of `cells[i]`, training only the cells that lack one.
 
-    `work`: path stem for the pack's codes (`<work>.h5`, removed when done) and training state
-    (`<work>.state.pt`, resumed from). A damaged file is moved to `damaged.damaged(...)` when a layout is
-    given, else beside itself with a `.damaged-<time>` suffix.
+    `work`: path stem of the job's working files: `<work>.h5` (the pack's codes), `<work>.state.pt` (training
+    state, resumed from) and `<work>.cells/` (cell files measured so far). A rerun after an interruption
+    reuses each of them. Cell files appear in `outs` only once all are measured, so the results tree changes
+    in one step; a damaged file there is then moved to `damaged.damaged(...)` (or beside itself with a
+    `.damaged-<time>` suffix when no layout is given) and replaced.
     """
     from .pack import measure_member, train_pack
 
@@ -45,23 +60,33 @@ def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path 
     for cell, out in zip(cells, outs):
         problem = cell_file_problem(out, cell.param_hash)
         _say(f"cell {cell.param_hash} {cell.name}: {problem or 'complete'}")
-        if problem is None:
+        if problem is not None:
+            todo.append((cell, out, problem))
+    if not todo:
+        return outs
+    work = Path(work)
+    codes, staged = work.with_name(work.name + ".h5"), work.with_name(work.name + ".cells")
+    if _holds(codes, [c for c, _, _ in todo]):
+        _say(f"codes of every cell already in {codes}; measuring")
+    else:
+        train_pack([c for c, _, _ in todo], data_root, codes, device, state_path=work.with_name(work.name + ".state.pt"))
+    for cell, out, _ in todo:
+        if cell_file_problem(staged / out.name, cell.param_hash) is None:
             continue
-        if problem != "missing":
+        measure_member(codes, cell, staged / out.name, backend, metric_device)
+        _say(f"cell {cell.param_hash}: measured")
+    for cell, out, problem in todo:
+        if problem != "missing" and out.exists():
             stamp = time.strftime("%Y%m%dT%H%M%S")
             aside = Path(damaged.damaged(cell.param_hash, stamp) if damaged else f"{out}.damaged-{stamp}")
             aside.parent.mkdir(parents=True, exist_ok=True)
             os.replace(out, aside)
-            _say(f"cell file {out}: {problem}; moved to {aside} and recomputed")
-        todo.append((cell, out))
-    if todo:
-        work = Path(work)
-        codes = work.with_name(work.name + ".h5")
-        train_pack([c for c, _ in todo], data_root, codes, device, state_path=work.with_name(work.name + ".state.pt"))
-        for cell, out in todo:
-            measure_member(codes, cell, out, backend, metric_device)
-            _say(f"cell {cell.param_hash}: measured into {out}")
-        codes.unlink()
+            _say(f"cell file {out}: {problem}; moved to {aside}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged / out.name, out)
+        _say(f"cell {cell.param_hash}: written to {out}")
+    codes.unlink()
+    staged.rmdir()
     return outs
 
 
@@ -70,8 +95,8 @@ def run_layout_pack(cells: Sequence[Cell], layout: Layout, data_root: Path | str
     """`run_pack` with the paths of `layout` for pack `pid` (default: the hash of the cells' hashes); writes
     the pack's receipt (the cell files) when done."""
     pid = pid or pack_id(c.param_hash for c in cells)
-    work = Path(layout.pack_codes(pid)).with_suffix("")
-    outs = run_pack(cells, [layout.cell(c.param_hash) for c in cells], data_root, work, device, backend, damaged=layout)
+    outs = run_pack(cells, [layout.cell(c.param_hash) for c in cells], data_root, layout.pack_work(pid), device,
+                    backend, damaged=layout)
     receipt = Path(layout.pack_receipt(pid))
     receipt.write_text(json.dumps({"pack": pid, "cells": [str(p) for p in outs]}, indent=1))
     return outs
@@ -96,7 +121,7 @@ def run_cells(cells: Sequence[Cell], results_dir: Path | str, data_root: Path | 
     pack). `parameters` go to `executor.update_parameters` (e.g. `slurm_partition="gpu"`, `gpus_per_node=1`,
     `timeout_min=240`, `slurm_array_parallelism=20`). Returns the cell files, or the jobs if `wait` is False.
     """
-    by_pack = list(packs(list(cells), pack_over, pack_size).values())
+    by_pack = packs(list(cells), pack_over, pack_size)
     exe = submitit.AutoExecutor(folder=str(folder or Path(results_dir) / "submitit"), cluster=executor)
     if parameters:
         exe.update_parameters(**parameters)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cell import Cell
+from .cell import PACK_SHARED, Cell
 from .augment import augment_batch
 from .cnn import StackedCNN
 from .codes import MemberCodes, extract, sample_units
@@ -28,10 +28,6 @@ from .model import StackedMLP
 from .optim import StackedAdam
 from .probes import random_inputs
 from .samples import Samples, stream_seed
-
-SHARED_KEYS = ("dataset", "arch", "depth", "bn", "checkpoints", "batch_size", "bn_eps", "bn_momentum", "adam_eps",
-               "lr", "lr_decay", "lr_step", "early_stopping", "patience", "train_fraction", "augment",
-               "random_inputs")
 
 
 @dataclass
@@ -87,7 +83,7 @@ def member_result(d: dict) -> MemberResult:
 
 def check_packable(cells: Sequence[Cell], rows_per_epoch: Sequence[int]) -> None:
     """Raise a ValueError naming the first key on which the cells of a pack disagree."""
-    for key in SHARED_KEYS:
+    for key in PACK_SHARED:
         values = {str(getattr(c, key)) for c in cells}
         if len(values) > 1:
             raise ValueError(f"cells of one pack must share {key!r}; got {sorted(values)}")
@@ -103,7 +99,7 @@ def _lr(cell: Cell, epoch: int) -> float:
 
 
 class Trainer:
-    """Train `cells` (sharing the keys in SHARED_KEYS) as one stacked model on `device`."""
+    """Train `cells` (sharing the keys in PACK_SHARED) as one stacked model on `device`."""
 
     def __init__(self, cells: Sequence[Cell], samples: Sequence[Samples], x_train: np.ndarray,
                  x_test: np.ndarray, y_test: np.ndarray, n_classes: int, device: str = "cpu",

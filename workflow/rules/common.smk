@@ -8,7 +8,7 @@ from pathlib import Path
 
 from acthash.cell import DATASETS
 from acthash.config import ConfigError, resolve
-from acthash.layout import Layout
+from acthash.layout import Layout, dataset_stamp
 from acthash.plan import packs_to_run, write_plan
 
 LAYOUT = Layout("results")
@@ -19,6 +19,10 @@ except ConfigError as err:
 _packs, DAMAGED = packs_to_run(list(VIEWS.values()), LAYOUT)
 PACKS = {pack.id: pack for pack in _packs}
 CLAIMED = {cell.param_hash for pack in _packs for cell in pack.cells}
+for (
+    _pack
+) in PACKS:  # a receipt whose cells are not all complete is stale: its pack runs again
+    Path(LAYOUT.pack_receipt(_pack)).unlink(missing_ok=True)
 for _hash, _problem in DAMAGED.items():
     print(
         f"acthash: cell file {LAYOUT.cell(_hash)}: {_problem}; its pack job moves it to "
@@ -56,8 +60,7 @@ def pack_plan(wildcards):
 
 
 def pack_dataset(wildcards):
-    dataset = PACKS[wildcards.pack].cells[0].dataset
-    return f"{config['data_root']}/.acthash-{dataset}.json"
+    return dataset_stamp(config["data_root"], PACKS[wildcards.pack].cells[0].dataset)
 
 
 def pack_hashes(wildcards):

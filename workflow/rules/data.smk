@@ -1,6 +1,6 @@
 rule fetch_data:
     output:
-        stamp=f"{config['data_root']}/.acthash-{{dataset}}.json",
+        stamp=dataset_stamp(config["data_root"], "{dataset}"),
     log:
         f"{config['data_root']}/logs/fetch_{{dataset}}.log",
     localrule: True

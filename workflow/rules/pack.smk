@@ -19,7 +19,7 @@ rule pack:
     log:
         LAYOUT.pack_log("{pack}"),
     benchmark:
-        f"{LAYOUT.root}/benchmarks/packs/{{pack}}.tsv"
+        LAYOUT.pack_benchmark("{pack}")
     conda:
         "../envs/acthash.yaml"
     threads: 2
