@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True)
 
     p = sub.add_parser("fetch-data", help="make a dataset available under --data-root")
-    p.add_argument("dataset")
+    p.add_argument("dataset", help="mnist or fashion_mnist (fetched), cifar10 or svhn (checked on disk), digits")
     p.add_argument("--data-root", default="data", help="dataset folder (default data)")
     p.add_argument("--stamp", default=None, help="write a JSON stamp file here when the dataset is ready")
     p.set_defaults(func=_cmd_fetch)
