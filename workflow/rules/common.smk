@@ -19,9 +19,8 @@ except ConfigError as err:
 _packs, DAMAGED = packs_to_run(list(VIEWS.values()), LAYOUT)
 PACKS = {pack.id: pack for pack in _packs}
 CLAIMED = {cell.param_hash for pack in _packs for cell in pack.cells}
-for (
-    _pack
-) in PACKS:  # a receipt whose cells are not all complete is stale: its pack runs again
+# a receipt whose cells are not all complete is stale: its pack runs again
+for _pack in PACKS:
     Path(LAYOUT.pack_receipt(_pack)).unlink(missing_ok=True)
 for _hash, _problem in DAMAGED.items():
     print(
