@@ -128,7 +128,8 @@ def test_small_grid_runs_locally_and_merges_to_the_contract(tiny_run):
     assert np.isfinite(ds["knn_test"]).all() and set(np.unique(ds["regime"])) <= {0, 1, 2}
     assert ds.attrs["cells_hash"] and "r_hi" in ds.attrs["phase"] and ds.attrs["acthash_version"]
     for var in ds.data_vars:  # xarray's own plots label axes from these
-        assert ds[var].attrs.get("long_name") or var in ("status", "regime", "regime_agreement"), var
+        assert ds[var].attrs.get("long_name") or var == "status", var
+    assert ds["regime"].attrs["long_name"] == "regime" and "units" not in ds["regime"].attrs
     assert ds["net_acc_test"].sel(epoch=3, width=24, n_train=1000).min() > 0.7
     assert (ds["redundancy_test"].sel(epoch=3, width=4) > ds["redundancy_test"].sel(epoch=3, width=24)).all()
     figures = sorted(p.name for p in (tiny_run / "figures").iterdir())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -106,12 +107,13 @@ def _cmd_status(args: argparse.Namespace) -> None:
     if not len(table):
         print(f"no views planned under {args.results}")
         return
-    counts = table.groupby(["view", "state"]).size().unstack(fill_value=0)
-    print(counts.to_string())
+    print("cells per view and state:")
+    print(table.groupby(["view", "state"]).size().unstack(fill_value=0).to_string())
     shown = table if args.all else table[table["state"] != "done"]
     if len(shown):
-        print(shown[["view", "hash", "state", "detail", "log"]].to_string(index=False))
-    print(json.dumps(table["state"].value_counts().to_dict()))
+        print(shown[["view", "cell", "hash", "state", "detail", "log"]].to_string(index=False))
+    distinct = table.drop_duplicates("hash")  # a cell two views list is one file
+    print(f"{len(distinct)} distinct cells:", json.dumps(distinct["state"].value_counts().to_dict()))
 
 
 def _cmd_params(args: argparse.Namespace) -> None:
@@ -119,7 +121,8 @@ def _cmd_params(args: argparse.Namespace) -> None:
 
     print("| key | axis | default | allowed | meaning |\n|---|---|---|---|---|")
     for name, f in FIELDS.items():
-        print(f"| `{name}` | {'yes' if f.metadata['axis'] else ''} | `{f.default}` | {allowed(name)} | "
+        default = list(f.default) if isinstance(f.default, tuple) else f.default
+        print(f"| `{name}` | {'yes' if f.metadata['axis'] else ''} | `{default}` | {allowed(name)} | "
               f"{f.metadata['doc']} |")
     fields = {f.name: f for f in dataclasses.fields(PhaseRule)}
     for name, f in fields.items():
@@ -188,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `acthash status | head` ends quietly
     args = build_parser().parse_args(argv)
     try:  # a bad value is reported as one line naming it, not as a traceback
         args.func(args)

@@ -82,7 +82,8 @@ def classify(ds: xr.Dataset, rule: PhaseRule = PhaseRule()) -> xr.Dataset:
     regime = classify_values(r_mean, acc_mean, plateau, r_hi, r_lo, eps)
     per_seed = classify_values(r, acc, plateau, r_hi, r_lo, eps)
     agreement = (per_seed == regime).mean(seed_dims) if seed_dims else xr.ones_like(r_mean)
-    regime.attrs.update(description="activation hash regime of the seed-mean metrics",
+    regime.attrs = dict(long_name="regime", description="activation hash regime of the seed-mean metrics",
                         flag_values=[-1, 0, 1, 2], flag_meanings="undefined " + " ".join(REGIMES.values()))
-    agreement.attrs.update(description="fraction of seeds whose own regime equals `regime`", units="1")
+    agreement.attrs = dict(long_name="seed agreement on the regime", units="1",
+                           description="fraction of seeds whose own regime equals `regime`")
     return xr.Dataset({"regime": regime, "regime_agreement": agreement})

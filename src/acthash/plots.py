@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
@@ -65,7 +66,7 @@ def _reduce_to(ds: xr.Dataset, keep: tuple[str, ...]) -> xr.Dataset:
 
 def regime_map(ds: xr.Dataset, x: str = "width", y: str = "n_train", ax: plt.Axes | None = None) -> plt.Axes:
     """Regime colours over (x, y) with R_test contours (solid: 0.5, 0.1, 0.01) and K-NN contours (dashed);
-    other dims fixed at their last value; hatched where fewer than 80 % of seeds agree on the regime."""
+    other dims fixed at their last value; a grey ✕ where fewer than 80 % of seeds agree on the regime."""
     ax = ax or plt.subplots(figsize=(6, 4.5))[1]
     sub = _reduce_to(ds, (x, y))
     xv, yv = _axis_values(sub[x].values, x), _axis_values(sub[y].values, y)
@@ -91,7 +92,8 @@ def regime_map(ds: xr.Dataset, x: str = "width", y: str = "n_train", ax: plt.Axe
     fixed = ", ".join(f"{d}={sub[d].values}" for d in sub.coords if sub[d].ndim == 0 and d not in ("dataset",))
     ax.set_title(f"{ds.attrs.get('experiment', '')}: regimes over {x} × {y}\n({fixed})", fontsize=9)
     handles = [Patch(color=c, label=REGIMES[i]) for i, c in enumerate(COLORS)]
-    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
+    handles.append(Line2D([], [], marker="x", color="0.3", linestyle="", label="seeds disagree (< 80 %)"))
+    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     return ax
 
 
@@ -121,7 +123,8 @@ def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
         ax.grid(alpha=0.3)
     if hue:
         axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"{ds.attrs.get('experiment', '')}: metrics vs {x} (mean and min–max over seeds)", fontsize=10)
+    spread = "one line per seed" if hue == "seed" else "mean and min–max over seeds"
+    fig.suptitle(f"{ds.attrs.get('experiment', '')}: metrics vs {x} ({spread})", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -59,7 +59,9 @@ def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path 
     todo = []
     for cell, out in zip(cells, outs):
         problem = cell_file_problem(out, cell.param_hash)
-        _say(f"cell {cell.param_hash} {cell.name}: {problem or 'complete'}")
+        state = "complete, kept" if problem is None else "to compute" if problem == "missing" else \
+            f"to recompute ({problem})"
+        _say(f"cell {cell.param_hash} {cell.name}: {state}")
         if problem is not None:
             todo.append((cell, out, problem))
     if not todo:

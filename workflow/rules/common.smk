@@ -62,6 +62,16 @@ def pack_dataset(wildcards):
     return dataset_stamp(config["data_root"], PACKS[wildcards.pack].cells[0].dataset)
 
 
+def pack_summary(wildcards):
+    """What a pack job computes, for the console: its view and the axis values of its cells."""
+    cells = PACKS[wildcards.pack].cells
+    axes = ", ".join(
+        f"{axis} {sorted({getattr(c, axis) for c in cells})}"
+        for axis in ("dataset", "arch", "n_train", "width", "seed")
+    )
+    return f"{len(cells)} cells of view {PACKS[wildcards.pack].view}: {axes}"
+
+
 def pack_hashes(wildcards):
     return [cell.param_hash for cell in PACKS[wildcards.pack].cells]
 

@@ -28,9 +28,12 @@ rule pack:
         mem_mb=8000,
         runtime=240,
     params:
+        summary=pack_summary,
         cells=pack_hashes,
         root=config["data_root"],
         results=lambda wildcards, output: Path(output[0]).parent.parent,
+    message:
+        "pack {wildcards.pack}: train and measure {params.summary}; log {log}"
     shell:
         "acthash run-pack --plan {input.plan} --pack {wildcards.pack} --cells {params.cells} --results {params.results}"
         " --data-root {params.root} > {log} 2>&1"
