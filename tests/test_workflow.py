@@ -153,7 +153,7 @@ def test_a_sub_grid_is_a_new_view_and_the_full_grid_recomputes_nothing(workdir, 
     cells = sorted((workdir / "results/cells").glob("*.h5"))
     mtimes = [p.stat().st_mtime for p in cells]
     out = run_tiny(workdir, "seed=[0]", "width=[24]", "view=quick")
-    assert "rule pack" not in out  # every cell of the sub-grid exists already
+    assert "train and measure" not in out  # no pack job: every cell of the sub-grid exists already
     quick = load(workdir / "results/tiny@quick/metrics.nc")
     assert dict(quick.sizes) == {"width": 1, "epoch": 2, "n_train": 2, "seed": 1}
     full = load(tiny_run / "metrics.nc")
@@ -165,7 +165,7 @@ def test_a_sub_grid_is_a_new_view_and_the_full_grid_recomputes_nothing(workdir, 
     assert digest(tiny_run / "metrics.nc") == before
     assert [p.stat().st_mtime for p in cells] == mtimes
     changed = run_tiny(workdir, "knn_k=3", "view=k3")  # another recipe: new cells, a new view
-    assert "rule pack" in changed and digest(tiny_run / "metrics.nc") == before
+    assert "train and measure" in changed and digest(tiny_run / "metrics.nc") == before
     assert len(list((workdir / "results/cells").glob("*.h5"))) == 16
 
 
