@@ -12,7 +12,7 @@ import yaml
 
 from acthash.cell import FIELDS, GRID_AXES, PACK_SHARED, PARAMS, Cell, check_value, param
 from acthash.config import ConfigError, coerce, resolve
-from acthash.phase import PhaseRule
+from acthash.cell import PhaseRule
 
 from .conftest import REPO
 

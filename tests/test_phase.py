@@ -5,7 +5,8 @@ import dataclasses
 import numpy as np
 import xarray as xr
 
-from acthash.phase import CRITICAL, SUFFICIENT, UNDER, PhaseRule, classify
+from acthash.cell import PhaseRule
+from acthash.phase import CRITICAL, SUFFICIENT, UNDER, classify
 
 
 def make(r, acc):

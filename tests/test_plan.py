@@ -18,7 +18,7 @@ from acthash.config import View
 from acthash.grid import expand, packs
 from acthash.layout import Layout, pack_id
 from acthash.merge import merge_files
-from acthash.phase import PhaseRule
+from acthash.cell import PhaseRule
 from acthash.pack import remeasure, train_pack
 from acthash.plan import packs_to_run, write_plan
 from acthash.progress import status

@@ -1,4 +1,5 @@
-"""One grid cell: every parameter of one trained network and its evaluation, in one place.
+"""Every parameter, in one place: those of one grid cell (a trained network and its evaluation) and those
+of the phase-chart rule. Light on purpose (no numpy, torch or xarray): the Snakefile imports it.
 
 Each `Cell` field carries its type, default, bounds or choices, description and whether it is a grid axis;
 the workflow's config validation, the `acthash cell` options, `acthash params` (the documented key list)
@@ -210,3 +211,37 @@ def validate(cell: Cell) -> list[str]:
         p.append(f"n_train={cell.n_train}: exceeds the {cell.dataset} training split ({n_split} examples "
                  f"with train_fraction={cell.train_fraction:g})")
     return p
+
+
+@dataclass(frozen=True)
+class PhaseRule:
+    """The phase-chart rule (SPEC Part A §6): under if R >= r_hi; sufficient if R <= r_lo and the accuracy
+    >= its plateau - eps; critical otherwise. The `phase:` block of the config sets these keys."""
+
+    r_hi: float = param(0.1, "under-expressive if R >= r_hi", lo=0, hi=1)
+    r_lo: float = param(0.01, "sufficient needs R <= r_lo", lo=0, hi=1)
+    eps: float = param(0.02, "sufficient needs accuracy >= plateau - eps", lo=0)
+    accuracy: str = param("knn_test", "the accuracy whose plateau is tested",
+                          choices=("knn_test", "logreg_test", "kmeans_purity_test", "net_acc_test"))
+    r_metric: str = param("test", "which redundancy ratio: test, train or the larger (max)",
+                          choices=("test", "train", "max"))
+    plateau_over: Any = param(("width", "epoch"), 'dims over which the seed-mean accuracy is maximised to get '
+                              'its plateau (a list), "all", or a fixed number')
+
+    def __post_init__(self) -> None:
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        problems = [m for n in fields if (m := check_value(n, getattr(self, n), fields))]
+        p = self.plateau_over
+        if isinstance(p, (list, tuple)):
+            object.__setattr__(self, "plateau_over", tuple(p))
+            if not all(isinstance(d, str) for d in p):
+                problems.append(f"plateau_over={p!r}: a list of dimension names")
+        elif p != "all" and (isinstance(p, bool) or not isinstance(p, (int, float))):
+            problems.append(f"plateau_over={p!r}: must be a list of dims, \"all\" or a number")
+        if problems:
+            raise ValueError("; ".join(f"phase.{m}" for m in problems))
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["plateau_over"] = list(self.plateau_over) if isinstance(self.plateau_over, tuple) else self.plateau_over
+        return d

@@ -81,13 +81,8 @@ def _cmd_measure(args: argparse.Namespace) -> None:
 
 def _cmd_merge(args: argparse.Namespace) -> None:
     from .merge import merge_files, publish_file
-    from .plan import read_plan
 
-    cells = [Path(p) for p in args.cells]
-    ours = {c["hash"] for c in read_plan(args.plan)["cells"]}
-    for receipt in args.receipts:  # the cell files this run's pack jobs wrote for this view (packs may be shared)
-        cells += [Path(p) for p in json.loads(Path(receipt).read_text())["cells"] if Path(p).stem in ours]
-    ds = merge_files(args.plan, sorted(set(cells)), args.staged)
+    ds = merge_files(args.plan, args.cells, args.staged, args.receipts)
     publish_file(args.staged, args.out)
     print(ds)
 
@@ -117,16 +112,15 @@ def _cmd_status(args: argparse.Namespace) -> None:
 
 
 def _cmd_params(args: argparse.Namespace) -> None:
-    from .phase import PhaseRule
+    from .cell import PhaseRule
 
     print("| key | axis | default | allowed | meaning |\n|---|---|---|---|---|")
-    for name, f in FIELDS.items():
-        default = list(f.default) if isinstance(f.default, tuple) else f.default
-        print(f"| `{name}` | {'yes' if f.metadata['axis'] else ''} | `{default}` | {allowed(name)} | "
-              f"{f.metadata['doc']} |")
-    fields = {f.name: f for f in dataclasses.fields(PhaseRule)}
-    for name, f in fields.items():
-        print(f"| `phase.{name}` | | `{f.default}` | {allowed(name, fields)} | {f.metadata['doc']} |")
+    phase = {f.name: f for f in dataclasses.fields(PhaseRule)}
+    for prefix, fields in (("", FIELDS), ("phase.", phase)):
+        for name, f in fields.items():
+            default = list(f.default) if isinstance(f.default, tuple) else f.default  # as YAML lists read
+            print(f"| `{prefix}{name}` | {'yes' if f.metadata['axis'] else ''} | `{default}` | "
+                  f"{allowed(name, fields)} | {f.metadata['doc']} |")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,10 +20,9 @@ from typing import Any
 
 import yaml
 
-from .cell import GRID_AXES, PACK_SHARED, PARAMS, Cell, check_key, check_value
+from .cell import GRID_AXES, PACK_SHARED, PARAMS, Cell, PhaseRule, check_key, check_value
 from .grid import PACK_OVER, PACK_SIZE, expand
 from .layout import check_view_name
-from .phase import PhaseRule
 
 CONTROL_KEYS = ("experiments", "data_root", "defaults", "grids", "view")
 EXPERIMENT_KEYS = ("description", "pack_over", "pack_size", "phase")  # experiment keys that are not parameters

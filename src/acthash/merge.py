@@ -14,9 +14,9 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from .cell import FIELDS, GRID_AXES
+from .cell import FIELDS, GRID_AXES, PhaseRule
 from .measure import BY_NAME, METRICS, OPTIONAL_SOURCES
-from .phase import PhaseRule, classify
+from .phase import classify
 from .plan import read_plan
 from .store import CellFileError, read_cell
 
@@ -100,10 +100,16 @@ def collect(plan: dict[str, Any], paths: list[Path]) -> dict[str, Any]:
     return records
 
 
-def merge_files(plan_path: Path | str, paths: list[Path], out: Path | str) -> xr.Dataset:
-    """Merge the cell files `paths` of the plan at `plan_path` and write the dataset to `out` atomically."""
+def merge_files(plan_path: Path | str, paths: list[Path], out: Path | str,
+                receipts: list[Path] = ()) -> xr.Dataset:
+    """Merge the cell files `paths` of the plan at `plan_path`, and those of its cells that the pack-job
+    `receipts` list (a pack may also compute cells of other views), and write the dataset to `out` atomically."""
     plan = read_plan(plan_path)
-    ds = merge_records(plan, collect(plan, [Path(p) for p in paths]))
+    ours = {c["hash"] for c in plan["cells"]}
+    paths = [Path(p) for p in paths]
+    for receipt in receipts:
+        paths += [Path(p) for p in json.loads(Path(receipt).read_text())["cells"] if Path(p).stem in ours]
+    ds = merge_records(plan, collect(plan, sorted(set(paths))))
     publish_dataset(ds, out)
     return ds
 

@@ -2,51 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 import xarray as xr
 
-from .cell import check_value, param
+from .cell import PhaseRule
 
 UNDER, CRITICAL, SUFFICIENT = 0, 1, 2
 REGIMES = {UNDER: "under-expressive", CRITICAL: "critically-expressive", SUFFICIENT: "sufficiently-expressive"}
-
-
-@dataclass(frozen=True)
-class PhaseRule:
-    """The phase-chart rule (SPEC Part A §6): under if R >= r_hi; sufficient if R <= r_lo and the accuracy
-    >= its plateau - eps; critical otherwise. The `phase:` block of the config sets these keys."""
-
-    r_hi: float = param(0.1, "under-expressive if R >= r_hi", lo=0, hi=1)
-    r_lo: float = param(0.01, "sufficient needs R <= r_lo", lo=0, hi=1)
-    eps: float = param(0.02, "sufficient needs accuracy >= plateau - eps", lo=0)
-    accuracy: str = param("knn_test", "the accuracy whose plateau is tested",
-                          choices=("knn_test", "logreg_test", "kmeans_purity_test", "net_acc_test"))
-    r_metric: str = param("test", "which redundancy ratio: test, train or the larger (max)",
-                          choices=("test", "train", "max"))
-    plateau_over: Any = param(("width", "epoch"), 'dims over which the seed-mean accuracy is maximised to get '
-                              'its plateau (a list), "all", or a fixed number')
-
-    def __post_init__(self) -> None:
-        fields = {f.name: f for f in dataclasses.fields(self)}
-        problems = [m for n in fields if (m := check_value(n, getattr(self, n), fields))]
-        p = self.plateau_over
-        if isinstance(p, (list, tuple)):
-            object.__setattr__(self, "plateau_over", tuple(p))
-            if not all(isinstance(d, str) for d in p):
-                problems.append(f"plateau_over={p!r}: a list of dimension names")
-        elif p != "all" and (isinstance(p, bool) or not isinstance(p, (int, float))):
-            problems.append(f"plateau_over={p!r}: must be a list of dims, \"all\" or a number")
-        if problems:
-            raise ValueError("; ".join(f"phase.{m}" for m in problems))
-
-    def as_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["plateau_over"] = list(self.plateau_over) if isinstance(self.plateau_over, tuple) else self.plateau_over
-        return d
 
 
 def redundancy_for(ds: xr.Dataset, r_metric: str) -> xr.DataArray:

@@ -3,13 +3,13 @@ but a pack job worked on it; or one is running) or missing — with the log of t
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
 
 from .layout import Layout
 from .plan import read_plan
+from .runner import CELL_LINE
 from .store import CellFileError, read_cell
 
 COLUMNS = ["view", "experiment", "cell", "hash", "state", "detail", "path", "log"]
@@ -31,7 +31,7 @@ def _logs_by_cell(layout: Layout) -> dict[str, str]:
     out: dict[str, tuple[float, str]] = {}
     for log in layout.pack_logs():
         mtime = log.stat().st_mtime
-        for h in set(re.findall(r"^cell ([0-9a-f]{16}) ", log.read_text(errors="replace"), re.M)):
+        for h in set(CELL_LINE.findall(log.read_text(errors="replace"))):
             if h not in out or out[h][0] < mtime:
                 out[h] = (mtime, str(log))
     return {h: path for h, (_, path) in out.items()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -23,6 +24,9 @@ from .cell import Cell
 from .grid import PACK_OVER, PACK_SIZE, packs
 from .layout import Layout, pack_id
 from .store import CellFileError, cell_file_problem, open_checked
+
+
+CELL_LINE = re.compile(r"^cell ([0-9a-f]{16}) ", re.M)  # how a pack job's log names its cells (for status)
 
 
 def _say(message: str) -> None:
@@ -71,7 +75,8 @@ def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path 
     if _holds(codes, [c for c, _, _ in todo]):
         _say(f"codes of every cell already in {codes}; measuring")
     else:
-        train_pack([c for c, _, _ in todo], data_root, codes, device, state_path=work.with_name(work.name + ".state.pt"))
+        state = work.with_name(work.name + ".state.pt")
+        train_pack([c for c, _, _ in todo], data_root, codes, device, state_path=state)
     for cell, out, _ in todo:
         if cell_file_problem(staged / out.name, cell.param_hash) is None:
             continue
