@@ -144,6 +144,45 @@ def bench_kmeans(n: int, bits: int, device: str) -> dict:
             "kmeans_speedup": slow / fast, "kmeans_inertia_ratio": inertia / ref_inertia}
 
 
+def bench_measure(data_root: str, widths: tuple[int, ...], repeat: int = 2) -> dict:
+    """Whole evaluation of one cell checkpoint (redundancy, K-Means train and test, K-NN, logistic
+    regression) on real MNIST codes: a pack of `widths` trained one epoch on all 48 000 examples, measured
+    with `code_metrics` by the fast backend (best of `repeat`) and by the reference backend (scikit-learn
+    K-Means, brute-force Hamming K-NN and one-vs-one lbfgs, once). `measure_speedup`: total reference time
+    over total fast time; per width in `measure_by_width`."""
+    import tempfile
+
+    import h5py
+
+    from acthash.data import fetch
+    from acthash.measure import code_metrics
+    from acthash.pack import train_pack
+    from acthash.store import read_codes
+
+    assert set(widths) <= set(WIDTHS), f"{widths} not all in the width grid {WIDTHS}"
+    fetch("mnist", data_root)
+    cells = [Cell(width=w, checkpoints=(1,)) for w in widths]
+    by_width, agree = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = train_pack(cells, data_root, Path(tmp) / "pack.h5", device="cpu")
+        with h5py.File(path) as f:
+            for cell, g in zip(cells, f["members"].values()):
+                c = read_codes(g, 1)
+                args = (c.train, c.test, len(c.keep), c.keep, g["labels/train"][()], g["labels/test"][()])
+                code_metrics(*args, backend="fast")  # compiles the K-NN kernel once
+                fast, got = timed(lambda: code_metrics(*args, backend="fast"), repeat=repeat)
+                slow, want = timed(lambda: code_metrics(*args, backend="reference"))
+                by_width[cell.width] = {"fast_seconds": fast, "reference_seconds": slow, "ratio": slow / fast}
+                agree[cell.width] = {k: got[k] - want[k] for k in ("redundancy_train", "knn_test", "logreg_test",
+                                                                    "kmeans_purity_train", "kmeans_purity_test")}
+    total_fast = sum(v["fast_seconds"] for v in by_width.values())
+    total_ref = sum(v["reference_seconds"] for v in by_width.values())
+    return {"measure_widths": list(widths), "measure_fast_seconds": total_fast,
+            "measure_reference_seconds": total_ref, "measure_speedup": total_ref / total_fast,
+            "measure_min_width_ratio": min(v["ratio"] for v in by_width.values()),
+            "measure_by_width": by_width, "measure_fast_minus_reference": agree}
+
+
 def bench_cnn_codes(device: str, rows: int) -> dict:
     """Throughput of CNN code extraction (no reference: the reference's dense int8 codes of 60 000 CIFAR-10
     images would take 16.7 GB): VGG-16 at the reference width on random 32×32×3 images, whole rows packed
@@ -161,6 +200,13 @@ def bench_cnn_codes(device: str, rows: int) -> dict:
             "cnn_rows_per_second": rows / seconds}
 
 
+def _rounded(obj: object) -> object:
+    """`obj` with its floats rounded to 4 digits, for printing."""
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    return round(obj, 4) if isinstance(obj, float) else obj
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -168,19 +214,23 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=150, help="SGD steps per epoch in the training benchmark")
     p.add_argument("--rounds", type=int, default=3, help="rounds of the training benchmark (median ratio)")
     p.add_argument("--knn-ref-rows", type=int, default=500)
+    p.add_argument("--data-root", default="data", help="where MNIST is (fetched if missing)")
+    p.add_argument("--measure-widths", type=int, nargs="+", default=[3, 10, 20, 40, 60, 100],
+                   help="widths of the real-code evaluation benchmark")
     p.add_argument("--out", default="results/benchmarks/bench.json")
     args = p.parse_args()
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     out = {"device": args.device, "device_name": device_name, "cpus": torch.get_num_threads(),
            "torch": torch.__version__}
     for name, fn in (("training", lambda: bench_training(args.device, args.seeds, args.steps, args.rounds)),
+                     ("measure", lambda: bench_measure(args.data_root, tuple(args.measure_widths))),
                      ("knn", lambda: bench_knn(48000, 10000, 1000, args.knn_ref_rows)),
                      ("distinct", lambda: bench_distinct(50000, 10000)),
                      ("kmeans", lambda: bench_kmeans(48000, 1000, args.device)),
                      ("cnn_codes", lambda: bench_cnn_codes(args.device, 256 if args.device == "cpu" else 10000))):
         res = fn()
         out.update(res)
-        print(name, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in res.items()}), flush=True)
+        print(name, json.dumps(_rounded(res)), flush=True)
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1))

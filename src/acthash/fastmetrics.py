@@ -1,10 +1,13 @@
-"""Fast metric backends on packed codes, each tested against `metrics` (the scikit-learn reference).
+"""Fast metric backends on codes, each tested against `metrics` (scikit-learn) on synthetic and real codes.
 
 - distinct rows: a hash set over the packed rows' bytes (exact equality, like `np.unique(axis=0)`).
-- K-NN: a numba kernel over 64-bit words, Hamming distance by popcount of XOR. Ties at the k-th neighbour
-  go to the lower training index; vote ties to the smallest label (as scipy's mode).
-- K-Means: Lloyd with k-means++ seeding, all n_init runs advanced together in batched matmuls (torch, on
-  the device when there is one); an empty cluster keeps its previous centre.
+- K-NN: a numba kernel over 64-bit words, Hamming distance by popcount of XOR; equal test rows are searched
+  once. Ties at the k-th neighbour go to the lower training index; vote ties to the smallest label.
+- K-Means: Lloyd with k-means++ seeding on the distinct rows weighted by their counts, all n_init runs
+  advanced together in batched matmuls (torch, on the device when there is one); the best runs of a
+  subset phase finish on all rows; an empty cluster keeps its previous centre.
+- logistic regression: scikit-learn's one-vs-one objective solved by batched Newton steps for all class
+  pairs, on distinct rows with their label counts as weights.
 """
 
 from __future__ import annotations
@@ -80,53 +83,60 @@ def knn_neighbors(train_packed: np.ndarray, test_packed: np.ndarray, k: int) -> 
 
 
 def knn_predict(train_packed: np.ndarray, y_train: np.ndarray, test_packed: np.ndarray, k: int = 9) -> np.ndarray:
-    """K-NN prediction with uniform votes; vote ties → smallest label."""
-    idx, _ = knn_neighbors(train_packed, test_packed, k)
+    """K-NN prediction with uniform votes; vote ties → smallest label. Equal test rows are searched once."""
+    rows = np.ascontiguousarray(test_packed)
+    _, first, inverse = np.unique(rows.view(np.dtype((np.void, rows.shape[1]))).ravel(), return_index=True,
+                                  return_inverse=True)
+    idx, _ = knn_neighbors(train_packed, rows[first], k)
     votes = y_train[idx]
     n_labels = int(y_train.max()) + 1
     counts = np.zeros((len(votes), n_labels), dtype=np.int64)
     np.add.at(counts, (np.arange(len(votes))[:, None], votes), 1)
-    return counts.argmax(1)
+    return counts.argmax(1)[inverse]
 
 
-def _kmeans_pp(x: torch.Tensor, sq: torch.Tensor, k: int, n_init: int, gen: torch.Generator) -> torch.Tensor:
-    """k-means++ seeding (greedy, 2 + ⌊ln k⌋ local trials, as scikit-learn) for n_init runs → (R, k, L)."""
+def _kmeans_pp(x: torch.Tensor, sq: torch.Tensor, w: torch.Tensor, k: int, n_init: int,
+               gen: torch.Generator) -> torch.Tensor:
+    """k-means++ seeding (greedy, 2 + ⌊ln k⌋ local trials, as scikit-learn) of rows x with weights w for n_init
+    runs → (R, k, L)."""
     n = x.shape[0]
     trials = 2 + int(math.log(k))
-    first = torch.randint(n, (n_init,), generator=gen).to(x.device)
+    first = torch.multinomial(w.cpu().double().expand(n_init, n), 1, generator=gen).squeeze(1).to(x.device)
     centers = [x[first]]
     d2 = (sq[None, :] - 2 * centers[0] @ x.T + sq[first][:, None]).clamp_min(0)  # (R, N)
     for _ in range(1, k):
-        probs = (d2 + 1e-12).cpu().double()
+        probs = (w * d2 + 1e-12).cpu().double()
         cand = torch.multinomial(probs, trials, replacement=True, generator=gen).to(x.device)  # (R, T)
         cd2 = (sq[None, None, :] - 2 * torch.einsum("rtl,nl->rtn", x[cand], x) + sq[cand][..., None]).clamp_min(0)
         new_d2 = torch.minimum(d2[:, None, :], cd2)  # (R, T, N)
-        best = new_d2.sum(2).argmin(1)
+        best = (new_d2 * w).sum(2).argmin(1)
         rows = torch.arange(n_init, device=x.device)
         centers.append(x[cand[rows, best]])
         d2 = new_d2[rows, best]
     return torch.stack(centers, dim=1)
 
 
-def _lloyd(x: torch.Tensor, sq: torch.Tensor, centers: torch.Tensor, tol_abs: float, max_iter: int) -> torch.Tensor:
-    """Lloyd iterations for R runs at once (R, k, L) → final centres. A run stops, as in scikit-learn, when
-    its labels no longer change or its squared centre shift is ≤ tol_abs; only unconverged runs advance."""
+def _lloyd(x: torch.Tensor, w: torch.Tensor, centers: torch.Tensor, tol_abs: float, max_iter: int) -> torch.Tensor:
+    """Lloyd iterations of rows x with weights w for R runs at once (R, k, L) → final centres. A run stops, as
+    in scikit-learn, when its labels no longer change or its squared centre shift is ≤ tol_abs; only
+    unconverged runs advance; an empty cluster keeps its centre."""
     n, dims = x.shape
     n_runs, k = centers.shape[:2]
     centers = centers.clone()
     labels = torch.full((n_runs, n), -1, dtype=torch.long, device=x.device)
     active = torch.arange(n_runs, device=x.device)
+    rows = torch.arange(n, device=x.device)
     for _ in range(max_iter):
         c, r = centers[active], len(active)
-        new_labels = _sq_dist(x, sq, c).argmin(2).T  # (r, N)
-        slots = new_labels + torch.arange(r, device=x.device)[:, None] * k  # (r, N) cluster slot ids
-        onehot = torch.zeros(r * k, n, dtype=x.dtype, device=x.device)
-        onehot.index_put_((slots.reshape(-1), torch.arange(n, device=x.device).repeat(r)),
-                          torch.ones((), dtype=x.dtype, device=x.device))
-        counts = onehot.sum(1).view(r, k, 1)
-        new_c = torch.where(counts > 0, (onehot @ x).view(r, k, dims) / counts.clamp_min(1), c)
-        converged = (new_labels == labels[active]).all(1) | (((new_c - c) ** 2).sum((1, 2)) <= tol_abs)
-        centers[active], labels[active] = new_c, new_labels
+        # nearest centre: argmin of ‖c‖² − 2 x·c (‖x‖² is the same for every centre)
+        near = ((c * c).sum(2).reshape(-1)[None, :] - 2 * x @ c.reshape(-1, dims).T).view(n, r, k).argmin(2).T
+        slots = (near + torch.arange(r, device=x.device)[:, None] * k).reshape(-1)  # (r·N) cluster slot ids
+        member = torch.zeros(r * k, n, dtype=x.dtype, device=x.device)  # weighted one-hot: a matmul sums
+        member[slots, rows.repeat(r)] = w.repeat(r)
+        mass = member.sum(1).view(r, k, 1)
+        new_c = torch.where(mass > 0, (member.view(r, k, n) @ x) / mass.clamp_min(1e-30), c)
+        converged = (near == labels[active]).all(1) | (((new_c - c) ** 2).sum((1, 2)) <= tol_abs)
+        centers[active], labels[active] = new_c, near
         active = active[~converged]
         if len(active) == 0:
             break
@@ -135,75 +145,70 @@ def _lloyd(x: torch.Tensor, sq: torch.Tensor, centers: torch.Tensor, tol_abs: fl
 
 def kmeans_fast(codes01: np.ndarray | torch.Tensor, n_clusters: int, n_init: int = 10, seed: int = 9,
                 max_iter: int = 300, tol: float = 1e-4, device: str | None = None,
-                coarse: int = 8192, prune: float = 0.02) -> tuple[np.ndarray, float]:
-    """Batched K-Means → (cluster ids of the best run, its inertia).
+                coarse: int = 8192, finalists: int = 3) -> tuple[np.ndarray, float]:
+    """Batched K-Means on 0/1 codes → (cluster ids of the best run, its inertia).
 
-    All n_init runs advance together. With more than `coarse` rows, the k-means++ seeding and a first Lloyd
-    phase run on a seeded random subset of `coarse` rows; runs whose subset inertia is more than `prune`
-    above the best cannot win and are dropped; the others continue on all rows to convergence
-    (scikit-learn's stopping rule: labels unchanged, or squared centre shift ≤ tol × mean feature variance).
+    Works on the distinct rows weighted by their counts (the same objective). All n_init runs advance
+    together. With more than `coarse` distinct rows, the k-means++ seeding and Lloyd to convergence of every
+    run use a seeded random subset of `coarse` examples, and only the `finalists` runs with the lowest
+    subset inertia continue on all rows to convergence (scikit-learn's stopping rule: labels unchanged, or
+    squared centre shift ≤ tol × mean feature variance).
     """
-    x = torch.as_tensor(np.asarray(codes01, dtype=np.float32), device=device or "cpu")
-    n = len(x)
-    k = min(n_clusters, n)
+    codes01 = np.asarray(codes01, dtype=np.uint8)
+    rows, counts, inverse = distinct_counts(codes01, np.zeros(len(codes01), dtype=np.int64), 1)
+    dev = device or "cpu"
+    x = torch.as_tensor(rows, dtype=torch.float32, device=dev)
+    w = torch.as_tensor(counts[:, 0], dtype=torch.float32, device=dev)
+    k = min(n_clusters, len(codes01))
     gen = torch.Generator().manual_seed(seed)
     sq = (x * x).sum(1)
-    tol_abs = tol * float(x.var(0, unbiased=False).mean())
-    if n > coarse:
-        pick = torch.randperm(n, generator=gen)[:coarse].to(x.device)
-        centers = _kmeans_pp(x[pick], sq[pick], k, n_init, gen)
-        centers = _lloyd(x[pick], sq[pick], centers, tol_abs, max_iter)
-        _, sub_inertia = _assign(x[pick], sq[pick], centers)
-        centers = centers[sub_inertia <= sub_inertia.min() * (1 + prune)]  # runs that can still win
+    mean = (w @ x) / w.sum()
+    tol_abs = tol * float((w @ (x - mean) ** 2).mean() / w.sum())
+    if len(x) > coarse:
+        sub = torch.as_tensor(codes01[torch.randperm(len(codes01), generator=gen)[:coarse].numpy()],
+                              dtype=torch.float32, device=dev)
+        ones, sub_sq = torch.ones(len(sub), device=dev), (sub * sub).sum(1)
+        centers = _lloyd(sub, ones, _kmeans_pp(sub, sub_sq, ones, k, n_init, gen), tol_abs, max_iter)
+        _, sub_inertia = _assign(sub, sub_sq, ones, centers)
+        centers = centers[sub_inertia.argsort()[:finalists]]  # the runs most likely to win
     else:
-        centers = _kmeans_pp(x, sq, k, n_init, gen)
-    centers = _lloyd(x, sq, centers, tol_abs, max_iter)
-    labels, inertia = _assign(x, sq, centers)
+        centers = _kmeans_pp(x, sq, w, k, n_init, gen)
+    centers = _lloyd(x, w, centers, tol_abs, max_iter)
+    labels, inertia = _assign(x, sq, w, centers)
     best = int(inertia.argmin())
-    return labels[best].cpu().numpy(), float(inertia[best])
+    return labels[best].cpu().numpy()[inverse], float(inertia[best])
 
 
-def _sq_dist(x: torch.Tensor, sq: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
-    """Squared distances (N, R, k) of rows x (N, L), with squared norms sq (N,), to R runs' centres (R, k, L):
-    one matmul for all runs."""
+def _assign(x: torch.Tensor, sq: torch.Tensor, w: torch.Tensor,
+            centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest-centre labels (R, N) and weighted inertia (R,) of R runs' centres (R, k, L)."""
     n_runs, k, dims = centers.shape
-    dist = sq[:, None] - 2 * x @ centers.reshape(-1, dims).T + (centers * centers).sum(2).reshape(-1)[None, :]
-    return dist.view(len(x), n_runs, k)
+    d = sq[:, None] - 2 * x @ centers.reshape(-1, dims).T + (centers * centers).sum(2).reshape(-1)[None, :]
+    d = d.view(len(x), n_runs, k)
+    return d.argmin(2).T, (d.min(2).values.clamp_min(0) * w[:, None]).sum(0)
 
 
-def _assign(x: torch.Tensor, sq: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nearest-centre labels (R, N) and inertia (R,) of R runs' centres (R, k, L)."""
-    d = _sq_dist(x, sq, centers)
-    return d.argmin(2).T, d.min(2).values.clamp_min(0).sum(0)
+def distinct_counts(codes01: np.ndarray, labels: np.ndarray,
+                    n_labels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct rows of a 0/1 array (N, L), compared exactly through their packed bytes → (rows (M, L), counts
+    (M, n_labels) of each row with each label, index (N,) of each input row's distinct row)."""
+    codes01 = np.asarray(codes01, dtype=np.uint8)
+    packed = np.ascontiguousarray(np.packbits(codes01, axis=1))
+    _, first, inverse = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(), return_index=True,
+                                  return_inverse=True)
+    counts = np.bincount(inverse * n_labels + labels, minlength=len(first) * n_labels).reshape(len(first), n_labels)
+    return codes01[first], counts, inverse
 
 
-def logreg_ovo_newton(train01: np.ndarray, y_train: np.ndarray, test01: np.ndarray, c: float = 1.0,
-                      max_iter: int = 100, tol: float = 1e-6, device: str | None = None) -> np.ndarray:
-    """One-vs-one L2 logistic regression (scikit-learn's objective: C·Σ log-loss + ½‖w‖², intercept not
-    penalised) solved exactly by Newton's method for all class pairs at once, in float64 on `device`;
-    predictions by scikit-learn's OvO vote with confidence tie-breaking. Meant for GPUs: on a CPU
-    scikit-learn's lbfgs is faster. Differs from scikit-learn only where its lbfgs stops before convergence."""
-    classes = np.unique(y_train)
+def logreg_ovo(train01: np.ndarray, y_train: np.ndarray, test01: np.ndarray, c: float = 1.0, max_iter: int = 100,
+               tol: float = 1e-4, warm: int = 8, device: str | None = None) -> np.ndarray:
+    """One-vs-one L2 logistic regression on 0/1 codes (`logreg_ovo_fit`) → predicted test labels, by
+    scikit-learn's OvO vote with confidence tie-breaking."""
+    classes, beta = logreg_ovo_fit(train01, y_train, c, max_iter, tol, warm, device)
     if len(classes) < 2:
         return np.full(len(test01), classes[0])
-    dt, dev = torch.float64, device or "cpu"
-    x = torch.as_tensor(np.asarray(train01), dtype=dt, device=dev)
-    x = torch.cat([x, torch.ones(len(x), 1, dtype=dt, device=dev)], 1)
-    y = torch.as_tensor(np.searchsorted(classes, y_train), device=dev)
+    dt, dev = beta.dtype, beta.device
     pi, pj = (torch.as_tensor(a, device=dev) for a in np.triu_indices(len(classes), 1))
-    member = ((y[None] == pi[:, None]) | (y[None] == pj[:, None])).to(dt)  # (P, N): in pair p
-    target = (y[None] == pj[:, None]).to(dt)  # class j of pair (i, j) is the positive class
-    reg = torch.ones(x.shape[1], dtype=dt, device=dev)
-    reg[-1] = 0
-    beta = torch.zeros(len(pi), x.shape[1], dtype=dt, device=dev)
-    for _ in range(max_iter):
-        p = torch.sigmoid(beta @ x.T)
-        grad = c * ((member * (p - target)) @ x) + reg * beta
-        if float(grad.abs().max()) < tol:
-            break
-        w = c * member * p * (1 - p)
-        hess = torch.stack([(x.T * wp) @ x for wp in w]) + torch.diag(reg + 1e-12)
-        beta = beta - torch.linalg.solve(hess, grad.unsqueeze(2)).squeeze(2)
     xt = torch.as_tensor(np.asarray(test01), dtype=dt, device=dev)
     dec = torch.cat([xt, torch.ones(len(xt), 1, dtype=dt, device=dev)], 1) @ beta.T  # (N_test, P)
     votes = torch.zeros(len(xt), len(classes), dtype=dt, device=dev)
@@ -211,3 +216,81 @@ def logreg_ovo_newton(train01: np.ndarray, y_train: np.ndarray, test01: np.ndarr
     votes.index_add_(1, pi, (dec <= 0).to(dt)).index_add_(1, pj, (dec > 0).to(dt))
     conf.index_add_(1, pi, -dec).index_add_(1, pj, dec)
     return classes[(votes + conf / (3 * (conf.abs() + 1))).argmax(1).cpu().numpy()]
+
+
+def logreg_ovo_fit(train01: np.ndarray, y_train: np.ndarray, c: float = 1.0, max_iter: int = 100, tol: float = 1e-4,
+                   warm: int = 8, device: str | None = None) -> tuple[np.ndarray, torch.Tensor]:
+    """One-vs-one L2 logistic regression on 0/1 codes → (classes, coefficients (P, L + 1) float64, the last
+    column the intercept) of the class pairs (i, j), i < j, in `np.triu_indices` order, class j positive.
+
+    Minimises scikit-learn's objective for each pair, C·Σ log-loss + ½‖w‖² (intercept not penalised), by
+    damped Newton steps for all pairs at once (on `device`), until scikit-learn's lbfgs stopping rule holds:
+    every gradient entry of the objective divided by C·(examples of the pair) is at most `tol`. Training rows
+    are taken once per distinct code with their label counts as weights (the same objective). Newton starts
+    from the optimum on a random 1/`warm` of each pair's rows and steps with that sample's Hessian while it
+    keeps converging fast, so few full-size Hessians are computed. scikit-learn's lbfgs also stops after
+    100 iterations, sometimes before its rule holds; only there can the solutions differ.
+    """
+    classes, y = np.unique(y_train, return_inverse=True)
+    dev = device or "cpu"
+    if len(classes) < 2:
+        return classes, torch.zeros(0, np.shape(train01)[1] + 1, dtype=torch.float64, device=dev)
+    rows, counts, _ = distinct_counts(train01, y, len(classes))
+    shuffle = np.random.default_rng(0).permutation(len(rows))  # so that each pair's first rows are a sample
+    rows, counts = rows[shuffle], counts[shuffle]
+    pi, pj = np.triu_indices(len(classes), 1)
+    pos, total = counts[:, pj].T, counts[:, pj].T + counts[:, pi].T  # (P, M): class j (positive), both classes
+    sizes = (total > 0).sum(1)
+    order = np.argsort(total == 0, axis=1, kind="stable")[:, : sizes.max()]  # each pair's rows first, then padding
+    valid = np.arange(order.shape[1])[None, :] < sizes[:, None]  # padding rows get weight 0
+    x = torch.from_numpy(np.concatenate([rows, np.ones((len(rows), 1), np.uint8)], 1)).to(dev)[
+        torch.from_numpy(order).to(dev)].float()  # (P, rows, L + 1)
+    n = torch.from_numpy(np.take_along_axis(total, order, 1) * valid).to(dev, torch.float64) * c
+    t = torch.from_numpy(np.take_along_axis(pos, order, 1) * valid).to(dev, torch.float64) * c
+    beta, hess = torch.zeros(len(pi), x.shape[2], dtype=torch.float64, device=dev), None
+    part = -(-order.shape[1] // warm)
+    if warm > 1 and part >= 64:  # start from the optimum on a 1/warm sample of each pair, its weights scaled up
+        scale = torch.from_numpy(sizes / np.minimum(sizes, part)).to(dev, torch.float64)[:, None]
+        beta, hess = _newton(x[:, :part], n[:, :part] * scale, t[:, :part] * scale, beta, tol, max_iter)
+    return classes, _newton(x, n, t, beta, tol, max_iter, hess)[0]
+
+
+def _newton(x: torch.Tensor, n: torch.Tensor, t: torch.Tensor, beta: torch.Tensor, tol: float, max_iter: int,
+            hess: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Damped Newton for P logistic regressions at once: rows x (P, M, L+1, last column the intercept), row
+    weights n and positive weights t (P, M) → (coefficients (P, L+1), last Hessian) minimising
+    Σ (n·softplus(z) − t·z) + ½‖w‖² (intercept unpenalised), z = x·beta; stops when every gradient entry
+    is at most tol·Σn of its pair. `hess`: an estimate of the Hessian at the optimum, used while each step
+    shrinks the largest gradient entry at least fourfold; otherwise the exact Hessian is computed."""
+    dev, dt = x.device, x.dtype
+    reg = torch.ones(x.shape[2], dtype=torch.float64, device=dev)
+    reg[-1] = 0
+
+    def objective(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = torch.bmm(x, b.to(dt).unsqueeze(2)).squeeze(2).double()
+        return (n * torch.nn.functional.softplus(z) - t * z).sum(1) + 0.5 * (reg * b * b).sum(1), z
+
+    f, z = objective(beta)
+    bound = tol * n.sum(1)
+    last = None
+    for _ in range(max_iter):
+        p = torch.sigmoid(z)
+        grad = torch.bmm((n * p - t).to(dt).unsqueeze(1), x).squeeze(1).double() + reg * beta
+        largest = grad.abs().amax(1)
+        todo = largest > bound
+        if not todo.any():
+            break
+        if hess is None or (last is not None and (largest > last / 4)[todo].any()):
+            weights = (n * p * (1 - p)).to(dt).unsqueeze(1)
+            hess = torch.bmm(x.transpose(1, 2) * weights, x).double() + torch.diag_embed(reg + 1e-12)
+        last = largest
+        step = torch.linalg.solve(hess, grad) * todo.unsqueeze(1)
+        size = torch.ones(len(beta), 1, dtype=torch.float64, device=dev)
+        for _ in range(30):  # halve the step of pairs whose objective would rise
+            new_f, new_z = objective(beta - size * step)
+            worse = new_f > f + 1e-7 * f.abs()
+            if not worse.any():
+                break
+            size = torch.where(worse.unsqueeze(1), size / 2, size)
+        beta, f, z = beta - size * step, new_f, new_z
+    return beta, hess
