@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= local
 EXPERIMENTS ?= demo
 
-.PHONY: install demo test test-fast bench lint clean-results
+.PHONY: install demo test test-fast bench estimate lint clean-results
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,9 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/run_all.py
+
+estimate: $(STAMP)
+	$(BIN)/acthash estimate $(EXPERIMENTS)
 
 lint: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint && $(BIN)/snakefmt --check workflow

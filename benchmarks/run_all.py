@@ -1,6 +1,7 @@
 """Speed benchmarks: acthash against the reference approach, side by side in one run (`make bench`).
 
-Prints each figure and ratio and writes results/benchmarks/bench.json. Never a test: numbers depend on the
+Prints each figure and ratio and writes results/benchmarks/bench.json (`Layout.bench`), which calibrates
+`acthash estimate`. Never a test: numbers depend on the
 machine. Sizes follow the "Speed" issue; where the reference would take minutes (scikit-learn's brute-force
 Hamming K-NN on 48 000 × 10 000 codes, about 5 minutes on 2 cores) it is timed on a slice of the test rows
 and scaled linearly (its cost is linear in test rows), which the output says.
@@ -11,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -22,6 +22,8 @@ from acthash import fastmetrics as fm
 from acthash import metrics as ref
 from acthash.cell import Cell
 from acthash.config import resolve_file
+from acthash.layout import Layout
+from acthash.pack import _cpu_model
 from acthash.samples import cell_samples
 from acthash.train import Trainer
 
@@ -100,7 +102,8 @@ def bench_training(device: str, seeds: int, steps: int, rounds: int = 3) -> dict
         times["plain"].append(sum(plain_torch_epoch(c.width, c.seed, xt, yt, steps) for c in cells))
         times["single"].append(sum(run([c]) for c in cells))
     stacked = np.array(times["stacked"])
-    return {"train_models": len(cells), "train_steps_per_epoch": steps, "train_rounds": rounds,
+    return {"train_models": len(cells), "train_units": sum(c.width for c in cells), "train_steps_per_epoch": steps,
+            "train_rounds": rounds,
             "stacked_seconds": float(np.median(stacked)),
             "one_by_one_plain_torch_seconds": float(np.median(times["plain"])),
             "one_by_one_pack_of_one_seconds": float(np.median(times["single"])),
@@ -217,9 +220,9 @@ def main() -> None:
     p.add_argument("--data-root", default="data", help="where MNIST is (fetched if missing)")
     p.add_argument("--measure-widths", type=int, nargs="+", default=[3, 10, 20, 40, 60, 100],
                    help="widths of the real-code evaluation benchmark")
-    p.add_argument("--out", default="results/benchmarks/bench.json")
+    p.add_argument("--out", default=Layout().bench())
     args = p.parse_args()
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else _cpu_model()
     out = {"device": args.device, "device_name": device_name, "cpus": torch.get_num_threads(),
            "torch": torch.__version__}
     for name, fn in (("training", lambda: bench_training(args.device, args.seeds, args.steps, args.rounds)),

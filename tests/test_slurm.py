@@ -42,12 +42,13 @@ def slurm_cluster():
 
 
 def slurm_workdir(root: Path, grids: dict, **resources: str) -> Path:
-    """Workflow copy whose SLURM profile is the shipped one with only the site values changed (partition,
+    """Workflow copy whose SLURM profile is the shipped one with only the site values changed (partitions,
     no accounts on this cluster), squeue status polling (no accounting) and faster first status checks."""
     copy_workflow(root)
     path = root / "profiles" / "slurm" / "config.yaml"
     profile = yaml.safe_load(path.read_text())
-    profile["default-resources"]["slurm_partition"] = "debug"
+    profile["default-resources"]["slurm_partition"] = "debug"  # this cluster's one partition: CPU and GPU jobs
+    profile["set-resources"]["pack"]["slurm_partition"] = "debug"
     del profile["default-resources"]["slurm_account"]
     profile.update({"slurm-no-account": True, "slurm-status-command": "squeue",
                     "slurm-init-seconds-before-status-checks": 2})

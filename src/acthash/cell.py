@@ -17,6 +17,8 @@ from typing import Any
 
 # Official training-split sizes: the first `train_fraction` of them is the training split.
 TRAIN_SIZE = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "svhn": 73257, "digits": 1497}
+TEST_SIZE = {"mnist": 10000, "fashion_mnist": 10000, "cifar10": 10000, "svhn": 26032, "digits": 300}
+INPUT_SIZE = {"mnist": 784, "fashion_mnist": 784, "cifar10": 3072, "svhn": 3072, "digits": 64}  # values per image
 DATASETS = tuple(TRAIN_SIZE)
 ARCHS = ("mlp", "vgg16", "vgg19", "resnet18", "resnet20")  # the CNNs are built by acthash.cnn
 RANDOM_INPUTS = ("none", "uniform01", "neg_uniform01", "gaussian_like_data")

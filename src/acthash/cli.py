@@ -111,6 +111,20 @@ def _cmd_status(args: argparse.Namespace) -> None:
     print(f"{len(distinct)} distinct cells:", json.dumps(distinct["state"].value_counts().to_dict()))
 
 
+def _cmd_estimate(args: argparse.Namespace) -> None:
+    from .config import resolve_file
+    from .estimate import SHIPPED, Calibration, pack_cost, report
+    from .layout import Layout
+    from .plan import packs_to_run
+
+    layout = Layout(args.results)
+    views = resolve_file(args.config, args.experiments)
+    todo, _ = packs_to_run(views, layout)
+    source = args.calibration or (layout.bench() if Path(layout.bench()).exists() else SHIPPED)
+    calibration = Calibration.load(source)
+    print(report([v.name for v in views], [pack_cost(p, calibration) for p in todo], calibration, source))
+
+
 def _cmd_params(args: argparse.Namespace) -> None:
     from .cell import PhaseRule
 
@@ -178,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", nargs="?", default="results", help="root of the results tree (default results)")
     p.add_argument("--all", action="store_true", help="list every cell, done ones included")
     p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("estimate", help="before submitting: jobs, machine hours, disk and the largest job of the "
+                       "cells still to compute")
+    p.add_argument("experiments", help="comma-separated experiment names, or all")
+    p.add_argument("--config", default="config/config.yaml", help="the workflow's config (default config/config.yaml)")
+    p.add_argument("--results", default="results", help="root of the results tree (default results)")
+    p.add_argument("--calibration", default=None, help="a `make bench` bench.json (default: "
+                   "results/benchmarks/bench.json if present, else the figures shipped with acthash)")
+    p.set_defaults(func=_cmd_estimate)
 
     p = sub.add_parser("params", help="every cell and phase parameter: default, allowed values, meaning")
     p.set_defaults(func=_cmd_params)

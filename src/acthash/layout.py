@@ -10,6 +10,7 @@ reads the cell files it is given).
     <root>/packs/<pack id>.json             receipt of a finished pack job: the cell files it wrote
     <root>/logs/packs/<pack id>.log         the pack job's log (it lists the hashes of its cells)
     <root>/benchmarks/packs/<pack id>.tsv   the pack job's time and memory (Snakemake's benchmark)
+    <root>/benchmarks/bench.json            `make bench` figures of this machine; they calibrate `acthash estimate`
     <root>/<view>/plan.json                 a view: the experiment, its resolved parameters and its cells
     <root>/<view>/metrics.nc, figures/      the view's merged dataset and figures (replaced only when the
                                             new ones are complete)
@@ -77,6 +78,9 @@ class Layout:
 
     def pack_benchmark(self, pack: str) -> str:
         return self._p("benchmarks", "packs", f"{pack}.tsv")
+
+    def bench(self) -> str:
+        return self._p("benchmarks", "bench.json")
 
     def pack_logs(self) -> list[Path]:
         return sorted(Path(self.root, "logs", "packs").glob("*.log"))

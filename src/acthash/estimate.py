@@ -1,0 +1,126 @@
+"""What a grid will cost before it is submitted: jobs, machine hours, disk and the largest job.
+
+The cost model is calibrated by `make bench` on one machine (its `bench.json`; this project ships the one
+of its 2-core CPU machine as `calibration.json`):
+- training: seconds per SGD step per hidden unit of an MNIST-sized input, from the `training` benchmark (the
+  stacked pack's wide matrix products dominate a step), times the steps of every epoch up to the last
+  checkpoint. Early stopping is ignored, so this is an upper bound.
+- measuring: seconds of one checkpoint's whole evaluation at the benchmark's code lengths (the `measure`
+  benchmark, 48 000 training and 10 000 test codes), interpolated in code length and scaled by examples.
+- disk: packed codes (one bit per unit) of the training and test rows of every checkpoint, held by the cell
+  file and once more by the pack's working file.
+CNN packs have no calibration: they are counted as jobs, not in hours.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .cell import INPUT_SIZE, TEST_SIZE, Cell, split_size
+from .plan import Pack
+
+SHIPPED = Path(__file__).with_name("calibration.json")
+BENCH_EXAMPLES = 48000 + 10000  # codes per checkpoint in the measure benchmark
+BENCH_INPUT = 784
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Figures of one `make bench` run."""
+
+    machine: str
+    unit_step_seconds: float  # one SGD step of one hidden unit on a 784-value input
+    measure_lengths: np.ndarray  # code lengths of the measure benchmark
+    measure_seconds: np.ndarray  # fast evaluation of one checkpoint at those lengths
+
+    @classmethod
+    def load(cls, path: Path | str = SHIPPED) -> Calibration:
+        bench = json.loads(Path(path).read_text())
+        try:
+            steps = bench["train_steps_per_epoch"] * bench["train_units"]
+            by_width = sorted((int(w), v["fast_seconds"]) for w, v in bench["measure_by_width"].items())
+        except KeyError as err:
+            raise ValueError(f"{path}: not a `make bench` result with the training and measure benchmarks "
+                             f"(lacks {err})") from err
+        return cls(f"{bench['device']}: {bench['device_name']}, {bench['cpus']} threads",
+                   bench["stacked_seconds"] / steps, *map(np.array, zip(*by_width)))
+
+    def measure(self, length: int, examples: int) -> float:
+        """Seconds of one checkpoint's evaluation: interpolated in code length (linear beyond the last)."""
+        x, y = self.measure_lengths, self.measure_seconds
+        at = np.interp(length, x, y) if length <= x[-1] else y[-1] + (length - x[-1]) * (y[-1] - y[-2]) / (x[-1] - x[-2])
+        return float(at) * examples / BENCH_EXAMPLES
+
+
+@dataclass
+class PackCost:
+    """The cost of one pack job on the calibration machine (None: no calibration for its architecture)."""
+
+    pack: Pack
+    train_seconds: float | None
+    measure_seconds: float | None
+    disk_bytes: int
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.train_seconds is None else self.train_seconds + self.measure_seconds
+
+
+def _steps(cell: Cell) -> int:
+    """SGD steps of the whole run (every epoch up to the last checkpoint)."""
+    n = cell.n_train
+    per_epoch = n * (split_size(cell.dataset, cell.train_fraction) // n) if cell.tile else n
+    return math.ceil(per_epoch / cell.batch_size) * max(cell.checkpoints)
+
+
+def pack_cost(pack: Pack, calibration: Calibration) -> PackCost:
+    """Training and measuring seconds and disk bytes of one pack."""
+    cells = pack.cells
+    rows = [c.n_train + TEST_SIZE[c.dataset] for c in cells]
+    lengths = [c.width * c.depth for c in cells]
+    disk = 2 * sum(len(c.checkpoints) * r * math.ceil(n_bits / 8) for c, r, n_bits in zip(cells, rows, lengths))
+    if cells[0].arch != "mlp":
+        return PackCost(pack, None, None, 0)
+    units = sum(c.width * INPUT_SIZE[c.dataset] / BENCH_INPUT + (c.depth - 1) * c.width ** 2 / BENCH_INPUT
+                for c in cells)
+    train = calibration.unit_step_seconds * units * _steps(cells[0])
+    measure = sum(len(c.checkpoints) * calibration.measure(n_bits, r) for c, r, n_bits in zip(cells, rows, lengths))
+    return PackCost(pack, train, measure, disk)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 360 else f"{seconds / 60:.1f} min"
+
+
+def _bytes(n: float) -> str:
+    exponent = min(int(math.log10(max(n, 1)) // 3), 4)
+    return f"{n / 1000 ** exponent:.1f} {('B', 'kB', 'MB', 'GB', 'TB')[exponent]}"
+
+
+def report(views: list[str], costs: list[PackCost], calibration: Calibration, source: Path | str) -> str:
+    """The estimate as text: jobs, hours on the calibration machine, disk, the largest job."""
+    known = [c for c in costs if c.seconds is not None]
+    lines = [f"views: {', '.join(views)}",
+             f"cells to compute: {sum(len(c.pack.cells) for c in costs)}",
+             f"jobs: {len(costs)} on the cluster (pack jobs: train, then measure), {3 * len(views) + 1} on this host "
+             "(plan, merge and figures per view, the final target)"]
+    if known:
+        train, measure = sum(c.train_seconds for c in known), sum(c.measure_seconds for c in known)
+        big = max(known, key=lambda c: c.seconds)
+        cells = big.pack.cells
+        lines += [f"machine hours on the calibration machine: {_hours(train + measure)} "
+                  f"(training {_hours(train)}, measuring {_hours(measure)})",
+                  f"largest job: pack {big.pack.id} of {big.pack.view}, {len(cells)} cells, widths "
+                  f"{min(c.width for c in cells)}-{max(c.width for c in cells)}, {max(cells[0].checkpoints)} "
+                  f"epochs: {_hours(big.seconds)}"]
+    if len(known) < len(costs):
+        lines.append(f"{len(costs) - len(known)} CNN pack jobs are not in the hours (no calibration for CNNs)")
+    lines += [f"disk: {_bytes(sum(c.disk_bytes for c in costs))} of packed codes (cell files and pack working "
+              "files; CNN codes not counted)",
+              f"calibration: {calibration.machine} ({source})"]
+    return "\n".join(lines)

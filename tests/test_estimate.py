@@ -1,0 +1,64 @@
+"""`acthash estimate`: the cost model's arithmetic, its calibration files and the CLI on the shipped grids."""
+
+import json
+import math
+import subprocess
+
+import numpy as np
+import pytest
+
+from acthash.cell import INPUT_SIZE, TEST_SIZE, TRAIN_SIZE, Cell
+from acthash.data import load
+from acthash.estimate import SHIPPED, Calibration, pack_cost
+from acthash.plan import Pack
+
+from .conftest import REPO
+
+CALIBRATION = Calibration("test machine", 1e-6, np.array([10, 100]), np.array([1.0, 4.0]))
+
+
+def test_dataset_facts_match_the_loaded_data(data_root):
+    for name, root in (("digits", "."), ("mnist", data_root)):
+        arrays = load(name, root)
+        assert (len(arrays.x_train), len(arrays.x_test)) == (TRAIN_SIZE[name], TEST_SIZE[name])
+        assert math.prod(arrays.image_shape) == INPUT_SIZE[name]
+
+
+def test_pack_cost_counts_steps_units_checkpoints_and_bits():
+    cell = Cell(width=40, n_train=1000, checkpoints=(0, 1, 4), batch_size=100)
+    cost = pack_cost(Pack("p", "v", [cell]), CALIBRATION)
+    steps = 48000 // 100 * 4  # tiled: 48 copies of 1 000 examples per epoch, 4 epochs
+    assert cost.train_seconds == pytest.approx(1e-6 * 40 * steps)
+    examples = (1000 + 10000) / 58000
+    assert cost.measure_seconds == pytest.approx(3 * (1 + 30 / 90 * 3) * examples)  # interpolated at 40 bits
+    assert cost.disk_bytes == 2 * 3 * 11000 * 5  # cell file and pack file, 3 checkpoints, 40 bits = 5 bytes
+    two = pack_cost(Pack("p", "v", [cell, Cell(width=80, n_train=1000, checkpoints=(0, 1, 4), batch_size=100)]),
+                    CALIBRATION)
+    assert two.train_seconds == pytest.approx(3 * cost.train_seconds)  # 40 + 80 units
+    assert CALIBRATION.measure(200, 58000) == pytest.approx(4 + 100 * 3 / 90)  # linear beyond the last length
+    cnn = pack_cost(Pack("p", "v", [Cell(dataset="cifar10", arch="vgg16", width=64, n_train=1000)]), CALIBRATION)
+    assert cnn.seconds is None
+
+
+def test_calibration_files(tmp_path):
+    shipped = Calibration.load(SHIPPED)
+    assert shipped.unit_step_seconds > 0 and (np.diff(shipped.measure_lengths) > 0).all()
+    bad = tmp_path / "bench.json"
+    bad.write_text(json.dumps({"device": "cpu"}))
+    with pytest.raises(ValueError, match="bench.json: not a `make bench` result"):
+        Calibration.load(bad)
+
+
+def test_estimate_cli_on_the_shipped_grids(tmp_path):
+    from acthash.config import resolve_file
+    from acthash.layout import Layout
+    from acthash.plan import packs_to_run
+
+    for experiments in ("mnist_width", "all"):
+        out = subprocess.run(["acthash", "estimate", experiments, "--results", str(tmp_path),
+                              "--config", str(REPO / "config" / "config.yaml")],
+                             capture_output=True, text=True, check=True).stdout
+        packs, _ = packs_to_run(resolve_file(REPO / "config" / "config.yaml", experiments), Layout(str(tmp_path)))
+        assert f"jobs: {len(packs)} on the cluster" in out
+        assert f"cells to compute: {sum(len(p.cells) for p in packs)}" in out
+        assert "machine hours on the calibration machine" in out and "largest job: pack" in out
