@@ -110,6 +110,7 @@ def test_every_key_can_be_overridden_from_the_command_line(key):
     ({"pack_over": "[widht]"}, "pack_over=['widht']: each entry must be one of"),
     ({"pack_over": "[augment]"}, "pack_over=['augment']: each entry must be one of width, n_train"),
     ({"phase": "{r_hig: 1}"}, "phase.r_hig: unknown key; did you mean r_hi?"),
+    ({"measure_on": "gpu"}, "measure_on=gpu: must be one of pack, cpu"),
 ])
 def test_a_bad_key_or_value_is_one_line_naming_it(top, message):
     with pytest.raises(ConfigError) as err:

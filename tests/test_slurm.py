@@ -48,7 +48,8 @@ def slurm_workdir(root: Path, grids: dict, **resources: str) -> Path:
     path = root / "profiles" / "slurm" / "config.yaml"
     profile = yaml.safe_load(path.read_text())
     profile["default-resources"]["slurm_partition"] = "debug"  # this cluster's one partition: CPU and GPU jobs
-    profile["set-resources"]["pack"]["slurm_partition"] = "debug"
+    for entry in profile["set-resources"].values():
+        entry["slurm_partition"] = "debug"
     del profile["default-resources"]["slurm_account"]
     profile.update({"slurm-no-account": True, "slurm-status-command": "squeue",
                     "slurm-init-seconds-before-status-checks": 2})
@@ -86,6 +87,20 @@ def test_grid_through_slurm_equals_a_local_run(slurm_cluster, tmp_path):
         np.testing.assert_allclose(a[var].values, b[var].values, atol=0.02, err_msg=var)
     log = train_logs(remote / "results")
     assert "CUDA_VISIBLE_DEVICES=0" in log and "SLURM_JOB_ID=" in log and "SLURM_JOB_ID=-" not in log
+    # measure_on=cpu: each pack's training job hands its codes to a measuring job in the CPU partition
+    split = slurm_workdir(tmp_path / "split", {"tiny": GRID})
+    proc = snakemake(split, *run_args(split, "tiny"), "measure_on=cpu")
+    table = (proc.stdout + proc.stderr).split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
+    rules = {line.split()[0] for line in table}
+    assert {"pack_train", "pack_measure"} <= rules and "pack" not in rules
+    logs = sorted(p.name for p in (split / "results" / "logs" / "packs").glob("*.log"))
+    assert [n.split(".", 1)[1] for n in logs] == ["measure.log", "train.log"]  # one pack, two jobs
+    c = load(split / "results/tiny/metrics.nc")
+    for var in a.data_vars:  # the same training, measured in another job: the same dataset
+        if a[var].dtype.kind == "f":
+            np.testing.assert_allclose(c[var].values, a[var].values, rtol=1e-6, err_msg=var)
+        else:
+            np.testing.assert_array_equal(c[var].values, a[var].values, err_msg=var)
 
 
 def _cells(grid: dict) -> list[Cell]:

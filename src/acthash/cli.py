@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .cell import FIELDS, Cell, allowed
+from .config import MEASURE_ON
 
 
 def _add_cell_options(p: argparse.ArgumentParser) -> None:
@@ -67,7 +68,7 @@ def _cmd_run_pack(args: argparse.Namespace) -> None:
     if missing:
         raise ValueError(f"{args.plan}: holds no cell {', '.join(missing)}")
     run_layout_pack([by_hash[h] for h in args.cells], Layout(args.results), args.data_root, args.device,
-                    args.backend, args.pack)
+                    args.backend, args.pack, args.train_only)
 
 
 def _cmd_measure(args: argparse.Namespace) -> None:
@@ -112,17 +113,22 @@ def _cmd_status(args: argparse.Namespace) -> None:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> None:
+    import yaml
+
     from .config import resolve_file
     from .estimate import SHIPPED, Calibration, pack_cost, report
     from .layout import Layout
     from .plan import packs_to_run
 
     layout = Layout(args.results)
-    views = resolve_file(args.config, args.experiments)
+    overrides = {"measure_on": args.measure_on} if args.measure_on else {}
+    views = resolve_file(args.config, args.experiments, **overrides)
     todo, _ = packs_to_run(views, layout)
     source = args.calibration or (layout.bench() if Path(layout.bench()).exists() else SHIPPED)
     calibration = Calibration.load(source)
-    print(report([v.name for v in views], [pack_cost(p, calibration) for p in todo], calibration, source))
+    measure_on = args.measure_on or yaml.safe_load(Path(args.config).read_text()).get("measure_on", "pack")
+    print(report([v.name for v in views], [pack_cost(p, calibration) for p in todo], calibration, source,
+                 measure_on))
 
 
 def _cmd_params(args: argparse.Namespace) -> None:
@@ -164,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default="data", help="dataset folder (default data)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
     p.add_argument("--backend", default="fast", choices=["fast", "reference"], help="metric implementations")
+    p.add_argument("--train-only", action="store_true", help="stop once the pack's codes file is written (a later "
+                   "run-pack of the same cells measures them: the workflow's measure_on=cpu)")
     p.set_defaults(func=_cmd_run_pack)
 
     p = sub.add_parser("measure", help="recompute a cell file's code metrics (e.g. another --knn-k); a file named "
@@ -198,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiments", help="comma-separated experiment names, or all")
     p.add_argument("--config", default="config/config.yaml", help="the workflow's config (default config/config.yaml)")
     p.add_argument("--results", default="results", help="root of the results tree (default results)")
+    p.add_argument("--measure-on", choices=MEASURE_ON, default=None,
+                   help="where cells are measured (default: the config's measure_on)")
     p.add_argument("--calibration", default=None, help="a `make bench` bench.json (default: "
                    "results/benchmarks/bench.json if present, else the figures shipped with acthash)")
     p.set_defaults(func=_cmd_estimate)

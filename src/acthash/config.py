@@ -24,7 +24,8 @@ from .cell import GRID_AXES, PACK_SHARED, PARAMS, Cell, PhaseRule, check_key, ch
 from .grid import PACK_OVER, PACK_SIZE, expand
 from .layout import check_view_name
 
-CONTROL_KEYS = ("experiments", "data_root", "defaults", "grids", "view")
+CONTROL_KEYS = ("experiments", "data_root", "measure_on", "defaults", "grids", "view")
+MEASURE_ON = ("pack", "cpu")  # where cells are measured: in their pack's job, or in a CPU job after it
 EXPERIMENT_KEYS = ("description", "pack_over", "pack_size", "phase")  # experiment keys that are not parameters
 TOP_KEYS = CONTROL_KEYS + PARAMS + EXPERIMENT_KEYS[1:]
 PHASE_KEYS = tuple(f.name for f in dataclasses.fields(PhaseRule))
@@ -156,6 +157,8 @@ def resolve(config: dict[str, Any]) -> list[View]:
             check_key(n, [*grids, "all"], "experiments=", "experiment")
         if not names:
             raise ValueError("experiments: name at least one of the grids, or all")
+        if config.get("measure_on", "pack") not in MEASURE_ON:
+            raise ValueError(f"measure_on={config['measure_on']}: must be one of {', '.join(MEASURE_ON)}")
         return [resolve_experiment(n, config) for n in names]
     except ConfigError:
         raise

@@ -102,13 +102,16 @@ def _bytes(n: float) -> str:
     return f"{n / 1000 ** exponent:.1f} {('B', 'kB', 'MB', 'GB', 'TB')[exponent]}"
 
 
-def report(views: list[str], costs: list[PackCost], calibration: Calibration, source: Path | str) -> str:
+def report(views: list[str], costs: list[PackCost], calibration: Calibration, source: Path | str,
+           measure_on: str = "pack") -> str:
     """The estimate as text: jobs, hours on the calibration machine, disk, the largest job."""
     known = [c for c in costs if c.seconds is not None]
+    cluster = (f"{len(costs)} on the cluster (pack jobs: train, then measure)" if measure_on == "pack" else
+               f"{2 * len(costs)} on the cluster ({len(costs)} pack training jobs, {len(costs)} measuring jobs)")
     lines = [f"views: {', '.join(views)}",
              f"cells to compute: {sum(len(c.pack.cells) for c in costs)}",
-             f"jobs: {len(costs)} on the cluster (pack jobs: train, then measure), {3 * len(views) + 1} on this host "
-             "(plan, merge and figures per view, the final target)"]
+             f"jobs: {cluster}, {3 * len(views) + 1} on this host (plan, merge and figures per view, the final "
+             "target)"]
     if known:
         train, measure = sum(c.train_seconds for c in known), sum(c.measure_seconds for c in known)
         big = max(known, key=lambda c: c.seconds)

@@ -70,11 +70,16 @@ class Layout:
         """Stem of a running pack job's working files (`run_pack`'s `work`)."""
         return self._p("packs", pack)
 
+    def pack_codes(self, pack: str) -> str:
+        """The pack's codes file: what its training job hands to its measuring job (`measure_on: cpu`)."""
+        return f"{self.pack_work(pack)}.h5"
+
     def pack_receipt(self, pack: str) -> str:
         return self._p("packs", f"{pack}.json")
 
-    def pack_log(self, pack: str) -> str:
-        return self._p("logs", "packs", f"{pack}.log")
+    def pack_log(self, pack: str, stage: str = "") -> str:
+        """The log of the pack's job, or of one stage ("train", "measure") when they run as two jobs."""
+        return self._p("logs", "packs", f"{pack}{'.' + stage if stage else ''}.log")
 
     def pack_benchmark(self, pack: str) -> str:
         return self._p("benchmarks", "packs", f"{pack}.tsv")

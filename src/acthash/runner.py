@@ -48,14 +48,15 @@ def _holds(codes: Path, cells: Sequence[Cell]) -> bool:
 
 def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path | str, work: Path | str,
              device: str = "auto", backend: str = "fast", metric_device: str = "cpu",
-             damaged: Layout | None = None) -> list[Path]:
+             damaged: Layout | None = None, train_only: bool = False) -> list[Path]:
     """Make `outs[i]` the complete cell file of `cells[i]`, training only the cells that lack one.
 
     `work`: path stem of the job's working files: `<work>.h5` (the pack's codes), `<work>.state.pt` (training
     state, resumed from) and `<work>.cells/` (cell files measured so far). A rerun after an interruption
     reuses each of them. Cell files appear in `outs` only once all are measured, so the results tree changes
     in one step; a damaged file there is then moved to `damaged.damaged(...)` (or beside itself with a
-    `.damaged-<time>` suffix when no layout is given) and replaced.
+    `.damaged-<time>` suffix when no layout is given) and replaced. With `train_only`, stop once the codes
+    file is complete (a later call measures); returns [] then.
     """
     from .pack import measure_member, train_pack
 
@@ -77,6 +78,8 @@ def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path 
     else:
         state = work.with_name(work.name + ".state.pt")
         train_pack([c for c, _, _ in todo], data_root, codes, device, state_path=state)
+    if train_only:
+        return []
     for cell, out, _ in todo:
         if cell_file_problem(staged / out.name, cell.param_hash) is None:
             continue
@@ -98,12 +101,18 @@ def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path 
 
 
 def run_layout_pack(cells: Sequence[Cell], layout: Layout, data_root: Path | str, device: str = "auto",
-                    backend: str = "fast", pid: str | None = None) -> list[Path]:
-    """`run_pack` with the paths of `layout` for pack `pid` (default: the hash of the cells' hashes); writes
-    the pack's receipt (the cell files) when done."""
+                    backend: str = "fast", pid: str | None = None, train_only: bool = False) -> list[Path]:
+    """`run_pack` with the paths of `layout` for pack `pid` (default: the hash of the cells' hashes), metrics
+    on the training device; writes the pack's receipt (the cell files) when done, or with `train_only` stops
+    at the codes file `layout.pack_codes(pid)`."""
+    from .pack import pick_device
+
     pid = pid or pack_id(c.param_hash for c in cells)
+    device = pick_device(device)
     outs = run_pack(cells, [layout.cell(c.param_hash) for c in cells], data_root, layout.pack_work(pid), device,
-                    backend, damaged=layout)
+                    backend, device, damaged=layout, train_only=train_only)
+    if train_only:
+        return outs
     receipt = Path(layout.pack_receipt(pid))
     receipt.write_text(json.dumps({"pack": pid, "cells": [str(p) for p in outs]}, indent=1))
     return outs

@@ -16,6 +16,7 @@ try:
     VIEWS = {view.name: view for view in resolve(config)}
 except ConfigError as err:
     sys.exit(f"acthash: config error: {err}")
+MEASURE_ON = config.get("measure_on", "pack")
 _packs, DAMAGED = packs_to_run(list(VIEWS.values()), LAYOUT)
 PACKS = {pack.id: pack for pack in _packs}
 CLAIMED = {cell.param_hash for pack in _packs for cell in pack.cells}

@@ -10,30 +10,89 @@ rule plan:
         write_plan(VIEWS[wildcards.view].plan(), output[0], log[0])
 
 
-rule pack:
-    input:
-        data=pack_dataset,
-        plan=pack_plan,
-    output:
-        LAYOUT.pack_receipt("{pack}"),
-    log:
-        LAYOUT.pack_log("{pack}"),
-    benchmark:
-        LAYOUT.pack_benchmark("{pack}")
-    conda:
-        "../envs/acthash.yaml"
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=240,
-    params:
-        summary=pack_summary,
-        cells=pack_hashes,
-        root=config["data_root"],
-        results=lambda wildcards, output: Path(output[0]).parent.parent,
-    message:
-        "pack {wildcards.pack}: train and measure {params.summary}; log {log}"
-    shell:
-        "acthash run-pack --plan {input.plan} --pack {wildcards.pack} --cells {params.cells} --results {params.results}"
-        " --data-root {params.root} > {log} 2>&1"
+if MEASURE_ON == "pack":
+
+    rule pack:
+        input:
+            data=pack_dataset,
+            plan=pack_plan,
+        output:
+            LAYOUT.pack_receipt("{pack}"),
+        log:
+            LAYOUT.pack_log("{pack}"),
+        benchmark:
+            LAYOUT.pack_benchmark("{pack}")
+        conda:
+            "../envs/acthash.yaml"
+        threads: 2
+        resources:
+            gpu=1,
+            mem_mb=8000,
+            runtime=240,
+        params:
+            summary=pack_summary,
+            cells=pack_hashes,
+            root=config["data_root"],
+            results=lambda wildcards, output: Path(output[0]).parent.parent,
+        message:
+            "pack {wildcards.pack}: train and measure {params.summary}; log {log}"
+        shell:
+            "acthash run-pack --plan {input.plan} --pack {wildcards.pack} --cells {params.cells} --results {params.results}"
+            " --data-root {params.root} > {log} 2>&1"
+
+else:  # measure_on: cpu -- the pack's training job hands its codes file to a measuring job
+
+    rule pack_train:
+        input:
+            data=pack_dataset,
+            plan=pack_plan,
+        output:
+            LAYOUT.pack_codes("{pack}"),
+        log:
+            LAYOUT.pack_log("{pack}", "train"),
+        benchmark:
+            LAYOUT.pack_benchmark("{pack}.train")
+        conda:
+            "../envs/acthash.yaml"
+        threads: 2
+        resources:
+            gpu=1,
+            mem_mb=8000,
+            runtime=240,
+        params:
+            summary=pack_summary,
+            cells=pack_hashes,
+            root=config["data_root"],
+            results=lambda wildcards, output: Path(output[0]).parent.parent,
+        message:
+            "pack {wildcards.pack}: train {params.summary}; log {log}"
+        shell:
+            "acthash run-pack --train-only --plan {input.plan} --pack {wildcards.pack} --cells {params.cells}"
+            " --results {params.results} --data-root {params.root} > {log} 2>&1"
+
+    rule pack_measure:
+        input:
+            data=pack_dataset,
+            plan=pack_plan,
+            codes=LAYOUT.pack_codes("{pack}"),
+        output:
+            LAYOUT.pack_receipt("{pack}"),
+        log:
+            LAYOUT.pack_log("{pack}", "measure"),
+        benchmark:
+            LAYOUT.pack_benchmark("{pack}.measure")
+        conda:
+            "../envs/acthash.yaml"
+        threads: 2
+        resources:
+            mem_mb=8000,
+            runtime=120,
+        params:
+            cells=pack_hashes,
+            root=config["data_root"],
+            results=lambda wildcards, output: Path(output[0]).parent.parent,
+        message:
+            "pack {wildcards.pack}: measure its cells on the CPU; log {log}"
+        shell:
+            "acthash run-pack --device cpu --plan {input.plan} --pack {wildcards.pack} --cells {params.cells}"
+            " --results {params.results} --data-root {params.root} > {log} 2>&1"
