@@ -125,16 +125,14 @@ def _lloyd(x: torch.Tensor, w: torch.Tensor, centers: torch.Tensor, tol_abs: flo
     centers = centers.clone()
     labels = torch.full((n_runs, n), -1, dtype=torch.long, device=x.device)
     active = torch.arange(n_runs, device=x.device)
-    rows = torch.arange(n, device=x.device)
     for _ in range(max_iter):
         c, r = centers[active], len(active)
-        # nearest centre: argmin of ‖c‖² − 2 x·c (‖x‖² is the same for every centre)
-        near = ((c * c).sum(2).reshape(-1)[None, :] - 2 * x @ c.reshape(-1, dims).T).view(n, r, k).argmin(2).T
-        slots = (near + torch.arange(r, device=x.device)[:, None] * k).reshape(-1)  # (r·N) cluster slot ids
-        member = torch.zeros(r * k, n, dtype=x.dtype, device=x.device)  # weighted one-hot: a matmul sums
-        member[slots, rows.repeat(r)] = w.repeat(r)
-        mass = member.sum(1).view(r, k, 1)
-        new_c = torch.where(mass > 0, (member.view(r, k, n) @ x) / mass.clamp_min(1e-30), c)
+        flat = c.reshape(-1, dims)  # nearest centre: argmin of ‖c‖² − 2 x·c (‖x‖² is the same for all)
+        near = torch.addmm((flat * flat).sum(1), x, flat.T, alpha=-2).view(n, r, k).argmin(2).T
+        member = torch.zeros(r, k, n, dtype=x.dtype, device=x.device)  # weighted one-hot: a matmul sums
+        member.scatter_(1, near.unsqueeze(1), w.expand(r, 1, n))
+        mass = member.sum(2, keepdim=True)
+        new_c = torch.where(mass > 0, (member @ x) / mass.clamp_min(1e-30), c)
         converged = (near == labels[active]).all(1) | (((new_c - c) ** 2).sum((1, 2)) <= tol_abs)
         centers[active], labels[active] = new_c, near
         active = active[~converged]
