@@ -131,6 +131,25 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
                  measure_on))
 
 
+def _cmd_compare_paper(args: argparse.Namespace) -> None:
+    from .layout import Layout
+    from .merge import load
+    from .paper import EXPERIMENTS, compare, markdown
+
+    paths = args.datasets or [p for e in EXPERIMENTS if (p := Path(Layout(args.results).metrics(e))).exists()]
+    datasets = {}
+    for path in map(Path, paths):
+        ds = load(path)
+        experiment = ds.attrs.get("experiment")
+        if experiment in datasets:
+            raise ValueError(f"{path}: a second dataset of experiment {experiment}; pass one per experiment")
+        datasets[experiment] = ds
+    text = markdown(compare(datasets))
+    print(text, end="")
+    if args.out:
+        Path(args.out).write_text(text)
+
+
 def _cmd_params(args: argparse.Namespace) -> None:
     from .cell import PhaseRule
 
@@ -211,6 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", default=None, help="a `make bench` bench.json (default: "
                    "results/benchmarks/bench.json if present, else the figures shipped with acthash)")
     p.set_defaults(func=_cmd_estimate)
+
+    p = sub.add_parser("compare-paper", help="the paper's figure values (F1-F16) beside ours, with verdicts, "
+                       "as a Markdown table")
+    p.add_argument("datasets", nargs="*", help="merged metrics.nc files, one per experiment (default: "
+                   "<results>/<experiment>/metrics.nc of the shipped experiments that have one)")
+    p.add_argument("--results", default="results", help="root of the results tree (default results)")
+    p.add_argument("--out", default=None, help="also write the table to this file")
+    p.set_defaults(func=_cmd_compare_paper)
 
     p = sub.add_parser("params", help="every cell and phase parameter: default, allowed values, meaning")
     p.set_defaults(func=_cmd_params)

@@ -1,0 +1,178 @@
+"""The paper's figure values (SPEC Part B §6.1, F1–F16) beside ours: `compare` takes merged datasets and
+returns one row per value, with the verdict.
+
+Each `Target` names the shipped experiment whose merged dataset holds it, the variable, the coordinates
+(`epoch="last"`: the last checkpoint) and the paper's value with its tolerance. Ours is the mean ± sd over
+seeds. Three statements are shapes, not values: R_test < R_train wherever R_train > 0.01 (F2), the order
+K-NN > LR > K-Means for every width ≥ 20 (F6), and R_train's maximum at epoch 1 (F11).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+
+@dataclass(frozen=True)
+class Target:
+    """One value read off the paper's figures. `most`: the paper gives an upper bound, not a value."""
+
+    fid: str
+    experiment: str
+    metric: str
+    at: dict[str, Any]
+    paper: float
+    tol: float = 0.0
+    most: bool = False
+    note: str = field(default="", compare=False)
+
+
+def _series(fid: str, experiment: str, metric: str, axis: str, points: dict, fixed: dict | None = None,
+            note: str = "") -> tuple[Target, ...]:
+    """Targets of one curve: `points` maps the axis value to (paper value, tolerance)."""
+    return tuple(Target(fid, experiment, metric, {**(fixed or {}), axis: x}, v, t, note=note)
+                 for x, (v, t) in points.items())
+
+
+LAST = {"epoch": "last"}
+TARGETS: tuple[Target, ...] = (
+    *_series("F1", "mnist_width", "redundancy_train", "width",
+             {3: (1.00, 0.01), 10: (0.99, 0.01), 20: (0.77, 0.08), 40: (0.105, 0.04), 60: (0.02, 0.02),
+              100: (0.00, 0.02)}, LAST),
+    *_series("F2", "mnist_width", "redundancy_test", "width",
+             {10: (0.97, 0.02), 20: (0.55, 0.08), 40: (0.04, 0.02), 100: (0.00, 0.005)}, LAST),
+    *_series("F3", "mnist_width", "knn_test", "width", {10: (0.52, 0.08), 40: (0.89, 0.03), 100: (0.95, 0.015)},
+             LAST),
+    *_series("F4", "mnist_width", "logreg_test", "width", {40: (0.86, 0.03), 100: (0.925, 0.02)}, LAST),
+    *_series("F5", "mnist_width", "kmeans_purity_train", "width", {40: (0.60, 0.05), 100: (0.66, 0.05)}, LAST),
+    *_series("F7", "cifar10_width", "redundancy_train", "width", {10: (0.10, 0.03)}, LAST),
+    *_series("F7", "cifar10_width", "redundancy_test", "width", {10: (0.034, 0.02)}, LAST),
+    *(Target("F7", "cifar10_width", "redundancy_train", {"width": w, **LAST}, 0.005, most=True)
+      for w in (30, 50, 100, 200)),
+    *_series("F8", "cifar10_width", "knn_test", "width", {10: (0.40, 0.03), 100: (0.54, 0.02), 200: (0.56, 0.02)},
+             LAST),
+    *_series("F8", "cifar10_width", "net_acc_test", "width", {200: (0.535, 0.02)}, LAST),
+    *_series("F9", "cifar10_epochs", "redundancy_train", "epoch", {0: (0.81, 0.05), 1: (0.43, 0.06),
+                                                                   200: (0.09, 0.03)}, {"width": 10}),
+    *_series("F10", "cifar10_epochs", "knn_test", "epoch", {1: (0.42, 0.03), 200: (0.535, 0.02)}, {"width": 80}),
+    *_series("F10", "cifar10_epochs", "kmeans_purity_train", "epoch", {200: (0.61, 0.04)}, {"width": 80}),
+    *(Target("F11", "mnist_epochs", "redundancy_train", {"width": w, "epoch": 0}, 0.07, most=True)
+      for w in (40, 50, 60)),
+    *_series("F11", "mnist_epochs", "redundancy_train", "width", {40: (0.55, 0.08), 50: (0.36, 0.08),
+                                                                  60: (0.19, 0.08)}, {"epoch": 1}),
+    *_series("F11", "mnist_epochs", "redundancy_train", "width", {40: (0.10, 0.03), 50: (0.047, 0.03),
+                                                                  60: (0.02, 0.03)}, LAST,
+             note="the paper's last checkpoint is about epoch 2000; the shipped grid's is 200"),
+    *_series("F12", "mnist_epochs", "knn_test", "width", {40: (0.893, 0.015), 50: (0.912, 0.015),
+                                                          60: (0.927, 0.015)}, LAST,
+             note="the paper's last checkpoint is about epoch 2000; the shipped grid's is 200"),
+    *_series("F13", "mnist_samples", "redundancy_test", "n_train", {10: (0.77, 0.08), 1000: (0.36, 0.06),
+                                                                    48000: (0.04, 0.02)}, {"width": 40, **LAST}),
+    *_series("F13", "mnist_samples", "redundancy_test", "n_train", {10: (0.46, 0.08), 1000: (0.09, 0.06),
+                                                                    48000: (0.006, 0.02)}, {"width": 60, **LAST}),
+    *_series("F14", "mnist_samples", "knn_test", "n_train", {100: (0.40, 0.04), 1000: (0.70, 0.03),
+                                                             10000: (0.86, 0.02), 48000: (0.92, 0.015)},
+             {"width": 60, **LAST}),
+    *_series("F15", "cifar10_samples", "knn_test", "n_train", {10: (0.10, 0.02), 1000: (0.31, 0.03),
+                                                               40000: (0.535, 0.02)}, {"width": 80, **LAST}),
+    *_series("F15", "cifar10_samples", "logreg_test", "n_train", {40000: (0.51, 0.02)}, {"width": 80, **LAST}),
+    *_series("F16", "cifar10_samples", "redundancy_test", "n_train", {10: (0.44, 0.08), 100: (0.05, 0.03),
+                                                                      40000: (0.03, 0.02)}, {"width": 10, **LAST}),
+)
+EXPERIMENTS = tuple(dict.fromkeys(t.experiment for t in TARGETS))
+COLUMNS = ["F", "experiment", "what", "paper", "ours (mean ± sd, seeds)", "verdict"]
+
+
+def _select(ds: xr.Dataset, metric: str, at: dict[str, Any]) -> xr.DataArray | None:
+    """`metric` at the coordinates `at`, one value per seed; None where the dataset lacks it."""
+    if metric not in ds:
+        return None
+    da = ds[metric]
+    for dim, value in at.items():
+        if dim not in da.dims:
+            if dim in da.coords and np.all(da.coords[dim].values == value):
+                continue  # a fixed coordinate with that value
+            return None
+        if value == "last":
+            da = da.isel({dim: -1})
+        elif value in da[dim].values:
+            da = da.sel({dim: value})
+        else:
+            return None
+    extra = [d for d in da.dims if d != "seed" and da.sizes[d] > 1]
+    if extra:
+        raise ValueError(f"{ds.attrs.get('view', 'dataset')}: {metric} at {at} still varies along {extra}; "
+                         "compare a view of the shipped experiment")
+    return da.squeeze([d for d in da.dims if d != "seed"])
+
+
+def _what(t: Target) -> str:
+    return f"{t.metric} at " + ", ".join(f"{k}={v}" for k, v in t.at.items()) + (f" ({t.note})" if t.note else "")
+
+
+def _row(fid: str, experiment: str, what: str, paper: str, values: xr.DataArray | None, verdict) -> dict:
+    if values is None or not np.isfinite(values).any():
+        return dict(zip(COLUMNS, [fid, experiment, what, paper, "no data", "no data"]))
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    ours = f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0:.3f} ({len(v)})"
+    return dict(zip(COLUMNS, [fid, experiment, what, paper, ours, verdict(v.mean())]))
+
+
+def _shapes(ds: dict[str, xr.Dataset]) -> list[dict]:
+    """The F2, F6 and F11 statements that are shapes, one row each."""
+    rows = []
+    width = ds.get("mnist_width")
+    if width is not None and {"redundancy_train", "redundancy_test"} <= set(width.data_vars):
+        last = width.isel(epoch=-1).mean("seed")
+        r_tr, r_te = last["redundancy_train"], last["redundancy_test"]
+        holds = bool(((r_te < r_tr) | (r_tr <= 0.01)).all())
+        rows.append(dict(zip(COLUMNS, ["F2", "mnist_width", "R_test < R_train wherever R_train > 0.01", "holds",
+                                       "see R_train, R_test", "holds" if holds else "fails"])))
+    if width is not None and {"knn_test", "logreg_test", "kmeans_purity_train"} <= set(width.data_vars):
+        last = width.isel(epoch=-1).mean("seed").sel(width=[w for w in width.width.values if w >= 20])
+        holds = bool(((last.knn_test > last.logreg_test) & (last.logreg_test > last.kmeans_purity_train)).all())
+        rows.append(dict(zip(COLUMNS, ["F6", "mnist_width", "K-NN > LR > K-Means (train) at every width ≥ 20",
+                                       "holds", "see K-NN, LR, K-Means", "holds" if holds else "fails"])))
+    epochs = ds.get("mnist_epochs")
+    if epochs is not None and "redundancy_train" in epochs and 1 in epochs.epoch.values:
+        r = epochs["redundancy_train"].mean("seed")
+        r = r.squeeze([d for d in r.dims if d not in ("width", "epoch") and r.sizes[d] == 1])
+        peaks = {int(w): int(r.sel(width=w).idxmax("epoch")) for w in r.width.values if w in (40, 50, 60)}
+        holds = bool(peaks) and all(e == 1 for e in peaks.values())
+        rows.append(dict(zip(COLUMNS, ["F11", "mnist_epochs", "R_train has its maximum at epoch 1",
+                                       "epoch 1", "peak at epoch " + ", ".join(f"{e} (w{w})" for w, e in peaks.items()),
+                                       "holds" if holds else "fails"])))
+    return rows
+
+
+def compare(datasets: dict[str, xr.Dataset]) -> pd.DataFrame:
+    """One row per target (F1–F16) and shape statement: the paper's value ± tolerance, ours as mean ± sd
+    over seeds, and the verdict: within, outside, holds / fails, or no data. `datasets`: merged datasets by
+    the shipped experiment they are views of."""
+    rows = []
+    for t in TARGETS:
+        ds = datasets.get(t.experiment)
+        values = None if ds is None else _select(ds, t.metric, t.at)
+        if t.most:
+            rows.append(_row(t.fid, t.experiment, _what(t), f"≤ {t.paper:g}", values,
+                             lambda m, t=t: "within" if m <= t.paper else "outside"))
+        else:
+            rows.append(_row(t.fid, t.experiment, _what(t), f"{t.paper:g} ± {t.tol:g}", values,
+                             lambda m, t=t: "within" if abs(m - t.paper) <= t.tol + 1e-12 else "outside"))
+    rows += _shapes(datasets)
+    order = {f"F{i}": i for i in range(1, 17)}
+    return pd.DataFrame(rows, columns=COLUMNS).sort_values("F", key=lambda s: s.map(order), kind="stable") \
+        .reset_index(drop=True)
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """The table as Markdown, with a count of verdicts below it."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    counts = table["verdict"].value_counts()
+    return "\n".join(lines) + "\n\n" + ", ".join(f"{k}: {v}" for k, v in counts.items()) + "\n"
