@@ -1,9 +1,10 @@
 """Speed benchmarks: acthash against the reference approach, side by side in one run (`make bench`).
 
 Prints each figure and ratio and writes results/benchmarks/bench.json (`Layout.bench`), which calibrates
-`acthash estimate`. Never a test: numbers depend on the machine. Sizes follow the "Speed" issue; where the reference would take minutes (scikit-learn's brute-force
-Hamming K-NN on 48 000 × 10 000 codes, about 5 minutes on 2 cores) it is timed on a slice of the test rows
-and scaled linearly (its cost is linear in test rows), which the output says.
+`acthash estimate`. Never a test: numbers depend on the machine. Sizes follow the "Speed" issue; where the
+reference would take minutes (scikit-learn's brute-force Hamming K-NN on 48 000 × 10 000 codes, about 5
+minutes on 2 cores) it is timed on a slice of the test rows and scaled linearly (its cost is linear in test
+rows), which the output says.
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ def real_codes(data_root, tmp_path_factory) -> list[dict]:
             for epoch in g["epochs"][()]:
                 c = read_codes(g, int(epoch))
                 keep = c.stored_keep
-                out.append({"where": f"{g.attrs['name']} epoch {epoch}", "packed": (c.train, c.test),
-                            "codes": (unpack_bits(c.train, len(keep))[:, keep], unpack_bits(c.test, len(keep))[:, keep]),
+                codes = tuple(unpack_bits(p, len(keep))[:, keep] for p in (c.train, c.test))
+                out.append({"where": f"{g.attrs['name']} epoch {epoch}", "packed": (c.train, c.test), "codes": codes,
                             "y": (g["labels/train"][()], g["labels/test"][()])})
     return out
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from acthash.paper import TARGETS, compare, markdown
+from acthash.paper import TARGETS, compare_paper, markdown
 
 
 def merged(experiment: str, widths, epochs, seeds=3, **metrics) -> xr.Dataset:
@@ -32,7 +32,7 @@ def test_values_within_outside_and_missing():
     r_train = {3: 1.0, 10: 0.99, 20: 0.77, 40: 0.105 + 0.06, 60: 0.02}  # width 40 misses by 0.06 (tol 0.04)
     width = merged("mnist_width", [3, 10, 20, 40, 60], [200], redundancy_train=lambda w, e: r_train[w],
                    knn_test=lambda w, e: 0.9, logreg_test=lambda w, e: 0.85, kmeans_purity_train=lambda w, e: 0.6)
-    table = compare({"mnist_width": width})
+    table = compare_paper({"mnist_width": width})
     assert by_what(table, "redundancy_train at epoch=last, width=20")["verdict"] == "within"
     row = by_what(table, "redundancy_train at epoch=last, width=40")
     assert row["verdict"] == "outside" and row["ours (mean ± sd, seeds)"] == "0.165 ± 0.001 (3)"
@@ -46,14 +46,14 @@ def test_values_within_outside_and_missing():
 def test_shapes_of_f6_and_f11():
     width = merged("mnist_width", [20, 40], [200], knn_test=lambda w, e: 0.8, logreg_test=lambda w, e: 0.85,
                    kmeans_purity_train=lambda w, e: 0.6)
-    assert by_what(compare({"mnist_width": width}), "K-NN > LR > K-Means")["verdict"] == "fails"
+    assert by_what(compare_paper({"mnist_width": width}), "K-NN > LR > K-Means")["verdict"] == "fails"
     peak = {0: 0.05, 1: 0.5, 3: 0.4, 200: 0.1}
     epochs = merged("mnist_epochs", [40, 50, 60], [0, 1, 3, 200], redundancy_train=lambda w, e: peak[e])
-    table = compare({"mnist_epochs": epochs})
+    table = compare_paper({"mnist_epochs": epochs})
     assert by_what(table, "R_train has its maximum at epoch 1")["verdict"] == "holds"
     assert by_what(table, "redundancy_train at width=40, epoch=0")["verdict"] == "within"  # ≤ 0.07
     late = merged("mnist_epochs", [40], [0, 1, 3], redundancy_train=lambda w, e: {0: 0.08, 1: 0.2, 3: 0.3}[e])
-    table = compare({"mnist_epochs": late})
+    table = compare_paper({"mnist_epochs": late})
     assert by_what(table, "R_train has its maximum at epoch 1")["verdict"] == "fails"
     assert by_what(table, "redundancy_train at width=40, epoch=0")["verdict"] == "outside"
 
@@ -65,8 +65,9 @@ def test_cli_writes_the_table_and_refuses_two_views_of_one_experiment(tmp_path):
     out = tmp_path / "table.md"
     text = subprocess.run(["acthash", "compare-paper", str(tmp_path / "a.nc"), "--out", str(out)],
                           capture_output=True, text=True, check=True).stdout
-    assert text == out.read_text() == markdown(compare({"mnist_width": width}))
-    assert "| F3 | mnist_width | knn_test at epoch=last, width=40 | 0.89 ± 0.03 | 0.890 ± 0.001 (3) | within |" in text
+    assert text == out.read_text() == markdown(compare_paper({"mnist_width": width}))
+    row = "| F3 | mnist_width | knn_test at epoch=last, width=40 | 0.89 ± 0.03 | 0.890 ± 0.001 (3) | within |"
+    assert row in text
     proc = subprocess.run(["acthash", "compare-paper", str(tmp_path / "a.nc"), str(tmp_path / "b.nc")],
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "b.nc: a second dataset of experiment mnist_width" in proc.stderr
@@ -76,4 +77,4 @@ def test_a_view_that_still_varies_is_refused():
     width = merged("mnist_width", [40], [200], knn_test=lambda w, e: 0.9)
     width = xr.concat([width, width.assign_coords(n_train=[1000])], "n_train")
     with pytest.raises(ValueError, match="still varies along"):
-        compare({"mnist_width": width})
+        compare_paper({"mnist_width": width})

@@ -134,7 +134,7 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
 def _cmd_compare_paper(args: argparse.Namespace) -> None:
     from .layout import Layout
     from .merge import load
-    from .paper import EXPERIMENTS, compare, markdown
+    from .paper import EXPERIMENTS, compare_paper, markdown
 
     paths = args.datasets or [p for e in EXPERIMENTS if (p := Path(Layout(args.results).metrics(e))).exists()]
     datasets = {}
@@ -144,7 +144,7 @@ def _cmd_compare_paper(args: argparse.Namespace) -> None:
         if experiment in datasets:
             raise ValueError(f"{path}: a second dataset of experiment {experiment}; pass one per experiment")
         datasets[experiment] = ds
-    text = markdown(compare(datasets))
+    text = markdown(compare_paper(datasets))
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text)

@@ -53,7 +53,8 @@ class Calibration:
     def measure(self, length: int, examples: int) -> float:
         """Seconds of one checkpoint's evaluation: interpolated in code length (linear beyond the last)."""
         x, y = self.measure_lengths, self.measure_seconds
-        at = np.interp(length, x, y) if length <= x[-1] else y[-1] + (length - x[-1]) * (y[-1] - y[-2]) / (x[-1] - x[-2])
+        slope = (y[-1] - y[-2]) / (x[-1] - x[-2])
+        at = np.interp(length, x, y) if length <= x[-1] else y[-1] + (length - x[-1]) * slope
         return float(at) * examples / BENCH_EXAMPLES
 
 

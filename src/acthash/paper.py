@@ -1,4 +1,4 @@
-"""The paper's figure values (SPEC Part B §6.1, F1–F16) beside ours: `compare` takes merged datasets and
+"""The paper's figure values (SPEC Part B §6.1, F1–F16) beside ours: `compare_paper` takes merged datasets and
 returns one row per value, with the verdict.
 
 Each `Target` names the shipped experiment whose merged dataset holds it, the variable, the coordinates
@@ -150,7 +150,7 @@ def _shapes(ds: dict[str, xr.Dataset]) -> list[dict]:
     return rows
 
 
-def compare(datasets: dict[str, xr.Dataset]) -> pd.DataFrame:
+def compare_paper(datasets: dict[str, xr.Dataset]) -> pd.DataFrame:
     """One row per target (F1–F16) and shape statement: the paper's value ± tolerance, ours as mean ± sd
     over seeds, and the verdict: within, outside, holds / fails, or no data. `datasets`: merged datasets by
     the shipped experiment they are views of."""
