@@ -9,7 +9,7 @@ import pytest
 
 from acthash.cell import INPUT_SIZE, TEST_SIZE, TRAIN_SIZE, Cell
 from acthash.data import load
-from acthash.estimate import SHIPPED, Calibration, pack_cost
+from acthash.estimate import SHIPPED, Calibration, job_resources, pack_cost
 from acthash.plan import Pack
 
 from .conftest import REPO
@@ -38,6 +38,20 @@ def test_pack_cost_counts_steps_units_checkpoints_and_bits():
     assert CALIBRATION.measure(200, 58000) == pytest.approx(4 + 100 * 3 / 90)  # linear beyond the last length
     cnn = pack_cost(Pack("p", "v", [Cell(dataset="cifar10", arch="vgg16", width=64, n_train=1000)]), CALIBRATION)
     assert cnn.seconds is None
+
+
+def test_job_resources_are_twice_the_estimate_with_a_floor():
+    slow = Calibration("slow machine", 1e-4, np.array([10, 100]), np.array([1.0, 4.0]))
+    big = Pack("p", "v", [Cell(width=w, n_train=48000, checkpoints=(0, 200), batch_size=64) for w in (100, 200)])
+    cost = pack_cost(big, slow)
+    res = job_resources(big, slow)
+    assert res["runtime"] == math.ceil(2 * cost.seconds / 60) > 30
+    assert job_resources(big, slow, "train")["runtime"] == math.ceil(2 * cost.train_seconds / 60)
+    assert job_resources(big, slow, "measure")["runtime"] == 30  # a few seconds: the floor
+    codes_mb = 3 * cost.disk_bytes / 2 / 1e6
+    assert res["mem_mb"] == math.ceil(4000 + 4 * 784 * 70000 / 1e6 + codes_mb)
+    cnn = Pack("p", "v", [Cell(dataset="cifar10", arch="vgg16", width=64, n_train=1000)])
+    assert job_resources(cnn, slow)["runtime"] == 240
 
 
 def test_calibration_files(tmp_path):

@@ -25,8 +25,8 @@ from .cell import INPUT_SIZE, TEST_SIZE, Cell, split_size
 from .plan import Pack
 
 SHIPPED = Path(__file__).with_name("calibration.json")
-BENCH_EXAMPLES = 48000 + 10000  # codes per checkpoint in the measure benchmark
-BENCH_INPUT = 784
+BENCH_EXAMPLES = split_size("mnist", Cell().train_fraction) + TEST_SIZE["mnist"]  # codes per checkpoint measured
+BENCH_INPUT = INPUT_SIZE["mnist"]  # the benchmarks train and measure on MNIST
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,19 @@ def pack_cost(pack: Pack, calibration: Calibration) -> PackCost:
     train = calibration.unit_step_seconds * units * _steps(cells[0])
     measure = sum(len(c.checkpoints) * calibration.measure(n_bits, r) for c, r, n_bits in zip(cells, rows, lengths))
     return PackCost(pack, train, measure, disk)
+
+
+def job_resources(pack: Pack, calibration: Calibration, stage: str = "all", safety: float = 2.0) -> dict[str, int]:
+    """SLURM resources of a pack's job (`stage`: "all" trains and measures, "train" or "measure" one part):
+    runtime in minutes, `safety` times the estimate and at least 30 (240 for uncalibrated CNN packs), and
+    memory in MB: 4 GB plus the dataset as float32 and three copies of the pack's codes."""
+    cost = pack_cost(pack, calibration)
+    parts = {"all": (cost.train_seconds, cost.measure_seconds), "train": (cost.train_seconds, 0.0),
+             "measure": (0.0, cost.measure_seconds)}[stage]
+    minutes = 240 if cost.seconds is None else max(30, math.ceil(safety * sum(parts) / 60))
+    dataset = pack.cells[0].dataset
+    data_mb = 4 * INPUT_SIZE[dataset] * (split_size(dataset, 1.0) + TEST_SIZE[dataset]) / 1e6
+    return {"runtime": minutes, "mem_mb": math.ceil(4000 + data_mb + 3 * cost.disk_bytes / 2 / 1e6)}
 
 
 def _hours(seconds: float) -> str:

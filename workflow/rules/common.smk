@@ -8,6 +8,7 @@ from pathlib import Path
 
 from acthash.cell import DATASETS
 from acthash.config import ConfigError, resolve
+from acthash.estimate import SHIPPED, Calibration, job_resources
 from acthash.layout import Layout, dataset_stamp
 from acthash.plan import packs_to_run, write_plan
 
@@ -71,6 +72,20 @@ def pack_summary(wildcards):
         for axis in ("dataset", "arch", "n_train", "width", "seed")
     )
     return f"{len(cells)} cells of view {PACKS[wildcards.pack].view}: {axes}"
+
+
+# job sizes from the cost model: this machine's `make bench` figures when there are some, else the shipped ones
+CALIBRATION = Calibration.load(
+    LAYOUT.bench() if Path(LAYOUT.bench()).exists() else SHIPPED
+)
+
+
+def pack_resources(stage, key):
+    """A resource of a pack's job from its size, doubled on each retry: `resources: runtime=...`."""
+    return (
+        lambda wildcards, attempt: attempt
+        * job_resources(PACKS[wildcards.pack], CALIBRATION, stage)[key]
+    )
 
 
 def pack_hashes(wildcards):

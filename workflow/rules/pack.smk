@@ -27,8 +27,8 @@ if MEASURE_ON == "pack":
         threads: 2
         resources:
             gpu=1,
-            mem_mb=8000,
-            runtime=240,
+            mem_mb=pack_resources("all", "mem_mb"),
+            runtime=pack_resources("all", "runtime"),
         params:
             summary=pack_summary,
             cells=pack_hashes,
@@ -57,8 +57,8 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
         threads: 2
         resources:
             gpu=1,
-            mem_mb=8000,
-            runtime=240,
+            mem_mb=pack_resources("train", "mem_mb"),
+            runtime=pack_resources("train", "runtime"),
         params:
             summary=pack_summary,
             cells=pack_hashes,
@@ -85,8 +85,8 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
             "../envs/acthash.yaml"
         threads: 2
         resources:
-            mem_mb=8000,
-            runtime=120,
+            mem_mb=pack_resources("measure", "mem_mb"),
+            runtime=pack_resources("measure", "runtime"),
         params:
             cells=pack_hashes,
             root=config["data_root"],
