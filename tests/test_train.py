@@ -67,6 +67,24 @@ def test_stopped_member_is_frozen_while_others_train():
     assert not torch.equal(member_weights(trainer, 1), before[1])
 
 
+def test_once_every_member_has_stopped_the_run_skips_to_its_checkpoints():
+    """Epochs after the last member stopped change nothing; skipping them gives the same results."""
+    cells = [dataclasses.replace(BASE, seed=s, patience=1, lr=5e-2, checkpoints=(0, 2, 30, 40)) for s in (1, 2)]
+    skipping, full = make_trainer(cells), make_trainer(cells)
+    full.all_stopped = lambda: False  # the run without the shortcut: every epoch, members masked
+    logs = []
+    skipping.log = logs.append
+    a, b = skipping.run(), full.run()
+    assert any("every member has stopped" in line for line in logs) and skipping.epoch == 40
+    assert all(r.stopped_epoch and r.stopped_epoch < 30 for r in a)
+    for x, y in zip(a, b):
+        assert x.loss == y.loss and x.lr == y.lr and x.stopped_epoch == y.stopped_epoch
+        assert [c.epoch for c in x.checkpoints] == [c.epoch for c in y.checkpoints] == [0, 2, 30, 40]
+        for cx, cy in zip(x.checkpoints, y.checkpoints):
+            np.testing.assert_array_equal(cx.train.packed, cy.train.packed)
+            np.testing.assert_array_equal(cx.test.packed, cy.test.packed)
+
+
 def test_diverged_member_is_marked_and_does_not_disturb_the_others():
     cells = [dataclasses.replace(BASE, seed=s) for s in (1, 2)]
     trainer = make_trainer(cells)

@@ -253,6 +253,10 @@ class Trainer:
                  "redundancy_random_test": redundancy_ratio_packed(b.rows_for_redundancy)} for a, b in zip(train, test)]
 
     # -- the whole run ---------------------------------------------------------------------------
+    def all_stopped(self) -> bool:
+        """True once every member has stopped (early stopping or divergence): later epochs change nothing."""
+        return not bool(self.active.any())
+
     def run(self, state_path: Path | None = None) -> list[MemberResult]:
         """Train to the last checkpoint, evaluating at each checkpoint epoch; with `state_path`, save the
         full training state after each checkpoint and resume from it if it exists."""
@@ -263,13 +267,18 @@ class Trainer:
         if self.epoch == 0 and 0 in checkpoints:
             self.evaluate()
         while self.epoch < checkpoints[-1]:
-            t0 = time.perf_counter()
-            self.train_epoch()
-            n_active = int(self.active.sum())
-            losses = [r.loss[-1] for r in self.results if r.loss]
-            self.log(f"epoch {self.epoch}/{checkpoints[-1]} members={len(self.cells)} active={n_active} "
-                     f"loss_mean={np.nanmean(losses) if losses else float('nan'):.4f} "
-                     f"lr={_lr(self.cells[0], self.epoch):.1e} {time.perf_counter() - t0:.2f}s")
+            if self.all_stopped():  # no weight changes any more: on to the next checkpoint
+                self.epoch = min(c for c in checkpoints if c > self.epoch)
+                self.log(f"epoch {self.epoch}/{checkpoints[-1]}: every member has stopped; codes of the stopped "
+                         "networks")
+            else:
+                t0 = time.perf_counter()
+                self.train_epoch()
+                n_active = int(self.active.sum())
+                losses = [r.loss[-1] for r in self.results if r.loss]
+                self.log(f"epoch {self.epoch}/{checkpoints[-1]} members={len(self.cells)} active={n_active} "
+                         f"loss_mean={np.nanmean(losses) if losses else float('nan'):.4f} "
+                         f"lr={_lr(self.cells[0], self.epoch):.1e} {time.perf_counter() - t0:.2f}s")
             if self.epoch in checkpoints:
                 self.evaluate()
                 if state_path is not None:
