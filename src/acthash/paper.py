@@ -119,7 +119,7 @@ def _row(fid: str, experiment: str, what: str, paper: str, values: xr.DataArray 
         return dict(zip(COLUMNS, [fid, experiment, what, paper, "no data", "no data"]))
     v = np.asarray(values, dtype=float).ravel()
     v = v[np.isfinite(v)]
-    ours = f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0:.3f} ({len(v)})"
+    ours = f"{v.mean():.3f} ± {v.std(ddof=1):.3f} ({len(v)})" if len(v) > 1 else f"{v[0]:.3f} (1)"
     return dict(zip(COLUMNS, [fid, experiment, what, paper, ours, verdict(v.mean())]))
 
 
