@@ -115,20 +115,20 @@ def _cmd_status(args: argparse.Namespace) -> None:
 def _cmd_estimate(args: argparse.Namespace) -> None:
     import yaml
 
-    from .config import resolve_file
+    from .config import measure_on, resolve
     from .estimate import SHIPPED, Calibration, pack_cost, report
     from .layout import Layout
     from .plan import packs_to_run
 
     layout = Layout(args.results)
-    overrides = {"measure_on": args.measure_on} if args.measure_on else {}
-    views = resolve_file(args.config, args.experiments, **overrides)
+    config = yaml.safe_load(Path(args.config).read_text())
+    config.update(experiments=args.experiments, **({"measure_on": args.measure_on} if args.measure_on else {}))
+    views = resolve(config)
     todo, _ = packs_to_run(views, layout)
     source = args.calibration or (layout.bench() if Path(layout.bench()).exists() else SHIPPED)
     calibration = Calibration.load(source)
-    measure_on = args.measure_on or yaml.safe_load(Path(args.config).read_text()).get("measure_on", "pack")
     print(report([v.name for v in views], [pack_cost(p, calibration) for p in todo], calibration, source,
-                 measure_on))
+                 measure_on(config)))
 
 
 def _cmd_compare_paper(args: argparse.Namespace) -> None:

@@ -25,7 +25,7 @@ from .grid import PACK_OVER, PACK_SIZE, expand
 from .layout import check_view_name
 
 CONTROL_KEYS = ("experiments", "data_root", "measure_on", "defaults", "grids", "view")
-MEASURE_ON = ("pack", "cpu")  # where cells are measured: in their pack's job, or in a CPU job after it
+MEASURE_ON = ("pack", "cpu")  # where cells are measured: in their pack's job (default), or in a CPU job after it
 EXPERIMENT_KEYS = ("description", "pack_over", "pack_size", "phase")  # experiment keys that are not parameters
 TOP_KEYS = CONTROL_KEYS + PARAMS + EXPERIMENT_KEYS[1:]
 PHASE_KEYS = tuple(f.name for f in dataclasses.fields(PhaseRule))
@@ -144,6 +144,14 @@ def resolve_file(path: Path | str, experiments: str, **overrides: Any) -> list[V
     return resolve(config)
 
 
+def measure_on(config: dict[str, Any]) -> str:
+    """Where the cells of a run are measured (`MEASURE_ON`; the first is the default)."""
+    value = config.get("measure_on", MEASURE_ON[0])
+    if value not in MEASURE_ON:
+        raise ConfigError(f"measure_on={value}: must be one of {', '.join(MEASURE_ON)}")
+    return value
+
+
 def resolve(config: dict[str, Any]) -> list[View]:
     """The views of the experiments picked by `config["experiments"]` (comma-separated names or "all")."""
     try:
@@ -157,8 +165,7 @@ def resolve(config: dict[str, Any]) -> list[View]:
             check_key(n, [*grids, "all"], "experiments=", "experiment")
         if not names:
             raise ValueError("experiments: name at least one of the grids, or all")
-        if config.get("measure_on", "pack") not in MEASURE_ON:
-            raise ValueError(f"measure_on={config['measure_on']}: must be one of {', '.join(MEASURE_ON)}")
+        measure_on(config)
         return [resolve_experiment(n, config) for n in names]
     except ConfigError:
         raise

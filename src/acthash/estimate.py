@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .cell import INPUT_SIZE, TEST_SIZE, Cell, split_size
+from .config import MEASURE_ON
 from .plan import Pack
 
 SHIPPED = Path(__file__).with_name("calibration.json")
@@ -117,10 +118,10 @@ def _bytes(n: float) -> str:
 
 
 def report(views: list[str], costs: list[PackCost], calibration: Calibration, source: Path | str,
-           measure_on: str = "pack") -> str:
+           measure_on: str = MEASURE_ON[0]) -> str:
     """The estimate as text: jobs, hours on the calibration machine, disk, the largest job."""
     known = [c for c in costs if c.seconds is not None]
-    cluster = (f"{len(costs)} on the cluster (pack jobs: train, then measure)" if measure_on == "pack" else
+    cluster = (f"{len(costs)} on the cluster (pack jobs: train, then measure)" if measure_on == MEASURE_ON[0] else
                f"{2 * len(costs)} on the cluster ({len(costs)} pack training jobs, {len(costs)} measuring jobs)")
     lines = [f"views: {', '.join(views)}",
              f"cells to compute: {sum(len(c.pack.cells) for c in costs)}",

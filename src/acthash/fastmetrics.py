@@ -21,10 +21,22 @@ from numba import types
 from numba.extending import intrinsic
 
 
+def _row_keys(packed: np.ndarray) -> np.ndarray:
+    """Each row of a (N, nbytes) uint8 array as one opaque value: equal rows, equal keys."""
+    packed = np.ascontiguousarray(packed)
+    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+
+
+def unique_rows(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a (N, nbytes) uint8 array → (index of each distinct row's first occurrence, index (N,)
+    of each row's distinct row)."""
+    _, first, inverse = np.unique(_row_keys(packed), return_index=True, return_inverse=True)
+    return first, inverse
+
+
 def distinct_rows(packed: np.ndarray) -> int:
     """Number of distinct rows of a (N, nbytes) uint8 array."""
-    packed = np.ascontiguousarray(packed)
-    return len(set(packed.view(np.dtype((np.void, packed.shape[1]))).ravel().tolist())) if len(packed) else 0
+    return len(set(_row_keys(packed).tolist())) if len(packed) else 0
 
 
 def redundancy_ratio_packed(packed: np.ndarray) -> float:
@@ -84,10 +96,8 @@ def knn_neighbors(train_packed: np.ndarray, test_packed: np.ndarray, k: int) -> 
 
 def knn_predict(train_packed: np.ndarray, y_train: np.ndarray, test_packed: np.ndarray, k: int = 9) -> np.ndarray:
     """K-NN prediction with uniform votes; vote ties → smallest label. Equal test rows are searched once."""
-    rows = np.ascontiguousarray(test_packed)
-    _, first, inverse = np.unique(rows.view(np.dtype((np.void, rows.shape[1]))).ravel(), return_index=True,
-                                  return_inverse=True)
-    idx, _ = knn_neighbors(train_packed, rows[first], k)
+    first, inverse = unique_rows(test_packed)
+    idx, _ = knn_neighbors(train_packed, test_packed[first], k)
     votes = y_train[idx]
     n_labels = int(y_train.max()) + 1
     counts = np.zeros((len(votes), n_labels), dtype=np.int64)
@@ -191,9 +201,7 @@ def distinct_counts(codes01: np.ndarray, labels: np.ndarray,
     """Distinct rows of a 0/1 array (N, L), compared exactly through their packed bytes → (rows (M, L), counts
     (M, n_labels) of each row with each label, index (N,) of each input row's distinct row)."""
     codes01 = np.asarray(codes01, dtype=np.uint8)
-    packed = np.ascontiguousarray(np.packbits(codes01, axis=1))
-    _, first, inverse = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(), return_index=True,
-                                  return_inverse=True)
+    first, inverse = unique_rows(np.packbits(codes01, axis=1))
     counts = np.bincount(inverse * n_labels + labels, minlength=len(first) * n_labels).reshape(len(first), n_labels)
     return codes01[first], counts, inverse
 

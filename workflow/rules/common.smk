@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from acthash.cell import DATASETS
-from acthash.config import ConfigError, resolve
+from acthash.config import ConfigError, measure_on, resolve
 from acthash.estimate import SHIPPED, Calibration, job_resources
 from acthash.layout import Layout, dataset_stamp
 from acthash.plan import packs_to_run, write_plan
@@ -17,7 +17,7 @@ try:
     VIEWS = {view.name: view for view in resolve(config)}
 except ConfigError as err:
     sys.exit(f"acthash: config error: {err}")
-MEASURE_ON = config.get("measure_on", "pack")
+MEASURE_ON = measure_on(config)
 _packs, DAMAGED = packs_to_run(list(VIEWS.values()), LAYOUT)
 PACKS = {pack.id: pack for pack in _packs}
 CLAIMED = {cell.param_hash for pack in _packs for cell in pack.cells}
