@@ -1,8 +1,9 @@
 """Fast metric backends on codes, each tested against `metrics` (scikit-learn) on synthetic and real codes.
 
 - distinct rows: a hash set over the packed rows' bytes (exact equality, like `np.unique(axis=0)`).
-- K-NN: a numba kernel over 64-bit words, Hamming distance by popcount of XOR; equal test rows are searched
-  once. Ties at the k-th neighbour go to the lower training index; vote ties to the smallest label.
+- K-NN: a numba kernel over 64-bit words, Hamming distances by popcount of XOR (vectorised over training
+  rows), then one scan for the k nearest; equal test rows are searched once. Ties at the k-th neighbour go
+  to the lower training index; vote ties to the smallest label.
 - K-Means: Lloyd with k-means++ seeding on the distinct rows weighted by their counts, all n_init runs
   advanced together in batched matmuls (torch, on the device when there is one); the best runs of a
   subset phase finish on all rows; an empty cluster keeps its previous centre.
@@ -64,25 +65,35 @@ def _popcount(typingctx, x):  # noqa: ANN001 - numba intrinsic signature
 
 
 @numba.njit(parallel=True, cache=True)
-def _knn_kernel(train: np.ndarray, test: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    n_test, n_words = test.shape
+def _knn_kernel(train_t: np.ndarray, test: np.ndarray, k: int,
+                dist_type: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each test row: Hamming distances to all training rows (`train_t`: words × rows, so the popcount
+    loop runs over contiguous words and vectorises), in `dist_type`'s dtype, then one scan for the k smallest
+    (ties → lower training index)."""
+    n_words, n_train = train_t.shape
+    n_test = test.shape[0]
     idx = np.empty((n_test, k), dtype=np.int64)
     dist = np.empty((n_test, k), dtype=np.int64)
     for i in numba.prange(n_test):
+        d = np.zeros(n_train, dtype=dist_type.dtype)
+        for w in range(n_words):
+            q, words = test[i, w], train_t[w]
+            for j in range(n_train):
+                d[j] += _popcount(words[j] ^ q)
         best_d = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
         best_i = np.full(k, -1, dtype=np.int64)
-        for j in range(train.shape[0]):
-            d = 0
-            for w in range(n_words):
-                d += _popcount(train[j, w] ^ test[i, w])
-            if d < best_d[k - 1]:
+        worst = best_d[k - 1]
+        for j in range(n_train):
+            dj = d[j]
+            if dj < worst:
                 pos = k - 1
-                while pos > 0 and best_d[pos - 1] > d:
+                while pos > 0 and best_d[pos - 1] > dj:
                     best_d[pos] = best_d[pos - 1]
                     best_i[pos] = best_i[pos - 1]
                     pos -= 1
-                best_d[pos] = d
+                best_d[pos] = dj
                 best_i[pos] = j
+                worst = best_d[k - 1]
         idx[i] = best_i
         dist[i] = best_d
     return idx, dist
@@ -91,7 +102,9 @@ def _knn_kernel(train: np.ndarray, test: np.ndarray, k: int) -> tuple[np.ndarray
 def knn_neighbors(train_packed: np.ndarray, test_packed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and Hamming distances (n_test, k) of each test row's k nearest training rows."""
     k = min(k, len(train_packed))
-    return _knn_kernel(as_words(train_packed), as_words(test_packed), k)
+    train, test = as_words(train_packed), as_words(test_packed)
+    dist_type = np.zeros(1, np.int16 if 64 * train.shape[1] <= np.iinfo(np.int16).max else np.int32)
+    return _knn_kernel(np.ascontiguousarray(train.T), test, k, dist_type)
 
 
 def knn_predict(train_packed: np.ndarray, y_train: np.ndarray, test_packed: np.ndarray, k: int = 9) -> np.ndarray:
@@ -253,32 +266,38 @@ def logreg_ovo_fit(train01: np.ndarray, y_train: np.ndarray, c: float = 1.0, max
         torch.from_numpy(order).to(dev)].float()  # (P, rows, L + 1)
     n = torch.from_numpy(np.take_along_axis(total, order, 1) * valid).to(dev, torch.float64) * c
     t = torch.from_numpy(np.take_along_axis(pos, order, 1) * valid).to(dev, torch.float64) * c
-    beta, hess = torch.zeros(len(pi), x.shape[2], dtype=torch.float64, device=dev), None
+    beta = torch.zeros(len(pi), x.shape[2], dtype=torch.float64, device=dev)
     part = -(-order.shape[1] // warm)
     if warm > 1 and part >= 64:  # start from the optimum on a 1/warm sample of each pair, its weights scaled up
         scale = torch.from_numpy(sizes / np.minimum(sizes, part)).to(dev, torch.float64)[:, None]
-        beta, hess = _newton(x[:, :part], n[:, :part] * scale, t[:, :part] * scale, beta, tol, max_iter)
-    return classes, _newton(x, n, t, beta, tol, max_iter, hess)[0]
+        beta = _newton(x[:, :part], n[:, :part] * scale, t[:, :part] * scale, beta, tol, max_iter)
+    return classes, _newton(x, n, t, beta, tol, max_iter)
 
 
-def _newton(x: torch.Tensor, n: torch.Tensor, t: torch.Tensor, beta: torch.Tensor, tol: float, max_iter: int,
-            hess: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _newton(x: torch.Tensor, n: torch.Tensor, t: torch.Tensor, beta: torch.Tensor, tol: float,
+            max_iter: int) -> torch.Tensor:
     """Damped Newton for P logistic regressions at once: rows x (P, M, L+1, last column the intercept), row
-    weights n and positive weights t (P, M) → (coefficients (P, L+1), last Hessian) minimising
-    Σ (n·softplus(z) − t·z) + ½‖w‖² (intercept unpenalised), z = x·beta; stops when every gradient entry
-    is at most tol·Σn of its pair. `hess`: an estimate of the Hessian at the optimum, used while each step
-    shrinks the largest gradient entry at least fourfold; otherwise the exact Hessian is computed."""
-    dev, dt = x.device, x.dtype
-    reg = torch.ones(x.shape[2], dtype=torch.float64, device=dev)
+    weights n and positive weights t (P, M) → coefficients (P, L+1) minimising Σ (n·softplus(z) − t·z) +
+    ½‖w‖² (intercept unpenalised), z = x·beta. A pair stops when every gradient entry is at most tol·Σn of
+    the pair; once half the batch has stopped, the batch shrinks to the pairs still moving. A pair keeps
+    stepping with its last Hessian while each step shrinks its largest gradient entry at least fourfold;
+    otherwise its exact Hessian is computed."""
+    dev, dt, dims = x.device, x.dtype, x.shape[2]
+    reg = torch.ones(dims, dtype=torch.float64, device=dev)
     reg[-1] = 0
+    diag = torch.diag(reg + 1e-12)
+    out = beta.clone()
+    live = torch.arange(len(beta), device=dev)  # the batch's pairs
+    hess = torch.eye(dims, dtype=torch.float64, device=dev).repeat(len(beta), 1, 1)  # stopped pairs keep I
+    last = torch.zeros(len(beta), dtype=torch.float64, device=dev)  # largest gradient entry at the last step
+    scaled = torch.empty(x.shape[1:], dtype=dt, device=dev)
 
     def objective(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = torch.bmm(x, b.to(dt).unsqueeze(2)).squeeze(2).double()
+        z = torch.bmm(b.to(dt).unsqueeze(1), x.transpose(1, 2)).squeeze(1).double()
         return (n * torch.nn.functional.softplus(z) - t * z).sum(1) + 0.5 * (reg * b * b).sum(1), z
 
     f, z = objective(beta)
     bound = tol * n.sum(1)
-    last = None
     for _ in range(max_iter):
         p = torch.sigmoid(z)
         grad = torch.bmm((n * p - t).to(dt).unsqueeze(1), x).squeeze(1).double() + reg * beta
@@ -286,9 +305,14 @@ def _newton(x: torch.Tensor, n: torch.Tensor, t: torch.Tensor, beta: torch.Tenso
         todo = largest > bound
         if not todo.any():
             break
-        if hess is None or (last is not None and (largest > last / 4)[todo].any()):
-            weights = (n * p * (1 - p)).to(dt).unsqueeze(1)
-            hess = torch.bmm(x.transpose(1, 2) * weights, x).double() + torch.diag_embed(reg + 1e-12)
+        if 2 * todo.sum() <= len(todo):  # most pairs have stopped: shrink the batch to the others
+            out[live] = beta
+            keep = todo.nonzero().squeeze(1)
+            live, x, n, t, beta, f, z, p, grad, largest, last, hess, bound, todo = (
+                a[keep] for a in (live, x, n, t, beta, f, z, p, grad, largest, last, hess, bound, todo))
+        weights = (n * p * (1 - p)).to(dt)
+        for i in (todo & (largest > last / 4)).nonzero().squeeze(1).tolist():  # exact Hessians where needed
+            hess[i] = torch.mm(torch.mul(x[i], weights[i, :, None], out=scaled).T, x[i]).double() + diag
         last = largest
         step = torch.linalg.solve(hess, grad) * todo.unsqueeze(1)
         size = torch.ones(len(beta), 1, dtype=torch.float64, device=dev)
@@ -299,4 +323,5 @@ def _newton(x: torch.Tensor, n: torch.Tensor, t: torch.Tensor, beta: torch.Tenso
                 break
             size = torch.where(worse.unsqueeze(1), size / 2, size)
         beta, f, z = beta - size * step, new_f, new_z
-    return beta, hess
+    out[live] = beta
+    return out
