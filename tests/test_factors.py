@@ -8,7 +8,7 @@ import torch
 
 from acthash.augment import augment_batch
 from acthash.data import load
-from acthash.measure import noise_metrics
+from acthash.measure import code_metrics, noise_metrics
 from acthash.probes import random_inputs
 
 from .conftest import make_trainer
@@ -75,14 +75,25 @@ def test_random_inputs_are_seeded_and_measured_at_every_checkpoint():
     assert again[0].checkpoints[-1].random == results[0].checkpoints[-1].random
 
 
-def test_noise_metrics_on_hand_made_predictions():
-    codes = np.packbits(np.eye(8, dtype=np.uint8)[[0, 1, 2, 3, 4, 5]], axis=1)
-    y_true = np.array([0, 1, 2, 3, 4, 5])
-    noisy = np.array([0, 1, 2, 9, 9, 5])
+def test_noise_cells_score_codes_with_the_true_labels_too():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(3), 40)  # three code groups, one per true class, 24 bits each
+    codes = (rng.random((120, 72)) < 0.05).astype(np.uint8)
+    for g in range(3):
+        codes[groups == g, 24 * g: 24 * (g + 1)] = 1
+    packed = np.packbits(codes, axis=1)
+    y_true = groups
+    noisy = np.where(groups == 0, 1 + np.arange(120) % 2, groups)  # class 0's training labels: 1 and 2 alternately
+    for backend in ("fast", "reference"):
+        out = code_metrics(packed, packed, 72, np.ones(72, bool), noisy, y_true, n_classes=3, knn_k=5,
+                           kmeans_n_init=2, backend=backend, y_true=y_true)
+        assert out["knn_test_true"] == out["logreg_test_true"] == out["kmeans_purity_train_true"] == 1.0
+        assert out["knn_test"] == out["logreg_test"] == pytest.approx(2 / 3)  # class 0 is never predicted
+        assert out["kmeans_purity_train"] == pytest.approx(5 / 6)  # group 0's cluster: half 1, half 2
+    assert "knn_test_true" not in code_metrics(packed, packed, 72, np.ones(72, bool), noisy, y_true, n_classes=3)
     mask = np.array([0, 0, 0, 1, 1, 0], bool)
-    pred = np.array([0, 1, 2, 9, 4, 5])
-    out = noise_metrics(codes, codes, y_true, y_true, noisy, mask, pred, knn_k=1)
-    assert out == {"knn_test_true": 1.0, "net_fit_noisy": 0.5, "net_acc_noisy_true": 0.5}
+    out = noise_metrics(np.arange(6), np.array([0, 1, 2, 9, 9, 5]), mask, np.array([0, 1, 2, 9, 4, 5]))
+    assert out == {"net_fit_noisy": 0.5, "net_acc_noisy_true": 0.5}
 
 
 @pytest.mark.slow

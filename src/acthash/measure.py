@@ -19,7 +19,8 @@ from .codes import unpack_bits
 @dataclass(frozen=True)
 class Metric:
     """One metric of a cell checkpoint. `source` says what computes it: `code_metrics` ("code"), the trainer
-    ("net", and "random" with random_inputs), or `noise_metrics` ("noise", only in label-noise cells)."""
+    ("net", and "random" with random_inputs), or, only in label-noise cells ("noise"), `code_metrics` given
+    the true labels and `noise_metrics`."""
 
     name: str
     source: str
@@ -56,6 +57,11 @@ METRICS = (
     Metric("net_acc_test", "net", "network accuracy, test", "1", "network accuracy on the test set"),
     Metric("knn_test_true", "noise", "K-NN accuracy with true labels, test", "1",
            "K-NN test accuracy with the true (clean) training labels, label-noise cells"),
+    Metric("kmeans_purity_train_true", "noise", "K-Means purity, train, true labels", "1",
+           "purity of the training codes' K-Means clusters against the true (clean) labels, label-noise cells"),
+    Metric("logreg_test_true", "noise", "logistic regression accuracy with true labels, test", "1",
+           "test accuracy of the one-vs-one logistic regression fit on the true (clean) training labels, "
+           "label-noise cells"),
     Metric("net_fit_noisy", "noise", "network fit of the noisy labels", "1",
            "network accuracy on the noisy-labelled training examples against their noisy labels"),
     Metric("net_acc_noisy_true", "noise", "network accuracy on noisy examples, true labels", "1",
@@ -74,28 +80,27 @@ def names(source: str) -> tuple[str, ...]:
     return tuple(m.name for m in METRICS if m.source == source)
 
 
-def _kmeans(codes01: np.ndarray, labels: np.ndarray, n_classes: int, n_init: int, backend: str,
-            device: str | None) -> tuple[float, float]:
+def _kmeans(codes01: np.ndarray, n_classes: int, n_init: int, backend: str, device: str | None) -> np.ndarray:
     k = min(n_classes, len(codes01))
     if backend == "fast":
-        ids, _ = fm.kmeans_fast(codes01, k, n_init=n_init, device=device)
-    else:
-        ids, _ = ref.kmeans_reference(codes01, k, n_init=n_init)
-    return ref.purity(ids, labels), ref.hungarian_accuracy(ids, labels)
+        return fm.kmeans_fast(codes01, k, n_init=n_init, device=device)[0]
+    return ref.kmeans_reference(codes01, k, n_init=n_init)[0]
 
 
 def code_metrics(
     train_packed: np.ndarray, test_packed: np.ndarray, length: int, keep: np.ndarray, y_train: np.ndarray,
     y_test: np.ndarray, n_classes: int = 10, knn_k: int = 9, kmeans_n_init: int = 10,
     logreg_solver: str = "lbfgs", backend: str = "fast", device: str | None = None,
-    hashes: tuple[np.ndarray, np.ndarray] | None = None,
+    hashes: tuple[np.ndarray, np.ndarray] | None = None, y_true: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Metrics of SPEC Part A §2 from packed codes (train rows = the cell's n examples, untiled).
 
     `keep`: (length,) bool mask of units not constant over train ∪ test; K-Means and logistic regression see
     only kept units (redundancy and K-NN are unchanged by constant units). `hashes`: digests of the whole
     train and test rows when the packed codes hold only sampled units (CNNs); redundancy then counts them.
-    `code_bits` is the number of units the estimators saw.
+    `code_bits` is the number of units the estimators saw. `y_true`: in label-noise cells, the true training
+    labels (`y_train` the noisy ones they were trained on): K-NN, K-Means purity and logistic regression are
+    then also scored with them (`knn_test_true`, `kmeans_purity_train_true`, `logreg_test_true`).
     """
     if backend not in ("fast", "reference"):
         raise ValueError(f"backend={backend!r} not in ('fast', 'reference')")
@@ -113,31 +118,31 @@ def code_metrics(
     else:
         rows, redundancy = (tr01, te01), ref.redundancy_ratio
     out["redundancy_train"], out["redundancy_test"] = redundancy(rows[0]), redundancy(rows[1])
-    if backend == "fast":
-        knn = fm.knn_predict(train_packed, y_train, test_packed, knn_k)
-    else:
-        knn = ref.knn_reference(tr01, y_train, te01, min(knn_k, len(tr01)))
-    out["knn_test"] = float((knn == y_test).mean())
+    labelings = {"": y_train} if y_true is None else {"": y_train, "_true": y_true}
+    for suffix, y in labelings.items():
+        if backend == "fast":
+            knn = fm.knn_predict(train_packed, y, test_packed, knn_k)
+        else:
+            knn = ref.knn_reference(tr01, y, te01, min(knn_k, len(tr01)))
+        out[f"knn_test{suffix}"] = float((knn == y_test).mean())
     for split, codes, y in (("train", tr01, y_train), ("test", te01, y_test)):
-        p, h = _kmeans(codes, y, n_classes, kmeans_n_init, backend, device)
-        out[f"kmeans_purity_{split}"], out[f"kmeans_hungarian_{split}"] = p, h
+        ids = _kmeans(codes, n_classes, kmeans_n_init, backend, device)
+        out[f"kmeans_purity_{split}"], out[f"kmeans_hungarian_{split}"] = ref.purity(ids, y), \
+            ref.hungarian_accuracy(ids, y)
+        if split == "train" and y_true is not None:
+            out["kmeans_purity_train_true"] = ref.purity(ids, y_true)
     exact = backend == "fast" and logreg_solver == "lbfgs"  # the optimum lbfgs seeks (liblinear's differs)
-    pred = fm.logreg_ovo(tr01, y_train, te01, device=device) if exact else \
-        ref.logreg_predict(tr01, y_train, te01, logreg_solver)
-    out["logreg_test"] = float((pred == y_test).mean())
+    for suffix, y in labelings.items():
+        pred = fm.logreg_ovo(tr01, y, te01, device=device) if exact else \
+            ref.logreg_predict(tr01, y, te01, logreg_solver)
+        out[f"logreg_test{suffix}"] = float((pred == y_test).mean())
     return out
 
 
-def noise_metrics(train_packed: np.ndarray, test_packed: np.ndarray, y_true: np.ndarray, y_test: np.ndarray,
-                  noisy: np.ndarray, noise_mask: np.ndarray, pred_train: np.ndarray, knn_k: int = 9,
-                  backend: str = "fast") -> dict[str, float]:
-    """For cells trained on noisy labels: K-NN test accuracy with the *true* training labels, the network's
-    fit of the noisy labels on the noisy subset, and its accuracy there against the true labels."""
-    if backend == "fast":
-        knn = fm.knn_predict(train_packed, y_true, test_packed, knn_k)
-    else:
-        knn = ref.knn_reference(np.unpackbits(train_packed, axis=1), y_true, np.unpackbits(test_packed, axis=1), knn_k)
+def noise_metrics(y_true: np.ndarray, noisy: np.ndarray, noise_mask: np.ndarray,
+                  pred_train: np.ndarray) -> dict[str, float]:
+    """For cells trained on noisy labels: the network's fit of the noisy labels on the noisy subset, and its
+    accuracy there against the true labels."""
     on = np.asarray(noise_mask, dtype=bool)
-    return {"knn_test_true": float((knn == y_test).mean()),
-            "net_fit_noisy": float((pred_train[on] == noisy[on]).mean()) if on.any() else float("nan"),
+    return {"net_fit_noisy": float((pred_train[on] == noisy[on]).mean()) if on.any() else float("nan"),
             "net_acc_noisy_true": float((pred_train[on] == y_true[on]).mean()) if on.any() else float("nan")}

@@ -94,11 +94,11 @@ def _all_metrics(g: h5py.Group, cell: Cell, n_classes: int, backend: str, device
         c = read_codes(g, int(epoch))
         keep = c.stored_keep
         values = code_metrics(c.train, c.test, len(keep), keep, y_train, y_test, n_classes, cell.knn_k,
-                              cell.kmeans_n_init, cell.logreg_solver, backend, device, c.hashes)
+                              cell.kmeans_n_init, cell.logreg_solver, backend, device, c.hashes,
+                              y_true if mask.any() else None)
         values["code_bits_total"] = float(c.keep.sum())
         if mask.any():
-            pred = g[f"codes/{int(epoch)}/pred_train"][()]
-            values.update(noise_metrics(c.train, c.test, y_true, y_test, y_train, mask, pred, cell.knn_k, backend))
+            values.update(noise_metrics(y_true, y_train, mask, g[f"codes/{int(epoch)}/pred_train"][()]))
         for k, v in values.items():
             out[k][j] = v
     return out
