@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= local
 EXPERIMENTS ?= demo
+SNAKEMAKE_ARGS ?=
 
-.PHONY: install demo test test-fast bench estimate lint clean-results
+.PHONY: install demo report test test-fast bench estimate lint clean-results
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,6 +22,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --workflow-profile profiles/$(PROFILE) --config experiments=$(EXPERIMENTS)
 	@echo "merged dataset: results/$(EXPERIMENTS)/metrics.nc   figures: results/$(EXPERIMENTS)/figures/"
+
+# runs what is missing of each picked experiment, then writes its Snakemake report to results/<exp>/report.html
+report: $(STAMP)
+	@for exp in $$(echo "$(EXPERIMENTS)" | tr ',' ' '); do \
+	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --workflow-profile profiles/$(PROFILE) $(SNAKEMAKE_ARGS) \
+	    --config experiments=$$exp && \
+	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --workflow-profile profiles/$(PROFILE) $(SNAKEMAKE_ARGS) \
+	    --config experiments=$$exp --report results/$$exp/report.html || exit 1; \
+	  echo "report: results/$$exp/report.html"; done
 
 test: $(STAMP)
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -10,13 +10,17 @@ import subprocess
 import threading
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import yaml
+from matplotlib.collections import QuadMesh
 
 from acthash.layout import Layout
 from acthash.merge import MergeError, load, merge_files
+from acthash.phase import REGIMES
 from acthash.plan import read_plan
+from acthash.plots import figures, panels
 from acthash.store import read_cell
 
 from .conftest import REPO, copy_workflow, snakemake
@@ -141,6 +145,29 @@ def test_small_grid_runs_locally_and_merges_to_the_contract(tiny_run):
 
 
 @pytest.mark.slow
+def test_every_figure_is_written_as_png_and_svg_with_labelled_axes_and_one_block_per_cell(tiny_run):
+    ds = load(tiny_run / "metrics.nc")
+    drawn = figures(ds)
+    written = {p.name for p in (tiny_run / "figures").iterdir()}
+    assert {"regimes_width_x_n_train", "regimes_width_x_epoch", "lines_vs_width"} <= set(drawn)
+    for stem, fig in drawn.items():
+        assert {f"{stem}.png", f"{stem}.svg"} <= written
+        for ax in (a for a in fig.axes if a.get_visible()):
+            assert ax.get_xlabel() and ax.get_ylabel(), (stem, ax.get_title())
+    regimes = drawn["regimes_width_x_n_train"].axes[0]
+    mesh = next(c for c in regimes.collections if isinstance(c, QuadMesh))
+    assert mesh.get_array().size == ds.sizes["width"] * ds.sizes["n_train"]  # each grid cell its own block
+    assert [t.get_text() for t in regimes.get_xticklabels()] == [f"{w:g}" for w in ds["width"].values]
+    legend = {t.get_text() for t in regimes.get_legend().get_texts()}
+    assert set(REGIMES) <= legend and any(t.startswith("R test = ") for t in legend)
+    lines = drawn["lines_vs_width"]
+    assert {a.get_ylabel() for a in lines.axes if a.get_visible()} == {ds[m].attrs["long_name"] for m in panels(ds)}
+    assert "kmeans_purity_test" in panels(ds)
+    for fig in drawn.values():
+        plt.close(fig)
+
+
+@pytest.mark.slow
 def test_rerun_is_a_no_op_and_status_reports_done(workdir, tiny_run):
     proc = snakemake(workdir, "-n", "--workflow-profile", str(workdir / "profiles/local"), "--configfile",
                      str(workdir / "tiny.yaml"), "--config", "experiments=tiny", "data_root=data")
@@ -207,11 +234,14 @@ def test_damaged_cell_files_are_recomputed_while_the_merged_dataset_stays(workdi
 
 
 @pytest.mark.slow
-def test_report_holds_the_figures(workdir, tiny_run):
-    snakemake(workdir, "--configfile", str(workdir / "tiny.yaml"), "--config", "experiments=tiny", "data_root=data",
-              "--report", str(workdir / "report.html"))
-    html = (workdir / "report.html").read_text(errors="replace")
+def test_make_report_writes_each_experiments_report_beside_its_results(workdir, tiny_run):
+    proc = subprocess.run(["make", "-f", str(REPO / "Makefile"), "report", "EXPERIMENTS=tiny", f"VENV={REPO / '.venv'}",
+                           "STAMP=", "SNAKEMAKE_ARGS=--configfile tiny.yaml --cores 2"],
+                          cwd=workdir, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    html = (tiny_run / "report.html").read_text(errors="replace")
     assert "regimes_width_x_n_train.png" in html and "lines_vs_width.png" in html and "metrics.nc" in html
+    assert not (workdir / "report.html").exists()
 
 
 @pytest.mark.slow

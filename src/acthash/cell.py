@@ -28,10 +28,12 @@ PACK_SHARED = ("dataset", "arch", "depth", "bn", "checkpoints", "batch_size", "b
                "random_inputs")
 
 
-def param(default: Any, doc: str, *, axis: bool = False, choices: tuple[Any, ...] | None = None,
+def param(default: Any, doc: str, *, axis: str = "", choices: tuple[Any, ...] | None = None,
           lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
           neutral: Any = None) -> Any:
     """A Cell field with its description, whether it is a grid axis, and its allowed values.
+
+    `axis`: for a grid axis, its label on figures and in the merged dataset (`long_name`); empty otherwise.
 
     `neutral`: for a parameter added after cells were computed, the value that reproduces what was done before
     it existed; a cell with that value leaves the key out of its hash, so existing cells keep their addresses.
@@ -44,18 +46,22 @@ def param(default: Any, doc: str, *, axis: bool = False, choices: tuple[Any, ...
 class Cell:
     """Every parameter of one trained network and its evaluation; see each field's `doc` (`acthash params`)."""
 
-    dataset: str = param("mnist", "dataset", axis=True, choices=DATASETS)
-    arch: str = param("mlp", "mlp (Dense→BN→ReLU blocks) or a CNN", axis=True, choices=ARCHS)
-    depth: int = param(1, "hidden layers of an MLP; 1 for CNNs (their depth is set by arch)", axis=True, lo=1)
-    width: int = param(40, "neurons per hidden layer (MLP) or base channels (CNN)", axis=True, lo=1)
+    dataset: str = param("mnist", "dataset", axis="dataset", choices=DATASETS)
+    arch: str = param("mlp", "mlp (Dense→BN→ReLU blocks) or a CNN", axis="architecture", choices=ARCHS)
+    depth: int = param(1, "hidden layers of an MLP; 1 for CNNs (their depth is set by arch)", axis="hidden layers",
+                       lo=1)
+    width: int = param(40, "neurons per hidden layer (MLP) or base channels (CNN)",
+                       axis="width (neurons per layer; CNN: base channels)", lo=1)
     n_train: int = param(48000, "training examples: the first n of the training split (or a stratified draw)",
-                         axis=True, lo=1)
-    weight_decay: float = param(1e-6, "L2 coefficient on hidden kernels, Keras semantics", axis=True, lo=0)
-    bn: bool = param(True, "batch normalisation after each hidden layer", axis=True)
-    dropout: float = param(0.0, "dropout after each hidden ReLU, training only", axis=True, lo=0, hi=1, hi_open=True)
-    label_noise: float = param(0.0, "fraction of training labels corrupted", axis=True, lo=0, hi=1)
-    augment: bool = param(False, "data augmentation of training batches, never of codes", axis=True)
-    seed: int = param(0, "seed of initialisation, data order, subsets and noise", axis=True, lo=0)
+                         axis="training examples n", lo=1)
+    weight_decay: float = param(1e-6, "L2 coefficient on hidden kernels, Keras semantics", axis="weight decay (L2)",
+                                lo=0)
+    bn: bool = param(True, "batch normalisation after each hidden layer", axis="batch normalisation")
+    dropout: float = param(0.0, "dropout after each hidden ReLU, training only", axis="dropout rate", lo=0, hi=1,
+                           hi_open=True)
+    label_noise: float = param(0.0, "fraction of training labels corrupted", axis="label noise ratio", lo=0, hi=1)
+    augment: bool = param(False, "data augmentation of training batches, never of codes", axis="data augmentation")
+    seed: int = param(0, "seed of initialisation, data order, subsets and noise", axis="seed", lo=0)
     checkpoints: tuple[int, ...] = param((0, 1, 5), "epochs at which codes and metrics are taken (0 = "
                                          "initialisation); the last is the run length", lo=0)
     noise_mode: str = param("symmetric_other", "how noisy labels are drawn",

@@ -64,8 +64,8 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
             value = next(iter(axes.values()))[key]
             ds.coords[key] = int(value) if isinstance(value, bool) else value
     for key in GRID_AXES:
-        ds[key].attrs.update(long_name=key.replace("_", " "), description=FIELDS[key].metadata["doc"])
-    ds["epoch"].attrs.update(long_name="epoch", units="epoch", description="checkpoint epoch (0 = initialisation)")
+        ds[key].attrs.update(long_name=FIELDS[key].metadata["axis"], description=FIELDS[key].metadata["doc"])
+    ds["epoch"].attrs.update(long_name="training epochs", description="checkpoint epoch (0 = initialisation)")
     ds = ds.assign(classify(ds, PhaseRule(**plan["phase"])).data_vars)
     recipe = {k: v for k, v in first.params.items() if k not in GRID_AXES}
     cells_hash = hashlib.sha256(" ".join(sorted(c["hash"] for c in plan["cells"])).encode()).hexdigest()[:16]

@@ -1,4 +1,9 @@
-"""Figures from a merged Dataset: 2-D phase-chart regime maps and paper-style metric line plots."""
+"""Figures and tables from a merged Dataset: phase-chart regime maps, panels of metric lines, and the table of
+a regularisation or noise factor. docs/figures.md shows and describes each.
+
+Every axis is labelled from the dataset's own `long_name` and `units` (set by the merge from the metric
+registry and the cell fields), so a figure and xarray's own plots say the same thing.
+"""
 
 from __future__ import annotations
 
@@ -12,146 +17,232 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
 from .phase import REGIMES  # noqa: E402
 
 COLORS = ["#f4b6b6", "#f7e39c", "#b7e2b1"]  # under, critical, sufficient
-LOG_DIMS = ("epoch", "n_train")
-LABELS = {"width": "width (neurons per layer; CNN: base channels)", "arch": "architecture",
-          "epoch": "training epochs", "n_train": "training examples n",
-          "weight_decay": "weight decay (L2)", "label_noise": "label noise ratio", "dropout": "dropout rate",
-          "bn": "batch normalisation", "depth": "depth", "seed": "seed"}
-LINE_METRICS = ("redundancy_train", "redundancy_test", "kmeans_purity_train", "knn_test", "logreg_test", "net_acc_test")
+LOG_DIMS = ("width", "epoch", "n_train")  # drawn on log axes in line plots when they span 10× or more
+AGREEMENT = 0.8  # below this share of seeds agreeing on a cell's regime, the cell is crossed
+R_LEVELS = (0.5, 0.1, 0.01)  # R_test contours on regime maps, thick to thin
+KNN_LEVELS = (0.9, 0.7, 0.5)  # K-NN test-accuracy contours, thick to thin
+WIDTHS = (2.2, 1.4, 0.8)
+PANELS = ("redundancy_train", "redundancy_test", "kmeans_purity_train", "kmeans_purity_test", "knn_test",
+          "logreg_test", "net_acc_test", "redundancy_random_train", "redundancy_random_test", "knn_test_true",
+          "kmeans_purity_train_true", "logreg_test_true", "net_fit_noisy", "net_acc_noisy_true")
+TABLE_METRICS = ("redundancy_train", "redundancy_test", "kmeans_purity_test", "knn_test", "logreg_test",
+                 "net_acc_test")
+FACTORS = ("weight_decay", "bn", "dropout", "label_noise", "augment")  # one table per factor that varies
+FORMATS = ("png", "svg")
+CONTEXT = ("dataset", "arch", "depth")  # named in every figure's title when fixed
 
 
-def _axis_values(values: np.ndarray, dim: str) -> np.ndarray:
-    """Plot positions: epoch 0 drawn at 0.5 on log axes, as the paper's figures; categories (arch) at 0, 1, …"""
+def label(da: xr.DataArray) -> str:
+    """Axis label of a variable or coordinate: its long_name, with its units unless dimensionless."""
+    name, units = da.attrs.get("long_name", da.name), da.attrs.get("units")
+    return f"{name} [{units}]" if units and units != "1" else str(name)
+
+
+def _log_axis(values: np.ndarray, dim: str) -> bool:
+    if dim not in LOG_DIMS or not np.issubdtype(values.dtype, np.number) or not (values > 0).any():
+        return False
+    return values.max() >= 10 * max(values[values > 0].min(), 1)
+
+
+def _positions(values: np.ndarray, log: bool) -> np.ndarray:
+    """Line-plot positions: categories (arch) at 0, 1, …; on log axes 0 (epoch 0) drawn at 0.5."""
     if not np.issubdtype(values.dtype, np.number):
         return np.arange(len(values), dtype=float)
     v = values.astype(float)
-    return np.where(v == 0, 0.5, v) if dim in LOG_DIMS else v
+    return np.where(v == 0, 0.5, v) if log else v
 
 
-def _ticks(ax: plt.Axes, which: str, dim: str, values: np.ndarray) -> None:
-    """Log scale for epochs and sample sizes, with ticks at the grid's own values (at most about 8 labelled;
-    epoch 0, drawn at 0.5, is labelled 0) and no minor ticks; categories (arch) labelled by name."""
-    axis = ax.xaxis if which == "x" else ax.yaxis
-    pos = _axis_values(values, dim)
-    if dim in LOG_DIMS:
-        (ax.set_xscale if which == "x" else ax.set_yscale)("log")
-        step = -(-len(values) // 8)
-        axis.set_minor_locator(NullLocator())
-        axis.set_ticks(pos, [f"{v:g}" if i % step == 0 else "" for i, v in enumerate(values)])
-    elif not np.issubdtype(values.dtype, np.number):
-        axis.set_ticks(pos, [str(v) for v in values])
+def _tick_labels(values: np.ndarray, most: int = 10) -> list[str]:
+    """The grid's own values as tick labels, every k-th one kept so that at most about `most` show."""
+    step = -(-len(values) // most)
+    return [(f"{v:g}" if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else str(v))
+            if i % step == 0 else "" for i, v in enumerate(values)]
 
 
-def _edges(v: np.ndarray, log: bool) -> np.ndarray:
-    t = np.log(v) if log else v
-    if len(t) == 1:
-        mid = np.array([t[0] - 0.5, t[0] + 0.5]) if not log else np.array([t[0] - 0.3, t[0] + 0.3])
-    else:
-        inner = (t[1:] + t[:-1]) / 2
-        mid = np.concatenate([[t[0] - (inner[0] - t[0])], inner, [t[-1] + (t[-1] - inner[-1])]])
-    return np.exp(mid) if log else mid
+def _log_ticks(values: np.ndarray) -> tuple[list[float], list[str]]:
+    """Ticks of a log axis: 1, 3, 10, 30, … within the values' range, and 0 (drawn at 0.5) if present."""
+    v = values.astype(float)
+    lo, hi = v[v > 0].min(), v.max()
+    nice = [m * 10.0**e for e in range(int(np.floor(np.log10(lo))), int(np.log10(hi)) + 1) for m in (1, 3)]
+    ticks = [t for t in nice if lo <= t <= hi]
+    return ([0.5] if (v == 0).any() else []) + ticks, (["0"] if (v == 0).any() else []) + [f"{t:g}" for t in ticks]
 
 
 def _reduce_to(ds: xr.Dataset, keep: tuple[str, ...]) -> xr.Dataset:
-    """Fix every other dim at its last value (final epoch, largest n, ...) except seed, which is averaged."""
-    sel = {d: ds[d].values[-1] for d in ds.dims if d not in keep and d != "seed"}
-    return ds.sel(sel)
+    """Fix every other dim at its last value (final epoch, largest n, ...) except seed."""
+    return ds.sel({d: ds[d].values[-1] for d in ds.dims if d not in keep and d != "seed"})
+
+
+def _fixed(ds: xr.Dataset, sub: xr.Dataset) -> str:
+    """One line: the grid dims `sub` holds fixed (its value of each), the dataset and network, the seeds."""
+    held = [d for d in ds.dims if d != "seed" and d not in sub.dims]
+    held += [d for d in CONTEXT if d in sub.coords and sub[d].ndim == 0 and d not in held]
+    parts = [f"{d} {_tick_labels([sub[d].item()])[0]}" for d in held]
+    return " · ".join(parts + [f"{sub.sizes.get('seed', 1)} seed(s)"])
 
 
 def regime_map(ds: xr.Dataset, x: str = "width", y: str = "n_train", ax: plt.Axes | None = None) -> plt.Axes:
-    """Regime colours over (x, y) with R_test contours (solid: 0.5, 0.1, 0.01) and K-NN contours (dashed);
-    other dims fixed at their last value; a grey ✕ where fewer than 80 % of seeds agree on the regime."""
-    ax = ax or plt.subplots(figsize=(6, 4.5))[1]
+    """The phase chart over (x, y): each grid cell one block coloured by its regime (the seeds' majority;
+    hatched: no data), a ✕ on cells where fewer than 80 % of seeds agree, and contours of R_test (solid
+    black, 0.5 / 0.1 / 0.01 thick to thin) and of K-NN test accuracy (dashed blue, 0.9 / 0.7 / 0.5),
+    interpolated between block centres. Both axes step once per grid value (categorical), labelled with the
+    values. Other dims are fixed at their last value (final epoch, largest n, ...), as the title says."""
+    ax = ax or plt.subplots(figsize=(6.4, 5.2))[1]
     sub = _reduce_to(ds, (x, y))
-    xv, yv = _axis_values(sub[x].values, x), _axis_values(sub[y].values, y)
+    nx, ny = sub.sizes[x], sub.sizes[y]
     regime = sub["regime"].transpose(y, x).values.astype(float)
     regime[regime < 0] = np.nan
-    cmap, norm = ListedColormap(COLORS), BoundaryNorm([-0.5, 0.5, 1.5, 2.5], 3)
-    ax.pcolormesh(_edges(xv, x in LOG_DIMS), _edges(yv, y in LOG_DIMS), regime, cmap=cmap, norm=norm, shading="flat")
-    agree = sub["regime_agreement"].transpose(y, x).values
-    xx, yy = np.meshgrid(xv, yv)
-    ax.scatter(xx, yy, s=6, c="k", zorder=3)
-    ax.scatter(xx[agree < 0.8], yy[agree < 0.8], s=60, marker="x", c="0.3", zorder=3, label="seeds disagree")
-    if len(xv) > 1 and len(yv) > 1:
-        r = sub["redundancy_test"].mean("seed").transpose(y, x).values
-        cs = ax.contour(xx, yy, r, levels=[0.01, 0.1, 0.5], colors="k", linewidths=1)
-        ax.clabel(cs, fmt=lambda v: f"R={v:g}", fontsize=7)
-        acc = sub["knn_test"].mean("seed").transpose(y, x).values
-        cs = ax.contour(xx, yy, acc, levels=[0.5, 0.7, 0.9], colors="navy", linestyles="--", linewidths=1)
-        ax.clabel(cs, fmt=lambda v: f"kNN={v:g}", fontsize=7)
-    _ticks(ax, "x", x, sub[x].values)
-    _ticks(ax, "y", y, sub[y].values)
-    ax.set_xlabel(LABELS.get(x, x))
-    ax.set_ylabel(LABELS.get(y, y))
-    fixed = ", ".join(f"{d}={sub[d].values}" for d in sub.coords if sub[d].ndim == 0 and d not in ("dataset",))
-    ax.set_title(f"{ds.attrs.get('experiment', '')}: regimes over {x} × {y}\n({fixed})", fontsize=9)
-    handles = [Patch(color=c, label=REGIMES[i]) for i, c in enumerate(COLORS)]
-    handles.append(Line2D([], [], marker="x", color="0.3", linestyle="", label="seeds disagree (< 80 %)"))
-    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    ax.pcolormesh(np.arange(nx + 1) - 0.5, np.arange(ny + 1) - 0.5, regime, cmap=ListedColormap(COLORS),
+                  norm=BoundaryNorm([-0.5, 0.5, 1.5, 2.5], 3), edgecolors="white", linewidth=0.6)
+    handles: list = [Patch(facecolor=c, label=REGIMES[i]) for i, c in enumerate(COLORS)]
+    if np.isnan(regime).any():
+        for j, i in zip(*np.nonzero(np.isnan(regime))):
+            ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, hatch="///", edgecolor="0.6", lw=0))
+        handles.append(Patch(facecolor="white", hatch="///", edgecolor="0.6", label="no data"))
+    ii, jj = np.meshgrid(np.arange(nx), np.arange(ny))
+    split = sub["regime_agreement"].transpose(y, x).values < AGREEMENT
+    if split.any():
+        ax.scatter(ii[split], jj[split], s=55, marker="x", c="0.25", zorder=3)
+        handles.append(Line2D([], [], marker="x", color="0.25", linestyle="", label="seeds disagree (< 80 %)"))
+    if nx > 1 and ny > 1:
+        for var, levels, color, style in (("redundancy_test", R_LEVELS, "k", "-"),
+                                          ("knn_test", KNN_LEVELS, "#1f3f99", "--")):
+            da = sub[var].mean("seed") if "seed" in sub[var].dims else sub[var]
+            z = da.transpose(y, x).values
+            for level, lw in zip(levels, WIDTHS):
+                if np.nanmin(z) < level < np.nanmax(z):
+                    ax.contour(ii, jj, z, levels=[level], colors=color, linestyles=style, linewidths=lw)
+                    handles.append(Line2D([], [], color=color, linestyle=style, lw=lw,
+                                          label=f"{sub[var].attrs['long_name']} = {level:g}"))
+    for axis, dim, n in ((ax.xaxis, x, nx), (ax.yaxis, y, ny)):
+        axis.set_ticks(np.arange(n), _tick_labels(sub[dim].values))
+    ax.set_xlim(-0.5, nx - 0.5)
+    ax.set_ylim(-0.5, ny - 0.5)
+    ax.set_xlabel(label(sub[x]))
+    ax.set_ylabel(label(sub[y]))
+    ax.set_title(f"{ds.attrs.get('experiment', '')}: regimes over {x} × {y}\n{_fixed(ds, sub)}", fontsize=9)
+    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False)
     return ax
 
 
+def panels(ds: xr.Dataset) -> tuple[str, ...]:
+    """The metrics of `PANELS` that `ds` holds with at least one value."""
+    return tuple(m for m in PANELS if m in ds and bool(ds[m].notnull().any()))
+
+
 def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
-                 metrics: tuple[str, ...] = LINE_METRICS) -> plt.Figure:
-    """One panel per metric (titled by its long name) vs `x`, one line per value of `hue`: the seed mean
-    with a min–max band over seeds, or with `hue="seed"` each seed's own line. Other dims are fixed at
-    their last value."""
+                 metrics: tuple[str, ...] | None = None) -> plt.Figure:
+    """A grid of panels, one per metric (default: every one of `PANELS` the dataset holds), each against `x`
+    with the metric's long name and units on its y-axis: for each value of `hue`, the mean over seeds and a
+    band of ± one standard deviation (with `hue="seed"`, one line per seed). Widths, epochs and sample sizes
+    spanning 10× or more are on log axes (epoch 0 drawn at 0.5). Other dims are fixed at their last value;
+    the title states them. One legend for all panels."""
+    metrics = metrics or panels(ds)
     hue = hue if hue in ds.dims and hue != x else None
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.1 * len(metrics), 3.0), squeeze=False)
+    ncols = min(4, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.8 * nrows + 0.9), squeeze=False)
     sub = _reduce_to(ds, (x,) + ((hue,) if hue else ()))
-    xv = _axis_values(sub[x].values, x)
+    log = _log_axis(sub[x].values, x)
+    xv = _positions(sub[x].values, log)
     hues = sub[hue].values if hue else [None]
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes.flat, metrics):
         for i, h in enumerate(hues):
             da = sub[metric] if h is None else sub[metric].sel({hue: h})
-            seeds = [d for d in ("seed",) if d in da.dims]
-            color = plt.cm.viridis(i / max(len(hues) - 1, 1))
-            ax.plot(xv, da.mean(seeds).values, marker="o", ms=3, color=color,
-                    label=None if h is None else f"{hue}={h}")
-            if seeds:
-                ax.fill_between(xv, da.min(seeds).values, da.max(seeds).values, color=color, alpha=0.2, lw=0)
-        ax.set_title(ds[metric].attrs.get("long_name", metric), fontsize=9)
-        ax.set_xlabel(LABELS.get(x, x), fontsize=8)
-        _ticks(ax, "x", x, sub[x].values)
+            color = plt.cm.viridis(i / max(len(hues) - 1, 1)) if hue else "C0"
+            name = None if h is None else f"{label(sub[hue])} = {_tick_labels([h])[0]}"
+            if "seed" in da.dims:
+                mean, sd = da.mean("seed").values, da.std("seed").values
+                ax.fill_between(xv, mean - sd, mean + sd, color=color, alpha=0.2, lw=0)
+            else:
+                mean = da.values
+            ax.plot(xv, mean, marker="o", ms=3, color=color, label=name)
+        ax.set_ylabel(label(sub[metric]), fontsize=8)
+        ax.set_xlabel(label(sub[x]), fontsize=8)
+        if log:
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_locator(NullLocator())
+        if log:
+            ax.set_xticks(*_log_ticks(sub[x].values))
+        elif not np.issubdtype(sub[x].dtype, np.number):
+            ax.set_xticks(xv, _tick_labels(sub[x].values))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
+    for ax in axes.flat[len(metrics):]:
+        ax.set_visible(False)
+    spread = "one line per seed" if hue == "seed" else "mean ± sd over seeds"
+    fig.suptitle(f"{ds.attrs.get('experiment', '')}: metrics vs {x} ({spread})\n{_fixed(ds, sub)}", fontsize=10)
     if hue:
-        axes[0][0].legend(fontsize=7)
-    spread = "one line per seed" if hue == "seed" else "mean and min–max over seeds"
-    fig.suptitle(f"{ds.attrs.get('experiment', '')}: metrics vs {x} ({spread})", fontsize=10)
-    fig.tight_layout()
+        fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower center", ncol=min(len(hues), 6),
+                   fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 if hue else 0, 1, 1))
     return fig
 
 
-def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
-    """Every figure the grid supports, as PNG files under `outdir`; returns their paths."""
-    from .merge import load
+def factor_table(ds: xr.Dataset, factor: str, metrics: tuple[str, ...] = TABLE_METRICS) -> str:
+    """A markdown table of a regularisation or noise factor: one row per (width, factor value), one column per
+    metric (mean ± sd over seeds), at the last epoch and the largest n."""
+    sub = _reduce_to(ds, (factor, "width"))
+    metrics = tuple(m for m in metrics if m in sub)
+    head = f"| {label(sub['width'])} | {label(sub[factor])} | " + " | ".join(label(sub[m]) for m in metrics) + " |"
+    lines = [f"{ds.attrs.get('experiment', '')}: {_fixed(ds, sub)}", "", head, "|" + "---|" * (2 + len(metrics))]
+    for w in sub["width"].values:
+        for v in sub[factor].values:
+            cell = sub.sel(width=w, **{factor: v})
+            stats = [(cell[m].mean("seed"), cell[m].std("seed")) if "seed" in cell[m].dims else (cell[m], 0 * cell[m])
+                     for m in metrics]
+            lines.append(f"| {w:g} | {_tick_labels([v])[0]} | "
+                         + " | ".join(f"{float(a):.3f} ± {float(b):.3f}" for a, b in stats) + " |")
+    return "\n".join(lines) + "\n"
 
-    ds = load(metrics_path)
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+
+def figures(ds: xr.Dataset) -> dict[str, plt.Figure]:
+    """Every figure the grid supports, by file stem: a regime map for each pair of (width, n_train),
+    (width, epoch), (epoch, n_train) that both vary (one per architecture), and metric panels against each
+    varying dim, coloured by the most telling other one."""
     varying = [d for d in ds.dims if d != "seed" and ds.sizes[d] > 1]
-    archs = [str(a) for a in ds["arch"].values] if "arch" in varying else [None]  # one regime map per network
-    paths = []
+    archs = [str(a) for a in ds["arch"].values] if "arch" in varying else [None]
+    out = {}
     for x, y in (("width", "n_train"), ("width", "epoch"), ("epoch", "n_train")):
         if x in varying and y in varying:
             for arch in archs:
                 ax = regime_map(ds if arch is None else ds.sel(arch=arch), x, y)
-                paths.append(_save(ax.figure, outdir / f"regimes_{x}_x_{y}{'' if arch is None else '_' + arch}.png"))
+                out[f"regimes_{x}_x_{y}{'' if arch is None else '_' + arch}"] = ax.figure
     for x in varying:
         if "arch" in varying and x != "arch":
             hue = "arch"
         elif x != "width":
             hue = "width"
         else:
-            hue = next((d for d in ("n_train", "epoch") if d in varying), None)
-        paths.append(_save(metric_lines(ds, x, hue), outdir / f"lines_vs_{x}.png"))
+            hue = next((d for d in (*FACTORS, "n_train", "epoch") if d in varying), None)
+        out[f"lines_vs_{x}"] = metric_lines(ds, x, hue)
+    return out
+
+
+def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
+    """Write every figure of `figures` as PNG and SVG, and a `table_<factor>.md` for each varying factor of
+    `FACTORS`, under `outdir`; returns their paths."""
+    from .merge import load
+
+    ds = load(metrics_path)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for stem, fig in figures(ds).items():
+        for fmt in FORMATS:
+            paths.append(outdir / f"{stem}.{fmt}")
+            fig.savefig(paths[-1], dpi=130, bbox_inches="tight")
+        plt.close(fig)
+    for factor in FACTORS:
+        if factor in ds.dims and ds.sizes[factor] > 1 and "width" in ds.dims:
+            paths.append(outdir / f"table_{factor}.md")
+            paths[-1].write_text(factor_table(ds, factor))
     return paths
 
 
@@ -168,9 +259,3 @@ def publish_figures(staged: Path | str, outdir: Path | str) -> None:
     for old in outdir.iterdir():
         if old.is_file() and old.name not in names:
             old.unlink()
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    return path

@@ -1,0 +1,75 @@
+"""Figures and tables on small datasets made here: what is drawn, on which axes, with which labels."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import xarray as xr
+
+from acthash.measure import BY_NAME
+from acthash.plots import factor_table, metric_lines, panels, regime_map
+
+
+def dataset(**dims: list) -> xr.Dataset:
+    """Random metrics over `dims` (plus seed 0–2), labelled as the merge labels them, with regimes."""
+    dims = {**dims, "seed": [0, 1, 2]}
+    shape = [len(v) for v in dims.values()]
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset({m: (list(dims), rng.random(shape), {"long_name": BY_NAME[m].long_name, "units": "1"})
+                     for m in ("redundancy_train", "redundancy_test", "kmeans_purity_train", "kmeans_purity_test",
+                               "knn_test", "logreg_test", "net_acc_test")}, coords=dims)
+    reduced = [d for d in dims if d not in ("seed", "epoch")]
+    ds["regime"] = (reduced + ["epoch"], rng.integers(0, 3, [len(dims[d]) for d in reduced + ["epoch"]]))
+    ds["regime_agreement"] = (ds["regime"].dims, np.ones(ds["regime"].shape))
+    ds["width"].attrs["long_name"] = "width"
+    ds.attrs["experiment"] = "synthetic"
+    return ds
+
+
+def test_factor_table_has_one_row_per_width_and_value_with_mean_and_sd_over_seeds():
+    ds = dataset(width=[10, 20], weight_decay=[0.0, 1e-4], epoch=[5])
+    ds["weight_decay"].attrs["long_name"] = "weight decay (L2)"
+    table = factor_table(ds, "weight_decay").splitlines()
+    assert table[2].startswith("| width | weight decay (L2) | R train | R test |")
+    rows = table[4:]
+    assert [r.split(" | ")[:2] for r in rows] == [["| 10", "0"], ["| 10", "0.0001"], ["| 20", "0"], ["| 20", "0.0001"]]
+    cell = ds["knn_test"].sel(width=20, weight_decay=1e-4, epoch=5)
+    want = f"{float(cell.mean()):.3f} ± {float(cell.std()):.3f}"
+    assert rows[3].split(" | ")[2 + 3] == want  # columns: width, value, R train, R test, K-Means test, K-NN
+
+
+def test_line_panels_put_wide_ranges_on_log_axes_and_epoch_zero_at_half():
+    ds = dataset(width=[3, 8, 16, 100], epoch=[0, 1, 10])
+    fig = metric_lines(ds, "epoch", "width")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.lines[0].get_xdata()[0] == 0.5
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "3", "10"]
+    assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == 4  # one legend, one entry per width
+    assert "epoch" not in fig._suptitle.get_text().split("\n")[1]  # the x dim is not stated as fixed
+    assert len([a for a in fig.axes if a.get_visible()]) == len(panels(ds)) == 7
+    plt.close(fig)
+    fig = metric_lines(ds.sel(width=[8, 16]), "width")
+    assert fig.axes[0].get_xscale() == "linear"  # 8 to 16: not worth a log axis
+    plt.close(fig)
+
+
+def test_regime_map_hatches_cells_without_data_and_says_so():
+    ds = dataset(width=[3, 8, 16], n_train=[100, 1000], epoch=[5])
+    ds["regime"][0, 1, 0] = -1
+    ds["regime_agreement"][1, 0, 0] = 0.5
+    ax = regime_map(ds, "width", "n_train")
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "no data" in legend and "seeds disagree (< 80 %)" in legend
+    assert sum(p.get_hatch() == "///" for p in ax.patches) == 1
+    plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("metric", ["knn_test_true", "kmeans_purity_train_true", "logreg_test_true",
+                                    "redundancy_random_train"])
+def test_panels_include_optional_metrics_only_where_they_hold_values(metric):
+    ds = dataset(width=[3, 8], epoch=[5])
+    ds[metric] = ds["knn_test"] * np.nan
+    assert metric not in panels(ds)
+    ds[metric][0] = 0.5
+    assert metric in panels(ds)
