@@ -51,6 +51,15 @@ def test_line_panels_put_wide_ranges_on_log_axes_and_epoch_zero_at_half():
     plt.close(fig)
     fig = metric_lines(ds.sel(width=[8, 16]), "width")
     assert fig.axes[0].get_xscale() == "linear"  # 8 to 16: not worth a log axis
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["8", "16"]
+    plt.close(fig)
+
+
+def test_line_panels_draw_at_most_six_hue_values_first_and_last_included():
+    ds = dataset(width=[3, 8], epoch=list(range(0, 200, 10)))
+    fig = metric_lines(ds, "width", "epoch")
+    entries = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert len(entries) == 6 == len(fig.axes[0].lines) and entries[0] == "epoch = 0" and entries[-1] == "epoch = 190"
     plt.close(fig)
 
 

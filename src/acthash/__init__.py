@@ -11,7 +11,7 @@ import importlib
 
 __version__ = "0.1.0"
 _LAZY = {"load": "merge", "status": "progress", "run_cells": "runner", "regime_map": "plots",
-         "metric_lines": "plots", "compare_paper": "paper"}
+         "metric_lines": "plots", "factor_table": "plots", "compare_paper": "paper"}
 __all__ = [*_LAZY, "__version__"]
 
 

@@ -51,7 +51,7 @@ class Cell:
     depth: int = param(1, "hidden layers of an MLP; 1 for CNNs (their depth is set by arch)", axis="hidden layers",
                        lo=1)
     width: int = param(40, "neurons per hidden layer (MLP) or base channels (CNN)",
-                       axis="width (neurons per layer; CNN: base channels)", lo=1)
+                       axis="width (neurons / base channels)", lo=1)
     n_train: int = param(48000, "training examples: the first n of the training split (or a stratified draw)",
                          axis="training examples n", lo=1)
     weight_decay: float = param(1e-6, "L2 coefficient on hidden kernels, Keras semantics", axis="weight decay (L2)",

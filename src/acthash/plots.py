@@ -36,6 +36,7 @@ TABLE_METRICS = ("redundancy_train", "redundancy_test", "kmeans_purity_test", "k
 FACTORS = ("weight_decay", "bn", "dropout", "label_noise", "augment")  # one table per factor that varies
 FORMATS = ("png", "svg")
 CONTEXT = ("dataset", "arch", "depth")  # named in every figure's title when fixed
+MAX_HUES = 6  # lines per panel at most
 
 
 def label(da: xr.DataArray) -> str:
@@ -140,7 +141,8 @@ def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
                  metrics: tuple[str, ...] | None = None) -> plt.Figure:
     """A grid of panels, one per metric (default: every one of `PANELS` the dataset holds), each against `x`
     with the metric's long name and units on its y-axis: for each value of `hue`, the mean over seeds and a
-    band of ± one standard deviation (with `hue="seed"`, one line per seed). Widths, epochs and sample sizes
+    band of ± one standard deviation (with `hue="seed"`, one line per seed); at most six values of `hue`,
+    evenly picked, first and last included. Widths, epochs and sample sizes
     spanning 10× or more are on log axes (epoch 0 drawn at 0.5). Other dims are fixed at their last value;
     the title states them. One legend for all panels."""
     metrics = metrics or panels(ds)
@@ -152,11 +154,13 @@ def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
     log = _log_axis(sub[x].values, x)
     xv = _positions(sub[x].values, log)
     hues = sub[hue].values if hue else [None]
+    if len(hues) > MAX_HUES:  # a few lines, evenly picked, first and last included
+        hues = hues[np.unique(np.linspace(0, len(hues) - 1, MAX_HUES).round().astype(int))]
     for ax, metric in zip(axes.flat, metrics):
         for i, h in enumerate(hues):
             da = sub[metric] if h is None else sub[metric].sel({hue: h})
-            color = plt.cm.viridis(i / max(len(hues) - 1, 1)) if hue else "C0"
-            name = None if h is None else f"{label(sub[hue])} = {_tick_labels([h])[0]}"
+            color = plt.cm.viridis(0.85 * i / max(len(hues) - 1, 1)) if hue else "C0"
+            name = None if h is None else f"{hue} = {_tick_labels([h])[0]}"
             if "seed" in da.dims:
                 mean, sd = da.mean("seed").values, da.std("seed").values
                 ax.fill_between(xv, mean - sd, mean + sd, color=color, alpha=0.2, lw=0)
@@ -170,7 +174,7 @@ def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
             ax.xaxis.set_minor_locator(NullLocator())
         if log:
             ax.set_xticks(*_log_ticks(sub[x].values))
-        elif not np.issubdtype(sub[x].dtype, np.number):
+        elif not np.issubdtype(sub[x].dtype, np.number) or len(xv) <= 12:
             ax.set_xticks(xv, _tick_labels(sub[x].values))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
