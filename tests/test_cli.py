@@ -5,6 +5,7 @@ import subprocess
 
 import h5py
 import pytest
+import xarray as xr
 
 from acthash.store import read_cell
 
@@ -41,3 +42,15 @@ def test_every_cell_option_is_documented_with_its_default_and_allowed_values():
                                   check=True).stdout.split())
     assert "dataset (one of mnist, fashion_mnist, cifar10, svhn, digits; default mnist)" in out
     assert "Adam learning rate (float > 0; default 0.01)" in out
+
+
+def test_first_epoch_ablation_end_to_end(tmp_path):
+    out = tmp_path / "first.nc"
+    proc = subprocess.run(["acthash", "first-epoch", "--dataset", "digits", "--n-train", "500", "--no-bn",
+                           "--widths", "6", "12", "--seeds", "0", "1", "--fractions", "0.5", "1", "--out", str(out)],
+                          capture_output=True, text=True, check=True)
+    ds = xr.open_dataset(out)
+    assert ds.sizes == {"member": 4, "epoch": 3} and "bn~0" in ds.attrs["recipe"]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("R_train (") and lines[1] == "| width | epoch 0 | epoch 0.5 | epoch 1 |"
+    assert lines[3].startswith("| 6 | ") and lines[4].startswith("| 12 | ") and "R_test:" in proc.stdout

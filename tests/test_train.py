@@ -194,3 +194,20 @@ def test_a_batch_of_one_row_keeps_bn_statistics_finite():
     x, y = torch.rand(1, 1, 64, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.long)
     assert torch.isfinite(trainer.step(x, y, 5e-3)).all()
     torch.testing.assert_close(trainer.model.running_var0, before * (1 - BASE.bn_momentum))
+
+
+def test_first_epoch_readings_leave_training_untouched_and_end_at_the_epoch_1_checkpoint():
+    from acthash.ablation import first_epoch_redundancy, table
+    from acthash.fastmetrics import redundancy_ratio_packed
+
+    cells = [Cell(dataset="digits", width=w, n_train=1000, seed=s, checkpoints=(0, 1), early_stopping=False)
+             for w in (8, 24) for s in (0, 1)]
+    ds = first_epoch_redundancy(cells, ".", fractions=(0.25, 0.5, 1))
+    assert list(ds["epoch"].values) == [0, 0.25, 0.5, 1] and list(ds["width"].values) == [8, 8, 24, 24]
+    results = make_trainer(cells, dtype=torch.float32).run()
+    for i, res in enumerate(results):  # epoch 0 and the end of the first epoch: the trainer's own checkpoints
+        for col, cp in ((0, res.checkpoints[0]), (-1, res.checkpoints[1])):
+            assert ds["redundancy_train"][i, col] == redundancy_ratio_packed(cp.train.rows_for_redundancy)
+            assert ds["redundancy_test"][i, col] == redundancy_ratio_packed(cp.test.rows_for_redundancy)
+    assert not np.allclose(ds["redundancy_train"][:, 1], ds["redundancy_train"][:, -1])  # mid-epoch differs
+    assert table(ds).splitlines()[2].startswith(f"| 8 | {float(ds['redundancy_train'][:2, 0].mean()):.3f} ± ")

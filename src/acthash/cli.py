@@ -131,6 +131,19 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
                  measure_on(config)))
 
 
+def _cmd_first_epoch(args: argparse.Namespace) -> None:
+    from .ablation import first_epoch_redundancy, table
+    from .pack import pick_device
+
+    base = _cell_from_args(args)
+    cells = [dataclasses.replace(base, width=w, seed=s, checkpoints=(0, 1)) for w in args.widths for s in args.seeds]
+    ds = first_epoch_redundancy(cells, args.data_root, args.fractions, pick_device(args.device))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    ds.to_netcdf(args.out)
+    print(f"R_train ({ds.attrs['steps_per_epoch']} steps per epoch):\n{table(ds)}"
+          f"R_test:\n{table(ds, 'redundancy_test')}", end="")
+
+
 def _cmd_compare_paper(args: argparse.Namespace) -> None:
     from .layout import Layout
     from .merge import load
@@ -238,6 +251,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="root of the results tree (default results)")
     p.add_argument("--out", default=None, help="also write the table to this file")
     p.set_defaults(func=_cmd_compare_paper)
+
+    p = sub.add_parser("first-epoch", help="R_train and R_test after fractions of the first epoch (the F11 "
+                       "ablation); the recipe from the cell options, one pack of --widths × --seeds")
+    _add_cell_options(p)
+    p.add_argument("--widths", type=int, nargs="+", required=True, help="widths of the pack's members")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the pack's members (default 0)")
+    p.add_argument("--fractions", type=float, nargs="+", default=[1 / 16, 1 / 8, 1 / 4, 1 / 2, 1],
+                   help="fractions of epoch 1's steps after which codes are read (default 1/16 1/8 1/4 1/2 1)")
+    p.add_argument("--data-root", default="data", help="dataset folder (default data)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
+    p.add_argument("--out", required=True, help="where the dataset (member × epoch) is written, NetCDF")
+    p.set_defaults(func=_cmd_first_epoch, epochs=None)
 
     p = sub.add_parser("params", help="every cell and phase parameter: default, allowed values, meaning")
     p.set_defaults(func=_cmd_params)

@@ -170,8 +170,10 @@ class Trainer:
         return torch.stack([augment_batch(x[g], self.image_shape, c0.dataset, gen, cnn=c0.arch != "mlp")
                             for g, gen in enumerate(self.aug_gens)])
 
-    def train_epoch(self) -> None:
-        """One epoch for every active member; updates histories, early stopping and divergence status."""
+    def train_epoch(self, after_step: Callable[[int], None] | None = None) -> None:
+        """One epoch for every active member; updates histories, early stopping and divergence status.
+        `after_step(i)` is called after the epoch's step i (0-based), e.g. to read codes mid-epoch; the model
+        is back in training mode for the next step."""
         self.model.train()
         self.epoch += 1
         n_rows, m = self.rows.shape[1], len(self.cells)
@@ -188,6 +190,9 @@ class Trainer:
             y = torch.gather(self.labels, 1, member_perm[:, start:start + bsz])
             loss = self.step(self._inputs(rows), y, lr_now, self._dropout_masks(pos.shape[1]))
             total += loss.to(torch.float64) * pos.shape[1]
+            if after_step is not None:
+                after_step(start // bsz)
+                self.model.train()
         self._end_epoch((total / n_rows).cpu().numpy(), lr)
 
     def step(self, x: torch.Tensor, y: torch.Tensor, lr: float,

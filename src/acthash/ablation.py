@@ -1,0 +1,72 @@
+"""Inside the first epoch: redundancy of the codes after fractions of epoch 1's steps (the F11 question: does
+the paper's epoch-1 peak of R_train sit inside the first epoch?).
+
+The training is the pack trainer's, untouched: codes are read in eval mode between steps, which changes
+neither the weights, nor the batch-norm statistics, nor any random stream, so the reading after the whole
+epoch equals the trainer's own epoch-1 checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from . import data
+from .cell import Cell
+from .codes import extract
+from .fastmetrics import redundancy_ratio_packed
+from .samples import cell_samples
+from .train import Trainer
+
+
+def first_epoch_redundancy(cells: Sequence[Cell], data_root: Path | str,
+                           fractions: Sequence[float] = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1),
+                           device: str = "cpu") -> xr.Dataset:
+    """R_train and R_test of `cells` (one pack: a shared recipe) at initialisation and after each of
+    `fractions` of the first epoch's steps (rounded to whole steps, at least one) → Dataset with dims
+    (member, epoch), epoch 0 then the fractions; width and seed as coordinates of member."""
+    if not all(0 < f <= 1 for f in fractions):
+        raise ValueError(f"fractions {list(fractions)}: each must lie in (0, 1]")
+    arrays = data.load(cells[0].dataset, data_root)
+    samples = [cell_samples(c, arrays.y_train, arrays.n_classes) for c in cells]
+    trainer = Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, device,
+                      torch.float32, log=lambda s: None)
+    steps = math.ceil(len(samples[0].rows) / cells[0].batch_size)
+    at = {max(1, round(f * steps)) - 1: j + 1 for j, f in enumerate(fractions)}
+    r = np.full((2, len(cells), len(fractions) + 1), np.nan)
+
+    def read(col: int) -> None:
+        train = extract(trainer.model, trainer.x, trainer.group_index, [s.labels for s in samples],
+                        units=trainer.units)
+        test = extract(trainer.model, trainer.x_test, [np.arange(len(arrays.y_test))] * len(trainer.group_index),
+                       [arrays.y_test] * len(cells), units=trainer.units)
+        for i in range(len(cells)):
+            r[0, i, col] = redundancy_ratio_packed(train[i].rows_for_redundancy)
+            r[1, i, col] = redundancy_ratio_packed(test[i].rows_for_redundancy)
+
+    read(0)
+    trainer.train_epoch(after_step=lambda step: read(at[step]) if step in at else None)
+    coords = {"epoch": [0.0, *map(float, fractions)], "width": ("member", [c.width for c in cells]),
+              "seed": ("member", [c.seed for c in cells])}
+    ds = xr.Dataset({"redundancy_train": (("member", "epoch"), r[0], {"long_name": "R train", "units": "1"}),
+                     "redundancy_test": (("member", "epoch"), r[1], {"long_name": "R test", "units": "1"})},
+                    coords=coords)
+    ds["epoch"].attrs.update(long_name="training epochs", description=f"fraction of epoch 1's {steps} steps")
+    ds.attrs.update(recipe=cells[0].name, steps_per_epoch=steps)
+    return ds
+
+
+def table(ds: xr.Dataset, metric: str = "redundancy_train") -> str:
+    """Markdown: one row per width, one column per epoch fraction, mean ± sd over the seeds."""
+    by = ds[metric].groupby("width")
+    mean, sd = by.mean("member"), by.std("member")
+    head = "| width | " + " | ".join(f"epoch {e:g}" for e in ds["epoch"].values) + " |"
+    rows = [f"| {w} | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in zip(mean.sel(width=w).values,
+                                                                        sd.sel(width=w).values)) + " |"
+            for w in mean["width"].values]
+    return "\n".join([head, "|---" * (len(ds["epoch"]) + 1) + "|", *rows]) + "\n"
