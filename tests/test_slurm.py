@@ -182,7 +182,8 @@ def test_cancelled_and_killed_training_jobs_recover_without_losing_cells(slurm_c
     _wait_for(lambda: len(list(states.rglob("*.state.pt"))) == 2, 240, "both packs to save a training state")
     first = _wait_for(lambda: len(_train_jobs()) == 2 and _train_jobs(), 30, "two running train jobs")
     subprocess.run(["scancel", next(iter(first))], check=True)
-    trainer = "python.*bin/acthash run-pack "  # the other job's training process: the one left after the scancel
+    # the other job's training process (the one left after the scancel), not any other run-pack on this machine
+    trainer = "python.*bin/acthash run-pack --plan results/long/plan.json "
     _wait_for(lambda: len(subprocess.run(["pgrep", "-f", trainer], capture_output=True, text=True).stdout.split()) == 1,
               30, "the cancelled job's training process to end")
     killed = subprocess.run(["pkill", "-9", "-f", trainer], check=False).returncode

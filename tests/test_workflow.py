@@ -159,7 +159,7 @@ def test_every_figure_is_written_as_png_and_svg_with_labelled_axes_and_one_block
     assert mesh.get_array().size == ds.sizes["width"] * ds.sizes["n_train"]  # each grid cell its own block
     assert [t.get_text() for t in regimes.get_xticklabels()] == [f"{w:g}" for w in ds["width"].values]
     legend = {t.get_text() for t in regimes.get_legend().get_texts()}
-    assert set(REGIMES) <= legend and any(t.startswith("R test = ") for t in legend)
+    assert set(REGIMES.values()) <= legend and any(t.startswith("R test = ") for t in legend)
     lines = drawn["lines_vs_width"]
     assert {a.get_ylabel() for a in lines.axes if a.get_visible()} == {ds[m].attrs["long_name"] for m in panels(ds)}
     assert "kmeans_purity_test" in panels(ds)
