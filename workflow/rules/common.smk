@@ -92,6 +92,11 @@ def pack_hashes(wildcards):
     return [cell.param_hash for cell in PACKS[wildcards.pack].cells]
 
 
+def results_root(wildcards, output):
+    """The results tree a pack job writes into: two levels above its output (results/packs/<id>.*)."""
+    return Path(output[0]).parent.parent
+
+
 def data_root_of(wildcards, output):
     return str(Path(output.stamp).parent)
 

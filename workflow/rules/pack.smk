@@ -33,7 +33,7 @@ if MEASURE_ON == "pack":
             summary=pack_summary,
             cells=pack_hashes,
             root=config["data_root"],
-            results=lambda wildcards, output: Path(output[0]).parent.parent,
+            results=results_root,
         message:
             "pack {wildcards.pack}: train and measure {params.summary}; log {log}"
         shell:
@@ -63,7 +63,7 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
             summary=pack_summary,
             cells=pack_hashes,
             root=config["data_root"],
-            results=lambda wildcards, output: Path(output[0]).parent.parent,
+            results=results_root,
         message:
             "pack {wildcards.pack}: train {params.summary}; log {log}"
         shell:
@@ -90,7 +90,7 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
         params:
             cells=pack_hashes,
             root=config["data_root"],
-            results=lambda wildcards, output: Path(output[0]).parent.parent,
+            results=results_root,
         message:
             "pack {wildcards.pack}: measure its cells on the CPU; log {log}"
         shell:
