@@ -246,8 +246,8 @@ def logreg_ovo_fit(train01: np.ndarray, y_train: np.ndarray, c: float = 1.0, max
     damped Newton steps for all pairs at once (on `device`), until scikit-learn's lbfgs stopping rule holds:
     every gradient entry of the objective divided by C·(examples of the pair) is at most `tol`. Training rows
     are taken once per distinct code with their label counts as weights (the same objective). Newton starts
-    from the optimum on a random 1/`warm` of each pair's rows and steps with that sample's Hessian while it
-    keeps converging fast, so few full-size Hessians are computed. scikit-learn's lbfgs also stops after
+    from the optimum on a random 1/`warm` of each pair's rows, so that few full-size steps (and Hessians)
+    are needed. scikit-learn's lbfgs also stops after
     100 iterations, sometimes before its rule holds; only there can the solutions differ.
     """
     classes, y = np.unique(y_train, return_inverse=True)
