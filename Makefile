@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= local
 EXPERIMENTS ?= demo
 SNAKEMAKE_ARGS ?=
+CONFIG ?=
 
 .PHONY: install demo report test test-fast bench estimate lint clean-results
 
@@ -23,13 +24,14 @@ demo: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --workflow-profile profiles/$(PROFILE) --config experiments=$(EXPERIMENTS)
 	@echo "merged dataset: results/$(EXPERIMENTS)/metrics.nc   figures: results/$(EXPERIMENTS)/figures/"
 
-# runs what is missing of each picked experiment, then writes its Snakemake report to results/<exp>/report.html
+# runs what is missing of each picked experiment, then writes its Snakemake report to results/<exp>/report.html;
+# CONFIG: more config overrides (key=value ...), SNAKEMAKE_ARGS: other snakemake options
 report: $(STAMP)
 	@for exp in $$(echo "$(EXPERIMENTS)" | tr ',' ' '); do \
 	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --workflow-profile profiles/$(PROFILE) $(SNAKEMAKE_ARGS) \
-	    --config experiments=$$exp && \
+	    --config experiments=$$exp $(CONFIG) && \
 	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --workflow-profile profiles/$(PROFILE) $(SNAKEMAKE_ARGS) \
-	    --config experiments=$$exp --report results/$$exp/report.html || exit 1; \
+	    --config experiments=$$exp $(CONFIG) --report results/$$exp/report.html || exit 1; \
 	  echo "report: results/$$exp/report.html"; done
 
 test: $(STAMP)

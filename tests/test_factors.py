@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from acthash.augment import augment_batch
+from acthash.cell import Cell
 from acthash.data import load
 from acthash.measure import code_metrics, noise_metrics
 from acthash.probes import random_inputs
@@ -94,6 +95,28 @@ def test_noise_cells_score_codes_with_the_true_labels_too():
     mask = np.array([0, 0, 0, 1, 1, 0], bool)
     out = noise_metrics(np.arange(6), np.array([0, 1, 2, 9, 9, 5]), mask, np.array([0, 1, 2, 9, 4, 5]))
     assert out == {"net_fit_noisy": 0.5, "net_acc_noisy_true": 0.5}
+
+
+def test_a_label_noise_cell_file_scores_its_codes_with_both_labelings(tmp_path):
+    import h5py
+
+    from acthash import fastmetrics as fm
+    from acthash.runner import run_pack
+    from acthash.store import read_cell, read_codes
+
+    cells = [Cell(dataset="digits", width=24, n_train=600, label_noise=v, checkpoints=(0, 2), early_stopping=False,
+                  kmeans_n_init=2) for v in (0.0, 0.6)]
+    outs = [tmp_path / f"{i}.h5" for i in range(2)]
+    run_pack(cells, outs, ".", tmp_path / "pack", "cpu", "fast", "cpu")
+    clean, noisy = (read_cell(p).metrics for p in outs)
+    extra = {"knn_test_true", "kmeans_purity_train_true", "logreg_test_true", "net_fit_noisy", "net_acc_noisy_true"}
+    assert not extra & set(clean) and extra <= set(noisy)
+    with h5py.File(outs[1]) as f:  # the stored scores are those of the stored codes with each labeling
+        c, y_test = read_codes(f, 2), f["labels/test"][()]
+        for key, labels in (("knn_test", "labels/train"), ("knn_test_true", "labels/train_true")):
+            want = (fm.knn_predict(c.train, f[labels][()], c.test, 9) == y_test).mean()
+            assert noisy[key][-1] == pytest.approx(want), key
+    assert noisy["knn_test_true"][-1] > noisy["knn_test"][-1]
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from acthash.measure import BY_NAME
-from acthash.plots import factor_table, metric_lines, panels, regime_map
+from acthash.plots import factor_table, figures, metric_lines, panels, regime_map
 
 
 def dataset(**dims: list) -> xr.Dataset:
@@ -63,6 +63,34 @@ def test_line_panels_draw_at_most_six_hue_values_first_and_last_included():
     plt.close(fig)
 
 
+def test_factor_axes_step_once_per_value_so_zero_and_small_weight_decays_stay_apart():
+    ds = dataset(width=[10, 40], weight_decay=[0.0, 1e-6, 1e-5, 1e-4, 1e-3], epoch=[5])
+    fig = metric_lines(ds, "weight_decay", "width")
+    assert list(fig.axes[0].lines[0].get_xdata()) == [0, 1, 2, 3, 4]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["0", "1e-06", "1e-05", "0.0001", "0.001"]
+    plt.close(fig)
+
+
+def test_a_dataset_without_values_gets_its_regime_maps_and_no_line_panels():
+    ds = dataset(width=[3, 8], n_train=[100, 1000], epoch=[5])
+    for m in panels(ds):
+        ds[m] = ds[m] * np.nan  # e.g. every cell diverged
+    drawn = dict(figures(ds))
+    assert list(drawn) == ["regimes_width_x_n_train"]
+    with pytest.raises(ValueError, match="no metric with a value"):
+        metric_lines(ds, "width")
+    plt.close("all")
+
+
+def test_regime_map_blocks_sit_at_their_grid_values():
+    ds = dataset(width=[3, 8, 16], n_train=[100, 1000], epoch=[5])
+    ax = regime_map(ds, "width", "n_train")
+    mesh = ax.collections[0]
+    drawn = np.asarray(mesh.get_array()).reshape(2, 3)  # rows: n_train bottom to top; columns: width
+    np.testing.assert_array_equal(drawn, ds["regime"].sel(epoch=5).transpose("n_train", "width").values)
+    plt.close(ax.figure)
+
+
 def test_regime_map_hatches_cells_without_data_and_says_so():
     ds = dataset(width=[3, 8, 16], n_train=[100, 1000], epoch=[5])
     ds["regime"][0, 1, 0] = -1
@@ -70,7 +98,7 @@ def test_regime_map_hatches_cells_without_data_and_says_so():
     ax = regime_map(ds, "width", "n_train")
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "no data" in legend and "seeds disagree (< 80 %)" in legend
-    assert sum(p.get_hatch() == "///" for p in ax.patches) == 1
+    assert [p.get_xy() for p in ax.patches if p.get_hatch() == "///"] == [(-0.5, 0.5)]  # width 3, n 1000
     plt.close(ax.figure)
 
 

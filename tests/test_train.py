@@ -211,3 +211,6 @@ def test_first_epoch_readings_leave_training_untouched_and_end_at_the_epoch_1_ch
             assert ds["redundancy_test"][i, col] == redundancy_ratio_packed(cp.test.rows_for_redundancy)
     assert not np.allclose(ds["redundancy_train"][:, 1], ds["redundancy_train"][:, -1])  # mid-epoch differs
     assert table(ds).splitlines()[2].startswith(f"| 8 | {float(ds['redundancy_train'][:2, 0].mean()):.3f} ± ")
+    same = first_epoch_redundancy(cells[:1], ".", fractions=(0.01, 0.02, 1))  # both round to the first step
+    assert np.isfinite(same["redundancy_train"]).all()
+    assert float(same["redundancy_train"][0, 1]) == float(same["redundancy_train"][0, 2])

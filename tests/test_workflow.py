@@ -147,13 +147,14 @@ def test_small_grid_runs_locally_and_merges_to_the_contract(tiny_run):
 @pytest.mark.slow
 def test_every_figure_is_written_as_png_and_svg_with_labelled_axes_and_one_block_per_cell(tiny_run):
     ds = load(tiny_run / "metrics.nc")
-    drawn = figures(ds)
+    drawn = dict(figures(ds))
     written = {p.name for p in (tiny_run / "figures").iterdir()}
     assert {"regimes_width_x_n_train", "regimes_width_x_epoch", "lines_vs_width"} <= set(drawn)
     for stem, fig in drawn.items():
         assert {f"{stem}.png", f"{stem}.svg"} <= written
         for ax in (a for a in fig.axes if a.get_visible()):
             assert ax.get_xlabel() and ax.get_ylabel(), (stem, ax.get_title())
+            assert ax.get_xlabel() in {d.attrs["long_name"] for d in ds.coords.values()}, (stem, ax.get_xlabel())
     regimes = drawn["regimes_width_x_n_train"].axes[0]
     mesh = next(c for c in regimes.collections if isinstance(c, QuadMesh))
     assert mesh.get_array().size == ds.sizes["width"] * ds.sizes["n_train"]  # each grid cell its own block

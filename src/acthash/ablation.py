@@ -37,19 +37,21 @@ def first_epoch_redundancy(cells: Sequence[Cell], data_root: Path | str,
     trainer = Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, device,
                       torch.float32, log=lambda s: None)
     steps = math.ceil(len(samples[0].rows) / cells[0].batch_size)
-    at = {max(1, round(f * steps)) - 1: j + 1 for j, f in enumerate(fractions)}
+    at: dict[int, list[int]] = {}  # step → the columns read after it (fractions may round to one step)
+    for j, f in enumerate(fractions):
+        at.setdefault(max(1, round(f * steps)) - 1, []).append(j + 1)
     r = np.full((2, len(cells), len(fractions) + 1), np.nan)
 
-    def read(col: int) -> None:
+    def read(cols: list[int]) -> None:
         train = extract(trainer.model, trainer.x, trainer.group_index, [s.labels for s in samples],
                         units=trainer.units)
         test = extract(trainer.model, trainer.x_test, [np.arange(len(arrays.y_test))] * len(trainer.group_index),
                        [arrays.y_test] * len(cells), units=trainer.units)
         for i in range(len(cells)):
-            r[0, i, col] = redundancy_ratio_packed(train[i].rows_for_redundancy)
-            r[1, i, col] = redundancy_ratio_packed(test[i].rows_for_redundancy)
+            r[0, i, cols] = redundancy_ratio_packed(train[i].rows_for_redundancy)
+            r[1, i, cols] = redundancy_ratio_packed(test[i].rows_for_redundancy)
 
-    read(0)
+    read([0])
     trainer.train_epoch(after_step=lambda step: read(at[step]) if step in at else None)
     coords = {"epoch": [0.0, *map(float, fractions)], "width": ("member", [c.width for c in cells]),
               "seed": ("member", [c.seed for c in cells])}

@@ -13,9 +13,12 @@ from .cell import FIELDS, Cell, allowed
 from .config import MEASURE_ON
 
 
-def _add_cell_options(p: argparse.ArgumentParser) -> None:
-    """One option per Cell field, named like its key (`n_train` → `--n-train`), documented from the field."""
+def _add_cell_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One option per Cell field but `skip`, named like its key (`n_train` → `--n-train`), documented from the
+    field."""
     for name, f in FIELDS.items():
+        if name in skip:
+            continue
         flag = "--" + name.replace("_", "-")
         doc = f"{f.metadata['doc']} ({allowed(name)}; default {f.default})"
         if f.type == "bool":
@@ -28,7 +31,7 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
 
 
 def _cell_from_args(args: argparse.Namespace) -> Cell:
-    params = {k: getattr(args, k) for k in FIELDS}
+    params = {k: getattr(args, k) for k in FIELDS if hasattr(args, k)}
     if args.epochs is not None:  # train this long; checkpoints beyond it are an error
         if max(params["checkpoints"]) > args.epochs:
             raise ValueError(f"--checkpoints {params['checkpoints']} go beyond --epochs {args.epochs}")
@@ -254,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("first-epoch", help="R_train and R_test after fractions of the first epoch (the F11 "
                        "ablation); the recipe from the cell options, one pack of --widths × --seeds")
-    _add_cell_options(p)
+    _add_cell_options(p, skip=("width", "seed", "checkpoints"))
     p.add_argument("--widths", type=int, nargs="+", required=True, help="widths of the pack's members")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the pack's members (default 0)")
     p.add_argument("--fractions", type=float, nargs="+", default=[1 / 16, 1 / 8, 1 / 4, 1 / 2, 1],

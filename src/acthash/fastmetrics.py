@@ -316,10 +316,10 @@ def _newton(x: torch.Tensor, n: torch.Tensor, t: torch.Tensor, beta: torch.Tenso
         last = largest
         step = torch.linalg.solve(hess, grad) * todo.unsqueeze(1)
         size = torch.ones(len(beta), 1, dtype=torch.float64, device=dev)
-        for _ in range(30):  # halve the step of pairs whose objective would rise
+        for halvings in range(31):  # halve the step of pairs whose objective would rise, at most 30 times
             new_f, new_z = objective(beta - size * step)
             worse = new_f > f + 1e-7 * f.abs()
-            if not worse.any():
+            if not worse.any() or halvings == 30:
                 break
             size = torch.where(worse.unsqueeze(1), size / 2, size)
         beta, f, z = beta - size * step, new_f, new_z

@@ -7,6 +7,7 @@ registry and the cell fields), so a figure and xarray's own plots say the same t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -45,15 +46,20 @@ def label(da: xr.DataArray) -> str:
     return f"{name} [{units}]" if units and units != "1" else str(name)
 
 
+def _categorical(values: np.ndarray, dim: str) -> bool:
+    """Drawn one equal step per value: names (arch), and the factors (weight decay spans 0 and 1e-6 … 1e-3)."""
+    return dim in FACTORS or not np.issubdtype(values.dtype, np.number)
+
+
 def _log_axis(values: np.ndarray, dim: str) -> bool:
     if dim not in LOG_DIMS or not np.issubdtype(values.dtype, np.number) or not (values > 0).any():
         return False
     return values.max() >= 10 * max(values[values > 0].min(), 1)
 
 
-def _positions(values: np.ndarray, log: bool) -> np.ndarray:
-    """Line-plot positions: categories (arch) at 0, 1, …; on log axes 0 (epoch 0) drawn at 0.5."""
-    if not np.issubdtype(values.dtype, np.number):
+def _positions(values: np.ndarray, log: bool, categorical: bool) -> np.ndarray:
+    """Line-plot positions: categories at 0, 1, …; on log axes 0 (epoch 0) drawn at 0.5."""
+    if categorical:
         return np.arange(len(values), dtype=float)
     v = values.astype(float)
     return np.where(v == 0, 0.5, v) if log else v
@@ -117,7 +123,7 @@ def regime_map(ds: xr.Dataset, x: str = "width", y: str = "n_train", ax: plt.Axe
             da = sub[var].mean("seed") if "seed" in sub[var].dims else sub[var]
             z = da.transpose(y, x).values
             for level, lw in zip(levels, WIDTHS):
-                if np.nanmin(z) < level < np.nanmax(z):
+                if np.isfinite(z).any() and np.nanmin(z) < level < np.nanmax(z):
                     ax.contour(ii, jj, z, levels=[level], colors=color, linestyles=style, linewidths=lw)
                     handles.append(Line2D([], [], color=color, linestyle=style, lw=lw,
                                           label=f"{sub[var].attrs['long_name']} = {level:g}"))
@@ -146,13 +152,16 @@ def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
     spanning 10× or more are on log axes (epoch 0 drawn at 0.5). Other dims are fixed at their last value;
     the title states them. One legend for all panels."""
     metrics = metrics or panels(ds)
+    if not metrics:
+        raise ValueError(f"{ds.attrs.get('experiment', 'dataset')}: no metric with a value to draw")
     hue = hue if hue in ds.dims and hue != x else None
     ncols = min(4, len(metrics))
     nrows = -(-len(metrics) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.8 * nrows + 0.9), squeeze=False)
     sub = _reduce_to(ds, (x,) + ((hue,) if hue else ()))
-    log = _log_axis(sub[x].values, x)
-    xv = _positions(sub[x].values, log)
+    categorical = _categorical(sub[x].values, x)
+    log = not categorical and _log_axis(sub[x].values, x)
+    xv = _positions(sub[x].values, log, categorical)
     hues = sub[hue].values if hue else [None]
     if len(hues) > MAX_HUES:  # a few lines, evenly picked, first and last included
         hues = hues[np.unique(np.linspace(0, len(hues) - 1, MAX_HUES).round().astype(int))]
@@ -174,7 +183,7 @@ def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
             ax.xaxis.set_minor_locator(NullLocator())
         if log:
             ax.set_xticks(*_log_ticks(sub[x].values))
-        elif not np.issubdtype(sub[x].dtype, np.number) or len(xv) <= 12:
+        elif categorical or len(xv) <= 12:
             ax.set_xticks(xv, _tick_labels(sub[x].values))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
@@ -206,27 +215,26 @@ def factor_table(ds: xr.Dataset, factor: str, metrics: tuple[str, ...] = TABLE_M
     return "\n".join(lines) + "\n"
 
 
-def figures(ds: xr.Dataset) -> dict[str, plt.Figure]:
-    """Every figure the grid supports, by file stem: a regime map for each pair of (width, n_train),
-    (width, epoch), (epoch, n_train) that both vary (one per architecture), and metric panels against each
-    varying dim, coloured by the most telling other one."""
+def figures(ds: xr.Dataset) -> Iterator[tuple[str, plt.Figure]]:
+    """Every figure the grid supports, as (file stem, figure), drawn one at a time: a regime map for each pair
+    of (width, n_train), (width, epoch), (epoch, n_train) that both vary (one per architecture), and metric
+    panels against each varying dim, coloured by the most telling other one (none when no metric has a
+    value, e.g. every cell diverged)."""
     varying = [d for d in ds.dims if d != "seed" and ds.sizes[d] > 1]
     archs = [str(a) for a in ds["arch"].values] if "arch" in varying else [None]
-    out = {}
     for x, y in (("width", "n_train"), ("width", "epoch"), ("epoch", "n_train")):
         if x in varying and y in varying:
             for arch in archs:
                 ax = regime_map(ds if arch is None else ds.sel(arch=arch), x, y)
-                out[f"regimes_{x}_x_{y}{'' if arch is None else '_' + arch}"] = ax.figure
-    for x in varying:
+                yield f"regimes_{x}_x_{y}{'' if arch is None else '_' + arch}", ax.figure
+    for x in varying if panels(ds) else ():
         if "arch" in varying and x != "arch":
             hue = "arch"
         elif x != "width":
             hue = "width"
         else:
             hue = next((d for d in (*FACTORS, "n_train", "epoch") if d in varying), None)
-        out[f"lines_vs_{x}"] = metric_lines(ds, x, hue)
-    return out
+        yield f"lines_vs_{x}", metric_lines(ds, x, hue)
 
 
 def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
@@ -238,7 +246,7 @@ def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for stem, fig in figures(ds).items():
+    for stem, fig in figures(ds):
         for fmt in FORMATS:
             paths.append(outdir / f"{stem}.{fmt}")
             fig.savefig(paths[-1], dpi=130, bbox_inches="tight")
