@@ -31,10 +31,18 @@ def copy_workflow(root: Path) -> Path:
     return root
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run Snakemake on the copy in `workdir`; on failure raise with the end of its output."""
+# Runs that do not use SLURM point SLURM's clients at an empty config: once the SLURM tests have installed a
+# client and stopped their controller, the SLURM executor plugin's import-time `scontrol show config` would
+# otherwise wait about 10 s for a controller in every Snakemake process (`make demo` does the same).
+NO_SLURM = {"SLURM_CONF": "/dev/null"}
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, slurm: bool = False) -> subprocess.CompletedProcess:
+    """Run Snakemake on the copy in `workdir` (`slurm`: through the test cluster); on failure raise with the
+    end of its output."""
     cmd = ["snakemake", "-s", str(workdir / "workflow" / "Snakefile"), "--directory", str(workdir), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir,
+                          env=None if slurm else {**os.environ, **NO_SLURM})
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc

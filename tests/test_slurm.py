@@ -81,7 +81,7 @@ def train_logs(results: Path) -> str:
 
 def test_grid_through_slurm_equals_a_local_run(slurm_cluster, tmp_path):
     remote = slurm_workdir(tmp_path / "slurm", {"tiny": GRID})
-    snakemake(remote, *run_args(remote, "tiny"))
+    snakemake(remote, *run_args(remote, "tiny"), slurm=True)
     local = slurm_workdir(tmp_path / "local", {"tiny": GRID})
     snakemake(local, *run_args(local, "tiny", "local"), "--cores", "2")
     a, b = load(remote / "results/tiny/metrics.nc"), load(local / "results/tiny/metrics.nc")
@@ -93,7 +93,7 @@ def test_grid_through_slurm_equals_a_local_run(slurm_cluster, tmp_path):
     assert "CUDA_VISIBLE_DEVICES=0" in log and "SLURM_JOB_ID=" in log and "SLURM_JOB_ID=-" not in log
     # measure_on=cpu: each pack's training job hands its codes to a measuring job in the CPU partition
     split = slurm_workdir(tmp_path / "split", {"tiny": GRID})
-    proc = snakemake(split, *run_args(split, "tiny"), "measure_on=cpu")
+    proc = snakemake(split, *run_args(split, "tiny"), "measure_on=cpu", slurm=True)
     table = (proc.stdout + proc.stderr).split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
     rules = {line.split()[0] for line in table}
     assert {"pack_train", "pack_measure"} <= rules and "pack" not in rules
@@ -213,12 +213,12 @@ def test_killed_controller_recovers_with_unlock_and_rerun(slurm_cluster, tmp_pat
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     subprocess.run(["scancel", "--user", "root"], check=True)  # the playbook: cancel the run's jobs
-    locked = snakemake(wd, *run_args(wd, "long"), "-n", check=False)
+    locked = snakemake(wd, *run_args(wd, "long"), "-n", check=False, slurm=True)
     assert "LockException" in locked.stdout + locked.stderr or "locked" in (locked.stdout + locked.stderr).lower()
-    snakemake(wd, *run_args(wd, "long"), "--unlock")
-    snakemake(wd, *run_args(wd, "long"))
+    snakemake(wd, *run_args(wd, "long"), "--unlock", slurm=True)
+    snakemake(wd, *run_args(wd, "long"), slurm=True)
     assert "resumed from" in train_logs(wd / "results")
     done = cell_files(wd / "results")
     assert len(done) == 4
-    snakemake(wd, *run_args(wd, "long"))  # a rerun changes nothing
+    snakemake(wd, *run_args(wd, "long"), slurm=True)  # a rerun changes nothing
     assert cell_files(wd / "results") == done

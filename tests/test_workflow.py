@@ -5,6 +5,7 @@ that recompute nothing, and damaged cell files that heal while the merged datase
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import threading
@@ -23,7 +24,7 @@ from acthash.plan import read_plan
 from acthash.plots import figures, panels
 from acthash.store import read_cell
 
-from .conftest import REPO, copy_workflow, snakemake
+from .conftest import NO_SLURM, REPO, copy_workflow, snakemake
 
 TINY = {"grids": {"tiny": {"dataset": "digits", "width": [4, 24], "n_train": [200, 1000], "seed": [0, 1],
                            "checkpoints": [0, 3], "early_stopping": False, "kmeans_n_init": 3}}}
@@ -238,7 +239,7 @@ def test_damaged_cell_files_are_recomputed_while_the_merged_dataset_stays(workdi
 def test_make_report_writes_each_experiments_report_beside_its_results(workdir, tiny_run):
     proc = subprocess.run(["make", "-f", str(REPO / "Makefile"), "report", "EXPERIMENTS=tiny", f"VENV={REPO / '.venv'}",
                            "STAMP=", "SNAKEMAKE_ARGS=--configfile tiny.yaml --cores 2"],
-                          cwd=workdir, capture_output=True, text=True)
+                          cwd=workdir, capture_output=True, text=True, env={**os.environ, **NO_SLURM})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     html = (tiny_run / "report.html").read_text(errors="replace")
     assert "regimes_width_x_n_train.png" in html and "lines_vs_width.png" in html and "metrics.nc" in html
