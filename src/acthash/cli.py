@@ -225,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="where it is published once complete")
     p.set_defaults(func=_cmd_merge)
 
-    p = sub.add_parser("plot", help="phase-chart maps and metric line plots from a merged dataset")
+    p = sub.add_parser("plot", help="regime maps and metric panels (PNG and SVG) and factor tables from a merged "
+                       "dataset (docs/figures.md)")
     p.add_argument("--metrics", required=True, help="a merged metrics.nc")
     p.add_argument("--staged", required=True, help="folder the figures are drawn into")
     p.add_argument("--outdir", required=True, help="folder they are published to once all are drawn")
