@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
+from .cell import GRID_AXES  # noqa: E402
 from .phase import REGIMES  # noqa: E402
 
 COLORS = ["#f4b6b6", "#f7e39c", "#b7e2b1"]  # under, critical, sufficient
@@ -34,9 +35,10 @@ PANELS = ("redundancy_train", "redundancy_test", "kmeans_purity_train", "kmeans_
           "kmeans_purity_train_true", "logreg_test_true", "net_fit_noisy", "net_acc_noisy_true")
 TABLE_METRICS = ("redundancy_train", "redundancy_test", "kmeans_purity_test", "knn_test", "logreg_test",
                  "net_acc_test")
-FACTORS = ("weight_decay", "bn", "dropout", "label_noise", "augment")  # one table per factor that varies
 FORMATS = ("png", "svg")
 CONTEXT = ("dataset", "arch", "depth")  # named in every figure's title when fixed
+# the regularisation and noise axes (weight decay, BN, dropout, label noise, augmentation): one table each
+FACTORS = tuple(a for a in GRID_AXES if a not in (*CONTEXT, "width", "n_train", "seed"))
 MAX_HUES = 6  # lines per panel at most
 
 
@@ -181,7 +183,6 @@ def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
         if log:
             ax.set_xscale("log")
             ax.xaxis.set_minor_locator(NullLocator())
-        if log:
             ax.set_xticks(*_log_ticks(sub[x].values))
         elif categorical or len(xv) <= 12:
             ax.set_xticks(xv, _tick_labels(sub[x].values))
