@@ -62,12 +62,17 @@ def test_shipped_config_restates_no_built_in_default():
 
 def test_a_parameter_added_later_keeps_existing_cells_at_their_address():
     @dataclasses.dataclass(frozen=True)
-    class WithOptimizer(Cell):
-        optimizer: str = param("adam", "the optimizer", choices=("adam", "sgd"), neutral="adam")
+    class WithMomentum(Cell):
+        adam_beta1: float = param(0.9, "Adam's beta1", lo=0, hi=1, neutral=0.9)
 
-    assert WithOptimizer().param_hash == Cell().param_hash  # the value that reproduces the old cells
-    assert WithOptimizer(optimizer="sgd").param_hash != Cell().param_hash
+    assert WithMomentum().param_hash == Cell().param_hash  # the value that reproduces the old cells
+    assert WithMomentum(adam_beta1=0.5).param_hash != Cell().param_hash
     assert dataclasses.replace(Cell(), lr=0.02).param_hash != Cell().param_hash
+    # the addresses of cells computed before optimizer, sgd_momentum, bn_variance and code_bn existed
+    assert Cell().param_hash == "af4ee15f9e37872b"
+    f11 = Cell(width=40, n_train=48000, checkpoints=(0, 1, 3, 10), early_stopping=False)
+    assert f11.param_hash == "4a59d76cc9fc3eab"
+    assert dataclasses.replace(f11, code_bn="batch").param_hash != f11.param_hash
 
 
 def test_precedence_built_in_then_defaults_then_grid_then_top_level():
@@ -106,6 +111,9 @@ def test_every_key_can_be_overridden_from_the_command_line(key):
     ({"experiments": "dmeo"}, "experiments=dmeo: unknown experiment; did you mean demo?"),
     ({"n_train": "100000"}, "n_train=100000: exceeds the mnist training split (48000 examples"),
     ({"arch": "resnet20", "depth": "2"}, "depth=2: a CNN's depth is set by arch='resnet20'"),
+    ({"arch": "vgg16", "code_bn": "batch"}, "code_bn='batch': implemented for arch='mlp' only"),
+    ({"bn": "false", "bn_variance": "biased"}, "bn_variance / code_bn: need bn=True"),
+    ({"code_bn": "batch", "random_inputs": "uniform01"}, "random_inputs='uniform01': read with moving statistics"),
     ({"phase": {"r_hi": 2}}, "phase.r_hi=2: must be float in [0, 1]"),
     ({"pack_over": "[widht]"}, "pack_over=['widht']: each entry must be one of"),
     ({"pack_over": "[augment]"}, "pack_over=['augment']: each entry must be one of width, n_train"),

@@ -149,12 +149,15 @@ def keras_adam(params, grads, state, lr, eps=1e-7, b1=0.9, b2=0.999):
         p.sub_(lr_t * m / (v.sqrt() + eps))
 
 
-@pytest.mark.parametrize("depth", [1, 2])
-def test_pack_of_one_steps_like_a_plain_pytorch_mlp(depth):
+@pytest.mark.parametrize("depth, recipe", [(1, {}), (2, {}), (2, {"optimizer": "sgd", "sgd_momentum": 0.8}),
+                                           (2, {"bn_variance": "biased"})],
+                         ids=["depth1", "depth2", "sgd", "biased-bn-variance"])
+def test_pack_of_one_steps_like_a_plain_pytorch_mlp(depth, recipe):
     """The stacked model and optimizer against the recipe written plainly: nn.Linear → BatchNorm1d(eps 1e-3,
     momentum 0.01) → ReLU blocks, a Linear head, CE + λ·ΣW² of the hidden kernels through autograd and Keras'
-    Adam, from the same initial weights on the same batches (float64, rtol 1e-10: only summation order differs)."""
-    cell = dataclasses.replace(BASE, width=7, depth=depth, weight_decay=1e-3)
+    Adam (or torch's SGD with momentum), from the same initial weights on the same batches (float64, rtol 1e-10:
+    only summation order differs). With bn_variance='biased' the running variance is followed by hand."""
+    cell = dataclasses.replace(BASE, width=7, depth=depth, weight_decay=1e-3, **recipe)
     trainer = make_trainer([cell])
     model, w = trainer.model, 7
     linears = [torch.nn.Linear(64, w)] + [torch.nn.Linear(w, w) for _ in range(depth - 1)]
@@ -167,6 +170,13 @@ def test_pack_of_one_steps_like_a_plain_pytorch_mlp(depth):
     head.weight.data, head.bias.data = model.head[0, :, :w].detach().clone(), torch.zeros(10, dtype=torch.float64)
     ref = torch.nn.Sequential(*layers, head).double().train()
     state: dict = {}
+    sgd = torch.optim.SGD(ref.parameters(), lr=5e-3, momentum=0.8) if cell.optimizer == "sgd" else None
+    biased_var = torch.ones(w, dtype=torch.float64)  # the first BN's running variance, Keras' biased update
+
+    def follow_biased_var(module, inputs, output) -> None:
+        biased_var.mul_(0.99).add_(0.01 * inputs[0].detach().var(0, unbiased=False))
+
+    ref[1].register_forward_hook(follow_biased_var)
     gen = torch.Generator().manual_seed(0)
     for _ in range(5):
         x = torch.rand(32, 64, generator=gen, dtype=torch.float64) * 16
@@ -178,10 +188,17 @@ def test_pack_of_one_steps_like_a_plain_pytorch_mlp(depth):
         grads = torch.autograd.grad(ce + 1e-3 * l2, params)
         with torch.no_grad():
             np.testing.assert_allclose(float(loss[0]), float(ce + 1e-3 * l2), rtol=1e-10)
-            keras_adam(params, grads, state, 5e-3)
+            if sgd is None:
+                keras_adam(params, grads, state, 5e-3)
+        if sgd is not None:
+            for p, g in zip(params, grads):
+                p.grad = g
+            sgd.step()
     torch.testing.assert_close(model.kernels[0][0, :w], linears[0].weight, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(model.head[0, :, :w], head.weight, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(model.running_var0[0, :w], ref[1].running_var, rtol=1e-10, atol=1e-12)
+    expected_var = biased_var if cell.bn_variance == "biased" else ref[1].running_var
+    torch.testing.assert_close(model.running_var0[0, :w], expected_var, rtol=1e-10, atol=1e-12)
+    assert not torch.allclose(biased_var, ref[1].running_var, rtol=1e-4, atol=0)  # the two updates differ
     if depth == 2:
         torch.testing.assert_close(model.kernels[1][0, :w, :w].T, linears[1].weight, rtol=1e-10, atol=1e-12)
 
@@ -214,3 +231,29 @@ def test_first_epoch_readings_leave_training_untouched_and_end_at_the_epoch_1_ch
     same = first_epoch_redundancy(cells[:1], ".", fractions=(0.01, 0.02, 1))  # both round to the first step
     assert np.isfinite(same["redundancy_train"]).all()
     assert float(same["redundancy_train"][0, 1]) == float(same["redundancy_train"][0, 2])
+
+
+def test_codes_read_with_batch_statistics_are_a_training_mode_forward_and_leave_training_untouched():
+    """code_bn='batch': each set's codes are those of a training-mode forward of the whole set as one batch;
+    the weights, running statistics and losses are those of the same run read with moving averages."""
+    cells = [dataclasses.replace(BASE, width=w, seed=s, depth=2, checkpoints=(0, 2)) for w, s in ((6, 1), (9, 2))]
+    moving = make_trainer(cells)
+    batch = make_trainer([dataclasses.replace(c, code_bn="batch") for c in cells])
+    a, b = moving.run(), batch.run()
+    for ra, rb in zip(a, b):
+        np.testing.assert_array_equal(ra.loss, rb.loss)
+    for name, value in moving.model.state_dict().items():
+        torch.testing.assert_close(batch.model.state_dict()[name], value, rtol=0, atol=0)
+    model = batch.model
+    model.train()  # a training-mode forward of each group's training rows; no momentum, statistics untouched
+    model.bn_momentum = 0.0
+    _, hidden = model(batch.x[torch.as_tensor(np.stack(batch.group_index))])
+    changed = False
+    for i, res in enumerate(b):
+        n = len(batch.group_index[batch.model.groups[i]])
+        bits = model.member_bits(hidden, i, n).numpy()
+        stored = np.unpackbits(res.checkpoints[-1].train.packed, axis=1)[:, :bits.shape[1]]
+        np.testing.assert_array_equal(stored, bits)
+        by_moving = np.unpackbits(a[i].checkpoints[-1].train.packed, axis=1)[:, :bits.shape[1]]
+        changed |= not np.array_equal(stored, by_moving)
+    assert changed  # the moving averages lag: the two readings differ

@@ -18,7 +18,6 @@ import xarray as xr
 
 from . import data
 from .cell import Cell
-from .codes import extract
 from .fastmetrics import redundancy_ratio_packed
 from .samples import cell_samples
 from .train import Trainer
@@ -43,10 +42,7 @@ def first_epoch_redundancy(cells: Sequence[Cell], data_root: Path | str,
     r = np.full((2, len(cells), len(fractions) + 1), np.nan)
 
     def read(cols: list[int]) -> None:
-        train = extract(trainer.model, trainer.x, trainer.group_index, [s.labels for s in samples],
-                        units=trainer.units)
-        test = extract(trainer.model, trainer.x_test, [np.arange(len(arrays.y_test))] * len(trainer.group_index),
-                       [arrays.y_test] * len(cells), units=trainer.units)
+        train, test = trainer.read_codes()
         for i in range(len(cells)):
             r[0, i, cols] = redundancy_ratio_packed(train[i].rows_for_redundancy)
             r[1, i, cols] = redundancy_ratio_packed(test[i].rows_for_redundancy)

@@ -23,9 +23,9 @@ DATASETS = tuple(TRAIN_SIZE)
 ARCHS = ("mlp", "vgg16", "vgg19", "resnet18", "resnet20")  # the CNNs are built by acthash.cnn
 RANDOM_INPUTS = ("none", "uniform01", "neg_uniform01", "gaussian_like_data")
 # Parameters every member of one stacked model (a pack) must share; the others may differ within a pack.
-PACK_SHARED = ("dataset", "arch", "depth", "bn", "checkpoints", "batch_size", "bn_eps", "bn_momentum", "adam_eps",
-               "lr", "lr_decay", "lr_step", "early_stopping", "patience", "train_fraction", "augment",
-               "random_inputs")
+PACK_SHARED = ("dataset", "arch", "depth", "bn", "checkpoints", "batch_size", "bn_eps", "bn_momentum", "bn_variance",
+               "code_bn", "optimizer", "sgd_momentum", "adam_eps", "lr", "lr_decay", "lr_step", "early_stopping",
+               "patience", "train_fraction", "augment", "random_inputs")
 
 
 def param(default: Any, doc: str, *, axis: str = "", choices: tuple[Any, ...] | None = None,
@@ -70,7 +70,10 @@ class Cell:
     tile: bool = param(True, "repeat the n examples floor(N/n) times per epoch")
     train_fraction: float = param(0.8, "fraction of the official training set used as training split",
                                   lo=0, hi=1, lo_open=True)
-    lr: float = param(1e-2, "Adam learning rate", lo=0, lo_open=True)
+    optimizer: str = param("adam", "adam (Keras' Adam, the reference) or sgd (heavy-ball momentum, PyTorch form)",
+                           choices=("adam", "sgd"), neutral="adam")
+    sgd_momentum: float = param(0.9, "momentum of optimizer=sgd", lo=0, hi=1, hi_open=True, neutral=0.9)
+    lr: float = param(1e-2, "learning rate", lo=0, lo_open=True)
     lr_decay: float = param(0.1, "learning-rate factor every lr_step epochs", lo=0, hi=1, lo_open=True)
     lr_step: int = param(20, "epochs between learning-rate decays", lo=1)
     adam_eps: float = param(1e-7, "Adam epsilon (Keras default)", lo=0, lo_open=True)
@@ -79,6 +82,12 @@ class Cell:
     patience: int = param(10, "epochs without improvement of the training loss before stopping", lo=1)
     bn_eps: float = param(1e-3, "batch-norm epsilon (Keras default)", lo=0, lo_open=True)
     bn_momentum: float = param(0.01, "batch-norm running-average update weight", lo=0, hi=1, lo_open=True)
+    bn_variance: str = param("unbiased", "batch variance that updates the running variance: unbiased (PyTorch, "
+                             "Keras 2.2) or biased (tf.keras' non-fused layer: no Bessel correction)",
+                             choices=("unbiased", "biased"), neutral="unbiased")
+    code_bn: str = param("moving", "batch-norm statistics when codes are read: moving (running averages, "
+                         "inference mode, the reference) or batch (those of the coded set as one batch)",
+                         choices=("moving", "batch"), neutral="moving")
     knn_k: int = param(9, "neighbours of the Hamming K-NN", lo=1)
     logreg_solver: str = param("lbfgs", "scikit-learn solver of the one-vs-one logistic regression",
                                choices=("lbfgs", "liblinear"))
@@ -214,6 +223,13 @@ def validate(cell: Cell) -> list[str]:
             p.append(f"bn=False: the CNNs ({cell.arch}) always use batch normalisation")
         if cell.dropout and cell.arch.startswith("resnet"):
             p.append(f"dropout={cell.dropout}: {cell.arch} has no fully connected hidden layer to drop out")
+        for key, plain in (("bn_variance", "unbiased"), ("code_bn", "moving")):
+            if getattr(cell, key) != plain:
+                p.append(f"{key}={getattr(cell, key)!r}: implemented for arch='mlp' only")
+    if not cell.bn and (cell.bn_variance, cell.code_bn) != ("unbiased", "moving"):
+        p.append("bn_variance / code_bn: need bn=True")
+    if cell.code_bn == "batch" and cell.random_inputs != "none":
+        p.append(f"random_inputs={cell.random_inputs!r}: read with moving statistics only; use code_bn='moving'")
     n_split = split_size(cell.dataset, cell.train_fraction)
     if cell.n_train > n_split:
         p.append(f"n_train={cell.n_train}: exceeds the {cell.dataset} training split ({n_split} examples "

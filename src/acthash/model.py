@@ -30,18 +30,21 @@ def glorot_uniform(shape: Sequence[int], fan_in: int, fan_out: int, gen: torch.G
 
 
 def batch_norm(x: Tensor, running_mean: Tensor, running_var: Tensor, weight: Tensor, bias: Tensor, training: bool,
-               momentum: float, eps: float, keep: Tensor | None = None) -> Tensor:
+               momentum: float, eps: float, keep: Tensor | None = None, biased_var: bool = False) -> Tensor:
     """torch's fused batch norm over channel dim 1 (PyTorch momentum, unbiased running variance). In training
     the running statistics move only for channels where `keep` (bool, one per channel) is True: a stopped
-    member keeps its own; None moves them all."""
+    member keeps its own; None moves them all. `biased_var`: the running variance moves towards the batch's
+    biased variance instead (tf.keras' non-fused layer, no Bessel correction)."""
     cudnn, single = torch.backends.cudnn.enabled, x.numel() == x.shape[1]
-    if not training or (keep is None and not single):
+    if not training or (keep is None and not single and not biased_var):
         return torch.batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps, cudnn)
     mean, var = running_mean.clone(), running_var.clone()
     out = torch.batch_norm(x, weight, bias, mean, var, True, momentum, eps, cudnn)
     with torch.no_grad():
         if single:  # one value per channel: variance 0 (torch's unbiased update would divide by zero)
             var = running_var * (1 - momentum)
+        elif biased_var:  # var = (1 − m)·rv + m·s²·n/(n − 1): take the m·s²/(n − 1) back out
+            var = var - (var - (1 - momentum) * running_var) / (x.numel() // x.shape[1])
         running_mean.copy_(mean if keep is None else torch.where(keep, mean, running_mean))
         running_var.copy_(var if keep is None else torch.where(keep, var, running_var))
     return out
@@ -81,9 +84,10 @@ class StackedMLP(nn.Module):
 
     def __init__(self, in_dim: int, n_classes: int, depth: int, widths: Sequence[int], seeds: Sequence[int],
                  groups: Sequence[int] | None = None, bn: bool = True, bn_eps: float = 1e-3,
-                 bn_momentum: float = 0.01, dtype: torch.dtype = torch.float32) -> None:
+                 bn_momentum: float = 0.01, dtype: torch.dtype = torch.float32, bn_biased_var: bool = False) -> None:
         super().__init__()
         self.depth, self.bn, self.bn_eps, self.bn_momentum = depth, bn, bn_eps, bn_momentum
+        self.bn_biased_var = bn_biased_var
         self.widths = [int(w) for w in widths]
         self.groups = list(groups) if groups is not None else list(range(len(widths)))
         m, wmax, g = len(self.widths), max(self.widths), max(self.groups) + 1
@@ -204,5 +208,19 @@ class StackedMLP(nn.Module):
         rm, rv = getattr(self, f"running_mean{layer}"), getattr(self, f"running_var{layer}")
         out = batch_norm(h.reshape(1, -1, h.shape[-1]), rm.view(-1), rv.view(-1), self.gammas[layer].flatten(),
                          self.betas[layer].flatten(), self.training, self.bn_momentum, self.bn_eps,
-                         None if keep is None else keep.flatten())
+                         None if keep is None else keep.flatten(), self.bn_biased_var)
         return out.view(h.shape)
+
+    @torch.no_grad()
+    def adopt_batch_statistics(self, x: Tensor) -> None:
+        """Set the running statistics to those of the batch x (G, B, in_dim) under the current weights, layer
+        after layer as a training-mode forward normalises it (biased variance): eval-mode codes of x are then
+        the codes of a training-mode forward of x as one batch. Leaves the model in eval mode."""
+        momentum, biased = self.bn_momentum, self.bn_biased_var
+        self.bn_momentum, self.bn_biased_var = 1.0, True
+        try:
+            self.train()
+            self(x)
+        finally:
+            self.bn_momentum, self.bn_biased_var = momentum, biased
+            self.eval()

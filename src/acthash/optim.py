@@ -1,12 +1,28 @@
-"""Adam for stacked parameters (Keras update form) with frozen members, on torch's fused Adam kernel."""
+"""Optimizers for stacked parameters with frozen members: Adam (Keras update form, on torch's fused kernel)
+and SGD with momentum (an ablation of the optimizer choice)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
+
+
+def _freeze(owners: Sequence[Tensor], tensors: Sequence[Sequence[Tensor]], active: Tensor) -> Callable[[], None]:
+    """Snapshot the entries of members whose `active` entry is False in every tensor of `tensors` (one list
+    per parameter: the parameter and its optimizer state); the returned function writes them back."""
+    if bool(active.all()):
+        return lambda: None
+    inactive = torch.cat([~active, active.new_zeros(1)])
+    saved = [(inactive[own], [t.clone() for t in ts]) for own, ts in zip(owners, tensors)]
+
+    def restore() -> None:
+        for (mask, before), ts in zip(saved, tensors):
+            for t0, t in zip(before, ts):
+                t.copy_(torch.where(mask, t0, t))
+    return restore
 
 
 class StackedAdam:
@@ -32,24 +48,51 @@ class StackedAdam:
         """One update with learning rate `lr` for the members where `active` ((M,) bool) is True."""
         self.t += 1
         t = float(self.t)
-        frozen = None
-        if not bool(active.all()):
-            inactive = torch.cat([~active, active.new_zeros(1)])
-            frozen = [(inactive[own], p.clone(), m.clone(), v.clone())
-                      for own, p, m, v in zip(self.owners, self.params, self.m, self.v)]
+        restore = _freeze(self.owners, list(zip(self.params, self.m, self.v)), active)
         grads = [p.grad for p in self.params]
         torch._fused_adam_(self.params, grads, self.m, self.v, [], [self.t] * len(self.params), lr=lr,
                            beta1=self.b1, beta2=self.b2, weight_decay=0.0,
                            eps=self.eps / math.sqrt(1 - self.b2**t), amsgrad=False, maximize=False)
-        for (mask, p0, m0, v0), p, m, v in zip(frozen or [], self.params, self.m, self.v):
-            p.copy_(torch.where(mask, p0, p))
-            m.copy_(torch.where(mask, m0, m))
-            v.copy_(torch.where(mask, v0, v))
+        restore()
 
     def state_dict(self) -> dict:
         return {"m": self.m, "v": self.v, "t": self.t}
 
     def load_state_dict(self, state: dict) -> None:
         for dst, src in zip(self.m + self.v, state["m"] + state["v"]):
+            dst.copy_(src)
+        self.t.copy_(state["t"])
+
+
+class StackedSGD:
+    """SGD with heavy-ball momentum over stacked parameters, torch's form: b = μ·b + g; p −= lr·b (the first
+    step takes b = g). Frozen members keep parameters and momentum buffers, as in `StackedAdam`."""
+
+    def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor], n_members: int,
+                 momentum: float = 0.9) -> None:
+        self.params, self.owners, self.n_members = list(params), list(owners), n_members
+        self.momentum = momentum
+        self.b = [torch.zeros_like(p) for p in self.params]
+        self.t = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
+
+    @torch.no_grad()
+    def step(self, lr: float, active: Tensor) -> None:
+        """One update with learning rate `lr` for the members where `active` ((M,) bool) is True."""
+        restore = _freeze(self.owners, list(zip(self.params, self.b)), active)
+        grads = [p.grad for p in self.params]
+        if float(self.t) == 0:
+            torch._foreach_copy_(self.b, grads)
+        else:
+            torch._foreach_mul_(self.b, self.momentum)
+            torch._foreach_add_(self.b, grads)
+        torch._foreach_add_(self.params, self.b, alpha=-lr)
+        self.t += 1
+        restore()
+
+    def state_dict(self) -> dict:
+        return {"b": self.b, "t": self.t}
+
+    def load_state_dict(self, state: dict) -> None:
+        for dst, src in zip(self.b, state["b"]):
             dst.copy_(src)
         self.t.copy_(state["t"])

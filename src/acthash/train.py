@@ -25,7 +25,7 @@ from .cnn import StackedCNN
 from .codes import MemberCodes, extract, sample_units
 from .fastmetrics import redundancy_ratio_packed
 from .model import StackedMLP
-from .optim import StackedAdam
+from .optim import StackedAdam, StackedSGD
 from .probes import random_inputs
 from .samples import Samples, stream_seed
 
@@ -122,14 +122,16 @@ class Trainer:
         if c0.arch == "mlp":
             self.model: StackedMLP | StackedCNN = StackedMLP(
                 self.x.shape[1], n_classes, c0.depth, [c.width for c in cells], seeds, groups, c0.bn, c0.bn_eps,
-                c0.bn_momentum, dtype)
+                c0.bn_momentum, dtype, bn_biased_var=c0.bn_variance == "biased")
         else:
             self.model = StackedCNN(c0.arch, self.image_shape, n_classes, c0.width, seeds, groups, c0.bn_eps,
                                     c0.bn_momentum, dtype)
         self.model.to(self.device)
         self.units = [sample_units(n, c.code_units, stream_seed(c.seed, 4))
                       for c, n in zip(cells, self.model.code_lengths)]
-        self.opt = StackedAdam(list(self.model.parameters()), self.model.owners(), len(cells), eps=c0.adam_eps)
+        params, owners = list(self.model.parameters()), self.model.owners()
+        self.opt = (StackedAdam(params, owners, len(cells), eps=c0.adam_eps) if c0.optimizer == "adam"
+                    else StackedSGD(params, owners, len(cells), momentum=c0.sgd_momentum))
         m = len(cells)
         self.group_index = [samples[i].index for i in leaders]
         self.rows = torch.as_tensor(np.stack([samples[i].index[samples[i].rows] for i in leaders]), device=self.device)
@@ -229,11 +231,30 @@ class Trainer:
                 self.active[i] = False
 
     # -- evaluation ------------------------------------------------------------------------------
+    def read_codes(self) -> tuple[list[MemberCodes], list[MemberCodes]]:
+        """Every member's codes (with the network's loss and accuracy) of its training rows and of the test set,
+        through the batch-norm statistics the recipe's `code_bn` names; the training state is left as it was."""
+        test_index = [np.arange(len(self.y_test))] * len(self.group_index)
+        sets = [(self.x, self.group_index, [s.labels for s in self.samples]),
+                (self.x_test, test_index, [self.y_test] * len(self.cells))]
+        if self.cells[0].code_bn == "moving":
+            train, test = (extract(self.model, x, index, labels, units=self.units) for x, index, labels in sets)
+            return train, test
+        if len({len(i) for i in self.group_index}) > 1:
+            raise ValueError("code_bn='batch': every input group of a pack must code as many training rows "
+                             f"(here {sorted({len(i) for i in self.group_index})}); put different n_train in "
+                             "different packs")
+        running = {k: v.clone() for k, v in self.model.named_buffers() if k.startswith("running_")}
+        out = []
+        for x, index, labels in sets:
+            self.model.adopt_batch_statistics(x[torch.as_tensor(np.stack(index), device=self.device)])
+            out.append(extract(self.model, x, index, labels, units=self.units))
+        self.model.load_state_dict(running, strict=False)
+        return out[0], out[1]
+
     def evaluate(self) -> None:
         """Codes and network metrics of every member at the current epoch (diverged members skipped)."""
-        train = extract(self.model, self.x, self.group_index, [s.labels for s in self.samples], units=self.units)
-        test = extract(self.model, self.x_test, [np.arange(len(self.y_test))] * len(self.group_index),
-                       [self.y_test] * len(self.cells), units=self.units)
+        train, test = self.read_codes()
         rand = self._random_redundancy() if self.cells[0].random_inputs != "none" else [{}] * len(self.cells)
         for i, res in enumerate(self.results):
             if res.status == "ok":
