@@ -4,6 +4,7 @@ import json
 import subprocess
 
 import h5py
+import numpy as np
 import pytest
 import xarray as xr
 
@@ -41,7 +42,7 @@ def test_every_cell_option_is_documented_with_its_default_and_allowed_values():
     out = " ".join(subprocess.run(["acthash", "cell", "--help"], capture_output=True, text=True,
                                   check=True).stdout.split())
     assert "dataset (one of mnist, fashion_mnist, cifar10, svhn, digits; default mnist)" in out
-    assert "Adam learning rate (float > 0; default 0.01)" in out
+    assert "learning rate (float > 0; default 0.01)" in out
 
 
 def test_first_epoch_ablation_end_to_end(tmp_path):
@@ -54,3 +55,37 @@ def test_first_epoch_ablation_end_to_end(tmp_path):
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("R_train (") and lines[1] == "| width | epoch 0 | epoch 0.5 | epoch 1 |"
     assert lines[3].startswith("| 6 | ") and lines[4].startswith("| 12 | ") and "R_test:" in proc.stdout
+
+
+def _variant(name: str, r_train: np.ndarray, epochs: tuple[int, ...] = (0, 1, 3)) -> xr.Dataset:
+    """A merged dataset of one recipe variant: widths 40/60, `epochs`, three seeds."""
+    dims = ("width", "epoch", "n_train", "seed")
+    coords = {"width": [40, 60], "epoch": list(epochs), "n_train": [48000], "seed": [0, 1, 2]}
+    knn = np.full(r_train.shape, 0.9)
+    return xr.Dataset({"redundancy_train": (dims, r_train, {"long_name": "R train"}),
+                       "knn_test": (dims, knn, {"long_name": "K-NN test"})}, coords=coords,
+                      attrs={"experiment": name})
+
+
+def test_ablation_table_sets_variants_side_by_side(tmp_path):
+    rng = np.random.default_rng(0)
+    base, other = rng.random((2, 3, 1, 3)), rng.random((2, 3, 1, 3))
+    paths = []
+    for name, r in (("f11_default", base), ("f11_other", other)):
+        paths.append(tmp_path / f"{name}.nc")
+        _variant(name, r).to_netcdf(paths[-1])
+    proc = subprocess.run(["acthash", "ablation-table", *map(str, paths), "--out", str(tmp_path / "t.md")],
+                          capture_output=True, text=True, check=True)
+    lines = proc.stdout.splitlines()
+    assert lines[0] == ("| variant | width | R train ep0 | R train ep1 | R train ep3 | Δ ep1 vs f11_default | "
+                        "K-NN test ep1 | K-NN test ep3 |")
+    assert len(lines) == 2 + 4 and (tmp_path / "t.md").read_text() == proc.stdout
+    row = lines[5].strip("| ").split(" | ")  # f11_other, width 60
+    assert row[:2] == ["f11_other", "60"]
+    assert row[3] == f"{other[1, 1, 0].mean():.3f} ± {other[1, 1, 0].std(ddof=1):.3f}"
+    assert row[5] == f"{other[1, 1, 0].mean() - base[1, 1, 0].mean():+.3f}" and row[6] == "0.900"
+    assert lines[2].split(" | ")[5] == "+0.000"  # the baseline against itself
+    _variant("f11_short", other[:, :2], epochs=(0, 1)).to_netcdf(tmp_path / "short.nc")
+    bad = subprocess.run(["acthash", "ablation-table", str(paths[0]), str(tmp_path / "short.nc")],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "f11_short: epochs [0, 1], the baseline's are [0, 1, 3]" in bad.stderr

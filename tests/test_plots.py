@@ -35,7 +35,7 @@ def test_factor_table_has_one_row_per_width_and_value_with_mean_and_sd_over_seed
     rows = table[4:]
     assert [r.split(" | ")[:2] for r in rows] == [["| 10", "0"], ["| 10", "0.0001"], ["| 20", "0"], ["| 20", "0.0001"]]
     cell = ds["knn_test"].sel(width=20, weight_decay=1e-4, epoch=5)
-    want = f"{float(cell.mean()):.3f} ± {float(cell.std()):.3f}"
+    want = f"{float(cell.mean()):.3f} ± {float(cell.std(ddof=1)):.3f}"  # sample sd, as every table
     assert rows[3].split(" | ")[2 + 3] == want  # columns: width, value, R train, R test, K-Means test, K-NN
 
 

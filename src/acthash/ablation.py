@@ -1,5 +1,5 @@
-"""Inside the first epoch: redundancy of the codes after fractions of epoch 1's steps (the F11 question: does
-the paper's epoch-1 peak of R_train sit inside the first epoch?).
+"""The F11 ablations: redundancy of the codes after fractions of epoch 1's steps (does the paper's epoch-1
+peak of R_train sit inside the first epoch?), and the side-by-side table of recipe variants.
 
 The training is the pack trainer's, untouched: codes are read in eval mode between steps, which changes
 neither the weights, nor the batch-norm statistics, nor any random stream, so the reading after the whole
@@ -20,6 +20,7 @@ from . import data
 from .cell import Cell
 from .fastmetrics import redundancy_ratio_packed
 from .samples import cell_samples
+from .stats import DDOF, mean_sd, pm
 from .train import Trainer
 
 
@@ -62,9 +63,47 @@ def first_epoch_redundancy(cells: Sequence[Cell], data_root: Path | str,
 def table(ds: xr.Dataset, metric: str = "redundancy_train") -> str:
     """Markdown: one row per width, one column per epoch fraction, mean ± sd over the seeds."""
     by = ds[metric].groupby("width")
-    mean, sd = by.mean("member"), by.std("member")
+    mean, sd = by.mean("member"), by.std("member", ddof=DDOF)
     head = "| width | " + " | ".join(f"epoch {e:g}" for e in ds["epoch"].values) + " |"
-    rows = [f"| {w} | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in zip(mean.sel(width=w).values,
-                                                                        sd.sel(width=w).values)) + " |"
-            for w in mean["width"].values]
+    rows = [f"| {w} | " + " | ".join(pm(m, s) for m, s in zip(mean.sel(width=w).values, sd.sel(width=w).values))
+            + " |" for w in mean["width"].values]
     return "\n".join([head, "|---" * (len(ds["epoch"]) + 1) + "|", *rows]) + "\n"
+
+
+def _by_seed(ds: xr.Dataset, metric: str, name: str) -> xr.DataArray:
+    """`metric` of a merged dataset as (width, epoch, seed); other dims must hold one value."""
+    da = ds[metric]
+    extra = [d for d in da.dims if d not in ("width", "epoch", "seed")]
+    if any(da.sizes[d] > 1 for d in extra):
+        raise ValueError(f"{name}: {metric} varies over {[d for d in extra if da.sizes[d] > 1]}; a variant "
+                         "table needs one value of every dim but width, epoch and seed")
+    return da.squeeze(extra, drop=True).transpose("width", "epoch", "seed")
+
+
+def variants_table(datasets: Sequence[xr.Dataset], metric: str = "redundancy_train",
+                   accuracy: str = "knn_test") -> str:
+    """Markdown: one row per (variant, width) of merged datasets of recipe variants, each named by its
+    `experiment` attribute; `metric` at every epoch as mean ± sd over seeds, its change at epoch 1 from the
+    first dataset's (the baseline) at the same width, and `accuracy` (seed mean) at epoch 1 and at the last
+    epoch."""
+    base = _by_seed(datasets[0], metric, datasets[0].attrs.get("experiment", "dataset 0"))
+    epochs = [int(e) for e in base["epoch"].values]
+    label = datasets[0][metric].attrs.get("long_name", metric)
+    acc_label = datasets[0][accuracy].attrs.get("long_name", accuracy)
+    head = (["variant", "width", *(f"{label} ep{e}" for e in epochs),
+             f"Δ ep1 vs {datasets[0].attrs.get('experiment', 'dataset 0')}", f"{acc_label} ep1",
+             f"{acc_label} ep{epochs[-1]}"])
+    rows = []
+    for ds in datasets:
+        name = ds.attrs.get("experiment", "?")
+        r, acc = _by_seed(ds, metric, name), _by_seed(ds, accuracy, name).mean("seed")
+        if [int(e) for e in r["epoch"].values] != epochs:
+            raise ValueError(f"{name}: epochs {r['epoch'].values.tolist()}, the baseline's are {epochs}")
+        mean, sd = mean_sd(r)
+        for w in r["width"].values:
+            cells = [pm(m, v) for m, v in zip(mean.sel(width=w).values, sd.sel(width=w).values)]
+            delta = (float(mean.sel(width=w, epoch=1) - base.mean("seed").sel(width=w, epoch=1))
+                     if w in base["width"].values else float("nan"))
+            rows.append([name, str(int(w)), *cells, f"{delta:+.3f}", f"{float(acc.sel(width=w, epoch=1)):.3f}",
+                         f"{float(acc.sel(width=w, epoch=epochs[-1])):.3f}"])
+    return "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *rows]) + "\n"

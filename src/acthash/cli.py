@@ -147,6 +147,22 @@ def _cmd_first_epoch(args: argparse.Namespace) -> None:
           f"R_test:\n{table(ds, 'redundancy_test')}", end="")
 
 
+def _cmd_ablation_table(args: argparse.Namespace) -> None:
+    import xarray as xr
+
+    from .ablation import variants_table
+
+    datasets = []
+    for path in args.datasets:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such merged dataset")
+        datasets.append(xr.load_dataset(path))
+    text = variants_table(datasets, args.metric, args.accuracy)
+    if args.out:
+        Path(args.out).write_text(text)
+    print(text, end="")
+
+
 def _cmd_compare_paper(args: argparse.Namespace) -> None:
     from .layout import Layout
     from .merge import load
@@ -255,6 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="root of the results tree (default results)")
     p.add_argument("--out", default=None, help="also write the table to this file")
     p.set_defaults(func=_cmd_compare_paper)
+
+    p = sub.add_parser("ablation-table", help="recipe variants side by side: one row per variant and width, a "
+                       "metric at every epoch (mean ± sd over seeds), its change at epoch 1 from the first dataset's")
+    p.add_argument("datasets", nargs="+", help="merged metrics.nc files of the variants; the first is the baseline")
+    p.add_argument("--metric", default="redundancy_train", help="the metric per epoch (default redundancy_train)")
+    p.add_argument("--accuracy", default="knn_test", help="the accuracy at epoch 1 and the last (default knn_test)")
+    p.add_argument("--out", default=None, help="also write the table to this file")
+    p.set_defaults(func=_cmd_ablation_table)
 
     p = sub.add_parser("first-epoch", help="R_train and R_test after fractions of the first epoch (the F11 "
                        "ablation); the recipe from the cell options, one pack of --widths × --seeds")

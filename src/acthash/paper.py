@@ -9,12 +9,15 @@ K-NN > LR > K-Means for every width ≥ 20 (F6), and R_train's maximum at epoch 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from .stats import DDOF, pm
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ def _row(fid: str, experiment: str, what: str, paper: str, values: xr.DataArray 
         return dict(zip(COLUMNS, [fid, experiment, what, paper, "no data", "no data"]))
     v = np.asarray(values, dtype=float).ravel()
     v = v[np.isfinite(v)]
-    ours = f"{v.mean():.3f} ± {v.std(ddof=1):.3f} ({len(v)})" if len(v) > 1 else f"{v[0]:.3f} (1)"
+    ours = f"{pm(v.mean(), v.std(ddof=DDOF) if len(v) > 1 else math.nan)} ({len(v)})"
     return dict(zip(COLUMNS, [fid, experiment, what, paper, ours, verdict(v.mean())]))
 
 

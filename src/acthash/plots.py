@@ -23,6 +23,7 @@ from matplotlib.ticker import NullLocator  # noqa: E402
 
 from .cell import GRID_AXES  # noqa: E402
 from .phase import REGIMES  # noqa: E402
+from .stats import mean_sd, pm  # noqa: E402
 
 COLORS = ["#f4b6b6", "#f7e39c", "#b7e2b1"]  # under, critical, sufficient
 LOG_DIMS = ("width", "epoch", "n_train")  # drawn on log axes in line plots when they span 10× or more
@@ -173,7 +174,7 @@ def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
             color = plt.cm.viridis(0.85 * i / max(len(hues) - 1, 1)) if hue else "C0"
             name = None if h is None else f"{hue} = {_tick_labels([h])[0]}"
             if "seed" in da.dims:
-                mean, sd = da.mean("seed").values, da.std("seed").values
+                mean, sd = (v.values for v in mean_sd(da))
                 ax.fill_between(xv, mean - sd, mean + sd, color=color, alpha=0.2, lw=0)
             else:
                 mean = da.values
@@ -209,10 +210,9 @@ def factor_table(ds: xr.Dataset, factor: str, metrics: tuple[str, ...] = TABLE_M
     for w in sub["width"].values:
         for v in sub[factor].values:
             cell = sub.sel(width=w, **{factor: v})
-            stats = [(cell[m].mean("seed"), cell[m].std("seed")) if "seed" in cell[m].dims else (cell[m], 0 * cell[m])
-                     for m in metrics]
+            stats = [mean_sd(cell[m]) if "seed" in cell[m].dims else (cell[m], np.nan) for m in metrics]
             lines.append(f"| {w:g} | {_tick_labels([v])[0]} | "
-                         + " | ".join(f"{float(a):.3f} ± {float(b):.3f}" for a, b in stats) + " |")
+                         + " | ".join(pm(float(a), float(b)) for a, b in stats) + " |")
     return "\n".join(lines) + "\n"
 
 
