@@ -51,7 +51,7 @@ def test_first_epoch_ablation_end_to_end(tmp_path):
                            "--widths", "6", "12", "--seeds", "0", "1", "--fractions", "0.5", "1", "--out", str(out)],
                           capture_output=True, text=True, check=True)
     ds = xr.open_dataset(out)
-    assert ds.sizes == {"member": 4, "epoch": 3} and "bn~0" in ds.attrs["recipe"]
+    assert ds.sizes == {"member": 4, "epoch": 3} and json.loads(ds.attrs["recipe"])["bn"] is False
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("R_train (") and lines[1] == "| width | epoch 0 | epoch 0.5 | epoch 1 |"
     assert lines[3].startswith("| 6 | ") and lines[4].startswith("| 12 | ") and "R_test:" in proc.stdout
@@ -89,3 +89,6 @@ def test_ablation_table_sets_variants_side_by_side(tmp_path):
     bad = subprocess.run(["acthash", "ablation-table", str(paths[0]), str(tmp_path / "short.nc")],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "f11_short: epochs [0, 1], the baseline's are [0, 1, 3]" in bad.stderr
+    bad = subprocess.run(["acthash", "ablation-table", str(paths[0]), "--metric", "redundancy_tset"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and bad.stderr.strip().endswith("f11_default: no variable redundancy_tset")

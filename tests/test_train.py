@@ -52,8 +52,9 @@ def test_pack_rejects_cells_that_cannot_share_a_model():
         check_packable([BASE, BASE], [100, 90])
 
 
-def test_stopped_member_is_frozen_while_others_train():
-    cells = [dataclasses.replace(BASE, seed=s, patience=1) for s in (1, 2)]
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_stopped_member_is_frozen_while_others_train(optimizer):
+    cells = [dataclasses.replace(BASE, seed=s, patience=1, optimizer=optimizer) for s in (1, 2)]
     trainer = make_trainer(cells)
     trainer.best = [0.0, 1.0]
     trainer._end_epoch(np.array([0.5, 0.1]), np.array([0.0, 0.0]))  # member 0 did not improve: patience 1 hit
@@ -61,8 +62,13 @@ def test_stopped_member_is_frozen_while_others_train():
     assert trainer.results[0].stopped_epoch == trainer.epoch
     before = [member_weights(trainer, i).clone() for i in range(2)]
     running = trainer.model.running_mean0.clone()
+    state = [s.clone() for s in trainer.opt.state_dict()["m" if optimizer == "adam" else "b"]]
     trainer.train_epoch()
     torch.testing.assert_close(member_weights(trainer, 0), before[0], rtol=0, atol=0)
+    after = trainer.opt.state_dict()["m" if optimizer == "adam" else "b"]
+    head = [name for name, _ in trainer.model.named_parameters()].index("head")  # (member, classes, units)
+    torch.testing.assert_close(after[head][0], state[head][0], rtol=0, atol=0)  # its optimizer state too
+    assert not torch.equal(after[head][1], state[head][1])
     torch.testing.assert_close(trainer.model.running_mean0[0], running[0], rtol=0, atol=0)
     assert not torch.equal(member_weights(trainer, 1), before[1])
 
@@ -117,8 +123,9 @@ def test_training_state_is_read_back_as_plain_data_only(tmp_path):
         make_trainer(MEMBERS[:2]).load_state(evil)
 
 
-def test_resume_from_saved_state_equals_an_uninterrupted_run(tmp_path):
-    cells = MEMBERS[:3]
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_resume_from_saved_state_equals_an_uninterrupted_run(tmp_path, optimizer):
+    cells = [dataclasses.replace(c, optimizer=optimizer) for c in MEMBERS[:3]]
     state = tmp_path / "pack.state.pt"
     first = make_trainer(cells)
     while first.epoch < 1:
@@ -245,15 +252,22 @@ def test_codes_read_with_batch_statistics_are_a_training_mode_forward_and_leave_
     for name, value in moving.model.state_dict().items():
         torch.testing.assert_close(batch.model.state_dict()[name], value, rtol=0, atol=0)
     model = batch.model
-    model.train()  # a training-mode forward of each group's training rows; no momentum, statistics untouched
+    x = batch.x[torch.as_tensor(np.stack(batch.group_index))]
+    model.adopt_batch_statistics(x)  # the first layer's statistics: those of its input, biased variance
+    pre = torch.baddbmm(model.biases[0].unsqueeze(2), model.kernels[0], x.transpose(1, 2))  # (G, units, rows)
+    torch.testing.assert_close(model.running_mean0, pre.mean(2), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(model.running_var0, pre.var(2, unbiased=False), rtol=1e-12, atol=1e-12)
+    model.load_state_dict(moving.model.state_dict())
+    model.train()  # a training-mode forward of each set as one batch; no momentum, statistics untouched
     model.bn_momentum = 0.0
-    _, hidden = model(batch.x[torch.as_tensor(np.stack(batch.group_index))])
+    test_x = batch.x_test.expand(len(batch.group_index), -1, -1)
     changed = False
-    for i, res in enumerate(b):
-        n = len(batch.group_index[batch.model.groups[i]])
-        bits = model.member_bits(hidden, i, n).numpy()
-        stored = np.unpackbits(res.checkpoints[-1].train.packed, axis=1)[:, :bits.shape[1]]
-        np.testing.assert_array_equal(stored, bits)
-        by_moving = np.unpackbits(a[i].checkpoints[-1].train.packed, axis=1)[:, :bits.shape[1]]
-        changed |= not np.array_equal(stored, by_moving)
+    for split, inputs, rows in (("train", x, len(batch.group_index[0])), ("test", test_x, len(batch.y_test))):
+        _, hidden = model(inputs)
+        for i, res in enumerate(b):
+            bits = model.member_bits(hidden, i, rows).numpy()
+            stored = np.unpackbits(getattr(res.checkpoints[-1], split).packed, axis=1)[:, :bits.shape[1]]
+            np.testing.assert_array_equal(stored, bits, err_msg=f"{split} codes of member {i}")
+            by_moving = np.unpackbits(getattr(a[i].checkpoints[-1], split).packed, axis=1)[:, :bits.shape[1]]
+            changed |= not np.array_equal(stored, by_moving)
     assert changed  # the moving averages lag: the two readings differ

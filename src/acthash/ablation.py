@@ -8,6 +8,7 @@ epoch equals the trainer's own epoch-1 checkpoint.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from . import data
 from .cell import Cell
 from .fastmetrics import redundancy_ratio_packed
 from .samples import cell_samples
-from .stats import DDOF, mean_sd, pm
+from .stats import mean_sd, pm
 from .train import Trainer
 
 
@@ -56,14 +57,15 @@ def first_epoch_redundancy(cells: Sequence[Cell], data_root: Path | str,
                      "redundancy_test": (("member", "epoch"), r[1], {"long_name": "R test", "units": "1"})},
                     coords=coords)
     ds["epoch"].attrs.update(long_name="training epochs", description=f"fraction of epoch 1's {steps} steps")
-    ds.attrs.update(recipe=cells[0].name, steps_per_epoch=steps)
+    recipe = {k: v for k, v in cells[0].params().items() if k not in ("width", "seed")}  # what the pack shares
+    ds.attrs.update(recipe=json.dumps(recipe), steps_per_epoch=steps)
     return ds
 
 
 def table(ds: xr.Dataset, metric: str = "redundancy_train") -> str:
     """Markdown: one row per width, one column per epoch fraction, mean ± sd over the seeds."""
     by = ds[metric].groupby("width")
-    mean, sd = by.mean("member"), by.std("member", ddof=DDOF)
+    mean, sd = mean_sd(by, "member")
     head = "| width | " + " | ".join(f"epoch {e:g}" for e in ds["epoch"].values) + " |"
     rows = [f"| {w} | " + " | ".join(pm(m, s) for m, s in zip(mean.sel(width=w).values, sd.sel(width=w).values))
             + " |" for w in mean["width"].values]
@@ -72,6 +74,11 @@ def table(ds: xr.Dataset, metric: str = "redundancy_train") -> str:
 
 def _by_seed(ds: xr.Dataset, metric: str, name: str) -> xr.DataArray:
     """`metric` of a merged dataset as (width, epoch, seed); other dims must hold one value."""
+    if metric not in ds:
+        raise ValueError(f"{name}: no variable {metric}")
+    missing = [d for d in ("width", "epoch", "seed") if d not in ds[metric].dims]
+    if missing:
+        raise ValueError(f"{name}: {metric} has no dim {', '.join(missing)}")
     da = ds[metric]
     extra = [d for d in da.dims if d not in ("width", "epoch", "seed")]
     if any(da.sizes[d] > 1 for d in extra):
@@ -88,6 +95,8 @@ def variants_table(datasets: Sequence[xr.Dataset], metric: str = "redundancy_tra
     epoch."""
     base = _by_seed(datasets[0], metric, datasets[0].attrs.get("experiment", "dataset 0"))
     epochs = [int(e) for e in base["epoch"].values]
+    if 1 not in epochs:
+        raise ValueError(f"{datasets[0].attrs.get('experiment', 'dataset 0')}: no epoch 1 among {epochs}")
     label = datasets[0][metric].attrs.get("long_name", metric)
     acc_label = datasets[0][accuracy].attrs.get("long_name", accuracy)
     head = (["variant", "width", *(f"{label} ep{e}" for e in epochs),

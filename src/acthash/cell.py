@@ -226,8 +226,12 @@ def validate(cell: Cell) -> list[str]:
         for key, plain in (("bn_variance", "unbiased"), ("code_bn", "moving")):
             if getattr(cell, key) != plain:
                 p.append(f"{key}={getattr(cell, key)!r}: implemented for arch='mlp' only")
-    if not cell.bn and (cell.bn_variance, cell.code_bn) != ("unbiased", "moving"):
-        p.append("bn_variance / code_bn: need bn=True")
+    for key, plain in (("bn_variance", "unbiased"), ("code_bn", "moving")):
+        if not cell.bn and getattr(cell, key) != plain:
+            p.append(f"{key}={getattr(cell, key)!r}: needs bn=True")
+    for key, used_by in (("sgd_momentum", "sgd"), ("adam_eps", "adam")):  # else: a new address, the same run
+        if cell.optimizer != used_by and getattr(cell, key) != FIELDS[key].default:
+            p.append(f"{key}={getattr(cell, key)!r}: used only with optimizer={used_by!r}")
     if cell.code_bn == "batch" and cell.random_inputs != "none":
         p.append(f"random_inputs={cell.random_inputs!r}: read with moving statistics only; use code_bn='moving'")
     n_split = split_size(cell.dataset, cell.train_fraction)

@@ -156,7 +156,9 @@ def _cmd_ablation_table(args: argparse.Namespace) -> None:
     for path in args.datasets:
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such merged dataset")
-        datasets.append(xr.load_dataset(path))
+        ds = xr.load_dataset(path)
+        ds.attrs.setdefault("experiment", Path(path).stem)
+        datasets.append(ds)
     text = variants_table(datasets, args.metric, args.accuracy)
     if args.out:
         Path(args.out).write_text(text)

@@ -66,7 +66,8 @@ class StackedAdam:
 
 class StackedSGD:
     """SGD with heavy-ball momentum over stacked parameters, torch's form: b = μ·b + g; p −= lr·b (the first
-    step takes b = g). Frozen members keep parameters and momentum buffers, as in `StackedAdam`."""
+    step takes b = g). Keras' form v = μ·v − lr·g; p += v is the same while the learning rate is constant and
+    differs after a decay. Frozen members keep parameters and momentum buffers, as in `StackedAdam`."""
 
     def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor], n_members: int,
                  momentum: float = 0.9) -> None:
@@ -79,12 +80,8 @@ class StackedSGD:
     def step(self, lr: float, active: Tensor) -> None:
         """One update with learning rate `lr` for the members where `active` ((M,) bool) is True."""
         restore = _freeze(self.owners, list(zip(self.params, self.b)), active)
-        grads = [p.grad for p in self.params]
-        if float(self.t) == 0:
-            torch._foreach_copy_(self.b, grads)
-        else:
-            torch._foreach_mul_(self.b, self.momentum)
-            torch._foreach_add_(self.b, grads)
+        torch._foreach_mul_(self.b, self.momentum)  # the buffers start at zero: the first step takes b = g
+        torch._foreach_add_(self.b, [p.grad for p in self.params])
         torch._foreach_add_(self.params, self.b, alpha=-lr)
         self.t += 1
         restore()

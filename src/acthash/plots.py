@@ -175,7 +175,8 @@ def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
             name = None if h is None else f"{hue} = {_tick_labels([h])[0]}"
             if "seed" in da.dims:
                 mean, sd = (v.values for v in mean_sd(da))
-                ax.fill_between(xv, mean - sd, mean + sd, color=color, alpha=0.2, lw=0)
+                if da.sizes["seed"] > 1:  # one seed: no spread to draw
+                    ax.fill_between(xv, mean - sd, mean + sd, color=color, alpha=0.2, lw=0)
             else:
                 mean = da.values
             ax.plot(xv, mean, marker="o", ms=3, color=color, label=name)

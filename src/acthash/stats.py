@@ -6,12 +6,14 @@ from __future__ import annotations
 import math
 
 import xarray as xr
+from xarray.core.groupby import DataArrayGroupBy
 
 DDOF = 1  # sample standard deviation: seeds are a sample of initialisations
 
 
-def mean_sd(da: xr.DataArray, dim: str = "seed") -> tuple[xr.DataArray, xr.DataArray]:
-    """Mean and sample standard deviation of `da` over `dim` (NaN skipped; sd is NaN for a single value)."""
+def mean_sd(da: xr.DataArray | DataArrayGroupBy, dim: str = "seed") -> tuple[xr.DataArray, xr.DataArray]:
+    """Mean and sample standard deviation of `da` (or of each group) over `dim` (NaN skipped; sd is NaN for a
+    single value)."""
     return da.mean(dim), da.std(dim, ddof=DDOF)
 
 

@@ -199,7 +199,7 @@ class Trainer:
 
     def step(self, x: torch.Tensor, y: torch.Tensor, lr: float,
              dropout: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
-        """One Adam step of the active members on inputs (G, B, …) and labels (M, B); returns each member's
+        """One optimizer step of the active members on inputs (G, B, …) and labels (M, B); returns each member's
         loss as Keras reports it: cross-entropy + L2 term at the weights of this step's forward pass, (M,)."""
         logits, _ = self.model(x, dropout, self.bn_active)
         ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
@@ -242,14 +242,17 @@ class Trainer:
             return train, test
         if len({len(i) for i in self.group_index}) > 1:
             raise ValueError("code_bn='batch': every input group of a pack must code as many training rows "
-                             f"(here {sorted({len(i) for i in self.group_index})}); put different n_train in "
-                             "different packs")
-        running = {k: v.clone() for k, v in self.model.named_buffers() if k.startswith("running_")}
+                             f"(here {sorted({len(i) for i in self.group_index})}); set pack_over: [width] so "
+                             "that each n_train trains in its own pack")
+        running = [(v, v.clone()) for k, v in self.model.named_buffers() if k.startswith("running_")]
         out = []
-        for x, index, labels in sets:
-            self.model.adopt_batch_statistics(x[torch.as_tensor(np.stack(index), device=self.device)])
-            out.append(extract(self.model, x, index, labels, units=self.units))
-        self.model.load_state_dict(running, strict=False)
+        try:
+            for x, index, labels in sets:
+                self.model.adopt_batch_statistics(x[torch.as_tensor(np.stack(index), device=self.device)])
+                out.append(extract(self.model, x, index, labels, units=self.units))
+        finally:
+            for buffer, saved in running:
+                buffer.copy_(saved)
         return out[0], out[1]
 
     def evaluate(self) -> None:
