@@ -58,6 +58,18 @@ def test_shapes_of_f6_and_f11():
     assert by_what(table, "redundancy_train at width=40, epoch=0")["verdict"] == "outside"
 
 
+def test_the_figure_checkpoint_grid_is_compared_at_its_own_last_epoch():
+    """mnist_epochs_figure ends at the figure's 2000 epochs: its F11/F12 rows carry no "is 200" note."""
+    r = {0: 0.02, 1: 0.5, 200: 0.3, 2000: 0.1}
+    fig = merged("mnist_epochs_figure", [40, 50, 60], [0, 1, 200, 2000], redundancy_train=lambda w, e: r[e],
+                 knn_test=lambda w, e: 0.9)
+    table = compare_paper({"mnist_epochs_figure": fig})
+    rows = table[table["experiment"] == "mnist_epochs_figure"]
+    assert len(rows) == 12 and not rows["what"].str.contains("200").any()
+    assert by_what(rows, "redundancy_train at epoch=last, width=40")["ours (mean ± sd, seeds)"] == "0.100 ± 0.001 (3)"
+    assert (table[table["experiment"] == "mnist_epochs"]["verdict"] == "no data").all()
+
+
 def test_cli_writes_the_table_and_refuses_two_views_of_one_experiment(tmp_path):
     width = merged("mnist_width", [10, 40], [200], knn_test=lambda w, e: paper_value("F3", "knn_test", width=w))
     for name in ("a.nc", "b.nc"):
