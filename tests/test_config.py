@@ -94,7 +94,8 @@ def test_precedence_built_in_then_defaults_then_grid_then_top_level():
 @pytest.mark.parametrize("key", PARAMS)
 def test_every_key_can_be_overridden_from_the_command_line(key):
     other = other_value(key)
-    config = demo_config(**{key: str(other) if key not in GRID_AXES else f"[{other}]".lower()})
+    companion = {"sgd_momentum": {"optimizer": "sgd"}}.get(key, {})  # a key that only acts with another
+    config = demo_config(**{key: str(other) if key not in GRID_AXES else f"[{other}]".lower()}, **companion)
     config["grids"]["demo"]["n_train"] = [100]  # fits every dataset's training split
     (view,) = resolve(config)
     values = {getattr(c, key) for c in view.cells}
