@@ -71,18 +71,50 @@ def plain_torch_epoch(width: int, seed: int, x: torch.Tensor, y: torch.Tensor, s
     return time.perf_counter() - t0
 
 
+def _width_grid(seeds: int, steps: int) -> tuple[np.ndarray, np.ndarray, list[Cell]]:
+    """MNIST-sized random inputs and labels, and the cells of the paper's width grid for `seeds` seeds with
+    `steps` batches of 64 per epoch (training speed does not depend on pixel values)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((60000, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, 60000)
+    base = Cell(n_train=steps * 64, tile=False, checkpoints=(1,), early_stopping=False)
+    return x, y, [dataclasses.replace(base, width=w, seed=s) for s in range(seeds) for w in WIDTHS]
+
+
+def bench_stopped(device: str, seeds: int, steps: int, rounds: int = 3) -> dict:
+    """What early stopping costs a pack: epochs of the stacked width grid with every member active and with
+    one member stopped (the optimizer then keeps that member's parameters and state), alternated for `rounds`
+    rounds after a warm-up epoch; the ratio is the median of the rounds' ratios."""
+    x, y, cells = _width_grid(seeds, steps)
+    t = Trainer(cells, [cell_samples(c, y, 10) for c in cells], x, x[:10], y[:10], 10, device, log=lambda s: None)
+    t.train_epoch()
+
+    def epoch() -> float:
+        t0 = time.perf_counter()
+        t.train_epoch()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    ratios, active, stopped = [], [], []
+    for _ in range(rounds):
+        t.active[:] = True
+        active.append(epoch())
+        t.active[0] = False
+        stopped.append(epoch())
+        ratios.append(stopped[-1] / active[-1])
+    return {"stopped_models": len(cells), "stopped_all_active_seconds": float(np.median(active)),
+            "stopped_one_stopped_seconds": float(np.median(stopped)),
+            "stopped_one_member_slowdown": float(np.median(ratios))}
+
+
 def bench_training(device: str, seeds: int, steps: int, rounds: int = 3) -> dict:
     """Models·epochs per second: the MNIST width grid stacked vs one model at a time (same steps, MNIST-sized
     random inputs; speed does not depend on pixel values). One at a time is timed two ways: the reference
     approach (a plain PyTorch loop per model) and acthash's own trainer with a pack of one. The three are
     timed in turn for `rounds` rounds (a shared machine's speed drifts) and each ratio is the median of the
     rounds' ratios; the stacked pack's time is one epoch of a fresh trainer, as each single model's is."""
-    n = steps * 64
-    rng = np.random.default_rng(0)
-    x = rng.random((60000, 1, 28, 28), dtype=np.float32)
-    y = rng.integers(0, 10, 60000)
-    base = Cell(n_train=n, tile=False, checkpoints=(1,), early_stopping=False)
-    cells = [dataclasses.replace(base, width=w, seed=s) for s in range(seeds) for w in WIDTHS]
+    x, y, cells = _width_grid(seeds, steps)
 
     def run(pack):
         samples = [cell_samples(c, y, 10) for c in pack]
@@ -226,6 +258,7 @@ def main() -> None:
     out = {"device": args.device, "device_name": device_name, "cpus": torch.get_num_threads(),
            "torch": torch.__version__}
     for name, fn in (("training", lambda: bench_training(args.device, args.seeds, args.steps, args.rounds)),
+                     ("stopped", lambda: bench_stopped(args.device, args.seeds, args.steps, args.rounds)),
                      ("measure", lambda: bench_measure(args.data_root, tuple(args.measure_widths))),
                      ("knn", lambda: bench_knn(48000, 10000, 1000, args.knn_ref_rows)),
                      ("distinct", lambda: bench_distinct(50000, 10000)),

@@ -56,6 +56,7 @@ def test_pack_rejects_cells_that_cannot_share_a_model():
 def test_stopped_member_is_frozen_while_others_train(optimizer):
     cells = [dataclasses.replace(BASE, seed=s, patience=1, optimizer=optimizer) for s in (1, 2)]
     trainer = make_trainer(cells)
+    trainer.train_epoch()  # moments / momentum buffers are non-zero: a stopped member would keep moving
     trainer.best = [0.0, 1.0]
     trainer._end_epoch(np.array([0.5, 0.1]), np.array([0.0, 0.0]))  # member 0 did not improve: patience 1 hit
     assert trainer.active.tolist() == [False, True]
@@ -121,6 +122,14 @@ def test_training_state_is_read_back_as_plain_data_only(tmp_path):
     torch.save({"hashes": [c.param_hash for c in MEMBERS[:2]], "x": Cell()}, evil)
     with pytest.raises(Exception, match="[Ww]eights only load failed"):
         make_trainer(MEMBERS[:2]).load_state(evil)
+
+
+def test_an_owner_map_must_give_whole_rows_of_its_parameter():
+    from acthash.optim import StackedAdam
+
+    StackedAdam([torch.zeros(4, 3)], [torch.arange(4).view(4, 1)], 4)  # rows 0..3: one member each
+    with pytest.raises(ValueError, match=r"owner map \(1, 3\) does not give whole rows of \(4, 3\)"):
+        StackedAdam([torch.zeros(4, 3)], [torch.zeros(1, 3, dtype=torch.long)], 1)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
