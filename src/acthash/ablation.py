@@ -93,15 +93,16 @@ def variants_table(datasets: Sequence[xr.Dataset], metric: str = "redundancy_tra
     `experiment` attribute; `metric` at every epoch as mean ± sd over seeds, its change at epoch 1 from the
     first dataset's (the baseline) at the same width, and `accuracy` (seed mean) at epoch 1 and at the last
     epoch."""
-    base = _by_seed(datasets[0], metric, datasets[0].attrs.get("experiment", "dataset 0"))
+    base_name = datasets[0].attrs.get("experiment", "dataset 0")
+    base = _by_seed(datasets[0], metric, base_name)
     epochs = [int(e) for e in base["epoch"].values]
     if 1 not in epochs:
-        raise ValueError(f"{datasets[0].attrs.get('experiment', 'dataset 0')}: no epoch 1 among {epochs}")
+        raise ValueError(f"{base_name}: no epoch 1 among {epochs}")
+    base_ep1 = base.mean("seed").sel(epoch=1)
     label = datasets[0][metric].attrs.get("long_name", metric)
     acc_label = datasets[0][accuracy].attrs.get("long_name", accuracy)
-    head = (["variant", "width", *(f"{label} ep{e}" for e in epochs),
-             f"Δ ep1 vs {datasets[0].attrs.get('experiment', 'dataset 0')}", f"{acc_label} ep1",
-             f"{acc_label} ep{epochs[-1]}"])
+    head = ["variant", "width", *(f"{label} ep{e}" for e in epochs), f"Δ ep1 vs {base_name}", f"{acc_label} ep1",
+            f"{acc_label} ep{epochs[-1]}"]
     rows = []
     for ds in datasets:
         name = ds.attrs.get("experiment", "?")
@@ -111,8 +112,7 @@ def variants_table(datasets: Sequence[xr.Dataset], metric: str = "redundancy_tra
         mean, sd = mean_sd(r)
         for w in r["width"].values:
             cells = [pm(m, v) for m, v in zip(mean.sel(width=w).values, sd.sel(width=w).values)]
-            delta = (float(mean.sel(width=w, epoch=1) - base.mean("seed").sel(width=w, epoch=1))
-                     if w in base["width"].values else float("nan"))
+            delta = float(mean.sel(width=w, epoch=1) - base_ep1.sel(width=w)) if w in base_ep1["width"] else math.nan
             rows.append([name, str(int(w)), *cells, f"{delta:+.3f}", f"{float(acc.sel(width=w, epoch=1)):.3f}",
                          f"{float(acc.sel(width=w, epoch=epochs[-1])):.3f}"])
     return "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *rows]) + "\n"

@@ -223,12 +223,12 @@ def validate(cell: Cell) -> list[str]:
             p.append(f"bn=False: the CNNs ({cell.arch}) always use batch normalisation")
         if cell.dropout and cell.arch.startswith("resnet"):
             p.append(f"dropout={cell.dropout}: {cell.arch} has no fully connected hidden layer to drop out")
-        for key, plain in (("bn_variance", "unbiased"), ("code_bn", "moving")):
-            if getattr(cell, key) != plain:
+    for key in ("bn_variance", "code_bn"):  # MLP batch-norm options: only their defaults elsewhere
+        if getattr(cell, key) != FIELDS[key].default:
+            if cell.arch != "mlp":
                 p.append(f"{key}={getattr(cell, key)!r}: implemented for arch='mlp' only")
-    for key, plain in (("bn_variance", "unbiased"), ("code_bn", "moving")):
-        if not cell.bn and getattr(cell, key) != plain:
-            p.append(f"{key}={getattr(cell, key)!r}: needs bn=True")
+            if not cell.bn:
+                p.append(f"{key}={getattr(cell, key)!r}: needs bn=True")
     for key, used_by in (("sgd_momentum", "sgd"), ("adam_eps", "adam")):  # else: a new address, the same run
         if cell.optimizer != used_by and getattr(cell, key) != FIELDS[key].default:
             p.append(f"{key}={getattr(cell, key)!r}: used only with optimizer={used_by!r}")

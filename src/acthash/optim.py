@@ -61,9 +61,9 @@ class StackedAdam:
     gradients and moments, so they never move.
     """
 
-    def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor], n_members: int, eps: float = 1e-7,
+    def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor], eps: float = 1e-7,
                  betas: tuple[float, float] = (0.9, 0.999)) -> None:
-        self.params, self.n_members, self.freezer = list(params), n_members, _Freezer(params, owners)
+        self.params, self.freezer = list(params), _Freezer(params, owners)
         self.eps, (self.b1, self.b2) = eps, betas
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
@@ -95,12 +95,9 @@ class StackedSGD:
     step takes b = g). Keras' form v = μ·v − lr·g; p += v is the same while the learning rate is constant and
     differs after a decay. Frozen members keep parameters and momentum buffers, as in `StackedAdam`."""
 
-    def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor], n_members: int,
-                 momentum: float = 0.9) -> None:
-        self.params, self.n_members, self.freezer = list(params), n_members, _Freezer(params, owners)
-        self.momentum = momentum
+    def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor], momentum: float = 0.9) -> None:
+        self.params, self.freezer, self.momentum = list(params), _Freezer(params, owners), momentum
         self.b = [torch.zeros_like(p) for p in self.params]
-        self.t = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
 
     @torch.no_grad()
     def step(self, lr: float, active: Tensor) -> None:
@@ -109,13 +106,11 @@ class StackedSGD:
         torch._foreach_mul_(self.b, self.momentum)  # the buffers start at zero: the first step takes b = g
         torch._foreach_add_(self.b, [p.grad for p in self.params])
         torch._foreach_add_(self.params, self.b, alpha=-lr)
-        self.t += 1
         restore()
 
     def state_dict(self) -> dict:
-        return {"b": self.b, "t": self.t}
+        return {"b": self.b}
 
     def load_state_dict(self, state: dict) -> None:
         for dst, src in zip(self.b, state["b"]):
             dst.copy_(src)
-        self.t.copy_(state["t"])

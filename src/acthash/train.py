@@ -130,8 +130,8 @@ class Trainer:
         self.units = [sample_units(n, c.code_units, stream_seed(c.seed, 4))
                       for c, n in zip(cells, self.model.code_lengths)]
         params, owners = list(self.model.parameters()), self.model.owners()
-        self.opt = (StackedAdam(params, owners, len(cells), eps=c0.adam_eps) if c0.optimizer == "adam"
-                    else StackedSGD(params, owners, len(cells), momentum=c0.sgd_momentum))
+        self.opt = (StackedAdam(params, owners, eps=c0.adam_eps) if c0.optimizer == "adam"
+                    else StackedSGD(params, owners, momentum=c0.sgd_momentum))
         m = len(cells)
         self.group_index = [samples[i].index for i in leaders]
         self.rows = torch.as_tensor(np.stack([samples[i].index[samples[i].rows] for i in leaders]), device=self.device)
