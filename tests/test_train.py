@@ -9,7 +9,7 @@ import torch
 from acthash.cell import Cell
 from acthash.train import check_packable
 
-from .conftest import assert_pack_equals_alone, make_trainer
+from .conftest import assert_member_results_equal, assert_pack_equals_alone, make_trainer
 
 BASE = Cell(dataset="digits", width=8, n_train=600, checkpoints=(0, 1, 2), batch_size=32, lr=5e-3)
 MEMBERS = [
@@ -38,11 +38,27 @@ def member_weights(trainer, i):
 
 @pytest.mark.parametrize("members", [MEMBERS, SHARED], ids=["own-groups", "shared-group"])
 def test_each_member_of_a_pack_equals_training_it_alone(members):
-    """Float64: stacking only reorders floating-point sums, so 1e-9 is ample (float32 would amplify
-    reordering through Adam's first steps to ~1e-2; see recipes/performance.md)."""
+    """Float32, bit for bit: a member's arithmetic does not depend on the rest of its pack."""
     if members is SHARED:
         assert make_trainer(members).model.groups == [0, 0, 0, 0, 1]
     assert_pack_equals_alone(members, member_weights)
+
+
+@pytest.mark.parametrize("recipe", [{}, {"depth": 2, "optimizer": "sgd", "sgd_momentum": 0.9}],
+                         ids=["adam", "depth2-sgd"])
+def test_a_cell_has_the_same_numbers_alone_and_in_any_pack(recipe):
+    """One cell trained alone and inside two different packs (other widths, seeds, rows, decay, dropout, a
+    shared input group, a wider widest member), in float32 with early stopping on: bit-identical losses,
+    stopping epoch, codes, predictions and network metrics at every checkpoint."""
+    cell = dataclasses.replace(BASE, width=7, seed=7, patience=1, lr=5e-2, checkpoints=(0, 1, 4, 8), **recipe)
+    packs = [[dataclasses.replace(m, lr=5e-2, patience=1, checkpoints=cell.checkpoints, **recipe) for m in group] + [cell]
+             for group in (MEMBERS, SHARED)]
+    packs[1].append(dataclasses.replace(cell, width=40, seed=9))
+    alone = make_trainer([cell], torch.float32).run()[0]
+    assert alone.stopped_epoch is not None  # early stopping was exercised
+    for pack in packs:
+        trainer = make_trainer(pack, torch.float32)
+        assert_member_results_equal(trainer.run()[pack.index(cell)], alone)
 
 
 def test_pack_rejects_cells_that_cannot_share_a_model():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # 0.2.0: a cell's numbers no longer depend on its pack (arithmetic changed)
 _LAZY = {"load": "merge", "status": "progress", "run_cells": "runner", "regime_map": "plots",
          "metric_lines": "plots", "factor_table": "plots", "compare_paper": "paper"}
 __all__ = [*_LAZY, "__version__"]

@@ -3,7 +3,7 @@
 Members that see the same input batches (same seed and training rows: a *group*) share one wide first
 layer: their first-layer units sit side by side, so the costly input matmul is one GEMM of
 batch × in_dim × Σ widths per group, batched over groups. Deeper layers and the head are per member,
-batched over members and zero-padded to the widest member. Every parameter tensor has an *owner* map
+batched over members and zero-padded to the widest member (at least MIN_ROWS units). Every parameter tensor has an *owner* map
 (member id per entry, M for padding) that the optimizer uses to freeze stopped members.
 Each member is initialised from its own seed in its own shape (Glorot-uniform kernels, zero biases,
 BN γ=1 β=0, as Keras), so its weights do not depend on the rest of the pack.
@@ -27,6 +27,22 @@ def glorot_uniform(shape: Sequence[int], fan_in: int, fan_out: int, gen: torch.G
     """Keras' glorot_uniform draw of a kernel of `shape` (float64, from `gen`): U(±sqrt(6 / (fan_in + fan_out)))."""
     limit = math.sqrt(6.0 / (fan_in + fan_out))
     return torch.rand(*shape, generator=gen, dtype=torch.float64) * 2 * limit - limit
+
+
+# Fewest rows of a stacked matrix product. torch's CPU BLAS picks its kernel by shape, and kernels round
+# differently: a member's result changes with the pack around it when a matrix has few rows (1 to 3 measured on
+# MKL) or when the batch holds one matrix. With at least this many rows and a batch of two or more, each
+# member's rows come out the same whatever the batch size and zero padding (tests/test_model.py pins it).
+MIN_ROWS = 16
+
+
+def member_baddbmm(bias: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """`torch.baddbmm` over members in which no member's result depends on how many share the call: a lone
+    member (batch 1) is paired with a zero member (its matrices are small: the head and deeper layers)."""
+    if a.shape[0] > 1:
+        return torch.baddbmm(bias, a, b)
+    pair = [torch.cat([t, torch.zeros_like(t)]) for t in (bias, a, b)]
+    return torch.baddbmm(*pair)[:1]
 
 
 def batch_norm(x: Tensor, running_mean: Tensor, running_var: Tensor, weight: Tensor, bias: Tensor, training: bool,
@@ -57,19 +73,32 @@ class WideInput(torch.autograd.Function):
     kernel's `.grad` (the kernel gradient is *set*, not accumulated: zero the gradients with set_to_none
     before each backward, as the trainer does). Autograd would allocate, zero and add a gradient of
     in_dim × Σ widths every step, as large as the kernel itself. x gets no gradient.
+
+    A single group (G = 1, T even) is computed as two half-height matrices sharing x: a batch of one would
+    take another BLAS kernel (see MIN_ROWS), and halves cost no more than the whole.
     """
+
+    @staticmethod
+    def _batched(x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """x (G, B, D) and a units-major t (G, T, …) as a batch of at least two: (G', B, D), (G', T', …)."""
+        if t.shape[0] > 1:
+            return x, t
+        return x.expand(2, -1, -1), t.reshape(2, t.shape[1] // 2, *t.shape[2:])
 
     @staticmethod
     def forward(ctx, x: Tensor, kernel: Tensor, bias: Tensor, grad_buffer: Tensor) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
         ctx.kernel, ctx.grad_buffer = kernel, grad_buffer
-        return torch.baddbmm(bias.unsqueeze(2), kernel, x.transpose(1, 2))
+        xb, kb = WideInput._batched(x, kernel)
+        bb = WideInput._batched(x, bias.unsqueeze(2))[1]
+        return torch.baddbmm(bb, kb, xb.transpose(1, 2)).reshape(kernel.shape[0], kernel.shape[1], x.shape[1])
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor, None]:  # type: ignore[override]
         (x,) = ctx.saved_tensors
         if ctx.needs_input_grad[1]:
-            torch.bmm(grad, x, out=ctx.grad_buffer)
+            xb, gb = WideInput._batched(x, grad)
+            torch.bmm(gb, xb, out=WideInput._batched(x, ctx.grad_buffer)[1])
             ctx.kernel.grad = ctx.grad_buffer
         return None, None, grad.sum(2), None
 
@@ -79,7 +108,7 @@ class StackedMLP(nn.Module):
 
     `groups[m]` is the input group of member m. `forward` takes inputs (G, B, in_dim), one batch per
     group, and returns logits (M, B, n_classes) and the post-ReLU hidden activations, each (M, W, B)
-    (units-major) with W the widest member (padding units are 0).
+    (units-major) with W the widest member or MIN_ROWS (padding units are 0).
     """
 
     def __init__(self, in_dim: int, n_classes: int, depth: int, widths: Sequence[int], seeds: Sequence[int],
@@ -90,12 +119,13 @@ class StackedMLP(nn.Module):
         self.bn_biased_var = bn_biased_var
         self.widths = [int(w) for w in widths]
         self.groups = list(groups) if groups is not None else list(range(len(widths)))
-        m, wmax, g = len(self.widths), max(self.widths), max(self.groups) + 1
+        m, wmax, g = len(self.widths), max(*self.widths, MIN_ROWS), max(self.groups) + 1
         offsets, fill = [], [0] * g
         for grp, w in zip(self.groups, self.widths):
             offsets.append(fill[grp])
             fill[grp] += w
-        total = max(fill)
+        total = max(*fill, MIN_ROWS if g > 1 else 2 * MIN_ROWS)  # padding units (owner M) are always zero
+        total += total % 2 if g == 1 else 0  # one group runs as two halves (WideInput)
         self.offsets = offsets
         owner = torch.full((g, total), m, dtype=torch.long)
         gather = torch.full((m, wmax), g * total, dtype=torch.long)  # g*total: an always-zero row
@@ -190,7 +220,7 @@ class StackedMLP(nn.Module):
         h = WideInput.apply(x, self.kernels[0], self.biases[0], self.wide_grad)
         for layer in range(self.depth):
             if layer > 0:
-                h = torch.baddbmm(self.biases[layer].unsqueeze(2), self.kernels[layer].transpose(1, 2), h)
+                h = member_baddbmm(self.biases[layer].unsqueeze(2), self.kernels[layer].transpose(1, 2), h)
             if self.bn:
                 unit_keep = None if keep is None else (keep[self.wide_owner] if layer == 0
                                                        else keep[:-1, None].expand(-1, h.shape[1]))
@@ -198,9 +228,10 @@ class StackedMLP(nn.Module):
             h = torch.relu(h)
             h = self._to_members(h) if layer == 0 else h * self.unit_mask
             hidden.append(h)
-            if self.training and dropout is not None and dropout[layer] is not None:
-                h = h * dropout[layer].transpose(1, 2)
-        logits = torch.baddbmm(self.head_bias.unsqueeze(2), self.head, h)
+            if self.training and dropout is not None and dropout[layer] is not None:  # (M, B, widest member)
+                mask = dropout[layer].transpose(1, 2)
+                h = h * torch.nn.functional.pad(mask, (0, 0, 0, h.shape[1] - mask.shape[1]))
+        logits = member_baddbmm(self.head_bias.unsqueeze(2), self.head, h)
         return logits.transpose(1, 2), hidden
 
     def _batch_norm(self, h: Tensor, layer: int, keep: Tensor | None) -> Tensor:

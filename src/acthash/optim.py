@@ -1,13 +1,30 @@
-"""Optimizers for stacked parameters with frozen members: Adam (Keras update form, on torch's fused kernel)
-and SGD with momentum (an ablation of the optimizer choice)."""
+"""Optimizers for stacked parameters with frozen members: Adam (Keras' update form) and SGD with momentum (an
+ablation of the optimizer choice). Each entry's update is the same arithmetic wherever the entry sits, so a
+member's training does not depend on which members share its pack."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
 
+import numba
+import numpy as np
 import torch
 from torch import Tensor
+
+
+@numba.njit(parallel=True, cache=True)
+def _keras_adam(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, lr_t: np.floating, b1: np.floating,
+                c1: np.floating, b2: np.floating, c2: np.floating, eps: np.floating) -> None:
+    """Keras' Adam step in place, one pass, in the arrays' precision (the scalars come in it): the same scalar
+    operations for every entry, in the vectorised body and the remainder alike (no fused multiply-add, no
+    reassociation: numba without fastmath)."""
+    for i in numba.prange(p.size):
+        gi = g[i]
+        mi = b1 * m[i] + c1 * gi
+        vi = b2 * v[i] + c2 * (gi * gi)
+        m[i], v[i] = mi, vi
+        p[i] = p[i] - lr_t * mi / (np.sqrt(vi) + eps)
 
 
 class _Freezer:
@@ -54,8 +71,11 @@ class _Freezer:
 class StackedAdam:
     """Adam over stacked parameters, each with an owner map: the member id of every entry (M = padding).
 
-    Keras 2 form: lr_t = lr·sqrt(1−β2^t)/(1−β1^t); p −= lr_t·m/(sqrt(v)+ε). torch's fused kernel computes
-    the same update with ε' = ε/sqrt(1−β2^t). All members share the learning rate and the step count (they
+    Keras 2 form: lr_t = lr·sqrt(1−β2^t)/(1−β1^t); p −= lr_t·m/(sqrt(v)+ε). On the CPU a numba kernel computes
+    it as written, in the parameters' precision, as fast as torch's fused CPU kernel (docs/benchmarks.md), which
+    rounds an entry differently in its vector body and its scalar tail, so a member's weights depended on where
+    its entries fell in the stacked tensors; on a GPU every entry runs the same code, and torch's fused kernel
+    computes the update with ε' = ε/sqrt(1−β2^t). All members share the learning rate and the step count (they
     start together and a stopped member never resumes). A member whose `active` entry is False keeps its
     parameters and moments unchanged (a stopped or diverged member is frozen); padding entries have zero
     gradients and moments, so they never move.
@@ -76,10 +96,22 @@ class StackedAdam:
         t = float(self.t)
         restore = self.freezer.hold(list(zip(self.params, self.m, self.v)), active)
         grads = [p.grad for p in self.params]
-        torch._fused_adam_(self.params, grads, self.m, self.v, [], [self.t] * len(self.params), lr=lr,
-                           beta1=self.b1, beta2=self.b2, weight_decay=0.0,
-                           eps=self.eps / math.sqrt(1 - self.b2**t), amsgrad=False, maximize=False)
+        if self.params[0].device.type == "cpu":
+            self._cpu_step(lr, t, grads)
+        else:
+            torch._fused_adam_(self.params, grads, self.m, self.v, [], [self.t] * len(self.params), lr=lr,
+                               beta1=self.b1, beta2=self.b2, weight_decay=0.0,
+                               eps=self.eps / math.sqrt(1 - self.b2**t), amsgrad=False, maximize=False)
         restore()
+
+    def _cpu_step(self, lr: float, t: float, grads: Sequence[Tensor]) -> None:
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            real = np.dtype(str(p.dtype).removeprefix("torch.")).type  # Keras: every scalar in the weights' dtype
+            b1, b2 = real(self.b1), real(self.b2)
+            one = real(1)
+            lr_t = real(lr) * (np.sqrt(one - b2 ** real(t)) / (one - b1 ** real(t)))
+            _keras_adam(*(x.detach().view(-1).numpy() for x in (p, g.contiguous(), m, v)), lr_t, b1, one - b1, b2, one - b2,
+                   real(self.eps))
 
     def state_dict(self) -> dict:
         return {"m": self.m, "v": self.v, "t": self.t}

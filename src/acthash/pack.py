@@ -22,6 +22,10 @@ from .store import CellFileError, atomic_h5, open_checked, read_codes, versions,
 from .train import Trainer
 
 
+# What a cell file keeps of its pack file: software, device, training time, classes and the pack's members
+PACK_ATTRS = ("versions", "device", "train_seconds", "n_classes", "pack_cells")
+
+
 def pick_device(device: str = "auto") -> str:
     """'auto' → 'cuda' when a GPU is visible, else 'cpu'."""
     if device == "auto":
@@ -50,7 +54,7 @@ def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, de
     seconds = time.perf_counter() - t0
     with atomic_h5(out) as f:
         f.attrs.update(versions=json.dumps(versions()), device=_device_name(device), train_seconds=seconds,
-                       n_classes=arrays.n_classes)
+                       n_classes=arrays.n_classes, pack_cells=json.dumps([c.param_hash for c in cells]))
         for i, (cell, s, r) in enumerate(zip(cells, samples, results)):
             write_member(f.create_group(f"members/{i:04d}"), cell, s, r, arrays.y_test)
     if state_path and Path(state_path).exists():
@@ -127,7 +131,7 @@ def measure_member(pack_path: Path | str, cell: Cell, out: Path | str, backend: 
         g = find_member(pack, cell, Path(pack_path))
         n_classes = int(pack.attrs["n_classes"])
         metrics = _all_metrics(g, cell, n_classes, backend, device) if g.attrs["status"] == "ok" else {}
-        attrs = {k: pack.attrs[k] for k in ("versions", "device", "train_seconds", "n_classes")}
+        attrs = {k: pack.attrs[k] for k in PACK_ATTRS if k in pack.attrs}
         attrs.update(measure_seconds=time.perf_counter() - t0, metric_backend=backend)
         _write_cell(g, cell, Path(out), metrics, attrs)
     return metrics

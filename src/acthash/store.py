@@ -2,7 +2,8 @@
 
 Cell file layout (a pack member group has the same layout, with only the trainer's metrics):
   attrs      params (JSON), param_hash, name, seed, status (ok | diverged), stopped_epoch, code_length,
-             versions (JSON), device, train_seconds, measure_seconds, complete (written last)
+             versions (JSON), device, train_seconds, measure_seconds, pack_cells (JSON: the parameter hashes
+             of the pack it was trained in; absent before 0.2.0), complete (written last)
   labels/    train (n,) labels used in training (noisy where noise_mask), train_true, test; noise_mask (n,)
   history/   loss, lr: (epochs run,) per-epoch training loss (incl. L2) and learning rate
   epochs     (C,) checkpoint epochs evaluated
