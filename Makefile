@@ -24,12 +24,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# CONFIG: more config overrides (key=value ...), SNAKEMAKE_ARGS: other snakemake options (also for report)
 demo: $(STAMP)
-	$(RUN_ENV) $(BIN)/snakemake --workflow-profile profiles/$(PROFILE) --config experiments=$(EXPERIMENTS)
+	$(RUN_ENV) $(BIN)/snakemake --workflow-profile profiles/$(PROFILE) $(SNAKEMAKE_ARGS) \
+	  --config experiments=$(EXPERIMENTS) $(CONFIG)
 	@echo "merged dataset: results/$(EXPERIMENTS)/metrics.nc   figures: results/$(EXPERIMENTS)/figures/"
 
-# runs what is missing of each picked experiment, then writes its Snakemake report to results/<exp>/report.html;
-# CONFIG: more config overrides (key=value ...), SNAKEMAKE_ARGS: other snakemake options
+# runs what is missing of each picked experiment, then writes its Snakemake report to results/<exp>/report.html
 report: $(STAMP)
 	@for exp in $$(echo "$(EXPERIMENTS)" | tr ',' ' '); do \
 	  $(RUN_ENV) $(BIN)/snakemake --workflow-profile profiles/$(PROFILE) $(SNAKEMAKE_ARGS) \

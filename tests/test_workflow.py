@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -265,6 +267,59 @@ def test_merge_reads_exactly_the_given_cells_and_names_each_problem(workdir, tin
     assert str(cells[1]) in message and "not a readable HDF5" in message
     assert f"{stranger}: not a cell of view tiny" in message
     assert not (tmp_path / "m.nc").exists()
+
+
+@pytest.mark.slow
+def test_a_sub_grid_runs_as_the_readme_writes_it_without_an_activated_environment(workdir, tiny_run):
+    """`.venv/bin/snakemake ... --config experiments=... 'seed=[..]'` with the environment's bin folder off PATH:
+    every rule (plan, a pack job training a new cell, merge, figures) runs acthash through Snakemake's own
+    interpreter."""
+    bare = {**os.environ, **NO_SLURM, "PATH": "/usr/bin:/bin"}
+    snakemake_bin = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run([str(snakemake_bin), "--workflow-profile", "profiles/local", "--configfile", "tiny.yaml",
+                           "--config", "experiments=tiny", "data_root=data", "seed=[2]", "width=[4]",
+                           "n_train=[200]", "--cores", "2"], cwd=workdir, env=bare, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "train and measure" in proc.stdout + proc.stderr  # a new cell: its pack job ran
+    view = next(p.parent for p in (workdir / "results").glob("tiny@*/plan.json") if "seed~2" in p.read_text())
+    assert dict(load(view / "metrics.nc").sizes) == {"width": 1, "epoch": 2, "n_train": 1, "seed": 1}
+    assert (view / "figures" / "lines_vs_epoch.png").exists()
+
+
+def status_of(workdir: Path) -> str:
+    return subprocess.run(["acthash", "status", str(workdir / "results")], capture_output=True, text=True,
+                          check=True).stdout
+
+
+@pytest.mark.slow
+def test_a_view_whose_cells_changed_is_stale_until_a_rerun_merges_it_and_old_cells_are_remeasured(workdir, tiny_run):
+    """A cell file whose numbers changed after the merge makes its view stale in `acthash status`; one measured
+    before a metric existed is 'unmeasured'. A rerun re-measures the second from its codes (no training) and
+    merges both again; the view is current after."""
+    import h5py
+
+    plan = read_plan(tiny_run / "plan.json")
+    changed, old = (Path(Layout(str(workdir / "results")).cell(c["hash"])) for c in plan["cells"][:2])
+    assert "current" in status_of(workdir)
+    with h5py.File(changed, "a") as f:
+        original = f["metrics/knn_test"][()]
+        f["metrics/knn_test"][...] = 0.125  # as if recomputed with other numbers
+    with h5py.File(old, "a") as f:
+        logreg = f["metrics/logreg_test"][()]
+        del f["metrics/logreg_test"]  # as if measured before the metric existed
+    report = status_of(workdir)
+    assert "stale" in report and re.search(rf"{old.stem}\s+unmeasured\s+lacks logreg_test", report), report
+    out = run_tiny(workdir)
+    assert f"cell {old.stem}: measured before some metric existed" in out and "train and measure" not in out
+    ds = load(tiny_run / "metrics.nc")
+    assert set(np.unique(ds["knn_test"].where(ds["cell_hash"] == changed.stem, drop=True))) == {0.125}
+    np.testing.assert_array_equal(read_cell(old).metrics["logreg_test"], logreg)  # the same numbers again
+    report = status_of(workdir)
+    assert "current" in report and "stale" not in report and "unmeasured" not in report
+    with h5py.File(changed, "a") as f:
+        f["metrics/knn_test"][...] = original
+    run_tiny(workdir)
+    assert np.isfinite(load(tiny_run / "metrics.nc")["knn_test"]).all()
 
 
 TINY_CNN = {"grids": {"tiny_cnn": {

@@ -80,6 +80,10 @@ def _cmd_measure(args: argparse.Namespace) -> None:
     overrides = {"knn_k": args.knn_k} if args.knn_k else {}
     metrics, out = remeasure(args.target, args.backend, pick_device(args.device), **overrides)
     print(f"wrote {out}", file=sys.stderr)
+    if args.receipt:
+        from .store import atomic_text
+
+        atomic_text(args.receipt, json.dumps({"cells": [str(out)]}, indent=1))
     print_json({k: [float(x) for x in v] for k, v in metrics.items()})
 
 
@@ -100,12 +104,14 @@ def _cmd_plot(args: argparse.Namespace) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> None:
-    from .progress import status
+    from .progress import status_tables
 
-    table = status(args.results)
+    table, views = status_tables(args.results)
     if not len(table):
         print(f"no views planned under {args.results}")
         return
+    print("merged datasets:")
+    print(views.to_string(index=False))
     print("cells per view and state:")
     print(table.groupby(["view", "state"]).size().unstack(fill_value=0).to_string())
     shown = table if args.all else table[table["state"] != "done"]
@@ -233,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--knn-k", type=int, default=None, help="neighbours of the K-NN (default: the cell's)")
     p.add_argument("--backend", default="fast", choices=["fast", "reference"], help="metric implementations")
     p.add_argument("--device", default="cpu", help="cpu | cuda[:i] | auto: where K-Means and (on a GPU) LR run")
+    p.add_argument("--receipt", help="when done, write a receipt naming the cell file here (the workflow's)")
     p.set_defaults(func=_cmd_measure)
 
     p = sub.add_parser("merge", help="merge a view's cell files into one netCDF dataset")

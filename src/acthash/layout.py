@@ -8,6 +8,7 @@ reads the cell files it is given).
     <root>/packs/<pack id>.h5, .state.pt,   a running pack job's codes, training state and cell files measured
                  .cells/                so far (each reused by a rerun after an interruption)
     <root>/packs/<pack id>.json             receipt of a finished pack job: the cell files it wrote
+    <root>/packs/<hash>.remeasured.json     receipt of a job that added newer metrics to a cell file
     <root>/logs/packs/<pack id>.log         the pack job's log (it lists the hashes of its cells)
     <root>/benchmarks/packs/<pack id>.tsv   the pack job's time and memory (Snakemake's benchmark)
     <root>/benchmarks/bench.json            `make bench` figures of this machine; they calibrate `acthash estimate`
@@ -76,6 +77,10 @@ class Layout:
 
     def pack_receipt(self, pack: str) -> str:
         return self._p("packs", f"{pack}.json")
+
+    def remeasure_receipt(self, param_hash: str) -> str:
+        """Receipt of the job that re-measured a cell file measured before some metric existed."""
+        return self._p("packs", f"{param_hash}.remeasured.json")
 
     def pack_log(self, pack: str, stage: str = "") -> str:
         """The log of the pack's job, or of one stage ("train", "measure") when they run as two jobs."""

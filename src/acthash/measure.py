@@ -7,6 +7,7 @@ batched Newton solver of the one-vs-one logistic regression, on the device where
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +79,15 @@ OPTIONAL_SOURCES = ("noise", "random")  # metrics present only in some cells
 def names(source: str) -> tuple[str, ...]:
     """The names of the metrics computed by `source`, in registry order."""
     return tuple(m.name for m in METRICS if m.source == source)
+
+
+def unmeasured(metrics: Collection[str], status: str, noisy: bool) -> tuple[str, ...]:
+    """The registered metrics that measuring a cell's stored codes computes and its file lacks (it was
+    measured before they were added): re-measuring adds them. A diverged cell has no code metrics."""
+    if status != "ok":
+        return ()
+    due = names("code") + (names("noise") if noisy else ())
+    return tuple(m for m in due if m not in metrics)
 
 
 def _kmeans(codes01: np.ndarray, n_classes: int, n_init: int, backend: str, device: str | None) -> np.ndarray:

@@ -15,7 +15,7 @@ import xarray as xr
 
 from . import __version__
 from .cell import FIELDS, GRID_AXES, PhaseRule
-from .measure import BY_NAME, METRICS, OPTIONAL_SOURCES
+from .measure import BY_NAME, METRICS, OPTIONAL_SOURCES, unmeasured
 from .phase import classify
 from .plan import read_plan
 from .store import CellFileError, read_cell
@@ -45,11 +45,14 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     names = [m.name for m in METRICS
              if m.source not in OPTIONAL_SOURCES or any(m.name in r.metrics for r in records.values())]
     data = {m: np.full(shape, np.nan) for m in names}
-    state = np.full([len(coords[d]) for d in dims if d != "epoch"], "missing", dtype=object)
+    cell_dims = [d for d in dims if d != "epoch"]
+    state = np.full([len(coords[d]) for d in cell_dims], "missing", dtype=object)
+    hashes, digests = np.full(state.shape, "", dtype=object), np.full(state.shape, "", dtype=object)
+    hash_of = {c["name"]: c["hash"] for c in plan["cells"]}
     for name, rec in records.items():
         at = [int(np.searchsorted(coords[d], int(axes[name][d]) if isinstance(axes[name][d], bool) else axes[name][d]))
-              for d in dims if d != "epoch"]
-        state[tuple(at)] = rec.status
+              for d in cell_dims]
+        state[tuple(at)], hashes[tuple(at)], digests[tuple(at)] = rec.status, hash_of[name], rec.digest
         for j, e in enumerate(rec.epochs):
             idx = list(at)
             idx.insert(dims.index("epoch"), ep_pos[int(e)])
@@ -58,7 +61,13 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
                     data[m][tuple(idx)] = rec.metrics[m][j]
     ds = xr.Dataset({m: (dims, v, {"long_name": BY_NAME[m].long_name, "units": BY_NAME[m].units,
                                    "description": BY_NAME[m].description}) for m, v in data.items()}, coords=coords)
-    ds["status"] = ([d for d in dims if d != "epoch"], state.astype(str), {"description": "ok | diverged per cell"})
+    ds["status"] = (cell_dims, state.astype(str), {"description": "ok | diverged per cell"})
+    ds["cell_hash"] = (cell_dims, hashes.astype(str), {"long_name": "cell parameter hash",
+                                                       "description": "the cell's parameter hash: its file is "
+                                                       "<results>/cells/<cell_hash>.h5 (acthash.cell_codes reads it)"})
+    ds["cell_digest"] = (cell_dims, digests.astype(str), {"long_name": "cell digest",
+                                                          "description": "digest of what was merged from the cell "
+                                                          "file (acthash status compares it with the file now)"})
     for key in GRID_AXES:  # axes that do not vary become scalar coordinates (depth, dataset, ...)
         if key not in dims:
             value = next(iter(axes.values()))[key]
@@ -89,9 +98,14 @@ def collect(plan: dict[str, Any], paths: list[Path]) -> dict[str, Any]:
             problems.append(f"{name} ({h}): no cell file given")
             continue
         try:
-            records[name] = read_cell(by_hash[h], h)
+            records[name] = rec = read_cell(by_hash[h], h)
         except CellFileError as err:
             problems.append(str(err))
+            continue
+        lacks = unmeasured(rec.metrics, rec.status, rec.noisy)
+        if lacks:
+            problems.append(f"{by_hash[h]}: measured before {', '.join(lacks)} existed; re-measure it "
+                            f"(`acthash measure {by_hash[h]}`, or rerun the workflow, which does)")
     if problems:
         raise MergeError(f"{len(problems)} of {len(expected)} cells unusable:\n  " + "\n  ".join(problems))
     diverged = [n for n, r in records.items() if r.status != "ok"]

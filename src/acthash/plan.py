@@ -12,7 +12,7 @@ from .cell import Cell
 from .config import View
 from .grid import packs
 from .layout import Layout, pack_id
-from .store import cell_file_problem
+from .store import CellFileError, cell_file_problem, read_cell
 
 
 @dataclass(frozen=True)
@@ -80,3 +80,24 @@ def packs_to_run(views: list[View], layout: Layout) -> tuple[list[Pack], dict[st
             pid = pack_id(f"{c.param_hash}:{token.get(c.param_hash, 'missing')}" for c in members)
             out.append(Pack(pid, view.name, members))
     return out, damaged
+
+
+def cells_to_remeasure(views: list[View], layout: Layout, claimed: set[str]) -> list[Cell]:
+    """Cells of `views` whose file is complete but was measured before some registered metric existed (not
+    in `claimed`, the cells packs compute): re-measuring the stored codes adds those metrics."""
+    from .measure import unmeasured
+
+    out, seen = [], set(claimed)
+    for view in views:
+        for cell in view.cells:
+            h = cell.param_hash
+            if h in seen:
+                continue
+            seen.add(h)
+            try:
+                rec = read_cell(layout.cell(h), h)
+            except CellFileError:
+                continue
+            if unmeasured(rec.metrics, rec.status, rec.noisy):
+                out.append(cell)
+    return out

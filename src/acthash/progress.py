@@ -1,29 +1,37 @@
-"""Where a results tree stands: every planned cell of every view — done, diverged, damaged, failed (no file,
-but a pack job worked on it; or one is running) or missing — with the log of the last pack job that did."""
+"""Where a results tree stands: every planned cell of every view — done, diverged, unmeasured, damaged, failed
+(no file, but a pack job worked on it; or one is running) or missing — with the log of the last pack job that
+did; and every view's merged dataset — current, stale (a cell file changed since it was merged) or not merged."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .layout import Layout
+from .measure import unmeasured
 from .plan import read_plan
 from .runner import CELL_LINE
 from .store import CellFileError, read_cell
 
 COLUMNS = ["view", "experiment", "cell", "hash", "state", "detail", "path", "log"]
+VIEW_COLUMNS = ["view", "experiment", "cells", "merged", "changed", "state"]
 
 
-def cell_state(path: Path, expected_hash: str) -> tuple[str, str]:
-    """(state, detail) of one cell file: done | diverged | damaged | missing (`status` tells failed from missing)."""
+def cell_state(path: Path, expected_hash: str) -> tuple[str, str, str | None]:
+    """(state, detail, digest) of one cell file: done | diverged | unmeasured | damaged | missing (`status` tells
+    failed from missing); the digest of what a merge takes from it (None without a readable file)."""
     if not path.exists():
-        return "missing", ""
+        return "missing", "", None
     try:
         rec = read_cell(path, expected_hash)
     except CellFileError as err:
-        return "damaged", str(err)
-    return ("done", "") if rec.status == "ok" else (rec.status, "metrics are NaN")
+        return "damaged", str(err), None
+    lacks = unmeasured(rec.metrics, rec.status, rec.noisy)
+    if lacks:
+        return "unmeasured", f"lacks {', '.join(lacks)}: the workflow re-measures it", rec.digest
+    return ("done", "", rec.digest) if rec.status == "ok" else (rec.status, "metrics are NaN", rec.digest)
 
 
 def _logs_by_cell(layout: Layout) -> dict[str, str]:
@@ -37,22 +45,55 @@ def _logs_by_cell(layout: Layout) -> dict[str, str]:
     return {h: path for h, (_, path) in out.items()}
 
 
-def status(results_dir: Path | str = "results") -> pd.DataFrame:
-    """Table of every cell planned under `results_dir/<view>/plan.json`, one row per (view, cell).
+def merged_digests(metrics: Path | str) -> dict[str, str] | None:
+    """Cell hash → digest of each cell a merged dataset holds; None for a dataset merged before 0.2.0."""
+    import xarray as xr
 
-    Columns: view, experiment, cell (its grid-axis name), hash, state, detail, path, log.
-    """
+    with xr.open_dataset(metrics, engine="h5netcdf") as ds:
+        if "cell_digest" not in ds:
+            return None
+        pairs = zip(np.ravel(ds["cell_hash"].values), np.ravel(ds["cell_digest"].values))
+        return {str(h): str(d) for h, d in pairs if h}
+
+
+def _view_row(plan: dict, metrics: Path, digests: dict[str, str | None]) -> dict:
+    hashes = [c["hash"] for c in plan["cells"]]
+    row = {"view": plan["view"], "experiment": plan["experiment"], "cells": len(hashes), "merged": metrics.exists(),
+           "changed": 0, "state": "not merged"}
+    if not metrics.exists():
+        return row
+    merged = merged_digests(metrics)
+    if merged is None:
+        return {**row, "state": "merged before 0.2.0: rerun the workflow to merge again"}
+    changed = sum(merged.get(h) != digests[h] for h in hashes) + len(set(merged) - set(hashes))
+    return {**row, "changed": changed, "state": "stale: rerun the workflow to merge again" if changed else "current"}
+
+
+def status_tables(results_dir: Path | str = "results") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(cells, views): one row per (view, cell) with COLUMNS, one per view with VIEW_COLUMNS."""
     layout = Layout(str(results_dir))
     logs = _logs_by_cell(layout)
-    rows = []
+    seen: dict[str, tuple[str, str, str | None]] = {}
+    rows, views = [], []
     for plan_path in layout.plans():
         plan = read_plan(plan_path)
         for cell in plan["cells"]:
             path = Path(layout.cell(cell["hash"]))
-            state, detail = cell_state(path, cell["hash"])
+            if cell["hash"] not in seen:
+                seen[cell["hash"]] = cell_state(path, cell["hash"])
+            state, detail, _ = seen[cell["hash"]]
             if state == "missing" and cell["hash"] in logs:
                 state, detail = "failed", "no cell file; see the log"
             rows.append({"view": plan["view"], "experiment": plan["experiment"], "cell": cell["name"],
                          "hash": cell["hash"], "state": state, "detail": detail, "path": str(path),
                          "log": logs.get(cell["hash"], "")})
-    return pd.DataFrame(rows, columns=COLUMNS)
+        views.append(_view_row(plan, Path(layout.metrics(plan["view"])), {h: s[2] for h, s in seen.items()}))
+    return pd.DataFrame(rows, columns=COLUMNS), pd.DataFrame(views, columns=VIEW_COLUMNS)
+
+
+def status(results_dir: Path | str = "results") -> pd.DataFrame:
+    """Table of every cell planned under `results_dir/<view>/plan.json`, one row per (view, cell).
+
+    Columns: view, experiment, cell (its grid-axis name), hash, state, detail, path, log.
+    """
+    return status_tables(results_dir)[0]

@@ -19,6 +19,7 @@ Files are written under a temporary name in the same folder and renamed when com
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -47,6 +48,16 @@ def versions() -> dict[str, str]:
 
     return {"acthash": __version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__,
             "numpy": np.__version__, "h5py": h5py.__version__, "python": platform.python_version()}
+
+
+def atomic_text(path: Path | str, text: str) -> Path:
+    """Write `text` to `path` under a temporary name beside it, then rename: readers see all of it or none."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
 
 
 @contextmanager
@@ -132,7 +143,7 @@ def cell_file_problem(path: Path | str, expected_hash: str) -> str | None:
 
 @dataclass
 class CellRecord:
-    """What the merge needs from a cell file."""
+    """What the merge needs from a cell file. `noisy`: some training labels are corrupted (label noise)."""
 
     path: Path
     params: dict[str, Any]
@@ -140,6 +151,18 @@ class CellRecord:
     epochs: np.ndarray
     metrics: dict[str, np.ndarray]
     attrs: dict[str, Any]
+    noisy: bool = False
+
+    @property
+    def digest(self) -> str:
+        """A digest of what the merge takes from the file (parameters, status, epochs and every metric's values):
+        a merged dataset records it per cell, so a cell file whose numbers changed since is found."""
+        h = hashlib.sha256(json.dumps([self.params, self.status], sort_keys=True).encode())
+        h.update(np.ascontiguousarray(self.epochs, dtype=np.int64).tobytes())
+        for name in sorted(self.metrics):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(self.metrics[name], dtype=np.float64).tobytes())
+        return h.hexdigest()[:16]
 
 
 def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
@@ -148,7 +171,7 @@ def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
         try:
             metrics = {k: f[f"metrics/{k}"][()] for k in f["metrics"]}
             return CellRecord(Path(path), json.loads(f.attrs["params"]), str(f.attrs["status"]), f["epochs"][()],
-                              metrics, {k: f.attrs[k] for k in f.attrs})
+                              metrics, {k: f.attrs[k] for k in f.attrs}, bool(f["labels/noise_mask"][()].any()))
         except KeyError as err:
             raise CellFileError(f"{path}: corrupt, lacks {err}") from err
 

@@ -3,16 +3,26 @@
 import hashlib
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
+
+from snakemake.settings.types import DeploymentMethod
 
 from acthash.cell import DATASETS
 from acthash.config import ConfigError, measure_on, resolve
 from acthash.estimate import SHIPPED, Calibration, job_resources
 from acthash.layout import Layout, dataset_stamp
-from acthash.plan import packs_to_run, write_plan
+from acthash.plan import cells_to_remeasure, packs_to_run, write_plan
 
 LAYOUT = Layout("results")
+# How rules run acthash: through the interpreter that runs Snakemake, so no environment needs activating (jobs on
+# a cluster run that interpreter too); with --sdm conda, the `acthash` of each rule's own environment.
+ACTHASH = (
+    "acthash"
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else f"{shlex.quote(sys.executable)} -m acthash"
+)
 try:
     VIEWS = {view.name: view for view in resolve(config)}
 except ConfigError as err:
@@ -21,9 +31,16 @@ MEASURE_ON = measure_on(config)
 _packs, DAMAGED = packs_to_run(list(VIEWS.values()), LAYOUT)
 PACKS = {pack.id: pack for pack in _packs}
 CLAIMED = {cell.param_hash for pack in _packs for cell in pack.cells}
+# complete cell files measured before a registered metric existed: a job re-measures each
+REMEASURE = {
+    cell.param_hash: cell
+    for cell in cells_to_remeasure(list(VIEWS.values()), LAYOUT, CLAIMED)
+}
 # a receipt whose cells are not all complete is stale: its pack runs again
 for _pack in PACKS:
     Path(LAYOUT.pack_receipt(_pack)).unlink(missing_ok=True)
+for _hash in REMEASURE:
+    Path(LAYOUT.remeasure_receipt(_hash)).unlink(missing_ok=True)
 for _hash, _problem in DAMAGED.items():
     print(
         f"acthash: cell file {LAYOUT.cell(_hash)}: {_problem}; its pack job moves it to "
@@ -35,6 +52,7 @@ for _hash, _problem in DAMAGED.items():
 wildcard_constraints:
     view="|".join(re.escape(v) for v in VIEWS) or "none",
     pack=r"[0-9a-f]{16}",
+    cell=r"[0-9a-f]{16}",
     dataset="|".join(DATASETS),
 
 
@@ -47,7 +65,11 @@ def final_outputs():
         for view in VIEWS
         for out in (LAYOUT.staged_metrics(view), LAYOUT.staged_figures(view))
     ]
-    return views + [LAYOUT.pack_receipt(pack) for pack in PACKS]
+    return (
+        views
+        + [LAYOUT.pack_receipt(pack) for pack in PACKS]
+        + [LAYOUT.remeasure_receipt(cell) for cell in REMEASURE]
+    )
 
 
 def plan_digest(wildcards):
@@ -106,7 +128,7 @@ def view_cells(wildcards):
     return [
         LAYOUT.cell(c.param_hash)
         for c in VIEWS[wildcards.view].cells
-        if c.param_hash not in CLAIMED
+        if c.param_hash not in CLAIMED and c.param_hash not in REMEASURE
     ]
 
 
@@ -117,4 +139,4 @@ def view_receipts(wildcards):
         LAYOUT.pack_receipt(pack.id)
         for pack in _packs
         if any(c.param_hash in hashes for c in pack.cells)
-    ]
+    ] + [LAYOUT.remeasure_receipt(h) for h in REMEASURE if h in hashes]

@@ -37,7 +37,7 @@ if MEASURE_ON == "pack":
         message:
             "pack {wildcards.pack}: train and measure {params.summary}; log {log}"
         shell:
-            "acthash run-pack --plan {input.plan} --pack {wildcards.pack} --cells {params.cells} --results {params.results}"
+            "{ACTHASH} run-pack --plan {input.plan} --pack {wildcards.pack} --cells {params.cells} --results {params.results}"
             " --data-root {params.root} > {log} 2>&1"
 
 else:  # measure_on: cpu -- the pack's training job hands its codes file to a measuring job
@@ -67,7 +67,7 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
         message:
             "pack {wildcards.pack}: train {params.summary}; log {log}"
         shell:
-            "acthash run-pack --train-only --plan {input.plan} --pack {wildcards.pack} --cells {params.cells}"
+            "{ACTHASH} run-pack --train-only --plan {input.plan} --pack {wildcards.pack} --cells {params.cells}"
             " --results {params.results} --data-root {params.root} > {log} 2>&1"
 
     rule pack_measure:
@@ -94,5 +94,21 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
         message:
             "pack {wildcards.pack}: measure its cells on the CPU; log {log}"
         shell:
-            "acthash run-pack --device cpu --plan {input.plan} --pack {wildcards.pack} --cells {params.cells}"
+            "{ACTHASH} run-pack --device cpu --plan {input.plan} --pack {wildcards.pack} --cells {params.cells}"
             " --results {params.results} --data-root {params.root} > {log} 2>&1"
+
+
+rule remeasure:
+    input:
+        LAYOUT.cell("{cell}"),
+    output:
+        LAYOUT.remeasure_receipt("{cell}"),
+    log:
+        LAYOUT.pack_log("{cell}", "remeasure"),
+    conda:
+        "../envs/acthash.yaml"
+    threads: 2
+    message:
+        "cell {wildcards.cell}: measured before some metric existed; re-measure its stored codes; log {log}"
+    shell:
+        "{ACTHASH} measure {input} --receipt {output} > {log} 2>&1"
