@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from acthash.cell import FIELDS, GRID_AXES, PACK_SHARED, PARAMS, Cell, check_value, param
-from acthash.config import ConfigError, coerce, resolve
+from acthash.config import TOP_KEYS, ConfigError, coerce, resolve
 from acthash.cell import PhaseRule
 
 from .conftest import REPO
@@ -50,6 +50,14 @@ def test_every_parameter_is_documented_typed_and_bounded_by_its_field():
         assert f"| `{name}` |" in out
     for f in dataclasses.fields(PhaseRule):
         assert f"| `phase.{f.name}` |" in out
+    for key in TOP_KEYS:  # the workflow's own keys too, each with its meaning
+        assert f"| `{key}` |" in out, key
+
+
+def test_a_repeated_axis_value_is_named_in_a_warning(capsys):
+    views = resolve({**SHIPPED, "experiments": "demo", "seed": [0, 0], "width": [8]})
+    assert [c.seed for c in views[0].cells if c.n_train == 100] == [0]
+    assert "seed=[0, 0]: 0 repeated; each value makes its cells once" in capsys.readouterr().err
 
 
 def test_shipped_config_restates_no_built_in_default():

@@ -44,7 +44,7 @@ def test_line_panels_put_wide_ranges_on_log_axes_and_epoch_zero_at_half():
     fig = metric_lines(ds, "epoch", "width")
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.lines[0].get_xdata()[0] == 0.5
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "3", "10"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "10"]  # the grid's own values
     assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == 4  # one legend, one entry per width
     assert "epoch" not in fig._suptitle.get_text().split("\n")[1]  # the x dim is not stated as fixed
     assert len([a for a in fig.axes if a.get_visible()]) == len(panels(ds)) == 7
@@ -53,6 +53,22 @@ def test_line_panels_put_wide_ranges_on_log_axes_and_epoch_zero_at_half():
     assert fig.axes[0].get_xscale() == "linear"  # 8 to 16: not worth a log axis
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["8", "16"]
     plt.close(fig)
+    fig = metric_lines(dataset(width=[3, 8, 16, 32, 64], epoch=[5]), "width")
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["3", "8", "16", "32", "64"]
+    plt.close(fig)
+
+
+def test_titles_keep_a_users_selection_and_fit_a_single_panel():
+    ds = dataset(width=[3, 8, 16], n_train=[100, 10000], epoch=[1, 5])
+    fig = metric_lines(ds.sel(n_train=10000), "width", metrics=("knn_test",))
+    assert "n_train 10000" in fig._suptitle.get_text() and "epoch 5" in fig._suptitle.get_text()
+    fig.canvas.draw()
+    title, panel = fig._suptitle.get_window_extent(), fig.axes[0].get_window_extent()
+    assert 0 <= title.x0 and title.x1 <= fig.bbox.x1 and panel.width < fig.bbox.width  # not clipped
+    plt.close(fig)
+    ax = regime_map(ds.sel(epoch=1), "width", "n_train")
+    assert "epoch 1" in ax.get_title()
+    plt.close(ax.figure)
 
 
 def test_line_panels_draw_at_most_six_hue_values_first_and_last_included():

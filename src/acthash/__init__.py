@@ -11,7 +11,7 @@ import importlib
 
 __version__ = "0.2.0"  # 0.2.0: a cell's numbers no longer depend on its pack (arithmetic changed)
 _LAZY = {"load": "merge", "status": "progress", "run_cells": "runner", "regime_map": "plots",
-         "metric_lines": "plots", "factor_table": "plots", "compare_paper": "paper"}
+         "metric_lines": "plots", "factor_table": "plots", "compare_paper": "paper", "cell_codes": "cellcodes"}
 __all__ = [*_LAZY, "__version__"]
 
 

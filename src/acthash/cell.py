@@ -143,6 +143,7 @@ class Cell:
 FIELDS = {f.name: f for f in dataclasses.fields(Cell)}
 PARAMS = tuple(FIELDS)
 GRID_AXES = tuple(n for n, f in FIELDS.items() if f.metadata["axis"])
+ALWAYS_DIMS = ("width", "epoch", "n_train", "seed")  # dims of every merged dataset (the others only where they vary)
 RECIPE_KEYS = tuple(n for n in PARAMS if n not in GRID_AXES)
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .cell import FIELDS, Cell, allowed
-from .config import MEASURE_ON
+from .config import MEASURE_ON, WORKFLOW_KEYS
 
 
 def _add_cell_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
@@ -200,6 +200,10 @@ def _cmd_params(args: argparse.Namespace) -> None:
             default = list(f.default) if isinstance(f.default, tuple) else f.default  # as YAML lists read
             print(f"| `{prefix}{name}` | {'yes' if f.metadata['axis'] else ''} | `{default}` | "
                   f"{allowed(name, fields)} | {f.metadata['doc']} |")
+    print("\nWorkflow keys (top level; pack_over and pack_size also per grid):\n\n"
+          "| key | default | allowed | meaning |\n|---|---|---|---|")
+    for name, (default, allowed_values, doc) in WORKFLOW_KEYS.items():
+        print(f"| `{name}` | {default} | {allowed_values} | {doc} |")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,24 @@ MEASURE_ON = ("pack", "cpu")  # where cells are measured: in their pack's job (d
 EXPERIMENT_KEYS = ("description", "pack_over", "pack_size", "phase")  # experiment keys that are not parameters
 TOP_KEYS = CONTROL_KEYS + PARAMS + EXPERIMENT_KEYS[1:]
 PHASE_KEYS = tuple(f.name for f in dataclasses.fields(PhaseRule))
+# The keys that steer the workflow rather than a cell: key → (default, allowed, meaning); `acthash params`
+# prints them beside the parameters. "(config.yaml)": the shipped config sets it.
+WORKFLOW_KEYS: dict[str, tuple[str, str, str]] = {
+    "experiments": ("(config.yaml) demo", "names of `grids`, comma-separated, or all", "the experiments to run"),
+    "data_root": ("(config.yaml) data", "a folder", "where datasets live (torchvision layout); MNIST and "
+                  "Fashion-MNIST are fetched there, CIFAR-10 and SVHN are copied there"),
+    "measure_on": (MEASURE_ON[0], ", ".join(MEASURE_ON), "pack: each pack job measures its cells on its own "
+                   "device; cpu: a second job per pack measures them on a CPU node"),
+    "view": ("a hash of the overrides", "letters, digits and _ . @ + -", "names the view of a run with "
+             "top-level overrides: results/<experiment>@<view>"),
+    "defaults": ("{}", "any keys of a grid", "keys shared by every grid, below each grid's own"),
+    "grids": ("(config.yaml)", "name: {keys}", "the named experiments: axes as lists, recipe keys as values"),
+    "pack_over": (f"{list(PACK_OVER)}", "grid axes", "cells differing only in these axes train as one stacked "
+                  "model (MLPs; a CNN pack holds one width)"),
+    "pack_size": (str(PACK_SIZE), "int >= 1", "most cells per pack job"),
+    "phase": ("the `phase.*` defaults", "{r_hi: ..., ...}", "the phase-chart rule (keys `phase.*` above), for "
+              "every picked experiment; also in `defaults:` or per grid"),
+}
 
 
 class ConfigError(ValueError):
@@ -98,6 +117,10 @@ def _check_entry(key: str, value: Any, where: str) -> None:
         values = value if key in GRID_AXES and isinstance(value, list) else [value]
         if not values:
             raise ValueError(f"{where}{key}=[]: needs at least one value")
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
+        if repeated:
+            print(f"acthash: warning: {where}{key}={value}: {', '.join(repeated)} repeated; each value makes its "
+                  "cells once", file=sys.stderr)
         for v in values:
             problem = check_value(key, v)
             if problem:

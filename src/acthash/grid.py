@@ -24,7 +24,7 @@ def expand(spec: dict[str, Any]) -> list[Cell]:
     """All cells of the full factorial grid over the axes in `spec` (each a value or a list), with the
     recipe keys of `spec`; other keys are ignored. Raises ValueError naming the first impossible cell."""
     recipe = {k: spec[k] for k in RECIPE_KEYS if k in spec}
-    axes = {k: _as_list(spec[k]) for k in GRID_AXES if k in spec}
+    axes = {k: list(dict.fromkeys(_as_list(spec[k]))) for k in GRID_AXES if k in spec}  # a repeat counts once
     cells = []
     for combo in itertools.product(*axes.values()):
         params = {**recipe, **dict(zip(axes, combo))}

@@ -14,13 +14,11 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from .cell import FIELDS, GRID_AXES, PhaseRule
+from .cell import ALWAYS_DIMS, FIELDS, GRID_AXES, PhaseRule
 from .measure import BY_NAME, METRICS, OPTIONAL_SOURCES, unmeasured
 from .phase import classify
 from .plan import read_plan
 from .store import CellFileError, read_cell
-
-ALWAYS_DIMS = ("width", "epoch", "n_train", "seed")
 
 
 class MergeError(ValueError):

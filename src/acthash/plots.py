@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
-from .cell import GRID_AXES  # noqa: E402
+from .cell import ALWAYS_DIMS, GRID_AXES  # noqa: E402
 from .phase import REGIMES  # noqa: E402
 from .stats import mean_sd, pm  # noqa: E402
 
@@ -75,13 +75,11 @@ def _tick_labels(values: np.ndarray, most: int = 10) -> list[str]:
             if i % step == 0 else "" for i, v in enumerate(values)]
 
 
-def _log_ticks(values: np.ndarray) -> tuple[list[float], list[str]]:
-    """Ticks of a log axis: 1, 3, 10, 30, … within the values' range, and 0 (drawn at 0.5) if present."""
-    v = values.astype(float)
-    lo, hi = v[v > 0].min(), v.max()
-    nice = [m * 10.0**e for e in range(int(np.floor(np.log10(lo))), int(np.log10(hi)) + 1) for m in (1, 3)]
-    ticks = [t for t in nice if lo <= t <= hi]
-    return ([0.5] if (v == 0).any() else []) + ticks, (["0"] if (v == 0).any() else []) + [f"{t:g}" for t in ticks]
+def _log_ticks(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Ticks of a log axis at the grid's own values (0 drawn at 0.5), labelled as `_tick_labels` thins them."""
+    labels = _tick_labels(values)
+    shown = [i for i, t in enumerate(labels) if t]
+    return _positions(values, True, False)[shown], [labels[i] for i in shown]
 
 
 def _reduce_to(ds: xr.Dataset, keep: tuple[str, ...]) -> xr.Dataset:
@@ -90,9 +88,11 @@ def _reduce_to(ds: xr.Dataset, keep: tuple[str, ...]) -> xr.Dataset:
 
 
 def _fixed(ds: xr.Dataset, sub: xr.Dataset) -> str:
-    """One line: the grid dims `sub` holds fixed (its value of each), the dataset and network, the seeds."""
+    """One line: the grid dims `sub` holds fixed (its value of each, also those a user selected before, e.g.
+    `ds.sel(n_train=10000)`), the dataset and network, the seeds."""
     held = [d for d in ds.dims if d != "seed" and d not in sub.dims]
-    held += [d for d in CONTEXT if d in sub.coords and sub[d].ndim == 0 and d not in held]
+    held += [d for d in ALWAYS_DIMS + CONTEXT
+             if d != "seed" and d in sub.coords and sub[d].ndim == 0 and d not in held]
     parts = [f"{d} {_tick_labels([sub[d].item()])[0]}" for d in held]
     return " · ".join(parts + [f"{sub.sizes.get('seed', 1)} seed(s)"])
 
@@ -160,7 +160,8 @@ def metric_lines(ds: xr.Dataset, x: str = "width", hue: str | None = None,
     hue = hue if hue in ds.dims and hue != x else None
     ncols = min(4, len(metrics))
     nrows = -(-len(metrics) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.8 * nrows + 0.9), squeeze=False)
+    # at least two panels wide, so that the two-line title fits above a single panel
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * max(ncols, 2), 2.8 * nrows + 0.9), squeeze=False)
     sub = _reduce_to(ds, (x,) + ((hue,) if hue else ()))
     categorical = _categorical(sub[x].values, x)
     log = not categorical and _log_axis(sub[x].values, x)

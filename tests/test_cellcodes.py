@@ -1,0 +1,60 @@
+"""The codes API: a cell's stored codes, found by file or by a merged dataset's coordinates, recompute its
+stored redundancy and code length exactly."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import acthash
+from acthash.cell import Cell, PhaseRule
+from acthash.config import View
+from acthash.layout import Layout
+from acthash.merge import collect, merge_records
+from acthash.runner import run_layout_pack
+
+BASE = Cell(dataset="digits", width=6, n_train=300, checkpoints=(0, 2), batch_size=32, kmeans_n_init=2)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """Two trained digits cells in a results tree and their merged dataset."""
+    root = tmp_path_factory.mktemp("results")
+    cells = [dataclasses.replace(BASE, seed=s) for s in (0, 1)]
+    paths = run_layout_pack(cells, Layout(str(root)), ".", device="cpu")
+    plan = View("codes", "codes", {}, cells, PhaseRule(), ("seed",), 8).plan()
+    return root, paths, merge_records(plan, collect(plan, paths))
+
+
+def redundancy(codes: np.ndarray) -> float:
+    return (len(codes) - len(np.unique(codes, axis=0))) / len(codes)
+
+
+def test_codes_from_a_file_recompute_the_stored_redundancy_and_code_length(tree):
+    _, paths, ds = tree
+    for seed, path in enumerate(paths):
+        for epoch in (0, 2):
+            c = acthash.cell_codes(path, epoch)
+            assert c.train.shape == (300, 6) and c.test.shape == (300, 6) and set(np.unique(c.train)) <= {0, 1}
+            stored = ds.sel(seed=seed, epoch=epoch)
+            assert redundancy(c.train) == stored["redundancy_train"].item()
+            assert redundancy(c.test) == stored["redundancy_test"].item()
+            assert c.keep.sum() == stored["code_bits_total"].item()
+            assert len(c.y_train) == 300 and (c.pred_test >= 0).all()
+
+
+def test_codes_by_a_merged_datasets_coordinates_are_those_of_the_cells_file(tree):
+    root, paths, ds = tree
+    by_coords = acthash.cell_codes(ds, results=root, seed=1, epoch=2)
+    assert by_coords.path == paths[1]
+    np.testing.assert_array_equal(by_coords.train, acthash.cell_codes(paths[1]).train)  # default: last epoch
+    packed = acthash.cell_codes(ds, results=root, seed=1, epoch=2, packed=True)
+    np.testing.assert_array_equal(packed.train, np.packbits(by_coords.train, axis=1))
+
+
+def test_a_selection_of_several_cells_or_a_missing_epoch_is_named(tree):
+    root, paths, ds = tree
+    with pytest.raises(ValueError, match="selects 2 cells; also give seed"):
+        acthash.cell_codes(ds, results=root, epoch=2)
+    with pytest.raises(ValueError, match=r"no checkpoint at epoch 1; it has \[0, 2\]"):
+        acthash.cell_codes(paths[0], 1)
