@@ -77,6 +77,15 @@ def test_a_shipped_sweep_is_one_pack_job(workdir):
                      "all": 1, "total": 7}
 
 
+def test_a_dry_run_shows_each_pack_jobs_request_capped_at_the_profiles_max_runtime(workdir):
+    """mnist_width is one 230-cell pack: it asks twice its estimate, or the site's max_runtime when lower."""
+    asks = re.compile(r"train and measure .*; asks (\d+) min, (\d+) MB")
+    free = asks.search(snakemake(workdir, "-n", "--config", "experiments=mnist_width").stdout)
+    assert free and int(free[1]) > 120 and int(free[2]) > 4000
+    capped = snakemake(workdir, "-n", "--config", "experiments=mnist_width", "--default-resources", "max_runtime=120")
+    assert asks.search(capped.stdout)[1] == "120"
+
+
 @pytest.mark.parametrize("override, message", [
     ("width=[0,10]", "width=0: must be int >= 1"), ("dropout=2", "dropout=2: must be float in [0, 1)"),
     ("experiments=nope", "experiments=nope: unknown experiment"), ("lr=fast", "lr='fast': must be float > 0"),

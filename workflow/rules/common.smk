@@ -16,13 +16,15 @@ from acthash.layout import Layout, dataset_stamp
 from acthash.plan import cells_to_remeasure, packs_to_run, write_plan
 
 LAYOUT = Layout("results")
-# How rules run acthash: through the interpreter that runs Snakemake, so no environment needs activating (jobs on
-# a cluster run that interpreter too); with --sdm conda, the `acthash` of each rule's own environment.
-ACTHASH = (
-    "acthash"
-    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-    else f"{shlex.quote(sys.executable)} -m acthash"
-)
+# Rules run `acthash` as the interpreter that runs Snakemake has it, so no environment needs activating (jobs on a
+# cluster run that interpreter too); with --sdm conda, the `acthash` of each rule's own environment.
+if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+    # (Snakemake formats the prefix too: {{ }} are the function's braces)
+    shell.prefix(
+        "set -euo pipefail; acthash() {{ "
+        + shlex.quote(sys.executable)
+        + ' -m acthash "$@"; }}; '
+    )
 try:
     VIEWS = {view.name: view for view in resolve(config)}
 except ConfigError as err:
@@ -102,12 +104,33 @@ CALIBRATION = Calibration.load(
 )
 
 
-def pack_resources(stage, key):
-    """A resource of a pack's job from its size, doubled on each retry: `resources: runtime=...`."""
-    return (
-        lambda wildcards, attempt: attempt
-        * job_resources(PACKS[wildcards.pack], CALIBRATION, stage)[key]
+def site_limit(name):
+    """A profile's `default-resources` entry that is a site limit (e.g. `max_runtime`, the partition's walltime
+    in minutes), or None when the profile sets none."""
+    res = workflow.resource_settings.default_resources
+    if res is None:
+        return None
+    value = (
+        res.parsed.get(name)
+        if hasattr(res, "parsed")
+        else getattr(res.get(name), "raw", None)
     )
+    return None if value in (None, "None") else int(value)
+
+
+MAX_RUNTIME = site_limit("max_runtime")
+
+
+def pack_resources(stage, key):
+    """A resource of a pack's job from its size, doubled on each retry (`resources: runtime=...`); runtime at
+    most the profile's `max_runtime` (a job cut there resumes from its last checkpoint on the retry).
+    """
+
+    def value(wildcards, attempt):
+        v = attempt * job_resources(PACKS[wildcards.pack], CALIBRATION, stage)[key]
+        return min(v, MAX_RUNTIME) if key == "runtime" and MAX_RUNTIME else v
+
+    return value
 
 
 def pack_hashes(wildcards):

@@ -9,4 +9,4 @@ rule fetch_data:
     params:
         root=data_root_of,
     shell:
-        "{ACTHASH} fetch-data {wildcards.dataset} --data-root {params.root} --stamp {output.stamp} > {log} 2>&1"
+        "acthash fetch-data {wildcards.dataset} --data-root {params.root} --stamp {output.stamp} > {log} 2>&1"

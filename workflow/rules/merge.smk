@@ -19,7 +19,7 @@ rule merge:
     params:
         out=lambda wildcards: LAYOUT.metrics(wildcards.view),
     shell:
-        "{ACTHASH} merge --plan {input.plan} --cells {input.cells} --receipts {input.receipts}"
+        "acthash merge --plan {input.plan} --cells {input.cells} --receipts {input.receipts}"
         " --staged {output} --out {params.out} > {log} 2>&1"
 
 
@@ -41,4 +41,4 @@ rule figures:
     params:
         out=lambda wildcards: LAYOUT.figures(wildcards.view),
     shell:
-        "{ACTHASH} plot --metrics {input} --staged {output} --outdir {params.out} > {log} 2>&1"
+        "acthash plot --metrics {input} --staged {output} --outdir {params.out} > {log} 2>&1"

@@ -35,9 +35,10 @@ if MEASURE_ON == "pack":
             root=config["data_root"],
             results=results_root,
         message:
-            "pack {wildcards.pack}: train and measure {params.summary}; log {log}"
+            "pack {wildcards.pack}: train and measure {params.summary}; asks {resources.runtime} min, "
+            "{resources.mem_mb} MB; log {log}"
         shell:
-            "{ACTHASH} run-pack --plan {input.plan} --pack {wildcards.pack} --cells {params.cells} --results {params.results}"
+            "acthash run-pack --plan {input.plan} --pack {wildcards.pack} --cells {params.cells} --results {params.results}"
             " --data-root {params.root} > {log} 2>&1"
 
 else:  # measure_on: cpu -- the pack's training job hands its codes file to a measuring job
@@ -65,9 +66,10 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
             root=config["data_root"],
             results=results_root,
         message:
-            "pack {wildcards.pack}: train {params.summary}; log {log}"
+            "pack {wildcards.pack}: train {params.summary}; asks {resources.runtime} min, {resources.mem_mb} MB; "
+            "log {log}"
         shell:
-            "{ACTHASH} run-pack --train-only --plan {input.plan} --pack {wildcards.pack} --cells {params.cells}"
+            "acthash run-pack --train-only --plan {input.plan} --pack {wildcards.pack} --cells {params.cells}"
             " --results {params.results} --data-root {params.root} > {log} 2>&1"
 
     rule pack_measure:
@@ -92,9 +94,10 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
             root=config["data_root"],
             results=results_root,
         message:
-            "pack {wildcards.pack}: measure its cells on the CPU; log {log}"
+            "pack {wildcards.pack}: measure its cells on the CPU; asks {resources.runtime} min, "
+            "{resources.mem_mb} MB; log {log}"
         shell:
-            "{ACTHASH} run-pack --device cpu --plan {input.plan} --pack {wildcards.pack} --cells {params.cells}"
+            "acthash run-pack --device cpu --plan {input.plan} --pack {wildcards.pack} --cells {params.cells}"
             " --results {params.results} --data-root {params.root} > {log} 2>&1"
 
 
@@ -111,4 +114,4 @@ rule remeasure:
     message:
         "cell {wildcards.cell}: measured before some metric existed; re-measure its stored codes; log {log}"
     shell:
-        "{ACTHASH} measure {input} --receipt {output} > {log} 2>&1"
+        "acthash measure {input} --receipt {output} > {log} 2>&1"
