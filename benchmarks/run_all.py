@@ -108,6 +108,49 @@ def bench_stopped(device: str, seeds: int, steps: int, rounds: int = 3) -> dict:
             "stopped_one_member_slowdown": float(np.median(ratios))}
 
 
+@torch.no_grad()
+def _fused_adam_step(opt, lr: float, active: torch.Tensor) -> None:
+    """The Adam step acthash took before 0.2.0: torch's fused kernel, whose vector body and scalar tail round
+    differently, so a member's bits depended on its pack. The reference side of `bench_optimizer`."""
+    opt.t += 1
+    t = float(opt.t)
+    restore = opt.freezer.hold(list(zip(opt.params, opt.m, opt.v)), active)
+    torch._fused_adam_(opt.params, [p.grad for p in opt.params], opt.m, opt.v, [], [opt.t] * len(opt.params), lr=lr,
+                       beta1=opt.b1, beta2=opt.b2, weight_decay=0.0, eps=opt.eps / (1 - opt.b2**t) ** 0.5,
+                       amsgrad=False, maximize=False)
+    restore()
+
+
+def bench_optimizer(device: str, seeds: int, steps: int, rounds: int = 3) -> dict:
+    """What per-member arithmetic costs the stacked trainer: an epoch of the stacked width grid with acthash's
+    Adam (one numba pass on the CPU, the same arithmetic for every entry) against the same epoch with torch's
+    fused kernel (acthash < 0.2.0), alternated for `rounds` rounds after a warm-up epoch of each; the ratio is
+    the median of the rounds' ratios (> 1: ours slower). On a GPU both run torch's fused kernel."""
+    from acthash.optim import StackedAdam
+
+    x, y, cells = _width_grid(seeds, steps)
+    ours = StackedAdam.step
+
+    def epoch(step) -> float:
+        StackedAdam.step = step
+        try:
+            t = Trainer(cells, [cell_samples(c, y, 10) for c in cells], x, x[:10], y[:10], 10, device,
+                        log=lambda s: None)
+            t.train_epoch()  # warm-up (numba compiles once per process)
+            t0 = time.perf_counter()
+            t.train_epoch()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            return time.perf_counter() - t0
+        finally:
+            StackedAdam.step = ours
+
+    times = [(epoch(ours), epoch(_fused_adam_step)) for _ in range(rounds)]
+    return {"optimizer_models": len(cells), "optimizer_ours_seconds": float(np.median([a for a, _ in times])),
+            "optimizer_fused_seconds": float(np.median([b for _, b in times])),
+            "optimizer_ours_vs_fused": float(np.median([a / b for a, b in times]))}
+
+
 def bench_training(device: str, seeds: int, steps: int, rounds: int = 3) -> dict:
     """Models·epochs per second: the MNIST width grid stacked vs one model at a time (same steps, MNIST-sized
     random inputs; speed does not depend on pixel values). One at a time is timed two ways: the reference
@@ -259,6 +302,7 @@ def main() -> None:
            "torch": torch.__version__}
     for name, fn in (("training", lambda: bench_training(args.device, args.seeds, args.steps, args.rounds)),
                      ("stopped", lambda: bench_stopped(args.device, args.seeds, args.steps, args.rounds)),
+                     ("optimizer", lambda: bench_optimizer(args.device, args.seeds, args.steps, args.rounds)),
                      ("measure", lambda: bench_measure(args.data_root, tuple(args.measure_widths))),
                      ("knn", lambda: bench_knn(48000, 10000, 1000, args.knn_ref_rows)),
                      ("distinct", lambda: bench_distinct(50000, 10000)),
