@@ -254,8 +254,9 @@ class PhaseRule:
                           choices=("knn_test", "logreg_test", "kmeans_purity_test", "net_acc_test"))
     r_metric: str = param("test", "which redundancy ratio: test, train or the larger (max)",
                           choices=("test", "train", "max"))
-    plateau_over: Any = param(("width", "epoch"), 'dims over which the seed-mean accuracy is maximised to get '
-                              'its plateau (a list), "all", or a fixed number')
+    plateau_over: Any = param("slice", 'where the seed-mean accuracy is maximised to get its plateau: "slice" (the '
+                              'two dims of the chart slice drawn, SPEC; the merged regime: width × epoch), a list '
+                              'of dims, "all", or a fixed number')
 
     def __post_init__(self) -> None:
         fields = {f.name: f for f in dataclasses.fields(self)}
@@ -265,8 +266,8 @@ class PhaseRule:
             object.__setattr__(self, "plateau_over", tuple(p))
             if not all(isinstance(d, str) for d in p):
                 problems.append(f"plateau_over={p!r}: a list of dimension names")
-        elif p != "all" and (isinstance(p, bool) or not isinstance(p, (int, float))):
-            problems.append(f"plateau_over={p!r}: must be a list of dims, \"all\" or a number")
+        elif p not in ("all", "slice") and (isinstance(p, bool) or not isinstance(p, (int, float))):
+            problems.append(f"plateau_over={p!r}: must be \"slice\", a list of dims, \"all\" or a number")
         if problems:
             raise ValueError("; ".join(f"phase.{m}" for m in problems))
 

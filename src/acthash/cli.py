@@ -190,6 +190,22 @@ def _cmd_compare_paper(args: argparse.Namespace) -> None:
         Path(args.out).write_text(text)
 
 
+def _cmd_boundaries(args: argparse.Namespace) -> None:
+    from .boundaries import boundary_table
+    from .merge import load, phase_rule
+
+    ds = load(args.metrics)
+    print(boundary_table(ds, phase_rule(ds), args.boot), end="")
+
+
+def _cmd_robustness(args: argparse.Namespace) -> None:
+    from .merge import load, phase_rule
+    from .phase import robustness_table
+
+    ds = load(args.metrics)
+    print(robustness_table(ds, phase_rule(ds), args.factor), end="")
+
+
 def _cmd_params(args: argparse.Namespace) -> None:
     from .cell import PhaseRule
 
@@ -304,6 +320,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
     p.add_argument("--out", required=True, help="where the dataset (member × epoch) is written, NetCDF")
     p.set_defaults(func=_cmd_first_epoch, epochs=None)
+
+    p = sub.add_parser("boundaries", help="the phase chart's critical widths (where R crosses r_hi and r_lo) for "
+                       "every (epoch, n_train), with bootstrap intervals over seeds, and their power laws")
+    p.add_argument("metrics", help="a merged metrics.nc")
+    p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of the seeds")
+    p.set_defaults(func=_cmd_boundaries)
+
+    p = sub.add_parser("robustness", help="how many cells of each chart slice change regime when r_hi, r_lo or eps "
+                       "move by a factor either way, and the near-ties")
+    p.add_argument("metrics", help="a merged metrics.nc")
+    p.add_argument("--factor", type=float, default=2.0, help="the multiplicative move of each threshold")
+    p.set_defaults(func=_cmd_robustness)
 
     p = sub.add_parser("params", help="every cell and phase parameter: default, allowed values, meaning")
     p.set_defaults(func=_cmd_params)

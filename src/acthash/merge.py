@@ -148,6 +148,11 @@ def publish_file(src: Path | str, dst: Path | str) -> None:
     os.replace(tmp, dst)
 
 
+def phase_rule(ds: xr.Dataset) -> PhaseRule:
+    """The phase rule a merged dataset was classified with (its `phase` attribute), or the default."""
+    return PhaseRule(**json.loads(ds.attrs["phase"])) if "phase" in ds.attrs else PhaseRule()
+
+
 def load(path: Path | str) -> xr.Dataset:
     """Open a merged metrics.nc into memory: dims (width, epoch, n_train, seed, ...), one variable per metric."""
     with xr.open_dataset(path, engine="h5netcdf") as ds:

@@ -1,0 +1,154 @@
+"""Where the phase chart's regimes meet: the widths at which redundancy crosses the rule's thresholds, with
+bootstrap intervals over seeds, and power laws of those critical widths in sample size or training time.
+
+For each cell of the other axes (n_train, epoch, ...), `critical_widths` finds the smallest grid width at
+which the seed-mean R (the rule's `r_metric`) falls below a threshold and interpolates between it and the
+width before, linearly in R against log width. The under/critical boundary is R = r_hi, the
+critical/sufficient one R = r_lo (sufficiency also needs the accuracy plateau; this is its R part). Below the
+grid (R already under the threshold at the smallest width) and above it (never under) give NaN, with the
+side recorded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .cell import PhaseRule
+from .phase import redundancy_for
+
+BOUNDARIES = {"r_hi": "under/critical", "r_lo": "critical/sufficient"}
+
+
+def crossing(widths: np.ndarray, r: np.ndarray, threshold: float) -> tuple[float, int]:
+    """(width where r first falls below `threshold`, side): side 0 inside the grid, -1 below its smallest
+    width, +1 above its largest (width NaN), or 0 with NaN where r is undefined."""
+    if not np.isfinite(r).all():
+        return np.nan, 0
+    below = np.flatnonzero(r < threshold)
+    if not below.size:
+        return np.nan, 1
+    i = below[0]
+    if i == 0:
+        return np.nan, -1
+    lw = np.log(widths[i - 1 : i + 1].astype(float))
+    t = (r[i - 1] - threshold) / (r[i - 1] - r[i])
+    return float(np.exp(lw[0] + t * (lw[1] - lw[0]))), 0
+
+
+def _crossings(r: xr.DataArray, threshold: float) -> tuple[xr.DataArray, xr.DataArray]:
+    """Crossing widths and sides of every 1-D width profile of `r` (width last, no seed)."""
+    widths = r["width"].values
+    out = xr.apply_ufunc(lambda v: crossing(widths, v, threshold), r, input_core_dims=[["width"]],
+                         output_core_dims=[[], []], vectorize=True)
+    return out[0], out[1].astype(int)
+
+
+def _open_ended(width: xr.DataArray, side: xr.DataArray) -> xr.DataArray:
+    """Crossings outside the grid as 0 (below) or inf (above), so that intervals stay ordered."""
+    return width.where(side == 0, xr.where(side < 0, 0.0, np.inf))
+
+
+def critical_widths(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), n_boot: int = 1000,
+                    level: float = 0.95, seed: int = 0) -> xr.Dataset:
+    """For each threshold of BOUNDARIES and each cell of the other axes: `width_<key>` from the seed-mean R,
+    its bootstrap interval `width_<key>_lo/hi` (seeds resampled with replacement `n_boot` times; percentiles
+    at `level`, taken at replicates; a resample crossing below the grid counts as 0, above it as inf), `side_<key>` (-1 below
+    the grid, +1 above), and the replicates `boot_<key>` (for fits)."""
+    r = redundancy_for(ds, rule.r_metric)
+    seeds = r.sizes.get("seed", 1)
+    r = r if "seed" in r.dims else r.expand_dims(seed=[0])
+    r = r.transpose(..., "seed", "width")
+    picks = np.random.default_rng(seed).integers(0, seeds, (n_boot, seeds))
+    out = xr.Dataset()
+    for key, name in BOUNDARIES.items():
+        threshold = getattr(rule, key)
+        width, side = _crossings(r.mean("seed"), threshold)
+        boot = xr.concat([_open_ended(*_crossings(r.isel(seed=p).mean("seed"), threshold)) for p in picks],
+                         dim="boot")
+        # no interpolation between replicates (inf − inf): the interval's ends are replicates themselves
+        lo = boot.quantile((1 - level) / 2, dim="boot", method="lower")
+        hi = boot.quantile((1 + level) / 2, dim="boot", method="higher")
+        attrs = {"long_name": f"width at the {name} boundary", "units": "neurons",
+                 "description": f"width where the seed-mean {rule.r_metric} redundancy falls below "
+                                f"{key} = {threshold:g} (interpolated in log width)"}
+        out[f"width_{key}"] = width.assign_attrs(attrs)
+        out[f"width_{key}_lo"] = lo.drop_vars("quantile")
+        out[f"width_{key}_hi"] = hi.drop_vars("quantile")
+        out[f"side_{key}"] = side
+        out[f"boot_{key}"] = boot
+    out.attrs.update(level=level, n_boot=n_boot, seeds=seeds, r_metric=rule.r_metric)
+    return out
+
+
+def power_law(widths: xr.DataArray, boot: xr.DataArray, dim: str, level: float = 0.95) -> dict[str, float]:
+    """Fit width = a · x^b over `dim` (x > 0, finite widths) by least squares in log-log: b, its bootstrap
+    interval (the same fit on each replicate with every point finite), R² of the fit and the points used."""
+    x = widths[dim].values.astype(float)
+    y = widths.values.astype(float)
+    ok = (x > 0) & np.isfinite(y)
+    if ok.sum() < 3:
+        return {"b": np.nan, "b_lo": np.nan, "b_hi": np.nan, "r2": np.nan, "points": int(ok.sum())}
+    lx, ly = np.log(x[ok]), np.log(y[ok])
+    b, a = np.polyfit(lx, ly, 1)
+    r2 = 1 - np.sum((ly - (a + b * lx)) ** 2) / np.sum((ly - ly.mean()) ** 2)
+    reps = boot.transpose("boot", dim).values[:, ok]
+    slopes = [np.polyfit(lx, np.log(rep), 1)[0] for rep in reps if (np.isfinite(rep) & (rep > 0)).all()]
+    q = [(1 - level) / 2, (1 + level) / 2]
+    lo, hi = np.quantile(slopes, q) if slopes else (np.nan, np.nan)
+    return {"b": float(b), "b_lo": float(lo), "b_hi": float(hi), "r2": float(r2), "points": int(ok.sum())}
+
+
+def _fmt(w: float, lo: float, hi: float, side: int, widths: np.ndarray) -> str:
+    if side < 0:
+        return f"< {widths.min():g}"
+    if side > 0:
+        return f"> {widths.max():g}"
+    if not np.isfinite(w):
+        return "–"
+    low = f"< {widths.min():g}" if lo == 0 else f"{lo:.1f}"
+    high = f"> {widths.max():g}" if np.isinf(hi) else f"{hi:.1f}"
+    return f"{w:.1f} [{low}, {high}]"
+
+
+def boundary_table(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), n_boot: int = 1000) -> str:
+    """Markdown: the critical widths for every (epoch, n_train, ...) cell, then their power laws in n_train at
+    each epoch and in training time (epochs ≥ 1) at each n_train, where the grid has those axes."""
+    cw = critical_widths(ds, rule, n_boot)
+    grid = ds["width"].values
+    rows = cw[f"width_{next(iter(BOUNDARIES))}"]
+    others = [d for d in rows.dims]
+    level = f"{100 * cw.attrs['level']:g} %"
+    head = " | ".join(others + [f"width at R = {getattr(rule, k):g} ({BOUNDARIES[k]}) [{level}]" for k in BOUNDARIES])
+    lines = [f"{ds.attrs.get('experiment', 'dataset')}: critical widths from {cw.attrs['r_metric']} redundancy, "
+             f"{cw.attrs['seeds']} seeds, {cw.attrs['n_boot']} bootstrap resamples", "", f"| {head} |",
+             "|" + "---|" * (len(others) + len(BOUNDARIES))]
+    stacked = rows.stack(cell=others) if others else rows.expand_dims(cell=[0])
+    for i in range(stacked.sizes["cell"]):
+        at = {d: stacked["cell"].values[i][j] if len(others) > 1 else stacked["cell"].values[i]
+              for j, d in enumerate(others)}
+        cols = [f"{at[d]:g}" if isinstance(at[d], (int, float, np.number)) else str(at[d]) for d in others]
+        for k in BOUNDARIES:
+            v = cw.sel(at) if others else cw
+            cols.append(_fmt(float(v[f"width_{k}"]), float(v[f"width_{k}_lo"]), float(v[f"width_{k}_hi"]),
+                             int(v[f"side_{k}"]), grid))
+        lines.append("| " + " | ".join(cols) + " |")
+    for dim, held in (("n_train", "epoch"), ("epoch", "n_train")):
+        if dim not in others or cw.sizes[dim] < 3:
+            continue
+        lines += ["", f"Power laws width ∝ {dim}^b (least squares in log-log, b with its {level} bootstrap "
+                  "interval; a law holds where R² ≥ 0.9 over ≥ 3 points):", ""]
+        rest = [d for d in others if d != dim]
+        groups = cw[f"width_{next(iter(BOUNDARIES))}"].stack(g=rest) if rest else None
+        keys = [dict(zip(rest, np.atleast_1d(v))) for v in groups["g"].values] if rest else [{}]
+        for at in keys:
+            sub = cw.sel(at)
+            if dim == "epoch":
+                sub = sub.sel(epoch=sub["epoch"] > 0)
+            where = ", ".join(f"{d} {v:g}" for d, v in at.items())
+            for k in BOUNDARIES:
+                fit = power_law(sub[f"width_{k}"], sub[f"boot_{k}"], dim)
+                verdict = "holds" if fit["points"] >= 3 and fit["r2"] >= 0.9 else "does not hold"
+                lines.append(f"- {where}, {BOUNDARIES[k]}: b = {fit['b']:.2f} [{fit['b_lo']:.2f}, "
+                             f"{fit['b_hi']:.2f}], R² = {fit['r2']:.2f} over {fit['points']} points: {verdict}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,49 @@
+"""Critical widths and their power laws on a dataset built with known crossings."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from acthash.boundaries import boundary_table, critical_widths, crossing, power_law
+
+WIDTHS = 2 ** np.arange(1, 21)
+NS = np.array([100, 1000, 10000, 100000])
+
+
+def known(slope: float = 0.5) -> xr.Dataset:
+    """R = 0.1 − 0.05·log10(w / w_c(n)): R crosses 0.1 at w_c(n) = 2·n^slope and 0.01 at w_c·10^1.8. Three
+    seeds offset by −0.01, 0, +0.01 (their mean is the law). Epoch 0: R = 1 everywhere (never crosses)."""
+    wc = 2 * NS.astype(float) ** slope
+    r = 0.1 - 0.05 * np.log10(WIDTHS[None, :] / wc[:, None])  # (n, width)
+    r = r[:, :, None] + np.array([-0.01, 0.0, 0.01])  # not clipped to [0, 1]: the law exactly
+    trained = xr.DataArray(r, dims=("n_train", "width", "seed"))
+    data = xr.concat([xr.ones_like(trained), trained], dim="epoch")
+    ds = xr.Dataset({"redundancy_test": data, "redundancy_train": data},
+                    coords={"epoch": [0, 10], "n_train": NS, "width": WIDTHS, "seed": [0, 1, 2]})
+    ds.attrs["experiment"] = "known"
+    return ds
+
+
+def test_a_crossing_is_interpolated_in_log_width_and_sides_are_named():
+    assert crossing(np.array([10, 100]), np.array([0.3, 0.1]), 0.2) == pytest.approx((np.sqrt(1000), 0))
+    assert crossing(np.array([10, 100]), np.array([0.05, 0.0]), 0.1)[1] == -1  # already below at the first
+    assert crossing(np.array([10, 100]), np.array([0.5, 0.4]), 0.1)[1] == 1  # never below
+
+
+def test_critical_widths_recover_the_built_in_law_with_intervals_around_it():
+    cw = critical_widths(known(), n_boot=200).sel(epoch=10)
+    want = 2 * NS ** 0.5
+    np.testing.assert_allclose(cw["width_r_hi"], want, rtol=1e-9)
+    np.testing.assert_allclose(cw["width_r_lo"], want * 10 ** 1.8, rtol=1e-9)
+    assert (cw["width_r_hi_lo"] < want).all() and (cw["width_r_hi_hi"] > want).all()  # seed spread
+    assert (critical_widths(known(), n_boot=10).sel(epoch=0)["side_r_hi"] == 1).all()  # R = 1: above the grid
+    fit = power_law(cw["width_r_hi"], cw["boot_r_hi"], "n_train")
+    assert fit["b"] == pytest.approx(0.5) and fit["r2"] == pytest.approx(1) and fit["b_lo"] <= 0.5 <= fit["b_hi"]
+
+
+def test_the_boundary_table_prints_every_cell_and_the_power_law():
+    table = boundary_table(known(0.3), n_boot=100)
+    assert "| epoch | n_train | width at R = 0.1 (under/critical) [95 %]" in table
+    assert "| 10 | 100 | 8.0 [" in table  # 2 · 100^0.3 = 7.96
+    assert f"| 0 | 100 | > {WIDTHS.max():g} | > {WIDTHS.max():g} |" in table
+    assert "epoch 10, under/critical: b = 0.30 [" in table and "holds" in table
