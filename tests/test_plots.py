@@ -8,7 +8,8 @@ import pytest
 import xarray as xr
 
 from acthash.measure import BY_NAME
-from acthash.plots import factor_table, figures, metric_lines, panels, regime_map
+from acthash.phase import REGIMES, classify
+from acthash.plots import factor_table, figures, metric_lines, panels, regime_map, regime_maps
 
 
 def dataset(**dims: list) -> xr.Dataset:
@@ -98,23 +99,48 @@ def test_a_dataset_without_values_gets_its_regime_maps_and_no_line_panels():
     plt.close("all")
 
 
-def test_regime_map_blocks_sit_at_their_grid_values():
+def test_regime_map_blocks_sit_at_their_grid_values_on_log_axes_with_every_value_labelled():
     ds = dataset(width=[3, 8, 16], n_train=[100, 1000], epoch=[5])
     ax = regime_map(ds, "width", "n_train")
     mesh = ax.collections[0]
     drawn = np.asarray(mesh.get_array()).reshape(2, 3)  # rows: n_train bottom to top; columns: width
-    np.testing.assert_array_equal(drawn, ds["regime"].sel(epoch=5).transpose("n_train", "width").values)
+    want = classify(ds.sel(epoch=5), slice_dims=("width", "n_train"))["regime"]  # the slice's own plateau
+    np.testing.assert_array_equal(drawn, want.transpose("n_train", "width").values)
+    edges = mesh.get_coordinates()[0, :, 0]  # x edges: halfway between log10 widths
+    np.testing.assert_allclose(edges[1:-1], (np.log10([3, 8]) + np.log10([8, 16])) / 2)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["3", "8", "16"]
+    np.testing.assert_allclose(ax.get_xticks(), np.log10([3, 8, 16]))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["100", "1000"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    present = {REGIMES[int(v)] for v in np.unique(want)}
+    assert {t for t in legend if t in REGIMES.values()} == present  # only the regimes drawn
     plt.close(ax.figure)
 
 
 def test_regime_map_hatches_cells_without_data_and_says_so():
     ds = dataset(width=[3, 8, 16], n_train=[100, 1000], epoch=[5])
-    ds["regime"][0, 1, 0] = -1
-    ds["regime_agreement"][1, 0, 0] = 0.5
+    ds["knn_test"][0, 1, 0, :] = np.nan  # width 3, n 1000: no accuracy, no regime
+    ds["redundancy_test"][1, 0, 0, 0] = 0.99  # width 8, n 100: one seed far from the others
+    ds["redundancy_test"][1, 0, 0, 1:] = 0.0
     ax = regime_map(ds, "width", "n_train")
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "no data" in legend and "seeds disagree (< 80 %)" in legend
-    assert [p.get_xy() for p in ax.patches if p.get_hatch() == "///"] == [(-0.5, 0.5)]  # width 3, n 1000
+    hatched = [p.get_xy() for p in ax.patches if p.get_hatch() == "///"]
+    assert len(hatched) == 1 and hatched[0][0] < np.log10(3) < hatched[0][0] + ax.patches[0].get_width()
+    plt.close(ax.figure)
+
+
+def test_small_multiples_show_one_map_per_value_of_the_third_axis_and_no_contours_on_categories():
+    ds = dataset(width=[3, 8, 16], n_train=[100, 1000], epoch=[0, 1, 10])
+    fig = regime_maps(ds, "width", "n_train", "epoch")
+    shown = [a for a in fig.axes if a.get_visible()]
+    assert [a.get_title() for a in shown] == ["epoch 0", "epoch 1", "epoch 10"]
+    assert all(len(a.collections) >= 1 for a in shown)
+    plt.close(fig)
+    arch = dataset(width=[3, 8], weight_decay=[0.0, 1e-4], epoch=[5])
+    ax = regime_map(arch, "width", "weight_decay")
+    assert not [c for c in ax.collections[1:] if "Contour" in type(c).__name__]  # a categorical axis: no contours
+    assert list(ax.get_yticks()) == [0.0, 1.0]
     plt.close(ax.figure)
 
 

@@ -22,7 +22,7 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
 from .cell import ALWAYS_DIMS, GRID_AXES  # noqa: E402
-from .phase import REGIMES  # noqa: E402
+from .phase import REGIMES, SLICES, classify, margin  # noqa: E402
 from .stats import mean_sd, pm  # noqa: E402
 
 COLORS = ["#f4b6b6", "#f7e39c", "#b7e2b1"]  # under, critical, sufficient
@@ -75,11 +75,21 @@ def _tick_labels(values: np.ndarray, most: int = 10) -> list[str]:
             if i % step == 0 else "" for i, v in enumerate(values)]
 
 
-def _log_ticks(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Ticks of a log axis at the grid's own values (0 drawn at 0.5), labelled as `_tick_labels` thins them."""
-    labels = _tick_labels(values)
-    shown = [i for i, t in enumerate(labels) if t]
-    return _positions(values, True, False)[shown], [labels[i] for i in shown]
+def _log_ticks(values: np.ndarray, most: int = 9) -> tuple[np.ndarray, list[str]]:
+    """Ticks of a log axis at the grid's own values (0 drawn at 0.5): the first, then each value at least
+    1/`most` of the axis' log span beyond the last one kept, and the last value, so labels never run into
+    each other."""
+    pos = _positions(values, True, False)
+    logs = np.log10(pos)
+    gap = (logs[-1] - logs[0]) / most
+    shown = [0]
+    for i in range(1, len(pos)):
+        if logs[i] - logs[shown[-1]] >= gap:
+            shown.append(i)
+    last = len(pos) - 1
+    if shown[-1] != last:  # the last value is always labelled, in place of a neighbour too close to it
+        shown[-1 if len(shown) > 1 and logs[last] - logs[shown[-1]] < gap else len(shown):] = [last]
+    return pos[shown], [_tick_labels([values[i]])[0] for i in shown]
 
 
 def _reduce_to(ds: xr.Dataset, keep: tuple[str, ...]) -> xr.Dataset:
@@ -87,58 +97,130 @@ def _reduce_to(ds: xr.Dataset, keep: tuple[str, ...]) -> xr.Dataset:
     return ds.sel({d: ds[d].values[-1] for d in ds.dims if d not in keep and d != "seed"})
 
 
-def _fixed(ds: xr.Dataset, sub: xr.Dataset) -> str:
+def _fixed(ds: xr.Dataset, sub: xr.Dataset, skip: tuple[str, ...] = ()) -> str:
     """One line: the grid dims `sub` holds fixed (its value of each, also those a user selected before, e.g.
-    `ds.sel(n_train=10000)`), the dataset and network, the seeds."""
+    `ds.sel(n_train=10000)`), the dataset and network, the seeds; dims in `skip` are left out."""
     held = [d for d in ds.dims if d != "seed" and d not in sub.dims]
     held += [d for d in ALWAYS_DIMS + CONTEXT
              if d != "seed" and d in sub.coords and sub[d].ndim == 0 and d not in held]
+    held = [d for d in held if d not in skip]
     parts = [f"{d} {_tick_labels([sub[d].item()])[0]}" for d in held]
     return " · ".join(parts + [f"{sub.sizes.get('seed', 1)} seed(s)"])
 
 
-def regime_map(ds: xr.Dataset, x: str = "width", y: str = "n_train", ax: plt.Axes | None = None) -> plt.Axes:
-    """The phase chart over (x, y): each grid cell one block coloured by its regime (the seeds' majority;
-    hatched: no data), a ✕ on cells where fewer than 80 % of seeds agree, and contours of R_test (solid
-    black, 0.5 / 0.1 / 0.01 thick to thin) and of K-NN test accuracy (dashed blue, 0.9 / 0.7 / 0.5),
-    interpolated between block centres. Both axes step once per grid value (categorical), labelled with the
-    values. Other dims are fixed at their last value (final epoch, largest n, ...), as the title says."""
-    ax = ax or plt.subplots(figsize=(6.4, 5.2))[1]
-    sub = _reduce_to(ds, (x, y))
-    nx, ny = sub.sizes[x], sub.sizes[y]
-    regime = sub["regime"].transpose(y, x).values.astype(float)
+def _chart_positions(values: np.ndarray, dim: str) -> tuple[np.ndarray, bool]:
+    """Positions of a regime map's axis: log10 of the grid values for width, epochs and sample size (epoch 0
+    at log10 0.5, as the paper draws it), else one step per value; and whether the axis is in log units."""
+    if dim in LOG_DIMS and np.issubdtype(values.dtype, np.number) and (values > 0).any() and len(values) > 1:
+        return np.log10(np.where(values == 0, 0.5, values).astype(float)), True
+    return np.arange(len(values), dtype=float), False
+
+
+def _edges(pos: np.ndarray) -> np.ndarray:
+    """Block edges halfway between positions; the outer blocks as wide as their neighbour's half-gap."""
+    if len(pos) == 1:
+        return np.array([pos[0] - 0.5, pos[0] + 0.5])
+    mid = (pos[1:] + pos[:-1]) / 2
+    return np.concatenate([[pos[0] - (mid[0] - pos[0])], mid, [pos[-1] + (pos[-1] - mid[-1])]])
+
+
+def _slice_regimes(sub: xr.Dataset, x: str, y: str) -> xr.Dataset:
+    """Regimes, seed agreement and margins of a slice, each cell against the slice's own plateau."""
+    from .merge import phase_rule
+
+    rule = phase_rule(sub)
+    out = classify(sub, rule, (x, y))
+    return out.assign(margin=margin(sub, rule, (x, y)))
+
+
+def _draw_map(ax: plt.Axes, sub: xr.Dataset, x: str, y: str) -> dict[str, object]:
+    """One regime map of a 2-D slice `sub` on `ax`; returns the legend entries it used (label → handle)."""
+    (px, logx), (py, logy) = _chart_positions(sub[x].values, x), _chart_positions(sub[y].values, y)
+    chart = _slice_regimes(sub, x, y)
+    regime = chart["regime"].transpose(y, x).values.astype(float)
     regime[regime < 0] = np.nan
-    ax.pcolormesh(np.arange(nx + 1) - 0.5, np.arange(ny + 1) - 0.5, regime, cmap=ListedColormap(COLORS),
-                  norm=BoundaryNorm([-0.5, 0.5, 1.5, 2.5], 3), edgecolors="white", linewidth=0.6)
-    handles: list = [Patch(facecolor=c, label=REGIMES[i]) for i, c in enumerate(COLORS)]
-    if np.isnan(regime).any():
-        for j, i in zip(*np.nonzero(np.isnan(regime))):
-            ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, hatch="///", edgecolor="0.6", lw=0))
-        handles.append(Patch(facecolor="white", hatch="///", edgecolor="0.6", label="no data"))
-    ii, jj = np.meshgrid(np.arange(nx), np.arange(ny))
-    split = sub["regime_agreement"].transpose(y, x).values < AGREEMENT
-    if split.any():
-        ax.scatter(ii[split], jj[split], s=55, marker="x", c="0.25", zorder=3)
-        handles.append(Line2D([], [], marker="x", color="0.25", linestyle="", label="seeds disagree (< 80 %)"))
-    if nx > 1 and ny > 1:
+    ex, ey = _edges(px), _edges(py)
+    ax.pcolormesh(ex, ey, regime, cmap=ListedColormap(COLORS), norm=BoundaryNorm([-0.5, 0.5, 1.5, 2.5], 3),
+                  edgecolors="white", linewidth=0.6)
+    used: dict[str, object] = {REGIMES[i]: Patch(facecolor=COLORS[i], label=REGIMES[i])
+                               for i in range(3) if (regime == i).any()}
+    for j, i in zip(*np.nonzero(np.isnan(regime))):
+        ax.add_patch(Rectangle((ex[i], ey[j]), ex[i + 1] - ex[i], ey[j + 1] - ey[j], fill=False, hatch="///",
+                               edgecolor="0.6", lw=0))
+        used["no data"] = Patch(facecolor="white", hatch="///", edgecolor="0.6", label="no data")
+    gx, gy = np.meshgrid(px, py)
+    marks = (("seeds disagree (< 80 %)", chart["regime_agreement"].transpose(y, x).values < AGREEMENT, "x", 45),
+             ("near-tie (a 10 % threshold move changes it)", chart["margin"].transpose(y, x).values == 1.1, "o", 110))
+    for name, where, marker, size in marks:
+        if where.any():
+            style = {"c": "0.2"} if marker == "x" else {"facecolors": "none", "edgecolors": "0.2"}
+            ax.scatter(gx[where], gy[where], s=size, marker=marker, zorder=3, **style)
+            used[name] = Line2D([], [], marker=marker, color="0.2", linestyle="", label=name,
+                                markerfacecolor="0.2" if marker == "x" else "none")
+    if logx and logy and len(px) > 1 and len(py) > 1:  # contours only where both axes are true (log) coordinates
         for var, levels, color, style in (("redundancy_test", R_LEVELS, "k", "-"),
                                           ("knn_test", KNN_LEVELS, "#1f3f99", "--")):
             da = sub[var].mean("seed") if "seed" in sub[var].dims else sub[var]
             z = da.transpose(y, x).values
             for level, lw in zip(levels, WIDTHS):
                 if np.isfinite(z).any() and np.nanmin(z) < level < np.nanmax(z):
-                    ax.contour(ii, jj, z, levels=[level], colors=color, linestyles=style, linewidths=lw)
-                    handles.append(Line2D([], [], color=color, linestyle=style, lw=lw,
-                                          label=f"{sub[var].attrs['long_name']} = {level:g}"))
-    for axis, dim, n in ((ax.xaxis, x, nx), (ax.yaxis, y, ny)):
-        axis.set_ticks(np.arange(n), _tick_labels(sub[dim].values))
-    ax.set_xlim(-0.5, nx - 0.5)
-    ax.set_ylim(-0.5, ny - 0.5)
-    ax.set_xlabel(label(sub[x]))
-    ax.set_ylabel(label(sub[y]))
+                    ax.contour(gx, gy, z, levels=[level], colors=color, linestyles=style, linewidths=lw)
+                    name = f"{sub[var].attrs.get('long_name', var)} = {level:g}"
+                    used[name] = Line2D([], [], color=color, linestyle=style, lw=lw, label=name)
+    for axis, pos, dim in ((ax.xaxis, px, x), (ax.yaxis, py, y)):
+        axis.set_ticks(pos, _tick_labels(sub[dim].values, most=len(pos)))
+    ax.tick_params(axis="x", labelrotation=90 if len(px) > 8 else 0, labelsize=7)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_xlim(ex[0], ex[-1])
+    ax.set_ylim(ey[0], ey[-1])
+    ax.set_xlabel(label(sub[x]) + (" (log)" if logx else ""), fontsize=8)
+    ax.set_ylabel(label(sub[y]) + (" (log)" if logy else ""), fontsize=8)
+    return used
+
+
+REGIME_RULE = "colour: regime of the seed means against the slice's accuracy plateau · log axes, epoch 0 at 0.5"
+
+
+def regime_map(ds: xr.Dataset, x: str = "width", y: str = "n_train", ax: plt.Axes | None = None) -> plt.Axes:
+    """The phase chart over (x, y): each grid cell one block at its grid value (log axes for width, epochs and
+    sample size, epoch 0 at 0.5), coloured by the regime of its seed-mean metrics against the accuracy
+    plateau of this slice (SPEC Part B §3.1); hatched: no data; ✕: fewer than 80 % of seeds share the regime;
+    dot: a near-tie (moving r_hi, r_lo or eps by 10 % changes it). Contours of R_test (solid, 0.5 / 0.1 /
+    0.01) and K-NN test accuracy (dashed, 0.9 / 0.7 / 0.5), interpolated in log coordinates, where both axes
+    are numeric. Other dims are fixed at their last value (final epoch, largest n, ...), as the title says;
+    the legend lists only what is drawn."""
+    ax = ax or plt.subplots(figsize=(6.4, 5.2))[1]
+    sub = _reduce_to(ds, (x, y))
+    used = _draw_map(ax, sub, x, y)
     ax.set_title(f"{ds.attrs.get('experiment', '')}: regimes over {x} × {y}\n{_fixed(ds, sub)}", fontsize=9)
-    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False)
+    ax.legend(handles=list(used.values()), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+              frameon=False)
     return ax
+
+
+def regime_maps(ds: xr.Dataset, x: str, y: str, facet: str) -> plt.Figure:
+    """Small multiples of `regime_map`: one (x, y) map per value of `facet` (e.g. width × n_train at each
+    checkpoint epoch), so a reader sees how the chart moves along the third axis; one legend for all."""
+    values = ds[facet].values if facet in ds.dims else [None]
+    ncols = min(3, len(values))
+    nrows = -(-len(values) // ncols)
+    size = (3.6, 3.2) if len(values) > 1 else (6.0, 4.8)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(size[0] * ncols, 7.5), size[1] * nrows + 2.2),
+                             squeeze=False, layout="constrained")
+    used: dict[str, object] = {}
+    for ax, v in zip(axes.flat, values):
+        sub = ds if v is None else ds.sel({facet: v})
+        used.update(_draw_map(ax, _reduce_to(sub, (x, y)), x, y))
+        if v is not None:
+            ax.set_title(f"{facet} {_tick_labels([v])[0]}", fontsize=9)
+    for ax in axes.flat[len(values):]:
+        ax.set_visible(False)
+    first = _reduce_to(ds if values[0] is None else ds.sel({facet: values[0]}), (x, y))
+    held = _fixed(ds, first, skip=(facet,))
+    fig.suptitle(f"{ds.attrs.get('experiment', '')}: regimes over {x} × {y}, one panel per {facet}\n{held}\n"
+                 f"{REGIME_RULE}", fontsize=9)
+    fig.legend(handles=list(used.values()), loc="outside lower center", ncol=3, fontsize=7, frameon=False)
+    return fig
 
 
 def panels(ds: xr.Dataset) -> tuple[str, ...]:
@@ -219,17 +301,18 @@ def factor_table(ds: xr.Dataset, factor: str, metrics: tuple[str, ...] = TABLE_M
 
 
 def figures(ds: xr.Dataset) -> Iterator[tuple[str, plt.Figure]]:
-    """Every figure the grid supports, as (file stem, figure), drawn one at a time: a regime map for each pair
-    of (width, n_train), (width, epoch), (epoch, n_train) that both vary (one per architecture), and metric
+    """Every figure the grid supports, as (file stem, figure), drawn one at a time: regime maps for each pair
+    of (width, n_train), (width, epoch), (epoch, n_train) that both vary, as small multiples over the third
+    axis (epoch, n_train, width; one figure per architecture), and metric
     panels against each varying dim, coloured by the most telling other one (none when no metric has a
     value, e.g. every cell diverged)."""
     varying = [d for d in ds.dims if d != "seed" and ds.sizes[d] > 1]
     archs = [str(a) for a in ds["arch"].values] if "arch" in varying else [None]
-    for x, y in (("width", "n_train"), ("width", "epoch"), ("epoch", "n_train")):
+    for (x, y), facet in zip(SLICES, ("epoch", "n_train", "width")):
         if x in varying and y in varying:
             for arch in archs:
-                ax = regime_map(ds if arch is None else ds.sel(arch=arch), x, y)
-                yield f"regimes_{x}_x_{y}{'' if arch is None else '_' + arch}", ax.figure
+                fig = regime_maps(ds if arch is None else ds.sel(arch=arch), x, y, facet)
+                yield f"regimes_{x}_x_{y}{'' if arch is None else '_' + arch}", fig
     for x in varying if panels(ds) else ():
         if "arch" in varying and x != "arch":
             hue = "arch"
