@@ -9,7 +9,7 @@ import xarray as xr
 
 from acthash.measure import BY_NAME
 from acthash.phase import REGIMES, classify
-from acthash.plots import factor_table, figures, metric_lines, panels, regime_map, regime_maps
+from acthash.plots import boundary_lines, factor_table, figures, metric_lines, panels, regime_map, regime_maps
 
 
 def dataset(**dims: list) -> xr.Dataset:
@@ -152,3 +152,18 @@ def test_panels_include_optional_metrics_only_where_they_hold_values(metric):
     assert metric not in panels(ds)
     ds[metric][0] = 0.5
     assert metric in panels(ds)
+
+
+def test_the_boundary_figure_draws_each_epochs_critical_widths_over_n():
+    from acthash.boundaries import critical_widths
+
+    from .test_boundaries import known
+
+    ds = known()
+    fig = boundary_lines(ds, n_boot=50)
+    ax = fig.axes[0]
+    solid = [line for line in ax.lines if line.get_linestyle() == "-"]
+    want = critical_widths(ds, n_boot=50).sel(epoch=10)["width_r_hi"].values
+    np.testing.assert_allclose(solid[0].get_ydata(), want)  # epoch 0 never crosses: only epoch 10 drawn
+    assert ax.get_xscale() == ax.get_yscale() == "log" and "not drawn" in ax.get_title()
+    plt.close(fig)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.2.0"  # 0.2.0: a cell's numbers no longer depend on its pack (arithmetic changed)
-_LAZY = {"load": "merge", "status": "progress", "run_cells": "runner", "regime_map": "plots",
-         "metric_lines": "plots", "factor_table": "plots", "compare_paper": "paper", "cell_codes": "cellcodes"}
+_LAZY = {"load": "merge", "status": "progress", "run_cells": "runner", "regime_map": "plots", "regime_maps": "plots",
+         "metric_lines": "plots", "boundary_lines": "plots", "factor_table": "plots", "compare_paper": "paper",
+         "cell_codes": "cellcodes", "critical_widths": "boundaries", "boundary_table": "boundaries",
+         "robustness_table": "phase"}
 __all__ = [*_LAZY, "__version__"]
 
 

@@ -19,7 +19,7 @@ import xarray as xr  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
-from matplotlib.ticker import NullLocator  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter, NullLocator  # noqa: E402
 
 from .cell import ALWAYS_DIMS, GRID_AXES  # noqa: E402
 from .phase import REGIMES, SLICES, classify, margin  # noqa: E402
@@ -223,6 +223,49 @@ def regime_maps(ds: xr.Dataset, x: str, y: str, facet: str) -> plt.Figure:
     return fig
 
 
+def boundary_lines(ds: xr.Dataset, n_boot: int = 1000) -> plt.Figure:
+    """The phase chart's boundaries over sample size: for each checkpoint epoch, the width at which R crosses
+    r_hi (under/critical, solid) and r_lo (critical/sufficient, dashed) against n_train, log-log, with the
+    bootstrap interval over seeds as error bars (`acthash.boundaries.critical_widths`; the values of
+    `acthash boundaries`). Crossings outside the width grid are not drawn; the title says so."""
+    from .boundaries import BOUNDARIES, critical_widths
+    from .merge import phase_rule
+
+    rule = phase_rule(ds)
+    cw = critical_widths(_reduce_to(ds, ("width", "n_train", "epoch")), rule, n_boot)
+    fig, ax = plt.subplots(figsize=(6.8, 4.8), layout="constrained")
+    epochs = cw["epoch"].values if "epoch" in cw.dims else [None]
+    for i, e in enumerate(epochs):
+        one = cw if e is None else cw.sel(epoch=e)
+        color = plt.cm.viridis(0.85 * i / max(len(epochs) - 1, 1))
+        for key, style in zip(BOUNDARIES, ("-", "--")):
+            w = one[f"width_{key}"]
+            ok = np.isfinite(w.values)
+            if not ok.any():
+                continue
+            lo, hi = one[f"width_{key}_lo"].values[ok], one[f"width_{key}_hi"].values[ok]
+            yerr = np.vstack([w.values[ok] - lo, np.minimum(hi, 10 * w.values[ok].max()) - w.values[ok]])
+            ax.errorbar(w["n_train"].values[ok], w.values[ok], yerr=yerr, color=color, linestyle=style, marker="o",
+                        ms=3, capsize=2, label=f"epoch {_tick_labels([e])[0]}" if key == "r_hi" and e is not None
+                        else None)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 3, 5, 7)))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(label(ds["n_train"]))
+    ax.set_ylabel("critical width (neurons)")
+    grid = ds["width"].values
+    ax.set_title(f"{ds.attrs.get('experiment', '')}: where R_{rule.r_metric} crosses r_hi = {rule.r_hi:g} (solid) and "
+                 f"r_lo = {rule.r_lo:g} (dashed)\nbars: {100 * cw.attrs['level']:g} % bootstrap over "
+                 f"{cw.attrs['seeds']} seeds; crossings outside widths {grid.min():g}–{grid.max():g} not drawn",
+                 fontsize=9)
+    ax.grid(alpha=0.3, which="both")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, title="checkpoint", title_fontsize=7)
+    return fig
+
+
 def panels(ds: xr.Dataset) -> tuple[str, ...]:
     """The metrics of `PANELS` that `ds` holds with at least one value."""
     return tuple(m for m in PANELS if m in ds and bool(ds[m].notnull().any()))
@@ -303,7 +346,8 @@ def factor_table(ds: xr.Dataset, factor: str, metrics: tuple[str, ...] = TABLE_M
 def figures(ds: xr.Dataset) -> Iterator[tuple[str, plt.Figure]]:
     """Every figure the grid supports, as (file stem, figure), drawn one at a time: regime maps for each pair
     of (width, n_train), (width, epoch), (epoch, n_train) that both vary, as small multiples over the third
-    axis (epoch, n_train, width; one figure per architecture), and metric
+    axis (epoch, n_train, width; one figure per architecture), the critical widths over n_train where width
+    and n_train vary (`boundary_lines`), and metric
     panels against each varying dim, coloured by the most telling other one (none when no metric has a
     value, e.g. every cell diverged)."""
     varying = [d for d in ds.dims if d != "seed" and ds.sizes[d] > 1]
@@ -313,6 +357,8 @@ def figures(ds: xr.Dataset) -> Iterator[tuple[str, plt.Figure]]:
             for arch in archs:
                 fig = regime_maps(ds if arch is None else ds.sel(arch=arch), x, y, facet)
                 yield f"regimes_{x}_x_{y}{'' if arch is None else '_' + arch}", fig
+    if "width" in varying and "n_train" in varying and "arch" not in varying and panels(ds):
+        yield "boundaries_vs_n_train", boundary_lines(ds)
     for x in varying if panels(ds) else ():
         if "arch" in varying and x != "arch":
             hue = "arch"
