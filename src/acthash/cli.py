@@ -206,6 +206,26 @@ def _cmd_robustness(args: argparse.Namespace) -> None:
     print(robustness_table(ds, phase_rule(ds), args.factor), end="")
 
 
+def _cmd_effects(args: argparse.Namespace) -> None:
+    from .effects import effects_figure, effects_table, factor_effects
+    from .merge import load
+    from .plots import FACTORS
+
+    phase = load(args.phase)
+    factors = {}
+    for path in args.factors:
+        ds = load(path)
+        varying = [d for d in FACTORS if d in ds.dims and ds.sizes[d] > 1]
+        if len(varying) != 1:
+            raise ValueError(f"{path}: varies {varying or 'no factor'}; give one dataset per factor")
+        factors[varying[0]] = ds
+    effects = factor_effects(phase, factors)
+    print(effects_table(effects, phase), end="")
+    if args.figure:
+        effects_figure(effects, phase).savefig(args.figure, dpi=130, bbox_inches="tight")
+        print(f"figure: {args.figure}")
+
+
 def _cmd_params(args: argparse.Namespace) -> None:
     from .cell import PhaseRule
 
@@ -332,6 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("metrics", help="a merged metrics.nc")
     p.add_argument("--factor", type=float, default=2.0, help="the multiplicative move of each threshold")
     p.set_defaults(func=_cmd_robustness)
+
+    p = sub.add_parser("effects", help="how far each axis moves R_test and K-NN: the factors' levels against "
+                       "width, training time and sample size, on one scale (a table, and a figure with --figure)")
+    p.add_argument("phase", help="a merged dataset varying width, epoch and n_train (e.g. mnist_phase)")
+    p.add_argument("factors", nargs="+", help="merged datasets each varying one factor (e.g. mnist_weight_decay)")
+    p.add_argument("--figure", help="also draw the ranges into this file (PNG or SVG)")
+    p.set_defaults(func=_cmd_effects)
 
     p = sub.add_parser("params", help="every cell and phase parameter: default, allowed values, meaning")
     p.set_defaults(func=_cmd_params)

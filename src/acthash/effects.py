@@ -1,0 +1,104 @@
+"""How far each axis moves the metrics: a regularisation or noise factor's levels against model size,
+training time and sample size, on one scale (the paper's claim that the latter three matter more).
+
+The effect of an axis on a metric is the range (max − min) of the metric's seed means across the axis'
+values, every other axis held at a reference cell: the last epoch, the largest n, the factor's default, and
+each width the datasets share (width itself: across all widths of the phase grid).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .cell import FIELDS
+from .plots import FACTORS, label
+
+METRICS = ("redundancy_test", "knn_test")
+PHASE_AXES = ("width", "epoch", "n_train")
+
+
+def _seed_mean(da: xr.DataArray) -> xr.DataArray:
+    return da.mean("seed") if "seed" in da.dims else da
+
+
+def _at_reference(ds: xr.Dataset, keep: str, width: float | None) -> xr.Dataset:
+    """`ds` with every dim but `keep` (and seed) at the reference: the given width, the last epoch, the
+    largest n, a factor's default value (else its first)."""
+    at: dict = {}
+    for d in ds.dims:
+        if d in (keep, "seed"):
+            continue
+        if d == "width":
+            at[d] = width
+        elif d in FACTORS:
+            default = FIELDS[d].default
+            at[d] = default if default in ds[d].values else ds[d].values[0]
+        else:
+            at[d] = ds[d].values[-1]
+    return ds.sel(at)
+
+
+def factor_effects(phase: xr.Dataset, factors: dict[str, xr.Dataset], metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
+    """One row per (axis, metric, width): the axis' range of the metric's seed means (`range`), with the values
+    that give its min and max. `phase` varies width, epoch and n_train; `factors` maps a factor name (a grid
+    axis such as weight_decay) to the merged dataset that varies it. Widths: those all datasets share."""
+    widths = set(phase["width"].values.tolist())
+    for ds in factors.values():
+        widths &= set(ds["width"].values.tolist())
+    rows = []
+    sources = [(axis, phase) for axis in PHASE_AXES] + list(factors.items())
+    for axis, ds in sources:
+        for width in sorted(widths) if axis != "width" else [None]:
+            sub = _at_reference(ds, axis, width)
+            for m in metrics:
+                means = _seed_mean(sub[m])
+                if means.notnull().sum() < 2:
+                    continue
+                values = means[axis].values
+                lo, hi = int(means.argmin(axis)), int(means.argmax(axis))
+                rows.append({"axis": axis, "metric": m, "width": width, "range": float(means.max() - means.min()),
+                             "at_min": values[lo], "at_max": values[hi], "levels": len(values)})
+    return pd.DataFrame(rows)
+
+
+def effects_table(effects: pd.DataFrame, phase: xr.Dataset) -> str:
+    """Markdown: one row per axis, one column per (metric, width): the range of the seed means."""
+    cols = [(m, w) for m in effects["metric"].unique() for w in sorted(effects["width"].dropna().unique())]
+    head = " | ".join(f"{label(phase[m])} range, width {w:g}" for m, w in cols)
+    lines = [f"| axis | {head} |", "|" + "---|" * (len(cols) + 1)]
+    for axis in effects["axis"].unique():
+        cells = []
+        for m, w in cols:
+            pick = effects[(effects["axis"] == axis) & (effects["metric"] == m)
+                           & ((effects["width"] == w) | effects["width"].isna())]
+            cells.append(f"{pick['range'].iloc[0]:.3f}" if len(pick) else "–")
+        lines.append(f"| {axis} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def effects_figure(effects: pd.DataFrame, phase: xr.Dataset):  # noqa: ANN201 - a matplotlib Figure
+    """One panel per metric: each axis' range (a bar per shared width; width's own range as one bar)."""
+    import matplotlib.pyplot as plt
+
+    metrics = list(effects["metric"].unique())
+    axes_order = list(effects["axis"].unique())
+    widths = sorted(effects["width"].dropna().unique())
+    fig, axs = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 0.45 * len(axes_order) + 1.8),
+                            squeeze=False, layout="constrained")
+    for ax, m in zip(axs[0], metrics):
+        sub = effects[effects["metric"] == m]
+        for k, w in enumerate(widths):
+            vals = [sub[(sub["axis"] == a) & ((sub["width"] == w) | sub["width"].isna())]["range"] for a in axes_order]
+            y = np.arange(len(axes_order)) + (k - (len(widths) - 1) / 2) * 0.8 / len(widths)
+            ax.barh(y, [v.iloc[0] if len(v) else np.nan for v in vals], height=0.8 / len(widths),
+                    color=plt.cm.viridis(0.85 * k / max(len(widths) - 1, 1)), label=f"width {w:g}")
+        ax.set_yticks(np.arange(len(axes_order)), axes_order)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"range of the seed means of {label(phase[m])}")
+        ax.grid(alpha=0.3, axis="x")
+    axs[0][0].legend(fontsize=7)
+    fig.suptitle("How far each axis moves the metrics (others at the last epoch, the largest n, defaults; width: "
+                 "its whole range)", fontsize=9)
+    return fig
