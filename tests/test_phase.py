@@ -44,7 +44,7 @@ def test_fixed_plateau_and_r_metric_max():
 
 
 def test_the_rule_names_metrics_of_the_registry():
-    from acthash.measure import BY_NAME
+    from acthash.registry import BY_NAME
 
     fields = {f.name: f for f in dataclasses.fields(PhaseRule)}
     assert set(fields["accuracy"].metadata["choices"]) <= set(BY_NAME)

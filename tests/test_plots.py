@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from acthash.measure import BY_NAME
+from acthash.registry import BY_NAME
 from acthash.phase import REGIMES, classify
 from acthash.plots import boundary_lines, factor_table, figures, metric_lines, panels, regime_map, regime_maps
 

@@ -15,7 +15,7 @@ import xarray as xr
 
 from . import __version__
 from .cell import ALWAYS_DIMS, FIELDS, GRID_AXES, PhaseRule
-from .measure import BY_NAME, METRICS, OPTIONAL_SOURCES, unmeasured
+from .registry import BY_NAME, METRICS, OPTIONAL_SOURCES, unmeasured
 from .phase import classify
 from .plan import read_plan
 from .store import CellFileError, read_cell

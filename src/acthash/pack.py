@@ -16,7 +16,8 @@ import torch
 
 from . import data
 from .cell import Cell
-from .measure import BY_NAME, code_metrics, names, noise_metrics
+from .measure import code_metrics, noise_metrics
+from .registry import BY_NAME, names
 from .samples import cell_samples
 from .store import CellFileError, atomic_h5, open_checked, read_codes, versions, write_member
 from .train import Trainer

@@ -85,7 +85,7 @@ def packs_to_run(views: list[View], layout: Layout) -> tuple[list[Pack], dict[st
 def cells_to_remeasure(views: list[View], layout: Layout, claimed: set[str]) -> list[Cell]:
     """Cells of `views` whose file is complete but was measured before some registered metric existed (not
     in `claimed`, the cells packs compute): re-measuring the stored codes adds those metrics."""
-    from .measure import unmeasured
+    from .registry import unmeasured
 
     out, seen = [], set(claimed)
     for view in views:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .layout import Layout
-from .measure import unmeasured
+from .registry import unmeasured
 from .plan import read_plan
 from .runner import CELL_LINE
 from .store import CellFileError, read_cell

@@ -12,7 +12,7 @@ Cell file layout (a pack member group has the same layout, with only the trainer
              for long codes (CNNs) train/test hold only the units in code_units, and hash_train /
              hash_test (rows, 16) uint8 hold BLAKE2b digests of the whole rows (for redundancy)
   code_units (K,) int64: the sampled units of a long code (absent when the whole code is stored)
-  metrics/   one (C,) float64 array per metric of `acthash.measure.METRICS`, under its registry name; in a
+  metrics/   one (C,) float64 array per metric of `acthash.registry.METRICS`, under its registry name; in a
              pack member only those the trainer computes (network loss and accuracy, random-input redundancy)
 Files are written under a temporary name in the same folder and renamed when complete.
 """
