@@ -244,21 +244,27 @@ def boundary_lines(ds: xr.Dataset, n_boot: int = 1000) -> plt.Figure:
             if not ok.any():
                 continue
             lo, hi = one[f"width_{key}_lo"].values[ok], one[f"width_{key}_hi"].values[ok]
-            yerr = np.vstack([w.values[ok] - lo, np.minimum(hi, 10 * w.values[ok].max()) - w.values[ok]])
-            ax.errorbar(w["n_train"].values[ok], w.values[ok], yerr=yerr, color=color, linestyle=style, marker="o",
+            top = ds["width"].values.max()  # an interval open above the grid ends there, with a ▲
+            yerr = np.vstack([w.values[ok] - np.maximum(lo, ds["width"].values.min()), np.minimum(hi, top) - w.values[ok]])
+            n = w["n_train"].values[ok]
+            ax.errorbar(n, w.values[ok], yerr=yerr, color=color, linestyle=style, marker="o",
                         ms=3, capsize=2, label=f"epoch {_tick_labels([e])[0]}" if key == "r_hi" and e is not None
                         else None)
+            if np.isinf(hi).any():
+                ax.scatter(n[np.isinf(hi)], np.full(np.isinf(hi).sum(), top), marker="^", color=color, s=25)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 3, 5, 7)))
     ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.set_xlabel(label(ds["n_train"]))
     ax.set_ylabel("critical width (neurons)")
     grid = ds["width"].values
     ax.set_title(f"{ds.attrs.get('experiment', '')}: where R_{rule.r_metric} crosses r_hi = {rule.r_hi:g} (solid) and "
                  f"r_lo = {rule.r_lo:g} (dashed)\nbars: {100 * cw.attrs['level']:g} % bootstrap over "
-                 f"{cw.attrs['seeds']} seeds; crossings outside widths {grid.min():g}–{grid.max():g} not drawn",
+                 f"{cw.attrs['seeds']} seeds (▲: open above width {grid.max():g}); crossings outside widths "
+                 f"{grid.min():g}–{grid.max():g} not drawn",
                  fontsize=9)
     ax.grid(alpha=0.3, which="both")
     if ax.get_legend_handles_labels()[0]:
