@@ -183,7 +183,7 @@ def test_cancelled_and_killed_training_jobs_recover_without_losing_cells(slurm_c
     first = _wait_for(lambda: len(_train_jobs()) == 2 and _train_jobs(), 30, "two running train jobs")
     subprocess.run(["scancel", next(iter(first))], check=True)
     # the other job's training process (the one left after the scancel), not any other run-pack on this machine
-    trainer = "python.*bin/acthash run-pack --plan results/long/plan.json "
+    trainer = "python[^ ]* -m acthash run-pack --plan results/long/plan.json "  # how the rules run acthash
     _wait_for(lambda: len(subprocess.run(["pgrep", "-f", trainer], capture_output=True, text=True).stdout.split()) == 1,
               30, "the cancelled job's training process to end")
     killed = subprocess.run(["pkill", "-9", "-f", trainer], check=False).returncode

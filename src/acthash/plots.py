@@ -173,8 +173,8 @@ def _draw_map(ax: plt.Axes, sub: xr.Dataset, x: str, y: str) -> dict[str, object
     ax.tick_params(axis="y", labelsize=7)
     ax.set_xlim(ex[0], ex[-1])
     ax.set_ylim(ey[0], ey[-1])
-    ax.set_xlabel(label(sub[x]) + (" (log)" if logx else ""), fontsize=8)
-    ax.set_ylabel(label(sub[y]) + (" (log)" if logy else ""), fontsize=8)
+    ax.set_xlabel(label(sub[x]), fontsize=8)  # the dataset's own label; the title says the axes are log
+    ax.set_ylabel(label(sub[y]), fontsize=8)
     return used
 
 
@@ -192,7 +192,8 @@ def regime_map(ds: xr.Dataset, x: str = "width", y: str = "n_train", ax: plt.Axe
     ax = ax or plt.subplots(figsize=(6.4, 5.2))[1]
     sub = _reduce_to(ds, (x, y))
     used = _draw_map(ax, sub, x, y)
-    ax.set_title(f"{ds.attrs.get('experiment', '')}: regimes over {x} × {y}\n{_fixed(ds, sub)}", fontsize=9)
+    ax.set_title(f"{ds.attrs.get('experiment', '')}: regimes over {x} × {y}\n{_fixed(ds, sub)}\n{REGIME_RULE}",
+                 fontsize=8)
     ax.legend(handles=list(used.values()), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
               frameon=False)
     return ax
