@@ -11,6 +11,8 @@ side recorded.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import xarray as xr
 
@@ -91,12 +93,18 @@ def power_law(widths: xr.DataArray, boot: xr.DataArray, dim: str, level: float =
         return {"b": np.nan, "b_lo": np.nan, "b_hi": np.nan, "r2": np.nan, "points": int(ok.sum())}
     lx, ly = np.log(x[ok]), np.log(y[ok])
     b, a = np.polyfit(lx, ly, 1)
-    r2 = 1 - np.sum((ly - (a + b * lx)) ** 2) / np.sum((ly - ly.mean()) ** 2)
+    spread = np.sum((ly - ly.mean()) ** 2)  # 0 when every width is the same: R² undefined
+    r2 = 1 - np.sum((ly - (a + b * lx)) ** 2) / spread if spread > 0 else np.nan
     reps = boot.transpose("boot", dim).values[:, ok]
     slopes = [np.polyfit(lx, np.log(rep), 1)[0] for rep in reps if (np.isfinite(rep) & (rep > 0)).all()]
     q = [(1 - level) / 2, (1 + level) / 2]
     lo, hi = np.quantile(slopes, q) if slopes else (np.nan, np.nan)
     return {"b": float(b), "b_lo": float(lo), "b_hi": float(hi), "r2": float(r2), "points": int(ok.sum())}
+
+
+def _cells(ds: xr.Dataset, dims: list[str]) -> list[dict]:
+    """Every combination of the coordinate values of `dims` ([{}] for none), in grid order."""
+    return [dict(zip(dims, values)) for values in itertools.product(*(ds[d].values for d in dims))]
 
 
 def _fmt(w: float, lo: float, hi: float, side: int, widths: np.ndarray) -> str:
@@ -117,31 +125,25 @@ def boundary_table(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), n_boot: int = 
     cw = critical_widths(ds, rule, n_boot)
     grid = ds["width"].values
     rows = cw[f"width_{next(iter(BOUNDARIES))}"]
-    others = [d for d in rows.dims]
+    others = list(rows.dims)
     level = f"{100 * cw.attrs['level']:g} %"
     head = " | ".join(others + [f"width at R = {getattr(rule, k):g} ({BOUNDARIES[k]}) [{level}]" for k in BOUNDARIES])
     lines = [f"{ds.attrs.get('experiment', 'dataset')}: critical widths from {cw.attrs['r_metric']} redundancy, "
              f"{cw.attrs['seeds']} seeds, {cw.attrs['n_boot']} bootstrap resamples", "", f"| {head} |",
              "|" + "---|" * (len(others) + len(BOUNDARIES))]
-    stacked = rows.stack(cell=others) if others else rows.expand_dims(cell=[0])
-    for i in range(stacked.sizes["cell"]):
-        at = {d: stacked["cell"].values[i][j] if len(others) > 1 else stacked["cell"].values[i]
-              for j, d in enumerate(others)}
+    for at in _cells(cw, others):
         cols = [f"{at[d]:g}" if isinstance(at[d], (int, float, np.number)) else str(at[d]) for d in others]
+        v = cw.sel(at)
         for k in BOUNDARIES:
-            v = cw.sel(at) if others else cw
             cols.append(_fmt(float(v[f"width_{k}"]), float(v[f"width_{k}_lo"]), float(v[f"width_{k}_hi"]),
                              int(v[f"side_{k}"]), grid))
         lines.append("| " + " | ".join(cols) + " |")
-    for dim, held in (("n_train", "epoch"), ("epoch", "n_train")):
+    for dim in ("n_train", "epoch"):
         if dim not in others or cw.sizes[dim] < 3:
             continue
         lines += ["", f"Power laws width ∝ {dim}^b (least squares in log-log, b with its {level} bootstrap "
                   "interval; a law holds where R² ≥ 0.9 over ≥ 3 points):", ""]
-        rest = [d for d in others if d != dim]
-        groups = cw[f"width_{next(iter(BOUNDARIES))}"].stack(g=rest) if rest else None
-        keys = [dict(zip(rest, np.atleast_1d(v))) for v in groups["g"].values] if rest else [{}]
-        for at in keys:
+        for at in _cells(cw, [d for d in others if d != dim]):
             sub = cw.sel(at)
             if dim == "epoch":
                 sub = sub.sel(epoch=sub["epoch"] > 0)

@@ -105,13 +105,12 @@ class StackedAdam:
         restore()
 
     def _cpu_step(self, lr: float, t: float, grads: Sequence[Tensor]) -> None:
+        real = np.dtype(str(self.params[0].dtype).removeprefix("torch.")).type  # Keras: scalars in the weights' dtype
+        b1, b2, one = real(self.b1), real(self.b2), real(1)
+        lr_t = real(lr) * (np.sqrt(one - b2 ** real(t)) / (one - b1 ** real(t)))
         for p, g, m, v in zip(self.params, grads, self.m, self.v):
-            real = np.dtype(str(p.dtype).removeprefix("torch.")).type  # Keras: every scalar in the weights' dtype
-            b1, b2 = real(self.b1), real(self.b2)
-            one = real(1)
-            lr_t = real(lr) * (np.sqrt(one - b2 ** real(t)) / (one - b1 ** real(t)))
-            _keras_adam(*(x.detach().view(-1).numpy() for x in (p, g.contiguous(), m, v)), lr_t, b1, one - b1, b2, one - b2,
-                   real(self.eps))
+            arrays = (x.detach().view(-1).numpy() for x in (p, g.contiguous(), m, v))
+            _keras_adam(*arrays, lr_t, b1, one - b1, b2, one - b2, real(self.eps))
 
     def state_dict(self) -> dict:
         return {"m": self.m, "v": self.v, "t": self.t}

@@ -12,7 +12,8 @@ from .cell import Cell
 from .config import View
 from .grid import packs
 from .layout import Layout, pack_id
-from .store import CellFileError, cell_file_problem, read_cell
+from .registry import unmeasured
+from .store import CellFileError, atomic_text, cell_file_problem, read_cell
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,7 @@ class Pack:
 
 def write_plan(plan: dict[str, Any], out: Path | str, log: Path | str | None = None) -> Path:
     """Write plan.json atomically (and, with `log`, a one-line summary there)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(plan, indent=1))
-    tmp.replace(out)
+    out = atomic_text(out, json.dumps(plan, indent=1))
     if log:
         Path(log).parent.mkdir(parents=True, exist_ok=True)
         Path(log).write_text(f"view {plan['view']} of {plan['experiment']}: {len(plan['cells'])} cells\n")
@@ -85,8 +82,6 @@ def packs_to_run(views: list[View], layout: Layout) -> tuple[list[Pack], dict[st
 def cells_to_remeasure(views: list[View], layout: Layout, claimed: set[str]) -> list[Cell]:
     """Cells of `views` whose file is complete but was measured before some registered metric existed (not
     in `claimed`, the cells packs compute): re-measuring the stored codes adds those metrics."""
-    from .registry import unmeasured
-
     out, seen = [], set(claimed)
     for view in views:
         for cell in view.cells:

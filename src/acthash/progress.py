@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .layout import Layout
-from .registry import unmeasured
 from .plan import read_plan
+from .registry import unmeasured
 from .runner import CELL_LINE
 from .store import CellFileError, read_cell
 

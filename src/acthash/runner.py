@@ -23,7 +23,7 @@ import submitit
 from .cell import Cell
 from .grid import PACK_OVER, PACK_SIZE, packs
 from .layout import Layout, pack_id
-from .store import CellFileError, cell_file_problem, open_checked
+from .store import CellFileError, atomic_text, cell_file_problem, open_checked
 
 
 CELL_LINE = re.compile(r"^cell ([0-9a-f]{16}) ", re.M)  # how a pack job's log names its cells (for status)
@@ -113,8 +113,7 @@ def run_layout_pack(cells: Sequence[Cell], layout: Layout, data_root: Path | str
                     backend, device, damaged=layout, train_only=train_only)
     if train_only:
         return outs
-    receipt = Path(layout.pack_receipt(pid))
-    receipt.write_text(json.dumps({"pack": pid, "cells": [str(p) for p in outs]}, indent=1))
+    atomic_text(layout.pack_receipt(pid), json.dumps({"pack": pid, "cells": [str(p) for p in outs]}, indent=1))
     return outs
 
 
