@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from acthash import fastmetrics as fm
-from acthash import metrics as ref
-from acthash.cell import Cell
-from acthash.config import resolve_file
-from acthash.layout import Layout
-from acthash.pack import _cpu_model
-from acthash.samples import cell_samples
-from acthash.train import Trainer
+from acthash.data.samples import cell_samples
+from acthash.metrics import fast as fm
+from acthash.metrics import reference as ref
+from acthash.nets.train import Trainer
+from acthash.params.cell import Cell
+from acthash.params.config import resolve_file
+from acthash.params.layout import Layout
+from acthash.run.pack import _cpu_model
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 WIDTHS = resolve_file(CONFIG, "mnist_width")[0].spec["width"]  # the paper's width grid, as shipped
@@ -126,7 +126,7 @@ def bench_optimizer(device: str, seeds: int, steps: int, rounds: int = 3) -> dic
     Adam (one numba pass on the CPU, the same arithmetic for every entry) against the same epoch with torch's
     fused kernel (acthash < 0.2.0), alternated for `rounds` rounds after a warm-up epoch of each; the ratio is
     the median of the rounds' ratios (> 1: ours slower). On a GPU both run torch's fused kernel."""
-    from acthash.optim import StackedAdam
+    from acthash.nets.optim import StackedAdam
 
     x, y, cells = _width_grid(seeds, steps)
     ours = StackedAdam.step
@@ -232,10 +232,10 @@ def bench_measure(data_root: str, widths: tuple[int, ...], repeat: int = 2) -> d
 
     import h5py
 
-    from acthash.data import fetch
-    from acthash.measure import code_metrics
-    from acthash.pack import train_pack
-    from acthash.store import read_codes
+    from acthash.data.sources import fetch
+    from acthash.metrics.measure import code_metrics
+    from acthash.run.pack import train_pack
+    from acthash.run.store import read_codes
 
     assert set(widths) <= set(WIDTHS), f"{widths} not all in the width grid {WIDTHS}"
     fetch("mnist", data_root)
@@ -265,8 +265,8 @@ def bench_cnn_codes(device: str, rows: int) -> dict:
     """Throughput of CNN code extraction (no reference: the reference's dense int8 codes of 60 000 CIFAR-10
     images would take 16.7 GB): VGG-16 at the reference width on random 32×32×3 images, whole rows packed
     and hashed, 4 096 sampled units kept."""
-    from acthash.cnn import StackedCNN
-    from acthash.codes import extract, sample_units
+    from acthash.nets.cnn import StackedCNN
+    from acthash.nets.codes import extract, sample_units
 
     model = StackedCNN("vgg16", (3, 32, 32), 10, 64, [0]).to(device)
     x = torch.rand(rows, 3 * 32 * 32, device=device)

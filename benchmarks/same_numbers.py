@@ -10,11 +10,11 @@ import time
 
 import numpy as np
 
-from acthash import data
-from acthash.cell import Cell
-from acthash.config import resolve_file
-from acthash.samples import cell_samples
-from acthash.train import Trainer
+from acthash.data import sources as data
+from acthash.data.samples import cell_samples
+from acthash.nets.train import Trainer
+from acthash.params.cell import Cell
+from acthash.params.config import resolve_file
 from run_all import CONFIG
 
 WIDTHS = resolve_file(CONFIG, "mnist_width")[0].spec["width"]

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """Where real datasets live for the tests (ACTHASH_DATA, default <repo>/data); MNIST fetched once."""
-    from acthash.data import fetch
+    from acthash.data.sources import fetch
 
     root = Path(os.environ.get("ACTHASH_DATA", REPO / "data"))
     fetch("mnist", root)
@@ -50,9 +50,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True, slurm: bool = False
 
 def make_trainer(cells, dtype: torch.dtype = torch.float64, device: str = "cpu"):
     """A quiet trainer of `cells` on scikit-learn's digits."""
-    from acthash.data import load
-    from acthash.samples import cell_samples
-    from acthash.train import Trainer
+    from acthash.data.samples import cell_samples
+    from acthash.data.sources import load
+    from acthash.nets.train import Trainer
 
     arrays = load("digits", ".")
     samples = [cell_samples(c, arrays.y_train, arrays.n_classes) for c in cells]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from acthash.boundaries import boundary_table, critical_widths, crossing, power_law
+from acthash.analysis.boundaries import boundary_table, critical_widths, crossing, power_law
 
 WIDTHS = 2 ** np.arange(1, 21)
 NS = np.array([100, 1000, 10000, 100000])

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import acthash
-from acthash.cell import Cell, PhaseRule
-from acthash.config import View
-from acthash.layout import Layout
-from acthash.merge import collect, merge_records
-from acthash.runner import run_layout_pack
+from acthash.analysis.merge import collect, merge_records
+from acthash.params.cell import Cell, PhaseRule
+from acthash.params.config import View
+from acthash.params.layout import Layout
+from acthash.run.runner import run_layout_pack
 
 BASE = Cell(dataset="digits", width=6, n_train=300, checkpoints=(0, 2), batch_size=32, kmeans_n_init=2)
 

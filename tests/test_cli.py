@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from acthash.store import read_cell
+from acthash.run.store import read_cell
 
 
 @pytest.mark.slow

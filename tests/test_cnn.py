@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from acthash.augment import policy
-from acthash.cell import Cell
-from acthash.cnn import CNN_ARCHS, RESNET, VGG, StackedCNN
-from acthash.codes import extract, sample_units
-from acthash.pack import measure_member, train_pack
-from acthash.store import open_checked, read_codes
+from acthash.data.augment import policy
+from acthash.nets.cnn import CNN_ARCHS, RESNET, VGG, StackedCNN
+from acthash.nets.codes import extract, sample_units
+from acthash.params.cell import Cell
+from acthash.run.pack import measure_member, train_pack
+from acthash.run.store import open_checked, read_codes
 
 from .conftest import assert_pack_equals_alone, make_trainer
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from acthash.codes import extract, keep_mask, pack_bits, unpack_bits
-from acthash.model import StackedMLP
+from acthash.nets.codes import extract, keep_mask, pack_bits, unpack_bits
+from acthash.nets.mlp import StackedMLP
 
 
 @pytest.mark.parametrize("length", [1, 7, 8, 9, 40, 1001])

@@ -10,9 +10,8 @@ import subprocess
 import pytest
 import yaml
 
-from acthash.cell import FIELDS, GRID_AXES, PACK_SHARED, PARAMS, Cell, check_value, param
-from acthash.config import TOP_KEYS, ConfigError, coerce, resolve
-from acthash.cell import PhaseRule
+from acthash.params.cell import FIELDS, GRID_AXES, PACK_SHARED, PARAMS, Cell, PhaseRule, check_value, param
+from acthash.params.config import TOP_KEYS, ConfigError, coerce, resolve
 
 from .conftest import REPO
 

@@ -6,7 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from acthash.data import DatasetNotFound, fetch, load, read_idx
+from acthash.data.sources import DatasetNotFound, fetch, load, read_idx
 
 
 def test_real_mnist_shapes_range_and_checksums(data_root):

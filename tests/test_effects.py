@@ -3,7 +3,7 @@
 import numpy as np
 import xarray as xr
 
-from acthash.effects import effects_figure, effects_table, factor_effects
+from acthash.analysis.effects import effects_figure, effects_table, factor_effects
 
 
 def grid(**dims) -> xr.Dataset:

@@ -7,10 +7,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from acthash.cell import INPUT_SIZE, TEST_SIZE, TRAIN_SIZE, Cell
-from acthash.data import load
-from acthash.estimate import SHIPPED, Calibration, job_resources, pack_cost
-from acthash.plan import Pack
+from acthash.data.sources import load
+from acthash.params.cell import INPUT_SIZE, TEST_SIZE, TRAIN_SIZE, Cell
+from acthash.run.estimate import SHIPPED, Calibration, job_resources, pack_cost
+from acthash.run.plan import Pack
 
 from .conftest import REPO
 
@@ -64,15 +64,15 @@ def test_calibration_files(tmp_path):
 
 
 def test_estimate_cli_on_the_shipped_grids(tmp_path):
-    from acthash.config import resolve_file
-    from acthash.layout import Layout
-    from acthash.plan import packs_to_run
+    from acthash.params.config import resolve_file
+    from acthash.params.layout import Layout
+    from acthash.run.plan import plan_work
 
     for experiments in ("mnist_width", "all"):
         out = subprocess.run(["acthash", "estimate", experiments, "--results", str(tmp_path),
                               "--config", str(REPO / "config" / "config.yaml")],
                              capture_output=True, text=True, check=True).stdout
-        packs, _ = packs_to_run(resolve_file(REPO / "config" / "config.yaml", experiments), Layout(str(tmp_path)))
+        packs = plan_work(resolve_file(REPO / "config" / "config.yaml", experiments), Layout(str(tmp_path))).packs
         assert f"jobs: {len(packs)} on the cluster" in out
         assert f"cells to compute: {sum(len(p.cells) for p in packs)}" in out
         assert "machine hours on the calibration machine" in out and "largest job: pack" in out

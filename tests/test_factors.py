@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from acthash.augment import augment_batch
-from acthash.cell import Cell
-from acthash.data import load
-from acthash.measure import code_metrics, noise_metrics
-from acthash.probes import random_inputs
+from acthash.data.augment import augment_batch
+from acthash.data.probes import random_inputs
+from acthash.data.sources import load
+from acthash.metrics.measure import code_metrics, noise_metrics
+from acthash.params.cell import Cell
 
 from .conftest import make_trainer
 from .test_train import BASE
@@ -100,9 +100,9 @@ def test_noise_cells_score_codes_with_the_true_labels_too():
 def test_a_label_noise_cell_file_scores_its_codes_with_both_labelings(tmp_path):
     import h5py
 
-    from acthash import fastmetrics as fm
-    from acthash.runner import run_pack
-    from acthash.store import read_cell, read_codes
+    from acthash.metrics import fast as fm
+    from acthash.run.runner import run_pack
+    from acthash.run.store import read_cell, read_codes
 
     cells = [Cell(dataset="digits", width=24, n_train=600, label_noise=v, checkpoints=(0, 2), early_stopping=False,
                   kmeans_n_init=2) for v in (0.0, 0.6)]
@@ -121,7 +121,7 @@ def test_a_label_noise_cell_file_scores_its_codes_with_both_labelings(tmp_path):
 
 @pytest.mark.slow
 def test_fashion_mnist_is_fetched_and_loads(tmp_path):
-    from acthash.data import fetch
+    from acthash.data.sources import fetch
 
     fetch("fashion_mnist", tmp_path)
     a = load("fashion_mnist", tmp_path)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from acthash import fastmetrics as fm
-from acthash.codes import pack_bits
+from acthash.metrics import fast as fm
+from acthash.nets.codes import pack_bits
 
 from .conftest import make_trainer
 from .test_cnn import BASE as CNN

@@ -5,9 +5,9 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.neighbors import KNeighborsClassifier
 
-from acthash import fastmetrics as fm
-from acthash import metrics as ref
-from acthash.measure import code_metrics
+from acthash.metrics import fast as fm
+from acthash.metrics import reference as ref
+from acthash.metrics.measure import code_metrics
 
 
 def test_redundancy_on_hand_made_codes():

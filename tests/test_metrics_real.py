@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
-from acthash import fastmetrics as fm
-from acthash import metrics as ref
-from acthash.cell import Cell
-from acthash.codes import unpack_bits
-from acthash.pack import train_pack
-from acthash.store import read_codes
+from acthash.metrics import fast as fm
+from acthash.metrics import reference as ref
+from acthash.nets.codes import unpack_bits
+from acthash.params.cell import Cell
+from acthash.run.pack import train_pack
+from acthash.run.store import read_codes
 
 WIDTHS = (8, 40)  # thousands of repeated codes at 8 units, almost none at 40
 

@@ -4,7 +4,7 @@ batch (how many members, how wide the widest, a lone group or several), the prem
 import pytest
 import torch
 
-from acthash.model import MIN_ROWS, WideInput, member_baddbmm
+from acthash.nets.mlp import MIN_ROWS, WideInput, member_baddbmm
 
 
 def _embed(member: torch.Tensor, batch: int, rows: int, at: int, gen: torch.Generator) -> torch.Tensor:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from acthash.paper import TARGETS, compare_paper, markdown
+from acthash.analysis.paper import TARGETS, compare_paper, markdown
 
 
 def merged(experiment: str, widths, epochs, seeds=3, **metrics) -> xr.Dataset:

@@ -5,8 +5,8 @@ import dataclasses
 import numpy as np
 import xarray as xr
 
-from acthash.cell import PhaseRule
-from acthash.phase import CRITICAL, SUFFICIENT, UNDER, classify, margin, robustness_table, sensitivity
+from acthash.analysis.phase import CRITICAL, SUFFICIENT, UNDER, classify, margin, robustness_table, sensitivity
+from acthash.params.cell import PhaseRule
 
 
 def make(r, acc):
@@ -44,7 +44,7 @@ def test_fixed_plateau_and_r_metric_max():
 
 
 def test_the_rule_names_metrics_of_the_registry():
-    from acthash.registry import BY_NAME
+    from acthash.params.registry import BY_NAME
 
     fields = {f.name: f for f in dataclasses.fields(PhaseRule)}
     assert set(fields["accuracy"].metadata["choices"]) <= set(BY_NAME)

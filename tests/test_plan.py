@@ -13,17 +13,16 @@ import numpy as np
 import pytest
 
 import acthash
-from acthash.cell import Cell
-from acthash.config import View
-from acthash.grid import expand, packs
-from acthash.layout import Layout, pack_id
-from acthash.merge import merge_files
-from acthash.cell import PhaseRule
-from acthash.pack import remeasure, train_pack
-from acthash.plan import packs_to_run, write_plan
-from acthash.progress import status
-from acthash.runner import run_layout_pack, run_pack
-from acthash.store import read_cell
+from acthash.analysis.merge import merge_files
+from acthash.params.cell import Cell, PhaseRule
+from acthash.params.config import View
+from acthash.params.grid import expand, packs
+from acthash.params.layout import Layout, pack_id
+from acthash.run.pack import remeasure, train_pack
+from acthash.run.plan import plan_work, write_plan
+from acthash.run.runner import run_layout_pack, run_pack
+from acthash.run.status import status
+from acthash.run.store import read_cell
 
 BASE = {"dataset": "digits", "n_train": 300, "checkpoints": [0, 2], "early_stopping": False, "kmeans_n_init": 2}
 
@@ -62,18 +61,19 @@ def tree(tmp_path_factory):
     b = _view("b", expand({**BASE, "width": [12, 20], "seed": [0]}))
     for view in (a, b):
         write_plan(view.plan(), layout.plan(view.name))
-    (pack,), _ = packs_to_run([a], layout)
+    (pack,) = plan_work([a], layout).packs
     run_layout_pack(pack.cells, layout, ".", "cpu", pid=pack.id)
     return layout, a, b
 
 
 def test_only_cells_without_a_complete_file_are_packed_each_once(tree):
     layout, a, b = tree
-    assert packs_to_run([a], layout) == ([], {})
-    todo, damaged = packs_to_run([a, b, b], layout)
-    assert [(p.view, sorted(c.width for c in p.cells)) for p in todo] == [("b", [20])] and not damaged
+    assert plan_work([a], layout).packs == []
+    work = plan_work([a, b, b], layout)
+    assert [(p.view, sorted(c.width for c in p.cells)) for p in work.packs] == [("b", [20])] and not work.damaged
+    assert {s.state for s in work.states.values()} == {"done", "missing"} and work.remeasure == []
     fresh = _view("c", expand({**BASE, "width": [30], "seed": [0, 1]}))
-    both, _ = packs_to_run([fresh, dataclasses.replace(fresh, name="d")], layout)
+    both = plan_work([fresh, dataclasses.replace(fresh, name="d")], layout).packs
     assert len(both) == 1 and both[0].view == "c"  # a cell two views share is computed once
 
 
@@ -85,12 +85,43 @@ def test_damaged_files_are_planned_for_repair_with_a_fresh_pack_id(tree, tmp_pat
     path = copy.cell(victim)
     with open(path, "r+b") as f:
         f.truncate(1000)
-    (pack,), damaged = packs_to_run([a], copy)
-    assert [c.param_hash for c in pack.cells] == [victim] and "not a readable HDF5" in damaged[victim]
+    work = plan_work([a], copy)
+    (pack,) = work.packs
+    assert [c.param_hash for c in pack.cells] == [victim] and "not a readable HDF5" in work.damaged[victim]
     assert pack.id != pack_id([f"{victim}:missing"])  # not the id of a plain first run of this cell
     run_layout_pack(pack.cells, copy, ".", "cpu", pid=pack.id)
-    assert packs_to_run([a], copy) == ([], {})
+    assert plan_work([a], copy).packs == []
     assert len(list((tmp_path / "r/cells/damaged").iterdir())) == 1
+
+
+def test_one_module_decides_every_cell_state_reading_each_file_once(tree, tmp_path, monkeypatch):
+    """The plan (packs, re-measurements, damage) and `status` take each cell's state from `cellstate`, which
+    reads each existing file once however many views list it."""
+    import h5py
+
+    from acthash.run import cellstate
+
+    layout, a, b = tree
+    copy = Layout(str(tmp_path / "r"))
+    shutil.copytree(layout.root, copy.root)
+    done, truncated, other, lacking = (c.param_hash for c in a.cells)
+    new = next(c.param_hash for c in b.cells if c.param_hash not in {done, truncated, other, lacking})
+    with open(copy.cell(truncated), "r+b") as f:
+        f.truncate(1000)
+    shutil.copy(copy.cell(done), copy.cell(other))  # a file of other parameters at this cell's address
+    with h5py.File(copy.cell(lacking), "a") as f:
+        del f["metrics/logreg_test"]  # measured before the metric existed
+    reads, read = [], cellstate.read_cell
+    monkeypatch.setattr(cellstate, "read_cell", lambda path, h: reads.append(path) or read(path, h))
+    work = plan_work([a, b, a], copy)
+    assert {h: s.state for h, s in work.states.items()} == \
+        {done: "done", truncated: "damaged", other: "damaged", lacking: "unmeasured", new: "missing"}
+    assert len(reads) == len(set(reads)) == 4  # the missing file is not opened
+    assert "made with other parameters" in work.damaged[other] and "not a readable HDF5" in work.damaged[truncated]
+    assert [c.param_hash for c in work.remeasure] == [lacking]
+    assert sorted(c.param_hash for p in work.packs for c in p.cells) == sorted([truncated, other, new])
+    table = status(copy.root).drop_duplicates("hash").set_index("hash")["state"]
+    assert table.to_dict() == {h: s.state for h, s in work.states.items()}
 
 
 def test_status_counts_and_merge_reads_the_tree(tree, tmp_path):
@@ -133,7 +164,7 @@ def test_remeasuring_with_other_parameters_keeps_the_addressed_file(tree, tmp_pa
     before = path.read_bytes()
     _, out = remeasure(path, knn_k=1)
     assert out.stem == dataclasses.replace(a.cells[0], knn_k=1).param_hash and path.read_bytes() == before
-    assert packs_to_run([a], copy) == ([], {})
+    assert plan_work([a], copy).packs == []
 
 
 def test_an_interrupted_pack_job_reuses_its_codes_and_measured_cells(tmp_path, capfd):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from acthash.registry import BY_NAME
-from acthash.phase import REGIMES, classify
-from acthash.plots import boundary_lines, factor_table, figures, metric_lines, panels, regime_map, regime_maps
+from acthash.analysis.phase import REGIMES, classify
+from acthash.analysis.plots import boundary_lines, factor_table, figures, metric_lines, panels, regime_map, regime_maps
+from acthash.params.registry import BY_NAME
 
 
 def dataset(**dims: list) -> xr.Dataset:
@@ -155,7 +155,7 @@ def test_panels_include_optional_metrics_only_where_they_hold_values(metric):
 
 
 def test_the_boundary_figure_draws_each_epochs_critical_widths_over_n():
-    from acthash.boundaries import critical_widths
+    from acthash.analysis.boundaries import critical_widths
 
     from .test_boundaries import known
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from acthash.cell import Cell
-from acthash.samples import cell_samples, noisy_labels, subset_indices, tile_rows
+from acthash.data.samples import cell_samples, noisy_labels, subset_indices, tile_rows
+from acthash.params.cell import Cell
 
 
 @pytest.mark.parametrize("n", [10, 30, 1000, 20000, 48000])

@@ -16,13 +16,13 @@ import pytest
 import yaml
 
 import acthash
-from acthash.cell import Cell
-from acthash.config import resolve
-from acthash.estimate import Calibration, job_resources
-from acthash.layout import Layout
-from acthash.plan import packs_to_run
-from acthash.merge import load
-from acthash.store import read_cell
+from acthash.analysis.merge import load
+from acthash.params.cell import Cell
+from acthash.params.config import resolve
+from acthash.params.layout import Layout
+from acthash.run.estimate import Calibration, job_resources
+from acthash.run.plan import plan_work
+from acthash.run.store import read_cell
 
 from .conftest import REPO, copy_workflow, snakemake
 
@@ -190,7 +190,7 @@ def test_cancelled_and_killed_training_jobs_recover_without_losing_cells(slurm_c
     retried = _wait_for(lambda: {j: r for j, r in _train_jobs("PENDING,RUNNING").items() if j not in first}, 120,
                         "the retried train jobs")
     limit, mem = next(iter(first.values()))
-    packs, _ = packs_to_run(resolve({"experiments": "long", "grids": {"long": LONG}}), Layout(str(tmp_path / "none")))
+    packs = plan_work(resolve({"experiments": "long", "grids": {"long": LONG}}), Layout(str(tmp_path / "none"))).packs
     sizes = {tuple(job_resources(p, Calibration.load()).values()) for p in packs}  # (runtime, mem_mb)
     assert sizes == {(_minutes(limit), _megabytes(mem))}  # the first attempt: the cost model's size
     assert {(_minutes(limit) * 2, _megabytes(mem) * 2)} == {(_minutes(t), _megabytes(m)) for t, m in retried.values()}

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from acthash.cell import Cell
-from acthash.train import check_packable
+from acthash.nets.train import check_packable
+from acthash.params.cell import Cell
 
 from .conftest import assert_member_results_equal, assert_pack_equals_alone, make_trainer
 
@@ -141,7 +141,7 @@ def test_training_state_is_read_back_as_plain_data_only(tmp_path):
 
 
 def test_an_owner_map_must_give_whole_rows_of_its_parameter():
-    from acthash.optim import StackedAdam
+    from acthash.nets.optim import StackedAdam
 
     StackedAdam([torch.zeros(4, 3)], [torch.arange(4).view(4, 1)])  # rows 0..3: one member each
     with pytest.raises(ValueError, match=r"owner map \(1, 3\) does not give whole rows of \(4, 3\)"):
@@ -246,8 +246,8 @@ def test_a_batch_of_one_row_keeps_bn_statistics_finite():
 
 
 def test_first_epoch_readings_leave_training_untouched_and_end_at_the_epoch_1_checkpoint():
-    from acthash.ablation import first_epoch_redundancy, table
-    from acthash.fastmetrics import redundancy_ratio_packed
+    from acthash.metrics.fast import redundancy_ratio_packed
+    from acthash.run.ablation import first_epoch_redundancy, table
 
     cells = [Cell(dataset="digits", width=w, n_train=1000, seed=s, checkpoints=(0, 1), early_stopping=False)
              for w in (8, 24) for s in (0, 1)]

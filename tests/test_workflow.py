@@ -19,12 +19,12 @@ import pytest
 import yaml
 from matplotlib.collections import QuadMesh
 
-from acthash.layout import Layout
-from acthash.merge import MergeError, load, merge_files
-from acthash.phase import REGIMES
-from acthash.plan import read_plan
-from acthash.plots import figures, panels
-from acthash.store import read_cell
+from acthash.analysis.merge import MergeError, load, merge_files
+from acthash.analysis.phase import REGIMES
+from acthash.analysis.plots import figures, panels
+from acthash.params.layout import Layout
+from acthash.run.plan import read_plan
+from acthash.run.store import read_cell
 
 from .conftest import NO_SLURM, REPO, copy_workflow, snakemake
 

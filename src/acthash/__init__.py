@@ -1,8 +1,10 @@
 """acthash: neural networks as hash encoders — neural codes, their metrics and the activation hash phase chart.
 
-The analysis API is imported lazily so that light modules (`acthash.cell`, `acthash.config`) stay free of
-torch for the Snakefile. No submodule shares a name with a function of the API, so `acthash.status` is the
-function on every call.
+The package is grouped by role (README, "Files"): `params` (every parameter, path and registry; no numpy or
+torch, the only part the Snakefile imports), `data`, `nets` and `metrics` (the computation: torch, numba,
+scikit-learn), `analysis` (merged datasets to tables and figures; no torch) and `run` (files, packs, plans,
+status, cost and the command line). The analysis API below is imported lazily, so importing `acthash` loads
+none of it. No subpackage shares a name with a function of the API, so `acthash.status` is the function.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.2.0"  # 0.2.0: a cell's numbers no longer depend on its pack (arithmetic changed)
-_LAZY = {"load": "merge", "status": "progress", "run_cells": "runner", "regime_map": "plots", "regime_maps": "plots",
-         "metric_lines": "plots", "boundary_lines": "plots", "factor_table": "plots", "compare_paper": "paper",
-         "cell_codes": "cellcodes", "critical_widths": "boundaries", "boundary_table": "boundaries",
-         "robustness_table": "phase"}
+_LAZY = {"load": "analysis.merge", "status": "run.status", "run_cells": "run.runner",
+         "regime_map": "analysis.plots", "regime_maps": "analysis.plots", "metric_lines": "analysis.plots",
+         "boundary_lines": "analysis.plots", "factor_table": "analysis.plots", "compare_paper": "analysis.paper",
+         "cell_codes": "analysis.cellcodes", "critical_widths": "analysis.boundaries",
+         "boundary_table": "analysis.boundaries", "robustness_table": "analysis.phase"}
 __all__ = [*_LAZY, "__version__"]
 
 

@@ -1,5 +1,5 @@
 """`python -m acthash`: the command line, run by the interpreter that has the package (the workflow's rules)."""
 
-from .cli import main
+from acthash.run.cli import main
 
 main()

@@ -1,5 +1,5 @@
-# Views, packs and small input/param functions; no rules here. Paths come from acthash.layout, the config is
-# resolved and checked by acthash.config, the packs to run by acthash.plan.
+# Views, packs and small input/param functions; no rules here. Paths come from acthash.params.layout, the config is
+# resolved and checked by acthash.params.config, the packs to run by acthash.run.plan.
 import hashlib
 import json
 import re
@@ -9,11 +9,11 @@ from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-from acthash.cell import DATASETS
-from acthash.config import ConfigError, measure_on, resolve
-from acthash.estimate import SHIPPED, Calibration, job_resources
-from acthash.layout import Layout, dataset_stamp
-from acthash.plan import cells_to_remeasure, packs_to_run, write_plan
+from acthash.params.cell import DATASETS
+from acthash.params.config import ConfigError, measure_on, resolve
+from acthash.params.layout import Layout, dataset_stamp
+from acthash.run.estimate import SHIPPED, Calibration, job_resources
+from acthash.run.plan import plan_work, write_plan
 
 LAYOUT = Layout("results")
 # Rules run `acthash` as the interpreter that runs Snakemake has it, so no environment needs activating (jobs on a
@@ -30,20 +30,16 @@ try:
 except ConfigError as err:
     sys.exit(f"acthash: config error: {err}")
 MEASURE_ON = measure_on(config)
-_packs, DAMAGED = packs_to_run(list(VIEWS.values()), LAYOUT)
-PACKS = {pack.id: pack for pack in _packs}
-CLAIMED = {cell.param_hash for pack in _packs for cell in pack.cells}
-# complete cell files measured before a registered metric existed: a job re-measures each
-REMEASURE = {
-    cell.param_hash: cell
-    for cell in cells_to_remeasure(list(VIEWS.values()), LAYOUT, CLAIMED)
-}
+# what this run computes, from one read of each cell file (acthash.run.cellstate decides every cell's state)
+WORK = plan_work(list(VIEWS.values()), LAYOUT)
+PACKS = {pack.id: pack for pack in WORK.packs}
+REMEASURE = {cell.param_hash: cell for cell in WORK.remeasure}
 # a receipt whose cells are not all complete is stale: its pack runs again
 for _pack in PACKS:
     Path(LAYOUT.pack_receipt(_pack)).unlink(missing_ok=True)
 for _hash in REMEASURE:
     Path(LAYOUT.remeasure_receipt(_hash)).unlink(missing_ok=True)
-for _hash, _problem in DAMAGED.items():
+for _hash, _problem in WORK.damaged.items():
     print(
         f"acthash: cell file {LAYOUT.cell(_hash)}: {_problem}; its pack job moves it to "
         f"{LAYOUT.root}/cells/damaged/ and recomputes it",
@@ -151,7 +147,7 @@ def view_cells(wildcards):
     return [
         LAYOUT.cell(c.param_hash)
         for c in VIEWS[wildcards.view].cells
-        if c.param_hash not in CLAIMED and c.param_hash not in REMEASURE
+        if WORK.states[c.param_hash].kept
     ]
 
 
@@ -160,6 +156,6 @@ def view_receipts(wildcards):
     hashes = {c.param_hash for c in VIEWS[wildcards.view].cells}
     return [
         LAYOUT.pack_receipt(pack.id)
-        for pack in _packs
+        for pack in WORK.packs
         if any(c.param_hash in hashes for c in pack.cells)
     ] + [LAYOUT.remeasure_receipt(h) for h in REMEASURE if h in hashes]

@@ -16,8 +16,8 @@ import itertools
 import numpy as np
 import xarray as xr
 
-from .cell import PhaseRule
-from .phase import redundancy_for
+from acthash.analysis.phase import redundancy_for
+from acthash.params.cell import PhaseRule
 
 BOUNDARIES = {"r_hi": "under/critical", "r_lo": "critical/sufficient"}
 

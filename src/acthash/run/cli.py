@@ -9,8 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
-from .cell import FIELDS, Cell, allowed
-from .config import MEASURE_ON, WORKFLOW_KEYS
+from acthash.params.cell import FIELDS, Cell, allowed
+from acthash.params.config import MEASURE_ON, WORKFLOW_KEYS
 
 
 def _add_cell_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
@@ -40,7 +40,7 @@ def _cell_from_args(args: argparse.Namespace) -> Cell:
 
 
 def _cmd_fetch(args: argparse.Namespace) -> None:
-    from .data import fetch
+    from acthash.data.sources import fetch
 
     folder = fetch(args.dataset, args.data_root)
     print(folder)
@@ -49,9 +49,9 @@ def _cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def _cmd_cell(args: argparse.Namespace) -> None:
-    from .pack import pick_device, print_json
-    from .runner import run_pack
-    from .store import read_cell
+    from acthash.run.pack import pick_device, print_json
+    from acthash.run.runner import run_pack
+    from acthash.run.store import read_cell
 
     cell = _cell_from_args(args)
     out = Path(args.out)
@@ -62,9 +62,9 @@ def _cmd_cell(args: argparse.Namespace) -> None:
 
 
 def _cmd_run_pack(args: argparse.Namespace) -> None:
-    from .layout import Layout
-    from .plan import plan_cells, read_plan
-    from .runner import run_layout_pack
+    from acthash.params.layout import Layout
+    from acthash.run.plan import plan_cells, read_plan
+    from acthash.run.runner import run_layout_pack
 
     by_hash = {c.param_hash: c for c in plan_cells(read_plan(args.plan))}
     missing = [h for h in args.cells if h not in by_hash]
@@ -75,20 +75,20 @@ def _cmd_run_pack(args: argparse.Namespace) -> None:
 
 
 def _cmd_measure(args: argparse.Namespace) -> None:
-    from .pack import pick_device, print_json, remeasure
+    from acthash.run.pack import pick_device, print_json, remeasure
 
     overrides = {"knn_k": args.knn_k} if args.knn_k else {}
     metrics, out = remeasure(args.target, args.backend, pick_device(args.device), **overrides)
     print(f"wrote {out}", file=sys.stderr)
     if args.receipt:
-        from .store import atomic_text
+        from acthash.run.store import atomic_text
 
         atomic_text(args.receipt, json.dumps({"cells": [str(out)]}, indent=1))
     print_json({k: [float(x) for x in v] for k, v in metrics.items()})
 
 
 def _cmd_merge(args: argparse.Namespace) -> None:
-    from .merge import merge_files, publish_file
+    from acthash.analysis.merge import merge_files, publish_file
 
     ds = merge_files(args.plan, args.cells, args.staged, args.receipts)
     publish_file(args.staged, args.out)
@@ -96,7 +96,7 @@ def _cmd_merge(args: argparse.Namespace) -> None:
 
 
 def _cmd_plot(args: argparse.Namespace) -> None:
-    from .plots import publish_figures, render_all
+    from acthash.analysis.plots import publish_figures, render_all
 
     for path in render_all(args.metrics, args.staged):
         print(path)
@@ -104,7 +104,7 @@ def _cmd_plot(args: argparse.Namespace) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> None:
-    from .progress import status_tables
+    from acthash.run.status import status_tables
 
     table, views = status_tables(args.results)
     if not len(table):
@@ -124,16 +124,16 @@ def _cmd_status(args: argparse.Namespace) -> None:
 def _cmd_estimate(args: argparse.Namespace) -> None:
     import yaml
 
-    from .config import measure_on, resolve
-    from .estimate import SHIPPED, Calibration, pack_cost, report
-    from .layout import Layout
-    from .plan import packs_to_run
+    from acthash.params.config import measure_on, resolve
+    from acthash.params.layout import Layout
+    from acthash.run.estimate import SHIPPED, Calibration, pack_cost, report
+    from acthash.run.plan import plan_work
 
     layout = Layout(args.results)
     config = yaml.safe_load(Path(args.config).read_text())
     config.update(experiments=args.experiments, **({"measure_on": args.measure_on} if args.measure_on else {}))
     views = resolve(config)
-    todo, _ = packs_to_run(views, layout)
+    todo = plan_work(views, layout).packs
     source = args.calibration or (layout.bench() if Path(layout.bench()).exists() else SHIPPED)
     calibration = Calibration.load(source)
     print(report([v.name for v in views], [pack_cost(p, calibration) for p in todo], calibration, source,
@@ -141,8 +141,8 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
 
 
 def _cmd_first_epoch(args: argparse.Namespace) -> None:
-    from .ablation import first_epoch_redundancy, table
-    from .pack import pick_device
+    from acthash.run.ablation import first_epoch_redundancy, table
+    from acthash.run.pack import pick_device
 
     base = _cell_from_args(args)
     cells = [dataclasses.replace(base, width=w, seed=s, checkpoints=(0, 1)) for w in args.widths for s in args.seeds]
@@ -156,7 +156,7 @@ def _cmd_first_epoch(args: argparse.Namespace) -> None:
 def _cmd_ablation_table(args: argparse.Namespace) -> None:
     import xarray as xr
 
-    from .ablation import variants_table
+    from acthash.run.ablation import variants_table
 
     datasets = []
     for path in args.datasets:
@@ -172,9 +172,9 @@ def _cmd_ablation_table(args: argparse.Namespace) -> None:
 
 
 def _cmd_compare_paper(args: argparse.Namespace) -> None:
-    from .layout import Layout
-    from .merge import load
-    from .paper import EXPERIMENTS, compare_paper, markdown
+    from acthash.analysis.merge import load
+    from acthash.analysis.paper import EXPERIMENTS, compare_paper, markdown
+    from acthash.params.layout import Layout
 
     paths = args.datasets or [p for e in EXPERIMENTS if (p := Path(Layout(args.results).metrics(e))).exists()]
     datasets = {}
@@ -191,25 +191,25 @@ def _cmd_compare_paper(args: argparse.Namespace) -> None:
 
 
 def _cmd_boundaries(args: argparse.Namespace) -> None:
-    from .boundaries import boundary_table
-    from .merge import load, phase_rule
+    from acthash.analysis.boundaries import boundary_table
+    from acthash.analysis.merge import load, phase_rule
 
     ds = load(args.metrics)
     print(boundary_table(ds, phase_rule(ds), args.boot), end="")
 
 
 def _cmd_robustness(args: argparse.Namespace) -> None:
-    from .merge import load, phase_rule
-    from .phase import robustness_table
+    from acthash.analysis.merge import load, phase_rule
+    from acthash.analysis.phase import robustness_table
 
     ds = load(args.metrics)
     print(robustness_table(ds, phase_rule(ds), args.factor), end="")
 
 
 def _cmd_effects(args: argparse.Namespace) -> None:
-    from .effects import effects_figure, effects_table, factor_effects
-    from .merge import load
-    from .plots import FACTORS
+    from acthash.analysis.effects import effects_figure, effects_table, factor_effects
+    from acthash.analysis.merge import load
+    from acthash.analysis.plots import FACTORS
 
     phase = load(args.phase)
     factors = {}
@@ -227,7 +227,7 @@ def _cmd_effects(args: argparse.Namespace) -> None:
 
 
 def _cmd_params(args: argparse.Namespace) -> None:
-    from .cell import PhaseRule
+    from acthash.params.cell import PhaseRule
 
     print("| key | axis | default | allowed | meaning |\n|---|---|---|---|---|")
     phase = {f.name: f for f in dataclasses.fields(PhaseRule)}

@@ -1,6 +1,6 @@
 """The metric registry: every metric of a cell checkpoint with what computes it, its long name, units and
 description, in one place. Light on purpose (no numpy or torch): the merge, status and plots read it without
-loading the computation (`acthash.measure`)."""
+loading the computation (`acthash.metrics.measure`)."""
 
 from __future__ import annotations
 

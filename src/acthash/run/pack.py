@@ -14,13 +14,13 @@ import h5py
 import numpy as np
 import torch
 
-from . import data
-from .cell import Cell
-from .measure import code_metrics, noise_metrics
-from .registry import BY_NAME, names
-from .samples import cell_samples
-from .store import CellFileError, atomic_h5, open_checked, read_codes, versions, write_member
-from .train import Trainer
+from acthash.data import sources as data
+from acthash.data.samples import cell_samples
+from acthash.metrics.measure import code_metrics, noise_metrics
+from acthash.nets.train import Trainer
+from acthash.params.cell import Cell
+from acthash.params.registry import BY_NAME, names
+from acthash.run.store import CellFileError, atomic_h5, open_checked, read_codes, versions, write_member
 
 
 # What a cell file keeps of its pack file: software, device, training time, classes and the pack's members

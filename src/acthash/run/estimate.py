@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .cell import INPUT_SIZE, TEST_SIZE, Cell, split_size
-from .config import MEASURE_ON
-from .plan import Pack
+from acthash.params.cell import INPUT_SIZE, TEST_SIZE, Cell, split_size
+from acthash.params.config import MEASURE_ON
+from acthash.run.plan import Pack
 
 SHIPPED = Path(__file__).with_name("calibration.json")
 BENCH_EXAMPLES = split_size("mnist", Cell().train_fraction) + TEST_SIZE["mnist"]  # codes per checkpoint measured

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cell import TRAIN_SIZE, Cell, split_size
+from acthash.params.cell import TRAIN_SIZE, Cell, split_size
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ Cell file layout (a pack member group has the same layout, with only the trainer
              for long codes (CNNs) train/test hold only the units in code_units, and hash_train /
              hash_test (rows, 16) uint8 hold BLAKE2b digests of the whole rows (for redundancy)
   code_units (K,) int64: the sampled units of a long code (absent when the whole code is stored)
-  metrics/   one (C,) float64 array per metric of `acthash.registry.METRICS`, under its registry name; in a
+  metrics/   one (C,) float64 array per metric of `acthash.params.registry.METRICS`, under its registry name; in a
              pack member only those the trainer computes (network loss and accuracy, random-input redundancy)
 Files are written under a temporary name in the same folder and renamed when complete.
 """
@@ -32,7 +32,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .cell import Cell
+from acthash.params.cell import Cell
 
 
 class CellFileError(ValueError):
@@ -44,7 +44,7 @@ def versions() -> dict[str, str]:
     import sklearn
     import torch
 
-    from . import __version__
+    from acthash import __version__
 
     return {"acthash": __version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__,
             "numpy": np.__version__, "h5py": h5py.__version__, "python": platform.python_version()}
@@ -83,7 +83,7 @@ def _row_chunks(packed: np.ndarray) -> tuple[int, int] | None:
 
 def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: np.ndarray) -> None:
     """Write one trained member (trainer `MemberResult`, its `Samples`) into group `g`."""
-    from .codes import keep_mask
+    from acthash.nets.codes import keep_mask
 
     g.attrs.update(params=json.dumps(cell.params()), param_hash=cell.param_hash, name=cell.name,
                    seed=cell.seed, status=result.status, stopped_epoch=result.stopped_epoch or -1,
@@ -130,15 +130,6 @@ def open_checked(path: Path | str, expected_hash: str | None = None) -> h5py.Fil
         f.close()
         raise CellFileError(f"{path}: made with other parameters (hash {got}, expected {expected_hash})")
     return f
-
-
-def cell_file_problem(path: Path | str, expected_hash: str) -> str | None:
-    """Why the file at `path` is not a complete cell file made with `expected_hash` ('missing', ...), or None."""
-    try:
-        open_checked(path, expected_hash).close()
-        return None
-    except CellFileError as err:
-        return str(err).removeprefix(f"{path}: ")
 
 
 @dataclass

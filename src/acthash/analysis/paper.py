@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .stats import DDOF, pm
+from acthash.analysis.stats import DDOF, pm
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,11 @@ from typing import Any
 
 import submitit
 
-from .cell import Cell
-from .grid import PACK_OVER, PACK_SIZE, packs
-from .layout import Layout, pack_id
-from .store import CellFileError, atomic_text, cell_file_problem, open_checked
+from acthash.params.cell import Cell
+from acthash.params.grid import PACK_OVER, PACK_SIZE, packs
+from acthash.params.layout import Layout, pack_id
+from acthash.run.cellstate import cell_state
+from acthash.run.store import CellFileError, atomic_text, open_checked
 
 
 CELL_LINE = re.compile(r"^cell ([0-9a-f]{16}) ", re.M)  # how a pack job's log names its cells (for status)
@@ -35,7 +36,7 @@ def _say(message: str) -> None:
 
 def _holds(codes: Path, cells: Sequence[Cell]) -> bool:
     """True if `codes` is a complete pack file with a member for each of `cells` (same parameters)."""
-    from .pack import find_member
+    from acthash.run.pack import find_member
 
     try:
         with open_checked(codes) as pack:
@@ -58,17 +59,17 @@ def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path 
     `.damaged-<time>` suffix when no layout is given) and replaced. With `train_only`, stop once the codes
     file is complete (a later call measures); returns [] then.
     """
-    from .pack import measure_member, train_pack
+    from acthash.run.pack import measure_member, train_pack
 
     outs = [Path(o) for o in outs]
     todo = []
     for cell, out in zip(cells, outs):
-        problem = cell_file_problem(out, cell.param_hash)
-        state = "complete, kept" if problem is None else "to compute" if problem == "missing" else \
-            f"to recompute ({problem})"
-        _say(f"cell {cell.param_hash} {cell.name}: {state}")
-        if problem is not None:
-            todo.append((cell, out, problem))
+        state = cell_state(out, cell.param_hash)
+        said = "to compute" if state.state == "missing" else f"to recompute ({state.detail})" if state.to_compute \
+            else "complete, kept"
+        _say(f"cell {cell.param_hash} {cell.name}: {said}")
+        if state.to_compute:
+            todo.append((cell, out, state.detail))
     if not todo:
         return outs
     work = Path(work)
@@ -81,12 +82,12 @@ def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path 
     if train_only:
         return []
     for cell, out, _ in todo:
-        if cell_file_problem(staged / out.name, cell.param_hash) is None:
+        if not cell_state(staged / out.name, cell.param_hash).to_compute:
             continue
         measure_member(codes, cell, staged / out.name, backend, metric_device)
         _say(f"cell {cell.param_hash}: measured")
     for cell, out, problem in todo:
-        if problem != "missing" and out.exists():
+        if problem and out.exists():
             stamp = time.strftime("%Y%m%dT%H%M%S")
             aside = Path(damaged.damaged(cell.param_hash, stamp) if damaged else f"{out}.damaged-{stamp}")
             aside.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +106,7 @@ def run_layout_pack(cells: Sequence[Cell], layout: Layout, data_root: Path | str
     """`run_pack` with the paths of `layout` for pack `pid` (default: the hash of the cells' hashes), metrics
     on the training device; writes the pack's receipt (the cell files) when done, or with `train_only` stops
     at the codes file `layout.pack_codes(pid)`."""
-    from .pack import pick_device
+    from acthash.run.pack import pick_device
 
     pid = pid or pack_id(c.param_hash for c in cells)
     device = pick_device(device)

@@ -20,7 +20,7 @@ TRAIN_SIZE = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "svhn": 
 TEST_SIZE = {"mnist": 10000, "fashion_mnist": 10000, "cifar10": 10000, "svhn": 26032, "digits": 300}
 INPUT_SIZE = {"mnist": 784, "fashion_mnist": 784, "cifar10": 3072, "svhn": 3072, "digits": 64}  # values per image
 DATASETS = tuple(TRAIN_SIZE)
-ARCHS = ("mlp", "vgg16", "vgg19", "resnet18", "resnet20")  # the CNNs are built by acthash.cnn
+ARCHS = ("mlp", "vgg16", "vgg19", "resnet18", "resnet20")  # the CNNs are built by acthash.nets.cnn
 RANDOM_INPUTS = ("none", "uniform01", "neg_uniform01", "gaussian_like_data")
 # Parameters every member of one stacked model (a pack) must share; the others may differ within a pack.
 PACK_SHARED = ("dataset", "arch", "depth", "bn", "checkpoints", "batch_size", "bn_eps", "bn_momentum", "bn_variance",

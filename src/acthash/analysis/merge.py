@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import __version__
-from .cell import ALWAYS_DIMS, FIELDS, GRID_AXES, PhaseRule
-from .registry import BY_NAME, METRICS, OPTIONAL_SOURCES, unmeasured
-from .phase import classify
-from .plan import read_plan
-from .store import CellFileError, read_cell
+from acthash import __version__
+from acthash.analysis.phase import classify
+from acthash.params.cell import ALWAYS_DIMS, FIELDS, GRID_AXES, PhaseRule
+from acthash.params.registry import BY_NAME, METRICS, OPTIONAL_SOURCES, unmeasured
+from acthash.run.plan import read_plan
+from acthash.run.store import CellFileError, read_cell
 
 
 class MergeError(ValueError):

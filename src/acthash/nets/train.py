@@ -19,15 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cell import PACK_SHARED, Cell
-from .augment import augment_batch
-from .cnn import StackedCNN
-from .codes import MemberCodes, extract, sample_units
-from .fastmetrics import redundancy_ratio_packed
-from .model import StackedMLP
-from .optim import StackedAdam, StackedSGD
-from .probes import random_inputs
-from .samples import Samples, stream_seed
+from acthash.data.augment import augment_batch
+from acthash.data.probes import random_inputs
+from acthash.data.samples import Samples, stream_seed
+from acthash.metrics.fast import redundancy_ratio_packed
+from acthash.nets.cnn import StackedCNN
+from acthash.nets.codes import MemberCodes, extract, sample_units
+from acthash.nets.mlp import StackedMLP
+from acthash.nets.optim import StackedAdam, StackedSGD
+from acthash.params.cell import PACK_SHARED, Cell
 
 
 @dataclass

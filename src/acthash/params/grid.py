@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from .cell import GRID_AXES, RECIPE_KEYS, Cell
+from acthash.params.cell import GRID_AXES, RECIPE_KEYS, Cell
 
 PACK_OVER = ("width", "seed")  # default: cells differing only in these axes train as one stacked model
 PACK_SIZE = 64  # default: at most this many cells per pack job

@@ -17,12 +17,12 @@ import numpy as np
 import torch
 import xarray as xr
 
-from . import data
-from .cell import Cell
-from .fastmetrics import redundancy_ratio_packed
-from .samples import cell_samples
-from .stats import mean_sd, pm
-from .train import Trainer
+from acthash.analysis.stats import mean_sd, pm
+from acthash.data import sources as data
+from acthash.data.samples import cell_samples
+from acthash.metrics.fast import redundancy_ratio_packed
+from acthash.nets.train import Trainer
+from acthash.params.cell import Cell
 
 
 def first_epoch_redundancy(cells: Sequence[Cell], data_root: Path | str,

@@ -21,9 +21,9 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter, NullLocator  # noqa: E402
 
-from .cell import ALWAYS_DIMS, GRID_AXES  # noqa: E402
-from .phase import REGIMES, SLICES, classify, margin  # noqa: E402
-from .stats import mean_sd, pm  # noqa: E402
+from acthash.analysis.phase import REGIMES, SLICES, classify, margin  # noqa: E402
+from acthash.analysis.stats import mean_sd, pm  # noqa: E402
+from acthash.params.cell import ALWAYS_DIMS, GRID_AXES  # noqa: E402
 
 COLORS = ["#f4b6b6", "#f7e39c", "#b7e2b1"]  # under, critical, sufficient
 LOG_DIMS = ("width", "epoch", "n_train")  # drawn on log axes in line plots when they span 10× or more
@@ -126,7 +126,7 @@ def _edges(pos: np.ndarray) -> np.ndarray:
 
 def _slice_regimes(sub: xr.Dataset, x: str, y: str) -> xr.Dataset:
     """Regimes, seed agreement and margins of a slice, each cell against the slice's own plateau."""
-    from .merge import phase_rule
+    from acthash.analysis.merge import phase_rule
 
     rule = phase_rule(sub)
     out = classify(sub, rule, (x, y))
@@ -227,10 +227,10 @@ def regime_maps(ds: xr.Dataset, x: str, y: str, facet: str) -> plt.Figure:
 def boundary_lines(ds: xr.Dataset, n_boot: int = 1000) -> plt.Figure:
     """The phase chart's boundaries over sample size: for each checkpoint epoch, the width at which R crosses
     r_hi (under/critical, solid) and r_lo (critical/sufficient, dashed) against n_train, log-log, with the
-    bootstrap interval over seeds as error bars (`acthash.boundaries.critical_widths`; the values of
+    bootstrap interval over seeds as error bars (`acthash.analysis.boundaries.critical_widths`; the values of
     `acthash boundaries`). Crossings outside the width grid are not drawn; the title says so."""
-    from .boundaries import BOUNDARIES, critical_widths
-    from .merge import phase_rule
+    from acthash.analysis.boundaries import BOUNDARIES, critical_widths
+    from acthash.analysis.merge import phase_rule
 
     rule = phase_rule(ds)
     cw = critical_widths(_reduce_to(ds, ("width", "n_train", "epoch")), rule, n_boot)
@@ -379,7 +379,7 @@ def figures(ds: xr.Dataset) -> Iterator[tuple[str, plt.Figure]]:
 def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
     """Write every figure of `figures` as PNG and SVG, and a `table_<factor>.md` for each varying factor of
     `FACTORS`, under `outdir`; returns their paths."""
-    from .merge import load
+    from acthash.analysis.merge import load
 
     ds = load(metrics_path)
     outdir = Path(outdir)
@@ -400,7 +400,7 @@ def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
 def publish_figures(staged: Path | str, outdir: Path | str) -> None:
     """Publish every file of `staged` into `outdir`, each in one rename, then drop the files of `outdir` that
     the new set lacks: the old figures stay readable until their replacements are complete."""
-    from .merge import publish_file
+    from acthash.analysis.merge import publish_file
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .cell import FIELDS
-from .plots import FACTORS, label
+from acthash.analysis.plots import FACTORS, label
+from acthash.params.cell import FIELDS
 
 METRICS = ("redundancy_test", "knn_test")
 PHASE_AXES = ("width", "epoch", "n_train")

@@ -9,29 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .layout import Layout
-from .plan import read_plan
-from .registry import unmeasured
-from .runner import CELL_LINE
-from .store import CellFileError, read_cell
+from acthash.params.layout import Layout
+from acthash.run.cellstate import CellState, cell_state
+from acthash.run.plan import read_plan
+from acthash.run.runner import CELL_LINE
 
 COLUMNS = ["view", "experiment", "cell", "hash", "state", "detail", "path", "log"]
 VIEW_COLUMNS = ["view", "experiment", "cells", "merged", "changed", "state"]
-
-
-def cell_state(path: Path, expected_hash: str) -> tuple[str, str, str | None]:
-    """(state, detail, digest) of one cell file: done | diverged | unmeasured | damaged | missing (`status` tells
-    failed from missing); the digest of what a merge takes from it (None without a readable file)."""
-    if not path.exists():
-        return "missing", "", None
-    try:
-        rec = read_cell(path, expected_hash)
-    except CellFileError as err:
-        return "damaged", str(err), None
-    lacks = unmeasured(rec.metrics, rec.status, rec.noisy)
-    if lacks:
-        return "unmeasured", f"lacks {', '.join(lacks)}: the workflow re-measures it", rec.digest
-    return ("done", "", rec.digest) if rec.status == "ok" else (rec.status, "metrics are NaN", rec.digest)
 
 
 def _logs_by_cell(layout: Layout) -> dict[str, str]:
@@ -73,7 +57,7 @@ def status_tables(results_dir: Path | str = "results") -> tuple[pd.DataFrame, pd
     """(cells, views): one row per (view, cell) with COLUMNS, one per view with VIEW_COLUMNS."""
     layout = Layout(str(results_dir))
     logs = _logs_by_cell(layout)
-    seen: dict[str, tuple[str, str, str | None]] = {}
+    seen: dict[str, CellState] = {}
     rows, views = [], []
     for plan_path in layout.plans():
         plan = read_plan(plan_path)
@@ -81,13 +65,15 @@ def status_tables(results_dir: Path | str = "results") -> tuple[pd.DataFrame, pd
             path = Path(layout.cell(cell["hash"]))
             if cell["hash"] not in seen:
                 seen[cell["hash"]] = cell_state(path, cell["hash"])
-            state, detail, _ = seen[cell["hash"]]
+            state, detail = seen[cell["hash"]].state, seen[cell["hash"]].detail
+            if state == "unmeasured":
+                detail += ": the workflow re-measures it"
             if state == "missing" and cell["hash"] in logs:
                 state, detail = "failed", "no cell file; see the log"
             rows.append({"view": plan["view"], "experiment": plan["experiment"], "cell": cell["name"],
                          "hash": cell["hash"], "state": state, "detail": detail, "path": str(path),
                          "log": logs.get(cell["hash"], "")})
-        views.append(_view_row(plan, Path(layout.metrics(plan["view"])), {h: s[2] for h, s in seen.items()}))
+        views.append(_view_row(plan, Path(layout.metrics(plan["view"])), {h: s.digest for h, s in seen.items()}))
     return pd.DataFrame(rows, columns=COLUMNS), pd.DataFrame(views, columns=VIEW_COLUMNS)
 
 

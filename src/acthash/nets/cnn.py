@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .cell import ARCHS
-from .model import batch_norm, glorot_uniform
+from acthash.nets.mlp import batch_norm, glorot_uniform
+from acthash.params.cell import ARCHS
 
 # arch → (convs per VGG block, or blocks per ResNet stage)
 VGG = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}

@@ -1,6 +1,6 @@
 """All code metrics of one (cell, checkpoint): redundancy, K-Means, K-NN and logistic regression.
 
-`backend="fast"` uses `fastmetrics` (hashed distinct rows, packed popcount K-NN, batched K-Means and a
+`backend="fast"` uses `acthash.metrics.fast` (hashed distinct rows, packed popcount K-NN, batched K-Means and a
 batched Newton solver of the one-vs-one logistic regression, on the device where given);
 `backend="reference"` uses scikit-learn / numpy throughout, as the reference code did.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import fastmetrics as fm
-from . import metrics as ref
-from .codes import unpack_bits
-from .registry import names
+from acthash.metrics import fast as fm
+from acthash.metrics import reference as ref
+from acthash.nets.codes import unpack_bits
+from acthash.params.registry import names
 
 
 def _kmeans(codes01: np.ndarray, n_classes: int, n_init: int, backend: str, device: str | None) -> np.ndarray:

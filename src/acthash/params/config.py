@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from .cell import GRID_AXES, PACK_SHARED, PARAMS, Cell, PhaseRule, check_key, check_value
-from .grid import PACK_OVER, PACK_SIZE, expand
-from .layout import check_view_name
+from acthash.params.cell import GRID_AXES, PACK_SHARED, PARAMS, Cell, PhaseRule, check_key, check_value
+from acthash.params.grid import PACK_OVER, PACK_SIZE, expand
+from acthash.params.layout import check_view_name
 
 CONTROL_KEYS = ("experiments", "data_root", "measure_on", "defaults", "grids", "view")
 MEASURE_ON = ("pack", "cpu")  # where cells are measured: in their pack's job (default), or in a CPU job after it

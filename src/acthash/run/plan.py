@@ -1,0 +1,93 @@
+"""Plans: a view's plan.json (written by the workflow's plan rule, read by merge and status) and the packs a
+run needs — only cells whose file is not complete are trained, each once however many views list it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from acthash.params.cell import Cell
+from acthash.params.config import View
+from acthash.params.grid import packs
+from acthash.params.layout import Layout, pack_id
+from acthash.run.cellstate import CellState, survey
+from acthash.run.store import atomic_text
+
+
+@dataclass(frozen=True)
+class Pack:
+    """One pack job: its cells (sharing every parameter but the pack_over axes) and the view it came from."""
+
+    id: str
+    view: str
+    cells: list[Cell]
+
+
+def write_plan(plan: dict[str, Any], out: Path | str, log: Path | str | None = None) -> Path:
+    """Write plan.json atomically (and, with `log`, a one-line summary there)."""
+    out = atomic_text(out, json.dumps(plan, indent=1))
+    if log:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        Path(log).write_text(f"view {plan['view']} of {plan['experiment']}: {len(plan['cells'])} cells\n")
+    return out
+
+
+def read_plan(path: Path | str) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def plan_cells(plan: dict[str, Any]) -> list[Cell]:
+    """The cells of a plan, rebuilt from their parameters and checked against their recorded hashes."""
+    cells = [Cell.from_params(c["params"]) for c in plan["cells"]]
+    for cell, entry in zip(cells, plan["cells"]):
+        if cell.param_hash != entry["hash"]:
+            raise ValueError(f"plan of view {plan['view']}: cell {entry['name']} hashes to {cell.param_hash}, "
+                             f"recorded {entry['hash']}; rerun the workflow to rewrite the plan")
+    return cells
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a run of some views must do, from one survey of their cell files (`cellstate.survey`): the `packs`
+    that compute every cell with no usable file (each cell once however many views list it), the cells to
+    `remeasure` (complete, measured before a registered metric existed) and every cell's state."""
+
+    packs: list[Pack]
+    remeasure: list[Cell]
+    states: dict[str, CellState]
+
+    @property
+    def damaged(self) -> dict[str, str]:
+        """Hash → problem of each cell file that exists but cannot be used; its pack recomputes it."""
+        return {h: s.detail for h, s in self.states.items() if s.state == "damaged"}
+
+    @property
+    def computed(self) -> set[str]:
+        """Hashes of the cells the packs compute."""
+        return {c.param_hash for pack in self.packs for c in pack.cells}
+
+
+def plan_work(views: list[View], layout: Layout) -> Work:
+    """The packs and re-measurements a run of `views` needs. A pack's id hashes its members and the state of
+    their files (`CellState.token`), so the receipt of an earlier job never passes for the job that repairs a
+    file damaged since."""
+    states = survey((cell for view in views for cell in view.cells), layout)
+    claimed: set[str] = set()
+    packs_out, remeasure = [], []
+    for view in views:
+        todo = []
+        for cell in view.cells:
+            h = cell.param_hash
+            if h in claimed:
+                continue
+            claimed.add(h)
+            if states[h].to_compute:
+                todo.append(cell)
+            elif states[h].to_remeasure:
+                remeasure.append(cell)
+        for members in packs(todo, view.pack_over, view.pack_size):
+            pid = pack_id(f"{c.param_hash}:{states[c.param_hash].token}" for c in members)
+            packs_out.append(Pack(pid, view.name, members))
+    return Work(packs_out, remeasure, states)
