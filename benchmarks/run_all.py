@@ -192,7 +192,7 @@ def bench_knn(n_train: int, n_test: int, bits: int, ref_rows: int) -> dict:
     tr, ytr = structured_codes(n_train, bits, 1)
     te, _ = structured_codes(n_test, bits, 2)
     ptr, pte = np.packbits(tr, 1), np.packbits(te, 1)
-    fm.knn_predict(ptr[:100], ytr[:100], pte[:10])  # compile the kernel (cached on disk afterwards)
+    fm.knn_predict(ptr[:100], ytr[:100], pte[:10], 9)  # compile the kernel (cached on disk afterwards)
     fast, pred = timed(lambda: fm.knn_predict(ptr, ytr, pte, 9))
     knn = KNeighborsClassifier(9, metric="hamming", algorithm="brute").fit(tr, ytr)
     ref_part, ref_pred = timed(lambda: knn.predict(te[:ref_rows]))
@@ -233,7 +233,7 @@ def bench_measure(data_root: str, widths: tuple[int, ...], repeat: int = 2) -> d
     import h5py
 
     from acthash.data.sources import fetch
-    from acthash.metrics.measure import code_metrics
+    from acthash.metrics.measure import code_metrics, recipe
     from acthash.run.pack import train_pack
     from acthash.run.store import read_codes
 
@@ -247,9 +247,10 @@ def bench_measure(data_root: str, widths: tuple[int, ...], repeat: int = 2) -> d
             for cell, g in zip(cells, f["members"].values()):
                 c = read_codes(g, 1)
                 args = (c.train, c.test, len(c.keep), c.keep, g["labels/train"][()], g["labels/test"][()])
-                code_metrics(*args, backend="fast")  # compiles the K-NN kernel once
-                fast, got = timed(lambda: code_metrics(*args, backend="fast"), repeat=repeat)
-                slow, want = timed(lambda: code_metrics(*args, backend="reference"))
+                kw = {"n_classes": 10, **recipe(cell)}
+                code_metrics(*args, **kw, backend="fast")  # compiles the K-NN kernel once
+                fast, got = timed(lambda: code_metrics(*args, **kw, backend="fast"), repeat=repeat)
+                slow, want = timed(lambda: code_metrics(*args, **kw, backend="reference"))
                 by_width[cell.width] = {"fast_seconds": fast, "reference_seconds": slow, "ratio": slow / fast}
                 agree[cell.width] = {k: got[k] - want[k] for k in ("redundancy_train", "knn_test", "logreg_test",
                                                                     "kmeans_purity_train", "kmeans_purity_test")}
@@ -268,7 +269,7 @@ def bench_cnn_codes(device: str, rows: int) -> dict:
     from acthash.nets.cnn import StackedCNN
     from acthash.nets.codes import extract, sample_units
 
-    model = StackedCNN("vgg16", (3, 32, 32), 10, 64, [0]).to(device)
+    model = StackedCNN("vgg16", (3, 32, 32), 10, 64, [0], None, Cell().bn_eps, Cell().bn_momentum).to(device)
     x = torch.rand(rows, 3 * 32 * 32, device=device)
     units = [sample_units(model.code_lengths[0], 4096, 0)]
     extract(model, x[:8], [np.arange(8)], [np.zeros(8, dtype=np.int64)], units=units)  # warm-up

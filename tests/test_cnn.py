@@ -14,6 +14,8 @@ from acthash.params.cell import Cell
 from acthash.run.pack import measure_member, train_pack
 from acthash.run.store import open_checked, read_codes
 
+BN = {"bn_eps": Cell().bn_eps, "bn_momentum": Cell().bn_momentum}
+
 from .conftest import assert_pack_equals_alone, make_trainer
 
 
@@ -21,9 +23,9 @@ from .conftest import assert_pack_equals_alone, make_trainer
                                                 ("resnet20", 16, 188416)])
 def test_code_lengths_of_the_reference_networks(arch, width, bits):
     """SPEC Part B §2.5 counts the bits of every ReLU of the reference networks on 32×32 CIFAR-10."""
-    assert StackedCNN(arch, (3, 32, 32), 10, width, [0]).code_lengths == [bits]
+    assert StackedCNN(arch, (3, 32, 32), 10, width, [0], None, **BN).code_lengths == [bits]
     if arch == "vgg16":  # 28×28 digits are padded to 32×32, so VGG's five poolings are defined
-        assert StackedCNN(arch, (1, 28, 28), 10, width, [0]).code_lengths == [bits]
+        assert StackedCNN(arch, (1, 28, 28), 10, width, [0], None, **BN).code_lengths == [bits]
 
 
 def test_every_cnn_arch_of_the_config_is_built():
@@ -70,7 +72,7 @@ def test_each_member_of_a_cnn_pack_equals_training_it_alone(arch):
 
 @pytest.mark.parametrize("arch", ["vgg19", "resnet18"])
 def test_chunked_sampled_extraction_equals_the_unchunked_whole_code(arch):
-    model = StackedCNN(arch, (1, 8, 8), 10, 2, seeds=[3, 4, 5], groups=[0, 1, 1]).double()
+    model = StackedCNN(arch, (1, 8, 8), 10, 2, seeds=[3, 4, 5], groups=[0, 1, 1], **BN).double()
     model.train()
     x = torch.rand(2, 64, 64, dtype=torch.float64)
     model(x, None, torch.tensor([True, True, True]))  # one training step's statistics, so eval codes vary

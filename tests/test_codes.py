@@ -6,6 +6,7 @@ import torch
 
 from acthash.nets.codes import extract, keep_mask, pack_bits, unpack_bits
 from acthash.nets.mlp import StackedMLP
+from acthash.params.cell import Cell
 
 
 @pytest.mark.parametrize("length", [1, 7, 8, 9, 40, 1001])
@@ -24,7 +25,8 @@ def test_keep_mask_drops_constant_units():
 
 def _trained_bn_model():
     torch.manual_seed(0)
-    model = StackedMLP(5, 3, depth=2, widths=[6, 4], seeds=[1, 2], bn=True)
+    model = StackedMLP(5, 3, depth=2, widths=[6, 4], seeds=[1, 2], groups=None, bn=True, bn_eps=Cell().bn_eps,
+                       bn_momentum=Cell().bn_momentum)
     model.train()
     with torch.no_grad():
         for _ in range(3):  # move the running statistics away from their initial values

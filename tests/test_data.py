@@ -69,3 +69,24 @@ def test_fetch_log_does_not_report_a_failure_when_a_fallback_succeeds(tmp_path):
                           text=True, check=True)
     assert "failed" not in proc.stderr and "WARNING" not in proc.stderr, proc.stderr
     assert proc.stdout.strip().endswith("MNIST")
+
+
+def test_every_dataset_record_is_complete_and_its_augmentation_runs():
+    """Each dataset is one record: a reader, checksums and a package exactly when acthash fetches it, a file
+    list or torchvision class when the user provides it, and augmentation policies that run on its images."""
+    import torch
+
+    from acthash.data.augment import augment_batch, policy
+    from acthash.data.sources import READERS, USER_FILES
+    from acthash.params.datasets import DATASETS
+
+    for d in DATASETS.values():
+        assert d.reader in READERS and (d.reader == "idx") == bool(d.md5) == d.fetched
+        assert (d.reader in USER_FILES) == bool(d.provide)
+        for cnn in (False, True):
+            assert policy(d.name, d.image_shape[-1], cnn)[1] >= 1
+            x = torch.rand(3, d.input_size)
+            out = augment_batch(x, d.image_shape, d.name, torch.Generator().manual_seed(0), cnn=cnn)
+            assert out.shape == x.shape and not torch.equal(out, x)
+    with pytest.raises(ValueError, match="dataset='kmnist': unknown; choose from mnist, fashion_mnist"):
+        load("kmnist", ".")

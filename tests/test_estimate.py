@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from acthash.data.sources import load
-from acthash.params.cell import INPUT_SIZE, TEST_SIZE, TRAIN_SIZE, Cell
+from acthash.params.cell import Cell
+from acthash.params.datasets import DATASETS
 from acthash.run.estimate import SHIPPED, Calibration, job_resources, pack_cost
 from acthash.run.plan import Pack
 
@@ -20,8 +21,10 @@ CALIBRATION = Calibration("test machine", 1e-6, np.array([10, 100]), np.array([1
 def test_dataset_facts_match_the_loaded_data(data_root):
     for name, root in (("digits", "."), ("mnist", data_root)):
         arrays = load(name, root)
-        assert (len(arrays.x_train), len(arrays.x_test)) == (TRAIN_SIZE[name], TEST_SIZE[name])
-        assert math.prod(arrays.image_shape) == INPUT_SIZE[name]
+        d = DATASETS[name]
+        assert (len(arrays.x_train), len(arrays.x_test), arrays.x_train.shape[1:]) == \
+            (d.train_size, d.test_size, d.image_shape)
+        assert math.prod(arrays.image_shape) == d.input_size and set(np.unique(arrays.y_test)) == set(range(d.n_classes))
 
 
 def test_pack_cost_counts_steps_units_checkpoints_and_bits():

@@ -9,7 +9,7 @@ import torch
 from acthash.data.augment import augment_batch
 from acthash.data.probes import random_inputs
 from acthash.data.sources import load
-from acthash.metrics.measure import code_metrics, noise_metrics
+from acthash.metrics.measure import code_metrics, noise_metrics, recipe
 from acthash.params.cell import Cell
 
 from .conftest import make_trainer
@@ -86,12 +86,13 @@ def test_noise_cells_score_codes_with_the_true_labels_too():
     y_true = groups
     noisy = np.where(groups == 0, 1 + np.arange(120) % 2, groups)  # class 0's training labels: 1 and 2 alternately
     for backend in ("fast", "reference"):
-        out = code_metrics(packed, packed, 72, np.ones(72, bool), noisy, y_true, n_classes=3, knn_k=5,
-                           kmeans_n_init=2, backend=backend, y_true=y_true)
+        out = code_metrics(packed, packed, 72, np.ones(72, bool), noisy, y_true, n_classes=3,
+                           **{**recipe(Cell()), "knn_k": 5, "kmeans_n_init": 2}, backend=backend, y_true=y_true)
         assert out["knn_test_true"] == out["logreg_test_true"] == out["kmeans_purity_train_true"] == 1.0
         assert out["knn_test"] == out["logreg_test"] == pytest.approx(2 / 3)  # class 0 is never predicted
         assert out["kmeans_purity_train"] == pytest.approx(5 / 6)  # group 0's cluster: half 1, half 2
-    assert "knn_test_true" not in code_metrics(packed, packed, 72, np.ones(72, bool), noisy, y_true, n_classes=3)
+    assert "knn_test_true" not in code_metrics(packed, packed, 72, np.ones(72, bool), noisy, y_true, n_classes=3,
+                                           **recipe(Cell()))
     mask = np.array([0, 0, 0, 1, 1, 0], bool)
     out = noise_metrics(np.arange(6), np.array([0, 1, 2, 9, 9, 5]), mask, np.array([0, 1, 2, 9, 4, 5]))
     assert out == {"net_fit_noisy": 0.5, "net_acc_noisy_true": 0.5}

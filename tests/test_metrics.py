@@ -7,7 +7,8 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from acthash.metrics import fast as fm
 from acthash.metrics import reference as ref
-from acthash.metrics.measure import code_metrics
+from acthash.metrics.measure import code_metrics, recipe
+from acthash.params.cell import Cell
 
 
 def test_redundancy_on_hand_made_codes():
@@ -62,9 +63,11 @@ def test_constant_units_leave_redundancy_and_knn_unchanged():
     te, yte = _codes(100, 24, 1)
     pad = lambda a: np.hstack([np.ones((len(a), 5), np.uint8), a, np.zeros((len(a), 3), np.uint8)])  # noqa: E731
     for backend in ("fast", "reference"):
-        base = code_metrics(np.packbits(tr, 1), np.packbits(te, 1), 24, np.ones(24, bool), ytr, yte, 4, backend=backend)
+        base = code_metrics(np.packbits(tr, 1), np.packbits(te, 1), 24, np.ones(24, bool), ytr, yte, n_classes=4,
+                            **recipe(Cell()), backend=backend)
         keep = np.r_[np.zeros(5, bool), np.ones(24, bool), np.zeros(3, bool)]
-        padded = code_metrics(np.packbits(pad(tr), 1), np.packbits(pad(te), 1), 32, keep, ytr, yte, 4, backend=backend)
+        padded = code_metrics(np.packbits(pad(tr), 1), np.packbits(pad(te), 1), 32, keep, ytr, yte, n_classes=4,
+                              **recipe(Cell()), backend=backend)
         for key in ("redundancy_train", "redundancy_test", "knn_test", "kmeans_purity_train", "logreg_test"):
             assert padded[key] == pytest.approx(base[key]), key
 
@@ -94,8 +97,8 @@ def test_knn_equals_scikit_learn_exactly_except_at_ties_where_k_matters(k):
     assert (sk[7] != sk[9])[decided].sum() >= 10  # the data tells 7 from 9 neighbours
     got = fm.knn_predict(np.packbits(tr, 1), ytr, np.packbits(te, 1), k)
     np.testing.assert_array_equal(got[decided], sk[k][decided])
-    metrics = code_metrics(np.packbits(tr, 1), np.packbits(te, 1), 2048, np.ones(2048, bool), ytr, yte, 2, knn_k=k,
-                           kmeans_n_init=1)
+    metrics = code_metrics(np.packbits(tr, 1), np.packbits(te, 1), 2048, np.ones(2048, bool), ytr, yte,
+                           **{**recipe(Cell()), "knn_k": k, "kmeans_n_init": 1}, n_classes=2)
     assert metrics["knn_test"] == (got == yte).mean()  # the cell's K-NN votes with knn_k neighbours
 
 
@@ -143,8 +146,9 @@ def test_fast_backend_equals_the_reference_redundancy_and_kmeans_quality():
     tr, ytr = _codes(1500, 40, 9, classes=10)
     te, yte = _codes(500, 40, 10, classes=10)
     tr[:300] = tr[300:600]  # duplicated rows: redundancy well above 0
-    args = (np.packbits(tr, 1), np.packbits(te, 1), 40, np.ones(40, bool), ytr, yte, 10)
-    fast, slow = code_metrics(*args, backend="fast"), code_metrics(*args, backend="reference")
+    args = (np.packbits(tr, 1), np.packbits(te, 1), 40, np.ones(40, bool), ytr, yte)
+    kw = {"n_classes": 10, **recipe(Cell())}
+    fast, slow = code_metrics(*args, **kw, backend="fast"), code_metrics(*args, **kw, backend="reference")
     assert fast["redundancy_train"] == slow["redundancy_train"] == pytest.approx(ref.redundancy_ratio(tr))
     assert fast["redundancy_train"] >= 0.2
     for key in ("kmeans_purity_train", "kmeans_purity_test"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-from acthash.params.cell import DATASETS
+from acthash.params.datasets import NAMES as DATASET_NAMES
 from acthash.params.config import ConfigError, measure_on, resolve
 from acthash.params.layout import Layout, dataset_stamp
 from acthash.run.estimate import SHIPPED, Calibration, job_resources
@@ -51,7 +51,7 @@ wildcard_constraints:
     view="|".join(re.escape(v) for v in VIEWS) or "none",
     pack=r"[0-9a-f]{16}",
     cell=r"[0-9a-f]{16}",
-    dataset="|".join(DATASETS),
+    dataset="|".join(DATASET_NAMES),
 
 
 def final_outputs():

@@ -12,17 +12,16 @@ import math
 import torch
 from torch import Tensor
 
-# dataset → (max rotation in degrees, max shift in pixels, horizontal flips)
-POLICY = {"mnist": (10.0, 2, False), "fashion_mnist": (10.0, 2, False), "digits": (10.0, 1, False),
-          "cifar10": (0.0, 4, True), "svhn": (0.0, 4, False)}
-DIGITS = ("mnist", "svhn", "digits")  # never flipped
+from acthash.params.datasets import DATASETS
+
 
 
 def policy(dataset: str, image_side: int, cnn: bool) -> tuple[float, int, bool]:
-    """(max rotation in degrees, max shift in pixels, horizontal flips) for a dataset and model family."""
+    """(max rotation in degrees, max shift in pixels, horizontal flips) for a dataset and model family: the
+    dataset record's MLP policy, or the reference's CNN policy (digit-like datasets never flipped)."""
     if cnn:
-        return 15.0, max(1, round(0.1 * image_side)), dataset not in DIGITS
-    return POLICY[dataset]
+        return 15.0, max(1, round(0.1 * image_side)), not DATASETS[dataset].digit_like
+    return DATASETS[dataset].mlp_augment
 
 
 def augment_batch(x: Tensor, image_shape: tuple[int, ...], dataset: str, gen: torch.Generator,

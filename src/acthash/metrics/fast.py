@@ -21,6 +21,8 @@ import torch
 from numba import types
 from numba.extending import intrinsic
 
+from acthash.metrics.reference import SEED
+
 
 def _row_keys(packed: np.ndarray) -> np.ndarray:
     """Each row of a (N, nbytes) uint8 array as one opaque value: equal rows, equal keys."""
@@ -107,7 +109,7 @@ def knn_neighbors(train_packed: np.ndarray, test_packed: np.ndarray, k: int) -> 
     return _knn_kernel(np.ascontiguousarray(train.T), test, k, dist_type)
 
 
-def knn_predict(train_packed: np.ndarray, y_train: np.ndarray, test_packed: np.ndarray, k: int = 9) -> np.ndarray:
+def knn_predict(train_packed: np.ndarray, y_train: np.ndarray, test_packed: np.ndarray, k: int) -> np.ndarray:
     """K-NN prediction with uniform votes; vote ties → smallest label. Equal test rows are searched once."""
     first, inverse = unique_rows(test_packed)
     idx, _ = knn_neighbors(train_packed, test_packed[first], k)
@@ -164,7 +166,7 @@ def _lloyd(x: torch.Tensor, w: torch.Tensor, centers: torch.Tensor, tol_abs: flo
     return centers
 
 
-def kmeans_fast(codes01: np.ndarray | torch.Tensor, n_clusters: int, n_init: int = 10, seed: int = 9,
+def kmeans_fast(codes01: np.ndarray | torch.Tensor, n_clusters: int, n_init: int, seed: int = SEED,
                 max_iter: int = 300, tol: float = 1e-4, device: str | None = None,
                 coarse: int = 8192, finalists: int = 3) -> tuple[np.ndarray, float]:
     """Batched K-Means on 0/1 codes → (cluster ids of the best run, its inertia).

@@ -13,6 +13,7 @@ import numpy as np
 from acthash.metrics import fast as fm
 from acthash.metrics import reference as ref
 from acthash.nets.codes import unpack_bits
+from acthash.params.cell import Cell
 from acthash.params.registry import names
 
 
@@ -23,13 +24,19 @@ def _kmeans(codes01: np.ndarray, n_classes: int, n_init: int, backend: str, devi
     return ref.kmeans_reference(codes01, k, n_init=n_init)[0]
 
 
+def recipe(cell: Cell) -> dict[str, object]:
+    """The cell's measurement keywords of `code_metrics` (its K-NN, K-Means and logistic-regression recipe)."""
+    return {"knn_k": cell.knn_k, "kmeans_n_init": cell.kmeans_n_init, "logreg_solver": cell.logreg_solver}
+
+
 def code_metrics(
     train_packed: np.ndarray, test_packed: np.ndarray, length: int, keep: np.ndarray, y_train: np.ndarray,
-    y_test: np.ndarray, n_classes: int = 10, knn_k: int = 9, kmeans_n_init: int = 10,
-    logreg_solver: str = "lbfgs", backend: str = "fast", device: str | None = None,
+    y_test: np.ndarray, *, n_classes: int, knn_k: int, kmeans_n_init: int, logreg_solver: str,
+    backend: str = "fast", device: str | None = None,
     hashes: tuple[np.ndarray, np.ndarray] | None = None, y_true: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Metrics of SPEC Part A §2 from packed codes (train rows = the cell's n examples, untiled).
+    """Metrics of SPEC Part A §2 from packed codes (train rows = the cell's n examples, untiled); `n_classes`
+    and the cell's `recipe` (K-NN neighbours, K-Means restarts, logistic-regression solver).
 
     `keep`: (length,) bool mask of units not constant over train ∪ test; K-Means and logistic regression see
     only kept units (redundancy and K-NN are unchanged by constant units). `hashes`: digests of the whole

@@ -11,6 +11,8 @@ import warnings
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+SEED = 9  # the reference code's random_state of K-Means and the logistic regression
+
 
 def redundancy_ratio(codes: np.ndarray) -> float:
     """R = (N − #distinct rows) / N by exact row equality (`np.unique(axis=0)`); any 2-D array of codes."""
@@ -39,7 +41,7 @@ def hungarian_accuracy(clusters: np.ndarray, labels: np.ndarray) -> float:
     return table[rows, cols].sum() / len(labels)
 
 
-def kmeans_reference(codes01: np.ndarray, n_clusters: int, n_init: int = 10, seed: int = 9) -> tuple[np.ndarray, float]:
+def kmeans_reference(codes01: np.ndarray, n_clusters: int, n_init: int, seed: int = SEED) -> tuple[np.ndarray, float]:
     """scikit-learn K-Means (k-means++, n_init runs, max_iter 300, tol 1e-4) → (cluster ids, inertia)."""
     from sklearn.cluster import KMeans
 
@@ -48,7 +50,7 @@ def kmeans_reference(codes01: np.ndarray, n_clusters: int, n_init: int = 10, see
     return ids, float(km.inertia_)
 
 
-def knn_reference(train01: np.ndarray, y_train: np.ndarray, test01: np.ndarray, k: int = 9) -> np.ndarray:
+def knn_reference(train01: np.ndarray, y_train: np.ndarray, test01: np.ndarray, k: int) -> np.ndarray:
     """scikit-learn K-NN, Hamming metric, uniform votes, brute force → predicted test labels."""
     from sklearn.neighbors import KNeighborsClassifier
 
@@ -68,7 +70,7 @@ def logreg_predict(train01: np.ndarray, y_train: np.ndarray, test01: np.ndarray,
     classes = np.unique(y_train)
     if len(classes) < 2:
         return np.full(len(test01), classes[0])
-    clf = OneVsOneClassifier(LogisticRegression(C=1.0, max_iter=100, solver=solver, random_state=9))
+    clf = OneVsOneClassifier(LogisticRegression(C=1.0, max_iter=100, solver=solver, random_state=SEED))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(np.asarray(train01, dtype=np.float32), y_train)

@@ -66,7 +66,7 @@ class StackedCNN(nn.Module):
     """
 
     def __init__(self, arch: str, image_shape: Sequence[int], n_classes: int, width: int, seeds: Sequence[int],
-                 groups: Sequence[int] | None = None, bn_eps: float = 1e-3, bn_momentum: float = 0.01,
+                 groups: Sequence[int] | None, bn_eps: float, bn_momentum: float,
                  dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         if arch not in CNN_ARCHS:

@@ -112,8 +112,8 @@ class StackedMLP(nn.Module):
     """
 
     def __init__(self, in_dim: int, n_classes: int, depth: int, widths: Sequence[int], seeds: Sequence[int],
-                 groups: Sequence[int] | None = None, bn: bool = True, bn_eps: float = 1e-3,
-                 bn_momentum: float = 0.01, dtype: torch.dtype = torch.float32, bn_biased_var: bool = False) -> None:
+                 groups: Sequence[int] | None, bn: bool, bn_eps: float, bn_momentum: float,
+                 dtype: torch.dtype = torch.float32, bn_biased_var: bool = False) -> None:
         super().__init__()
         self.depth, self.bn, self.bn_eps, self.bn_momentum = depth, bn, bn_eps, bn_momentum
         self.bn_biased_var = bn_biased_var

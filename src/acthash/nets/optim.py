@@ -81,7 +81,7 @@ class StackedAdam:
     gradients and moments, so they never move.
     """
 
-    def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor], eps: float = 1e-7,
+    def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor], eps: float,
                  betas: tuple[float, float] = (0.9, 0.999)) -> None:
         self.params, self.freezer = list(params), _Freezer(params, owners)
         self.eps, (self.b1, self.b2) = eps, betas
@@ -126,7 +126,7 @@ class StackedSGD:
     step takes b = g). Keras' form v = μ·v − lr·g; p += v is the same while the learning rate is constant and
     differs after a decay. Frozen members keep parameters and momentum buffers, as in `StackedAdam`."""
 
-    def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor], momentum: float = 0.9) -> None:
+    def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor], momentum: float) -> None:
         self.params, self.freezer, self.momentum = list(params), _Freezer(params, owners), momentum
         self.b = [torch.zeros_like(p) for p in self.params]
 

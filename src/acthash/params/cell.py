@@ -15,11 +15,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-# Official training-split sizes: the first `train_fraction` of them is the training split.
-TRAIN_SIZE = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "svhn": 73257, "digits": 1497}
-TEST_SIZE = {"mnist": 10000, "fashion_mnist": 10000, "cifar10": 10000, "svhn": 26032, "digits": 300}
-INPUT_SIZE = {"mnist": 784, "fashion_mnist": 784, "cifar10": 3072, "svhn": 3072, "digits": 64}  # values per image
-DATASETS = tuple(TRAIN_SIZE)
+from acthash.params.datasets import DATASETS, NAMES
+
 ARCHS = ("mlp", "vgg16", "vgg19", "resnet18", "resnet20")  # the CNNs are built by acthash.nets.cnn
 RANDOM_INPUTS = ("none", "uniform01", "neg_uniform01", "gaussian_like_data")
 # Parameters every member of one stacked model (a pack) must share; the others may differ within a pack.
@@ -46,7 +43,7 @@ def param(default: Any, doc: str, *, axis: str = "", choices: tuple[Any, ...] | 
 class Cell:
     """Every parameter of one trained network and its evaluation; see each field's `doc` (`acthash params`)."""
 
-    dataset: str = param("mnist", "dataset", axis="dataset", choices=DATASETS)
+    dataset: str = param("mnist", "dataset", axis="dataset", choices=NAMES)
     arch: str = param("mlp", "mlp (Dense→BN→ReLU blocks) or a CNN", axis="architecture", choices=ARCHS)
     depth: int = param(1, "hidden layers of an MLP; 1 for CNNs (their depth is set by arch)", axis="hidden layers",
                        lo=1)
@@ -208,7 +205,7 @@ def check_value(name: str, value: Any, fields: dict[str, dataclasses.Field] | No
 
 def split_size(dataset: str, fraction: float) -> int:
     """Size of the training split: the first `fraction` of the official training set (MNIST: 48 000)."""
-    return int(round(TRAIN_SIZE[dataset] * fraction))
+    return int(round(DATASETS[dataset].train_size * fraction))
 
 
 def validate(cell: Cell) -> list[str]:

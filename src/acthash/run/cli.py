@@ -11,6 +11,7 @@ from pathlib import Path
 
 from acthash.params.cell import FIELDS, Cell, allowed
 from acthash.params.config import MEASURE_ON, WORKFLOW_KEYS
+from acthash.params.datasets import DATASETS
 
 
 def _add_cell_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
@@ -247,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True)
 
     p = sub.add_parser("fetch-data", help="make a dataset available under --data-root")
-    p.add_argument("dataset", help="mnist or fashion_mnist (fetched), cifar10 or svhn (checked on disk), digits")
+    p.add_argument("dataset", help=", ".join(f"{d.name} ({'fetched' if d.fetched else 'on disk' if d.provide else 'built in'})"
+                                            for d in DATASETS.values()))
     p.add_argument("--data-root", default="data", help="dataset folder (default data)")
     p.add_argument("--stamp", default=None, help="write a JSON stamp file here when the dataset is ready")
     p.set_defaults(func=_cmd_fetch)

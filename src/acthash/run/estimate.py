@@ -21,13 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from acthash.params.cell import INPUT_SIZE, TEST_SIZE, Cell, split_size
+from acthash.params.cell import Cell, split_size
+from acthash.params.datasets import DATASETS
 from acthash.params.config import MEASURE_ON
 from acthash.run.plan import Pack
 
 SHIPPED = Path(__file__).with_name("calibration.json")
-BENCH_EXAMPLES = split_size("mnist", Cell().train_fraction) + TEST_SIZE["mnist"]  # codes per checkpoint measured
-BENCH_INPUT = INPUT_SIZE["mnist"]  # the benchmarks train and measure on MNIST
+BENCH_EXAMPLES = split_size("mnist", Cell().train_fraction) + DATASETS["mnist"].test_size  # codes per checkpoint measured
+BENCH_INPUT = DATASETS["mnist"].input_size  # the benchmarks train and measure on MNIST
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,12 @@ def _steps(cell: Cell) -> int:
 def pack_cost(pack: Pack, calibration: Calibration) -> PackCost:
     """Training and measuring seconds and disk bytes of one pack."""
     cells = pack.cells
-    rows = [c.n_train + TEST_SIZE[c.dataset] for c in cells]
+    rows = [c.n_train + DATASETS[c.dataset].test_size for c in cells]
     lengths = [c.width * c.depth for c in cells]
     disk = 2 * sum(len(c.checkpoints) * r * math.ceil(n_bits / 8) for c, r, n_bits in zip(cells, rows, lengths))
     if cells[0].arch != "mlp":
         return PackCost(pack, None, None, 0)
-    units = sum(c.width * INPUT_SIZE[c.dataset] / BENCH_INPUT + (c.depth - 1) * c.width ** 2 / BENCH_INPUT
+    units = sum(c.width * DATASETS[c.dataset].input_size / BENCH_INPUT + (c.depth - 1) * c.width ** 2 / BENCH_INPUT
                 for c in cells)
     train = calibration.unit_step_seconds * units * _steps(cells[0])
     measure = sum(len(c.checkpoints) * calibration.measure(n_bits, r) for c, r, n_bits in zip(cells, rows, lengths))
@@ -104,7 +105,7 @@ def job_resources(pack: Pack, calibration: Calibration, stage: str = "all", safe
              "measure": (0.0, cost.measure_seconds)}[stage]
     minutes = 240 if cost.seconds is None else max(30, math.ceil(safety * sum(parts) / 60))
     dataset = pack.cells[0].dataset
-    data_mb = 4 * INPUT_SIZE[dataset] * (split_size(dataset, 1.0) + TEST_SIZE[dataset]) / 1e6
+    data_mb = 4 * DATASETS[dataset].input_size * (split_size(dataset, 1.0) + DATASETS[dataset].test_size) / 1e6
     return {"runtime": minutes, "mem_mb": math.ceil(4000 + data_mb + 3 * cost.disk_bytes / 2 / 1e6)}
 
 

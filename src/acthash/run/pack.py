@@ -16,7 +16,7 @@ import torch
 
 from acthash.data import sources as data
 from acthash.data.samples import cell_samples
-from acthash.metrics.measure import code_metrics, noise_metrics
+from acthash.metrics.measure import code_metrics, noise_metrics, recipe
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell
 from acthash.params.registry import BY_NAME, names
@@ -98,9 +98,9 @@ def _all_metrics(g: h5py.Group, cell: Cell, n_classes: int, backend: str, device
     for j, epoch in enumerate(epochs):
         c = read_codes(g, int(epoch))
         keep = c.stored_keep
-        values = code_metrics(c.train, c.test, len(keep), keep, y_train, y_test, n_classes, cell.knn_k,
-                              cell.kmeans_n_init, cell.logreg_solver, backend, device, c.hashes,
-                              y_true if mask.any() else None)
+        values = code_metrics(c.train, c.test, len(keep), keep, y_train, y_test, n_classes=n_classes,
+                              **recipe(cell), backend=backend, device=device, hashes=c.hashes,
+                              y_true=y_true if mask.any() else None)
         values["code_bits_total"] = float(c.keep.sum())
         if mask.any():
             values.update(noise_metrics(y_true, y_train, mask, g[f"codes/{int(epoch)}/pred_train"][()]))
