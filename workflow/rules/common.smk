@@ -9,13 +9,14 @@ from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
-from acthash.params.datasets import NAMES as DATASET_NAMES
+from acthash.params.cell import HASH_CHARS
 from acthash.params.config import ConfigError, measure_on, resolve
+from acthash.params.datasets import NAMES as DATASET_NAMES
 from acthash.params.layout import Layout, dataset_stamp
 from acthash.run.estimate import SHIPPED, Calibration, job_resources
 from acthash.run.plan import plan_work, write_plan
 
-LAYOUT = Layout("results")
+LAYOUT = Layout()
 # Rules run `acthash` as the interpreter that runs Snakemake has it, so no environment needs activating (jobs on a
 # cluster run that interpreter too); with --sdm conda, the `acthash` of each rule's own environment.
 if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
@@ -49,8 +50,8 @@ for _hash, _problem in WORK.damaged.items():
 
 wildcard_constraints:
     view="|".join(re.escape(v) for v in VIEWS) or "none",
-    pack=r"[0-9a-f]{16}",
-    cell=r"[0-9a-f]{16}",
+    pack=f"[0-9a-f]{{{HASH_CHARS}}}",
+    cell=f"[0-9a-f]{{{HASH_CHARS}}}",
     dataset="|".join(DATASET_NAMES),
 
 

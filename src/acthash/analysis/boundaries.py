@@ -21,6 +21,8 @@ from acthash.params.cell import PhaseRule
 
 BOUNDARIES = {"r_hi": "under/critical", "r_lo": "critical/sufficient"}
 
+N_BOOT = 1000  # bootstrap resamples of the seeds behind every interval
+
 
 def crossing(widths: np.ndarray, r: np.ndarray, threshold: float) -> tuple[float, int]:
     """(width where r first falls below `threshold`, side): side 0 inside the grid, -1 below its smallest
@@ -51,7 +53,7 @@ def _open_ended(width: xr.DataArray, side: xr.DataArray) -> xr.DataArray:
     return width.where(side == 0, xr.where(side < 0, 0.0, np.inf))
 
 
-def critical_widths(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), n_boot: int = 1000,
+def critical_widths(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), n_boot: int = N_BOOT,
                     level: float = 0.95, seed: int = 0) -> xr.Dataset:
     """For each threshold of BOUNDARIES and each cell of the other axes: `width_<key>` from the seed-mean R,
     its bootstrap interval `width_<key>_lo/hi` (seeds resampled with replacement `n_boot` times; percentiles
@@ -119,7 +121,7 @@ def _fmt(w: float, lo: float, hi: float, side: int, widths: np.ndarray) -> str:
     return f"{w:.1f} [{low}, {high}]"
 
 
-def boundary_table(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), n_boot: int = 1000) -> str:
+def boundary_table(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), n_boot: int = N_BOOT) -> str:
     """Markdown: the critical widths for every (epoch, n_train, ...) cell, then their power laws in n_train at
     each epoch and in training time (epochs ≥ 1) at each n_train, where the grid has those axes."""
     cw = critical_widths(ds, rule, n_boot)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from acthash.params.layout import Layout
+from acthash.params.layout import RESULTS, Layout
 from acthash.run.store import open_checked, read_codes
 
 
@@ -47,7 +47,7 @@ class CellCodes:
     pred_test: np.ndarray
 
 
-def cell_file(ds: Any, results: Path | str = "results", **coords: Any) -> Path:
+def cell_file(ds: Any, results: Path | str = RESULTS, **coords: Any) -> Path:
     """The cell file of the one cell of merged dataset `ds` that `coords` select (e.g. width=40, n_train=1000,
     seed=0): `<results>/cells/<cell_hash>.h5`."""
     if "cell_hash" not in ds:
@@ -59,7 +59,7 @@ def cell_file(ds: Any, results: Path | str = "results", **coords: Any) -> Path:
     return Path(Layout(str(results)).cell(str(picked.values.item())))
 
 
-def cell_codes(source: Any, epoch: int | None = None, *, results: Path | str = "results", packed: bool = False,
+def cell_codes(source: Any, epoch: int | None = None, *, results: Path | str = RESULTS, packed: bool = False,
                **coords: Any) -> CellCodes:
     """A cell's codes at checkpoint `epoch` (default: the last), from a cell file's path or from a merged
     dataset and the coordinates of one cell (`cell_codes(ds, width=40, n_train=1000, seed=0, epoch=8)`,

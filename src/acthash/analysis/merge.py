@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -15,7 +14,7 @@ import xarray as xr
 
 from acthash import __version__
 from acthash.analysis.phase import classify
-from acthash.params.cell import ALWAYS_DIMS, FIELDS, GRID_AXES, PhaseRule
+from acthash.params.cell import ALWAYS_DIMS, FIELDS, GRID_AXES, PhaseRule, short_hash
 from acthash.params.registry import BY_NAME, METRICS, OPTIONAL_SOURCES, unmeasured
 from acthash.run.plan import read_plan
 from acthash.run.store import CellFileError, read_cell
@@ -75,7 +74,7 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     ds["epoch"].attrs.update(long_name="training epochs", description="checkpoint epoch (0 = initialisation)")
     ds = ds.assign(classify(ds, PhaseRule(**plan["phase"])).data_vars)
     recipe = {k: v for k, v in first.params.items() if k not in GRID_AXES}
-    cells_hash = hashlib.sha256(" ".join(sorted(c["hash"] for c in plan["cells"])).encode()).hexdigest()[:16]
+    cells_hash = short_hash(" ".join(sorted(c["hash"] for c in plan["cells"])).encode())
     ds.attrs.update(experiment=plan["experiment"], view=plan["view"], acthash_version=__version__,
                     cells_hash=cells_hash,
                     phase_rule="under if R >= r_hi; sufficient if R <= r_lo and accuracy >= plateau - eps; "

@@ -22,6 +22,7 @@ REGIMES = {UNDER: "under-expressive", CRITICAL: "critically-expressive", SUFFICI
 MERGED_SLICE = ("width", "epoch")  # the slice whose regimes the merged dataset stores
 THRESHOLDS = ("r_hi", "r_lo", "eps")  # the rule's numbers a robustness check moves
 MARGIN_FACTORS = (1.1, 1.25, 1.5, 2.0)  # multiplicative moves of a threshold, smallest first
+FACTOR = 2.0  # how far each threshold moves either way in the robustness table
 
 
 def redundancy_for(ds: xr.Dataset, r_metric: str) -> xr.DataArray:
@@ -83,7 +84,7 @@ def moved(rule: PhaseRule, key: str, factor: float) -> PhaseRule:
 
 
 def sensitivity(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), slice_dims: Sequence[str] = MERGED_SLICE,
-                factor: float = 2.0) -> dict[str, int]:
+                factor: float = FACTOR) -> dict[str, int]:
     """How many defined cells change regime when each threshold is multiplied or divided by `factor`:
     {"r_hi ×2": n, "r_hi ÷2": n, ...}, and "cells": the number of defined cells."""
     base = classify(ds, rule, slice_dims)["regime"]
@@ -117,7 +118,7 @@ def margin(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), slice_dims: Sequence[s
 SLICES = (("width", "n_train"), ("width", "epoch"), ("epoch", "n_train"))  # the chart's 2-D slices
 
 
-def robustness_table(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), factor: float = 2.0) -> str:
+def robustness_table(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), factor: float = FACTOR) -> str:
     """Markdown: for each 2-D slice the grid has (each cell classified against its slice's plateau), how many
     cells change regime when one threshold moves by `factor` either way, and how many are near-ties (a 10 %
     move of one threshold changes them)."""

@@ -224,16 +224,16 @@ def regime_maps(ds: xr.Dataset, x: str, y: str, facet: str) -> plt.Figure:
     return fig
 
 
-def boundary_lines(ds: xr.Dataset, n_boot: int = 1000) -> plt.Figure:
+def boundary_lines(ds: xr.Dataset, n_boot: int | None = None) -> plt.Figure:
     """The phase chart's boundaries over sample size: for each checkpoint epoch, the width at which R crosses
     r_hi (under/critical, solid) and r_lo (critical/sufficient, dashed) against n_train, log-log, with the
     bootstrap interval over seeds as error bars (`acthash.analysis.boundaries.critical_widths`; the values of
     `acthash boundaries`). Crossings outside the width grid are not drawn; the title says so."""
-    from acthash.analysis.boundaries import BOUNDARIES, critical_widths
+    from acthash.analysis.boundaries import BOUNDARIES, N_BOOT, critical_widths
     from acthash.analysis.merge import phase_rule
 
     rule = phase_rule(ds)
-    cw = critical_widths(_reduce_to(ds, ("width", "n_train", "epoch")), rule, n_boot)
+    cw = critical_widths(_reduce_to(ds, ("width", "n_train", "epoch")), rule, n_boot or N_BOOT)
     fig, ax = plt.subplots(figsize=(6.8, 4.8), layout="constrained")
     epochs = cw["epoch"].values if "epoch" in cw.dims else [None]
     for i, e in enumerate(epochs):

@@ -14,7 +14,7 @@ from acthash.metrics import fast as fm
 from acthash.metrics import reference as ref
 from acthash.nets.codes import unpack_bits
 from acthash.params.cell import Cell
-from acthash.params.registry import names
+from acthash.params.registry import BACKENDS, names
 
 
 def _kmeans(codes01: np.ndarray, n_classes: int, n_init: int, backend: str, device: str | None) -> np.ndarray:
@@ -45,8 +45,8 @@ def code_metrics(
     labels (`y_train` the noisy ones they were trained on): K-NN, K-Means purity and logistic regression are
     then also scored with them (`knn_test_true`, `kmeans_purity_train_true`, `logreg_test_true`).
     """
-    if backend not in ("fast", "reference"):
-        raise ValueError(f"backend={backend!r} not in ('fast', 'reference')")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} not in {BACKENDS}")
     keep = np.asarray(keep, dtype=bool)
     if not keep.any():  # every unit constant: one code for everything; keep one column so estimators run
         keep = np.zeros_like(keep)

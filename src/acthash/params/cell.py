@@ -17,12 +17,18 @@ from typing import Any
 
 from acthash.params.datasets import DATASETS, NAMES
 
+HASH_CHARS = 16  # hex characters of every short hash: cell addresses, pack ids, cell digests
 ARCHS = ("mlp", "vgg16", "vgg19", "resnet18", "resnet20")  # the CNNs are built by acthash.nets.cnn
 RANDOM_INPUTS = ("none", "uniform01", "neg_uniform01", "gaussian_like_data")
 # Parameters every member of one stacked model (a pack) must share; the others may differ within a pack.
 PACK_SHARED = ("dataset", "arch", "depth", "bn", "checkpoints", "batch_size", "bn_eps", "bn_momentum", "bn_variance",
                "code_bn", "optimizer", "sgd_momentum", "adam_eps", "lr", "lr_decay", "lr_step", "early_stopping",
                "patience", "train_fraction", "augment", "random_inputs")
+
+
+def short_hash(data: bytes) -> str:
+    """The first HASH_CHARS hex characters of the sha256 of `data`."""
+    return hashlib.sha256(data).hexdigest()[:HASH_CHARS]
 
 
 def param(default: Any, doc: str, *, axis: str = "", choices: tuple[Any, ...] | None = None,
@@ -127,7 +133,7 @@ class Cell:
         neutral = {f.name: f.metadata["neutral"] for f in dataclasses.fields(self)}
         params = {k: v for k, v in self.params().items() if neutral[k] is None or v != neutral[k]}
         blob = json.dumps(params, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return short_hash(blob)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Cell:

@@ -24,12 +24,15 @@ strings, so Snakemake wildcards (`"{view}"`) pass through unchanged.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from acthash.params.cell import short_hash
+
+RESULTS = "results"  # the default results tree, relative to the working directory
+DATA_ROOT = "data"  # the default dataset folder (the shipped config's data_root)
 RESERVED = ("cells", "packs", "logs", "benchmarks", "submitit")  # top-level folders that are not views
 VIEW_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]*")
 
@@ -41,7 +44,7 @@ def dataset_stamp(data_root: str, dataset: str) -> str:
 
 def pack_id(cell_hashes: Iterable[str]) -> str:
     """A pack's id: a short hash of its members' parameter hashes (order-independent)."""
-    return hashlib.sha256(" ".join(sorted(cell_hashes)).encode()).hexdigest()[:16]
+    return short_hash(" ".join(sorted(cell_hashes)).encode())
 
 
 def check_view_name(name: str) -> str:
@@ -55,7 +58,7 @@ def check_view_name(name: str) -> str:
 class Layout:
     """The results tree under `root`."""
 
-    root: str = "results"
+    root: str = RESULTS
 
     def _p(self, *parts: str) -> str:
         return str(Path(self.root, *parts))

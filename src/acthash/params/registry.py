@@ -64,6 +64,7 @@ METRICS = (
            "redundancy ratio of codes of seeded random inputs shaped like the test set"),
 )
 BY_NAME = {m.name: m for m in METRICS}
+BACKENDS = ("fast", "reference")  # the metric implementations (acthash.metrics); the first is the default
 OPTIONAL_SOURCES = ("noise", "random")  # metrics present only in some cells
 
 

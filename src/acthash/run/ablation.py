@@ -23,10 +23,11 @@ from acthash.data.samples import cell_samples
 from acthash.metrics.fast import redundancy_ratio_packed
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell
+FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1)  # of epoch 1's steps, after which `first-epoch` reads codes
 
 
 def first_epoch_redundancy(cells: Sequence[Cell], data_root: Path | str,
-                           fractions: Sequence[float] = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1),
+                           fractions: Sequence[float] = FRACTIONS,
                            device: str = "cpu") -> xr.Dataset:
     """R_train and R_test of `cells` (one pack: a shared recipe) at initialisation and after each of
     `fractions` of the first epoch's steps (rounded to whole steps, at least one) → Dataset with dims

@@ -12,6 +12,8 @@ from pathlib import Path
 from acthash.params.cell import FIELDS, Cell, allowed
 from acthash.params.config import MEASURE_ON, WORKFLOW_KEYS
 from acthash.params.datasets import DATASETS
+from acthash.params.layout import DATA_ROOT, RESULTS
+from acthash.params.registry import BACKENDS
 
 
 def _add_cell_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
@@ -142,12 +144,12 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
 
 
 def _cmd_first_epoch(args: argparse.Namespace) -> None:
-    from acthash.run.ablation import first_epoch_redundancy, table
+    from acthash.run.ablation import FRACTIONS, first_epoch_redundancy, table
     from acthash.run.pack import pick_device
 
     base = _cell_from_args(args)
     cells = [dataclasses.replace(base, width=w, seed=s, checkpoints=(0, 1)) for w in args.widths for s in args.seeds]
-    ds = first_epoch_redundancy(cells, args.data_root, args.fractions, pick_device(args.device))
+    ds = first_epoch_redundancy(cells, args.data_root, args.fractions or FRACTIONS, pick_device(args.device))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(args.out)
     print(f"R_train ({ds.attrs['steps_per_epoch']} steps per epoch):\n{table(ds)}"
@@ -192,19 +194,19 @@ def _cmd_compare_paper(args: argparse.Namespace) -> None:
 
 
 def _cmd_boundaries(args: argparse.Namespace) -> None:
-    from acthash.analysis.boundaries import boundary_table
+    from acthash.analysis.boundaries import N_BOOT, boundary_table
     from acthash.analysis.merge import load, phase_rule
 
     ds = load(args.metrics)
-    print(boundary_table(ds, phase_rule(ds), args.boot), end="")
+    print(boundary_table(ds, phase_rule(ds), args.boot or N_BOOT), end="")
 
 
 def _cmd_robustness(args: argparse.Namespace) -> None:
     from acthash.analysis.merge import load, phase_rule
-    from acthash.analysis.phase import robustness_table
+    from acthash.analysis.phase import FACTOR, robustness_table
 
     ds = load(args.metrics)
-    print(robustness_table(ds, phase_rule(ds), args.factor), end="")
+    print(robustness_table(ds, phase_rule(ds), args.factor or FACTOR), end="")
 
 
 def _cmd_effects(args: argparse.Namespace) -> None:
@@ -243,6 +245,24 @@ def _cmd_params(args: argparse.Namespace) -> None:
         print(f"| `{name}` | {default} | {allowed_values} | {doc} |")
 
 
+def _results(p: argparse.ArgumentParser, positional: bool = False) -> None:
+    p.add_argument(*(["results"] if positional else ["--results"]), **({"nargs": "?"} if positional else {}),
+                   default=RESULTS, help=f"root of the results tree (default {RESULTS})")
+
+
+def _data_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", default=DATA_ROOT, help=f"dataset folder (default {DATA_ROOT})")
+
+
+def _backend(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default=BACKENDS[0], choices=BACKENDS, help=f"metric implementations (default "
+                   f"{BACKENDS[0]})")
+
+
+def _device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acthash", description=__doc__)
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -250,27 +270,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch-data", help="make a dataset available under --data-root")
     p.add_argument("dataset", help=", ".join(f"{d.name} ({'fetched' if d.fetched else 'on disk' if d.provide else 'built in'})"
                                             for d in DATASETS.values()))
-    p.add_argument("--data-root", default="data", help="dataset folder (default data)")
+    _data_root(p)
     p.add_argument("--stamp", default=None, help="write a JSON stamp file here when the dataset is ready")
     p.set_defaults(func=_cmd_fetch)
 
     p = sub.add_parser("cell", help="train and measure one cell into one HDF5 file; prints its metrics as JSON")
     _add_cell_options(p)
     p.add_argument("--epochs", type=int, default=None, help="epochs to train (default: the last checkpoint)")
-    p.add_argument("--data-root", default="data", help="dataset folder (default data)")
+    _data_root(p)
     p.add_argument("--out", required=True, help="the cell file to write")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
-    p.add_argument("--backend", default="fast", choices=["fast", "reference"], help="metric implementations")
+    _device(p)
+    _backend(p)
     p.set_defaults(func=_cmd_cell)
 
     p = sub.add_parser("run-pack", help="train and measure the cells of a view's plan (by hash) as one pack")
     p.add_argument("--plan", required=True, help="the view's plan.json")
     p.add_argument("--cells", nargs="+", required=True, help="parameter hashes of the pack's cells")
     p.add_argument("--pack", default=None, help="the pack's id (default: a hash of the cells' hashes)")
-    p.add_argument("--results", default="results", help="root of the results tree (default results)")
-    p.add_argument("--data-root", default="data", help="dataset folder (default data)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
-    p.add_argument("--backend", default="fast", choices=["fast", "reference"], help="metric implementations")
+    _results(p)
+    _data_root(p)
+    _device(p)
+    _backend(p)
     p.add_argument("--train-only", action="store_true", help="stop once the pack's codes file is written (a later "
                    "run-pack of the same cells measures them: the workflow's measure_on=cpu)")
     p.set_defaults(func=_cmd_run_pack)
@@ -279,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "by its hash gets a sibling named by the new hash")
     p.add_argument("target", help="a cell file")
     p.add_argument("--knn-k", type=int, default=None, help="neighbours of the K-NN (default: the cell's)")
-    p.add_argument("--backend", default="fast", choices=["fast", "reference"], help="metric implementations")
+    _backend(p)
     p.add_argument("--device", default="cpu", help="cpu | cuda[:i] | auto: where K-Means and (on a GPU) LR run")
     p.add_argument("--receipt", help="when done, write a receipt naming the cell file here (the workflow's)")
     p.set_defaults(func=_cmd_measure)
@@ -300,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plot)
 
     p = sub.add_parser("status", help="cells per view and state; then the cells that need attention")
-    p.add_argument("results", nargs="?", default="results", help="root of the results tree (default results)")
+    _results(p, positional=True)
     p.add_argument("--all", action="store_true", help="list every cell, done ones included")
     p.set_defaults(func=_cmd_status)
 
@@ -308,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "cells still to compute")
     p.add_argument("experiments", help="comma-separated experiment names, or all")
     p.add_argument("--config", default="config/config.yaml", help="the workflow's config (default config/config.yaml)")
-    p.add_argument("--results", default="results", help="root of the results tree (default results)")
+    _results(p)
     p.add_argument("--measure-on", choices=MEASURE_ON, default=None,
                    help="where cells are measured (default: the config's measure_on)")
     p.add_argument("--calibration", default=None, help="a `make bench` bench.json (default: "
@@ -319,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "as a Markdown table")
     p.add_argument("datasets", nargs="*", help="merged metrics.nc files, one per experiment (default: "
                    "<results>/<experiment>/metrics.nc of the shipped experiments that have one)")
-    p.add_argument("--results", default="results", help="root of the results tree (default results)")
+    _results(p)
     p.add_argument("--out", default=None, help="also write the table to this file")
     p.set_defaults(func=_cmd_compare_paper)
 
@@ -336,23 +356,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cell_options(p, skip=("width", "seed", "checkpoints"))
     p.add_argument("--widths", type=int, nargs="+", required=True, help="widths of the pack's members")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the pack's members (default 0)")
-    p.add_argument("--fractions", type=float, nargs="+", default=[1 / 16, 1 / 8, 1 / 4, 1 / 2, 1],
-                   help="fractions of epoch 1's steps after which codes are read (default 1/16 1/8 1/4 1/2 1)")
-    p.add_argument("--data-root", default="data", help="dataset folder (default data)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
+    p.add_argument("--fractions", type=float, nargs="+", default=None,
+                   help="fractions of epoch 1's steps after which codes are read (default: ablation.FRACTIONS, "
+                   "1/16 to 1 by doubling)")
+    _data_root(p)
+    _device(p)
     p.add_argument("--out", required=True, help="where the dataset (member × epoch) is written, NetCDF")
     p.set_defaults(func=_cmd_first_epoch, epochs=None)
 
     p = sub.add_parser("boundaries", help="the phase chart's critical widths (where R crosses r_hi and r_lo) for "
                        "every (epoch, n_train), with bootstrap intervals over seeds, and their power laws")
     p.add_argument("metrics", help="a merged metrics.nc")
-    p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of the seeds")
+    p.add_argument("--boot", type=int, default=None, help="bootstrap resamples of the seeds (default "
+                   "acthash.analysis.boundaries.N_BOOT)")
     p.set_defaults(func=_cmd_boundaries)
 
     p = sub.add_parser("robustness", help="how many cells of each chart slice change regime when r_hi, r_lo or eps "
                        "move by a factor either way, and the near-ties")
     p.add_argument("metrics", help="a merged metrics.nc")
-    p.add_argument("--factor", type=float, default=2.0, help="the multiplicative move of each threshold")
+    p.add_argument("--factor", type=float, default=None, help="the multiplicative move of each threshold "
+                   "(default acthash.analysis.phase.FACTOR)")
     p.set_defaults(func=_cmd_robustness)
 
     p = sub.add_parser("effects", help="how far each axis moves R_test and K-NN: the factors' levels against "

@@ -20,14 +20,14 @@ from typing import Any
 
 import submitit
 
-from acthash.params.cell import Cell
+from acthash.params.cell import HASH_CHARS, Cell
 from acthash.params.grid import PACK_OVER, PACK_SIZE, packs
-from acthash.params.layout import Layout, pack_id
+from acthash.params.layout import DATA_ROOT, Layout, pack_id
 from acthash.run.cellstate import cell_state
 from acthash.run.store import CellFileError, atomic_text, open_checked
 
 
-CELL_LINE = re.compile(r"^cell ([0-9a-f]{16}) ", re.M)  # how a pack job's log names its cells (for status)
+CELL_LINE = re.compile(rf"^cell ([0-9a-f]{{{HASH_CHARS}}}) ", re.M)  # how a pack job's log names its cells (for status)
 
 
 def _say(message: str) -> None:
@@ -126,7 +126,7 @@ class PackTask(submitit.helpers.Checkpointable):
         return [str(p) for p in run_layout_pack(cells, Layout(results_dir), data_root, device, backend)]
 
 
-def run_cells(cells: Sequence[Cell], results_dir: Path | str, data_root: Path | str = "data",
+def run_cells(cells: Sequence[Cell], results_dir: Path | str, data_root: Path | str = DATA_ROOT,
               executor: str = "debug", pack_over: Sequence[str] = PACK_OVER, pack_size: int = PACK_SIZE,
               device: str = "auto", folder: Path | str | None = None, wait: bool = True,
               **parameters: Any) -> list[Path] | list[submitit.Job]:

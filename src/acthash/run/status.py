@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acthash.params.layout import Layout
+from acthash.params.layout import RESULTS, Layout
 from acthash.run.cellstate import CellState, cell_state
 from acthash.run.plan import read_plan
 from acthash.run.runner import CELL_LINE
@@ -53,7 +53,7 @@ def _view_row(plan: dict, metrics: Path, digests: dict[str, str | None]) -> dict
     return {**row, "changed": changed, "state": "stale: rerun the workflow to merge again" if changed else "current"}
 
 
-def status_tables(results_dir: Path | str = "results") -> tuple[pd.DataFrame, pd.DataFrame]:
+def status_tables(results_dir: Path | str = RESULTS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(cells, views): one row per (view, cell) with COLUMNS, one per view with VIEW_COLUMNS."""
     layout = Layout(str(results_dir))
     logs = _logs_by_cell(layout)
@@ -77,7 +77,7 @@ def status_tables(results_dir: Path | str = "results") -> tuple[pd.DataFrame, pd
     return pd.DataFrame(rows, columns=COLUMNS), pd.DataFrame(views, columns=VIEW_COLUMNS)
 
 
-def status(results_dir: Path | str = "results") -> pd.DataFrame:
+def status(results_dir: Path | str = RESULTS) -> pd.DataFrame:
     """Table of every cell planned under `results_dir/<view>/plan.json`, one row per (view, cell).
 
     Columns: view, experiment, cell (its grid-axis name), hash, state, detail, path, log.

@@ -32,7 +32,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from acthash.params.cell import Cell
+from acthash.params.cell import HASH_CHARS, Cell
 
 
 class CellFileError(ValueError):
@@ -153,7 +153,7 @@ class CellRecord:
         for name in sorted(self.metrics):
             h.update(name.encode())
             h.update(np.ascontiguousarray(self.metrics[name], dtype=np.float64).tobytes())
-        return h.hexdigest()[:16]
+        return h.hexdigest()[:HASH_CHARS]
 
 
 def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
