@@ -4,7 +4,9 @@ short errors naming the key, and views that never replace one another."""
 from __future__ import annotations
 
 import copy
+import collections
 import dataclasses
+import re
 import subprocess
 
 import pytest
@@ -169,3 +171,9 @@ def test_every_shipped_experiment_resolves():
     assert [v.experiment for v in views] == list(SHIPPED["grids"])
     assert [v.name for v in resolve({**copy.deepcopy(SHIPPED), "experiments": "demo,all"})] == list(SHIPPED["grids"])
     assert all(v.cells for v in views)
+
+
+def test_the_shipped_config_writes_each_long_list_once():
+    """Lists several grids share are named once (YAML anchors), so changing one cannot leave a copy behind."""
+    lists = collections.Counter(re.findall(r"\[[^\]\n]{20,}\]", (REPO / "config" / "config.yaml").read_text()))
+    assert not [text for text, n in lists.items() if n > 1]
