@@ -14,7 +14,7 @@ import pytest
 
 import acthash
 from acthash.analysis.merge import merge_files
-from acthash.params.cell import Cell, PhaseRule
+from acthash.params.cell import FIELDS, Cell, PhaseRule
 from acthash.params.config import View
 from acthash.params.grid import expand, packs
 from acthash.params.layout import Layout, pack_id
@@ -122,6 +122,34 @@ def test_one_module_decides_every_cell_state_reading_each_file_once(tree, tmp_pa
     assert sorted(c.param_hash for p in work.packs for c in p.cells) == sorted([truncated, other, new])
     table = status(copy.root).drop_duplicates("hash").set_index("hash")["state"]
     assert table.to_dict() == {h: s.state for h, s in work.states.items()}
+
+
+def test_cell_files_from_before_a_neutral_parameter_existed_stay_readable(tree, tmp_path):
+    """A cell file written before some parameters existed (its params lack them) reads, merges and re-measures
+    with their neutral values, at its address; one lacking a parameter with no neutral value is damaged, by
+    name."""
+    import h5py
+
+    layout, a, _ = tree
+    copy = Layout(str(tmp_path / "r"))
+    shutil.copytree(layout.root, copy.root)
+    old, broken = (copy.cell(c.param_hash) for c in a.cells[:2])
+    added = [n for n, f in FIELDS.items() if f.metadata["neutral"] is not None]
+    assert {"code_bn", "sgd_momentum"} <= set(added)
+    stored = {}
+    for path, drop in ((old, added), (broken, ["width"])):
+        with h5py.File(path, "a") as f:
+            stored[path] = f.attrs["params"]
+            f.attrs["params"] = json.dumps({k: v for k, v in json.loads(stored[path]).items() if k not in drop})
+    work = plan_work([a], copy)
+    assert work.states[a.cells[0].param_hash].state == "done"
+    assert work.states[a.cells[1].param_hash].detail == "corrupt, lacks 'parameter width'"
+    assert read_cell(old).params == a.cells[0].params()
+    with h5py.File(broken, "a") as f:
+        f.attrs["params"] = stored[broken]
+    ds = merge_files(copy.plan("a"), [copy.cell(c.param_hash) for c in a.cells], tmp_path / "a.nc")
+    assert int(ds.sizes["width"]) == 2 and ds.attrs["view"] == "a"
+    assert remeasure(old)[1] == Path(old)  # the same address: the neutral values leave the hash unchanged
 
 
 def test_status_counts_and_merge_reads_the_tree(tree, tmp_path):

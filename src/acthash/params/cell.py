@@ -150,6 +150,16 @@ ALWAYS_DIMS = ("width", "epoch", "n_train", "seed")  # dims of every merged data
 RECIPE_KEYS = tuple(n for n in PARAMS if n not in GRID_AXES)
 
 
+def stored_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a cell file stores, completed: one added to acthash since the file was written takes its
+    `neutral` value (what was done before it existed), so old files stay readable. A missing parameter
+    without a neutral value raises KeyError naming it."""
+    lacking = [k for k in PARAMS if k not in params and FIELDS[k].metadata["neutral"] is None]
+    if lacking:
+        raise KeyError(f"parameter {', '.join(lacking)}")
+    return {**{k: params.get(k, FIELDS[k].metadata["neutral"]) for k in PARAMS}, **params}
+
+
 def check_key(key: str, known: tuple[str, ...] | list[str], where: str = "", what: str = "key") -> None:
     """Raise ValueError for a `what` (key, experiment) not in `known`, suggesting the closest one."""
     if key in known:

@@ -18,7 +18,7 @@ from acthash.data import sources as data
 from acthash.data.samples import cell_samples
 from acthash.metrics.measure import code_metrics, noise_metrics, recipe
 from acthash.nets.train import Trainer
-from acthash.params.cell import Cell
+from acthash.params.cell import Cell, stored_params
 from acthash.params.registry import BY_NAME, names
 from acthash.run.store import CellFileError, atomic_h5, open_checked, read_codes, versions, write_member
 
@@ -147,7 +147,7 @@ def remeasure(path: Path | str, backend: str = "fast", device: str = "cpu",
     """
     path = Path(path)
     with open_checked(path) as f:
-        old = Cell.from_params(json.loads(f.attrs["params"]))
+        old = Cell.from_params(stored_params(json.loads(f.attrs["params"])))
         cell = dataclasses.replace(old, **overrides)
         out = path.with_name(f"{cell.param_hash}.h5") if path.stem == old.param_hash else path
         metrics = _all_metrics(f, cell, int(f.attrs["n_classes"]), backend, device) if f.attrs["status"] == "ok" else {}

@@ -32,7 +32,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from acthash.params.cell import HASH_CHARS, Cell
+from acthash.params.cell import HASH_CHARS, Cell, stored_params
 
 
 class CellFileError(ValueError):
@@ -161,7 +161,8 @@ def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
     with open_checked(path, expected_hash) as f:
         try:
             metrics = {k: f[f"metrics/{k}"][()] for k in f["metrics"]}
-            return CellRecord(Path(path), json.loads(f.attrs["params"]), str(f.attrs["status"]), f["epochs"][()],
+            return CellRecord(Path(path), stored_params(json.loads(f.attrs["params"])), str(f.attrs["status"]),
+                              f["epochs"][()],
                               metrics, {k: f.attrs[k] for k in f.attrs}, bool(f["labels/noise_mask"][()].any()))
         except KeyError as err:
             raise CellFileError(f"{path}: corrupt, lacks {err}") from err
