@@ -180,3 +180,18 @@ def test_logreg_fit_on_distinct_rows_is_scikit_learns_optimum():
         pair = (ytr == i) | (ytr == j)
         sk = LogisticRegression(C=1.0, tol=1e-12, max_iter=10000).fit(tr[pair], ytr[pair] == j)
         np.testing.assert_allclose(beta[p].numpy(), np.r_[sk.coef_[0], sk.intercept_], atol=2e-4)
+
+
+def test_the_measurement_computes_exactly_the_registered_metrics():
+    """Each stage's producer returns the metrics the registry lists for it, no more and no fewer."""
+    from acthash.metrics.measure import noise_metrics
+    from acthash.params.registry import names
+
+    tr, ytr = _codes(200, 24, 0)
+    te, yte = _codes(80, 24, 1)
+    args = (np.packbits(tr, 1), np.packbits(te, 1), 24, np.ones(24, bool), ytr, yte)
+    plain = code_metrics(*args, n_classes=4, **recipe(Cell()))
+    assert sorted(plain) == sorted(names("code"))
+    noisy = code_metrics(*args, n_classes=4, **recipe(Cell()), y_true=ytr)
+    noisy.update(noise_metrics(ytr, ytr, np.ones(len(ytr), bool), ytr))
+    assert sorted(noisy) == sorted(names("code") + names("noise"))

@@ -152,6 +152,21 @@ def test_cell_files_from_before_a_neutral_parameter_existed_stay_readable(tree, 
     assert remeasure(old)[1] == Path(old)  # the same address: the neutral values leave the hash unchanged
 
 
+def test_a_registered_metric_nothing_computes_stops_the_cell_file_from_being_written(tree, tmp_path, monkeypatch):
+    from acthash.params import registry
+
+    layout, a, _ = tree
+    path = tmp_path / "cell.h5"
+    shutil.copy(layout.cell(a.cells[0].param_hash), path)
+    before = path.read_bytes()
+    fake = registry.Metric("fake_metric", "code", "a metric nothing computes", "1", "registered, never computed")
+    monkeypatch.setattr(registry, "METRICS", registry.METRICS + (fake,))
+    monkeypatch.setattr(registry, "BY_NAME", {**registry.BY_NAME, "fake_metric": fake})
+    with pytest.raises(RuntimeError, match=r"missing \['fake_metric'\], not registered \[\]"):
+        remeasure(path)
+    assert path.read_bytes() == before  # nothing written
+
+
 def test_status_counts_and_merge_reads_the_tree(tree, tmp_path):
     layout, a, b = tree
     table = status(layout.root)

@@ -56,8 +56,7 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
             for m in names:
                 if m in rec.metrics:
                     data[m][tuple(idx)] = rec.metrics[m][j]
-    ds = xr.Dataset({m: (dims, v, {"long_name": BY_NAME[m].long_name, "units": BY_NAME[m].units,
-                                   "description": BY_NAME[m].description}) for m, v in data.items()}, coords=coords)
+    ds = xr.Dataset({m: (dims, v, BY_NAME[m].attrs) for m, v in data.items()}, coords=coords)
     ds["status"] = (cell_dims, state.astype(str), {"description": "ok | diverged per cell"})
     ds["cell_hash"] = (cell_dims, hashes.astype(str), {"long_name": "cell parameter hash",
                                                        "description": "the cell's parameter hash: its file is "

@@ -24,6 +24,7 @@ from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter, Nul
 from acthash.analysis.phase import REGIMES, SLICES, classify, margin  # noqa: E402
 from acthash.analysis.stats import mean_sd, pm  # noqa: E402
 from acthash.params.cell import ALWAYS_DIMS, GRID_AXES  # noqa: E402
+from acthash.params.registry import METRICS  # noqa: E402
 
 COLORS = ["#f4b6b6", "#f7e39c", "#b7e2b1"]  # under, critical, sufficient
 LOG_DIMS = ("width", "epoch", "n_train")  # drawn on log axes in line plots when they span 10× or more
@@ -31,11 +32,8 @@ AGREEMENT = 0.8  # below this share of seeds agreeing on a cell's regime, the ce
 R_LEVELS = (0.5, 0.1, 0.01)  # R_test contours on regime maps, thick to thin
 KNN_LEVELS = (0.9, 0.7, 0.5)  # K-NN test-accuracy contours, thick to thin
 WIDTHS = (2.2, 1.4, 0.8)
-PANELS = ("redundancy_train", "redundancy_test", "kmeans_purity_train", "kmeans_purity_test", "knn_test",
-          "logreg_test", "net_acc_test", "redundancy_random_train", "redundancy_random_test", "knn_test_true",
-          "kmeans_purity_train_true", "logreg_test_true", "net_fit_noisy", "net_acc_noisy_true")
-TABLE_METRICS = ("redundancy_train", "redundancy_test", "kmeans_purity_test", "knn_test", "logreg_test",
-                 "net_acc_test")
+PANELS = tuple(m.name for m in METRICS if m.drawn)  # the registry says which metrics are drawn and tabled
+TABLE_METRICS = tuple(m.name for m in METRICS if m.tabled)
 FORMATS = ("png", "svg")
 CONTEXT = ("dataset", "arch", "depth")  # named in every figure's title when fixed
 # the regularisation and noise axes (weight decay, BN, dropout, label noise, augmentation): one table each

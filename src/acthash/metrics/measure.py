@@ -34,6 +34,7 @@ def code_metrics(
     y_test: np.ndarray, *, n_classes: int, knn_k: int, kmeans_n_init: int, logreg_solver: str,
     backend: str = "fast", device: str | None = None,
     hashes: tuple[np.ndarray, np.ndarray] | None = None, y_true: np.ndarray | None = None,
+    whole_keep: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Metrics of SPEC Part A §2 from packed codes (train rows = the cell's n examples, untiled); `n_classes`
     and the cell's `recipe` (K-NN neighbours, K-Means restarts, logistic-regression solver).
@@ -41,19 +42,21 @@ def code_metrics(
     `keep`: (length,) bool mask of units not constant over train ∪ test; K-Means and logistic regression see
     only kept units (redundancy and K-NN are unchanged by constant units). `hashes`: digests of the whole
     train and test rows when the packed codes hold only sampled units (CNNs); redundancy then counts them.
-    `code_bits` is the number of units the estimators saw. `y_true`: in label-noise cells, the true training
+    `code_bits` is the number of units the estimators saw, `code_bits_total` that of the whole code
+    (`whole_keep`, the whole code's keep-mask when the packed codes hold a sample of its units; default `keep`). `y_true`: in label-noise cells, the true training
     labels (`y_train` the noisy ones they were trained on): K-NN, K-Means purity and logistic regression are
     then also scored with them (`knn_test_true`, `kmeans_purity_train_true`, `logreg_test_true`).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} not in {BACKENDS}")
     keep = np.asarray(keep, dtype=bool)
+    total = float(np.asarray(keep if whole_keep is None else whole_keep, dtype=bool).sum())
     if not keep.any():  # every unit constant: one code for everything; keep one column so estimators run
         keep = np.zeros_like(keep)
         keep[0] = True
     tr01 = unpack_bits(train_packed, length)[:, keep]
     te01 = unpack_bits(test_packed, length)[:, keep]
-    out: dict[str, float] = {"code_bits": float(np.asarray(keep).sum())}
+    out: dict[str, float] = {"code_bits": float(np.asarray(keep).sum()), "code_bits_total": total}
     if hashes is not None:  # distinct whole-row digests = distinct codes, whichever backend
         rows, redundancy = hashes, fm.redundancy_ratio_packed
     elif backend == "fast":

@@ -10,43 +10,51 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Metric:
-    """One metric of a cell checkpoint. `source` says what computes it: `code_metrics` ("code"), the trainer
-    ("net", and "random" with random_inputs), or, only in label-noise cells ("noise"), `code_metrics` given
-    the true labels and `noise_metrics`."""
+    """One metric of a cell checkpoint. `source` says which stage computes it: the measurement of the stored
+    codes (`acthash.metrics.measure.code_metrics`, "code"), the trainer ("net"; "random" with random_inputs),
+    or, only in label-noise cells ("noise"), `code_metrics` given the true labels and `noise_metrics`. A cell
+    file holds exactly the metrics `expected` names (checked when it is written)."""
 
     name: str
     source: str
     long_name: str
     units: str
     description: str
+    drawn: bool = True  # a panel of `metric_lines` (plots.panels)
+    tabled: bool = False  # a column of the factor tables (plots.factor_table)
+
+    @property
+    def attrs(self) -> dict[str, str]:
+        """The netCDF attributes of its variable in a merged dataset."""
+        return {"long_name": self.long_name, "units": self.units, "description": self.description}
 
 
 METRICS = (
     Metric("redundancy_train", "code", "R train", "1",
-           "redundancy ratio (N - #distinct codes)/N on the training examples"),
-    Metric("redundancy_test", "code", "R test", "1", "redundancy ratio (N - #distinct codes)/N on the test set"),
+           "redundancy ratio (N - #distinct codes)/N on the training examples", tabled=True),
+    Metric("redundancy_test", "code", "R test", "1", "redundancy ratio (N - #distinct codes)/N on the test set", tabled=True),
     Metric("kmeans_purity_train", "code", "K-Means purity, train", "1",
            "K-Means cluster purity (majority mapping) on training codes"),
-    Metric("kmeans_purity_test", "code", "K-Means purity, test", "1", "K-Means cluster purity on test codes"),
+    Metric("kmeans_purity_test", "code", "K-Means purity, test", "1", "K-Means cluster purity on test codes", tabled=True),
     Metric("kmeans_hungarian_train", "code", "K-Means accuracy, train", "1",
-           "K-Means accuracy, one-to-one Hungarian mapping, training codes"),
+           "K-Means accuracy, one-to-one Hungarian mapping, training codes", drawn=False),
     Metric("kmeans_hungarian_test", "code", "K-Means accuracy, test", "1",
-           "K-Means accuracy, Hungarian mapping, test codes"),
+           "K-Means accuracy, Hungarian mapping, test codes", drawn=False),
     Metric("knn_test", "code", "K-NN accuracy, test", "1",
-           "K-NN (Hamming) accuracy, fit on training codes, scored on test codes"),
+           "K-NN (Hamming) accuracy, fit on training codes, scored on test codes", tabled=True),
     Metric("logreg_test", "code", "logistic regression accuracy, test", "1",
-           "one-vs-one logistic regression accuracy on test codes"),
+           "one-vs-one logistic regression accuracy on test codes", tabled=True),
     Metric("code_bits", "code", "code bits used", "bit",
            "number of non-constant code units the K-Means, K-NN and logistic regression saw (a seeded random "
-           "sample of code_units units for codes longer than code_units, e.g. CNNs)"),
+           "sample of code_units units for codes longer than code_units, e.g. CNNs)", drawn=False),
     Metric("code_bits_total", "code", "code bits", "bit",
-           "number of non-constant hidden units of the whole code over train and test"),
+           "number of non-constant hidden units of the whole code over train and test", drawn=False),
     Metric("net_loss_train", "net", "network loss, train", "nat",
-           "network cross-entropy on the training examples (training labels)"),
+           "network cross-entropy on the training examples (training labels)", drawn=False),
     Metric("net_acc_train", "net", "network accuracy, train", "1",
-           "network accuracy on the training examples (training labels)"),
-    Metric("net_loss_test", "net", "network loss, test", "nat", "network cross-entropy on the test set"),
-    Metric("net_acc_test", "net", "network accuracy, test", "1", "network accuracy on the test set"),
+           "network accuracy on the training examples (training labels)", drawn=False),
+    Metric("net_loss_test", "net", "network loss, test", "nat", "network cross-entropy on the test set", drawn=False),
+    Metric("net_acc_test", "net", "network accuracy, test", "1", "network accuracy on the test set", tabled=True),
     Metric("knn_test_true", "noise", "K-NN accuracy with true labels, test", "1",
            "K-NN test accuracy with the true (clean) training labels, label-noise cells"),
     Metric("kmeans_purity_train_true", "noise", "K-Means purity, train, true labels", "1",
@@ -73,10 +81,15 @@ def names(source: str) -> tuple[str, ...]:
     return tuple(m.name for m in METRICS if m.source == source)
 
 
+def expected(status: str, noisy: bool, random: bool) -> tuple[str, ...]:
+    """The metrics a cell file holds: the network's (and the random-input probe's with `random`); unless the
+    run diverged (`status` not "ok"), those of its codes, and in label-noise cells (`noisy`) the noise ones."""
+    sources = ("net",) + (("random",) if random else ()) + ((("code",) + (("noise",) if noisy else ()))
+                                                            if status == "ok" else ())
+    return tuple(m.name for m in METRICS if m.source in sources)
+
+
 def unmeasured(metrics: Collection[str], status: str, noisy: bool) -> tuple[str, ...]:
     """The registered metrics that measuring a cell's stored codes computes and its file lacks (it was
-    measured before they were added): re-measuring adds them. A diverged cell has no code metrics."""
-    if status != "ok":
-        return ()
-    due = names("code") + (names("noise") if noisy else ())
-    return tuple(m for m in due if m not in metrics)
+    measured before they were added): re-measuring adds them."""
+    return tuple(m for m in expected(status, noisy, False) if m not in metrics and BY_NAME[m].source != "net")

@@ -23,6 +23,7 @@ from acthash.data.samples import cell_samples
 from acthash.metrics.fast import redundancy_ratio_packed
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell
+from acthash.params.registry import BY_NAME
 FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1)  # of epoch 1's steps, after which `first-epoch` reads codes
 
 
@@ -54,8 +55,8 @@ def first_epoch_redundancy(cells: Sequence[Cell], data_root: Path | str,
     trainer.train_epoch(after_step=lambda step: read(at[step]) if step in at else None)
     coords = {"epoch": [0.0, *map(float, fractions)], "width": ("member", [c.width for c in cells]),
               "seed": ("member", [c.seed for c in cells])}
-    ds = xr.Dataset({"redundancy_train": (("member", "epoch"), r[0], {"long_name": "R train", "units": "1"}),
-                     "redundancy_test": (("member", "epoch"), r[1], {"long_name": "R test", "units": "1"})},
+    ds = xr.Dataset({"redundancy_train": (("member", "epoch"), r[0], BY_NAME["redundancy_train"].attrs),
+                     "redundancy_test": (("member", "epoch"), r[1], BY_NAME["redundancy_test"].attrs)},
                     coords=coords)
     ds["epoch"].attrs.update(long_name="training epochs", description=f"fraction of epoch 1's {steps} steps")
     recipe = {k: v for k, v in cells[0].params().items() if k not in ("width", "seed")}  # what the pack shares

@@ -19,7 +19,7 @@ from acthash.data.samples import cell_samples
 from acthash.metrics.measure import code_metrics, noise_metrics, recipe
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell, stored_params
-from acthash.params.registry import BY_NAME, names
+from acthash.params.registry import BY_NAME, expected
 from acthash.run.store import CellFileError, atomic_h5, open_checked, read_codes, versions, write_member
 
 
@@ -92,20 +92,18 @@ def find_member(pack: h5py.File, cell: Cell, path: Path) -> h5py.Group:
 def _all_metrics(g: h5py.Group, cell: Cell, n_classes: int, backend: str, device: str) -> dict[str, np.ndarray]:
     epochs = g["epochs"][()]
     mask = g["labels/noise_mask"][()]
-    keys = names("code") + (names("noise") if mask.any() else ())
-    out = {k: np.full(len(epochs), np.nan) for k in keys}
+    out: dict[str, np.ndarray] = {}  # what the measurement returns, checked against the registry on writing
     y_train, y_true, y_test = g["labels/train"][()], g["labels/train_true"][()], g["labels/test"][()]
     for j, epoch in enumerate(epochs):
         c = read_codes(g, int(epoch))
         keep = c.stored_keep
         values = code_metrics(c.train, c.test, len(keep), keep, y_train, y_test, n_classes=n_classes,
                               **recipe(cell), backend=backend, device=device, hashes=c.hashes,
-                              y_true=y_true if mask.any() else None)
-        values["code_bits_total"] = float(c.keep.sum())
+                              y_true=y_true if mask.any() else None, whole_keep=c.keep)
         if mask.any():
             values.update(noise_metrics(y_true, y_train, mask, g[f"codes/{int(epoch)}/pred_train"][()]))
         for k, v in values.items():
-            out[k][j] = v
+            out.setdefault(k, np.full(len(epochs), np.nan))[j] = v
     return out
 
 
@@ -113,6 +111,10 @@ def _write_cell(src: h5py.Group, cell: Cell, out: Path, metrics: dict[str, np.nd
     """Write the cell file `out`: everything of `src`, the trainer's metrics it holds and the `metrics` computed."""
     kept = {k: src[f"metrics/{k}"][()] for k in src.get("metrics", {}) if BY_NAME[k].source in ("net", "random")}
     metrics = {**kept, **metrics}
+    due = expected(str(src.attrs["status"]), bool(src["labels/noise_mask"][()].any()), cell.random_inputs != "none")
+    if sorted(metrics) != sorted(due):
+        raise RuntimeError(f"cell {cell.name}: computed metrics differ from the registry (acthash.params.registry): "
+                           f"missing {sorted(set(due) - set(metrics))}, not registered {sorted(set(metrics) - set(due))}")
     with atomic_h5(out) as f:
         for key in src:
             if key != "metrics":
