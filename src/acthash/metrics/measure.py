@@ -14,7 +14,7 @@ from acthash.metrics import fast as fm
 from acthash.metrics import reference as ref
 from acthash.nets.codes import unpack_bits
 from acthash.params.cell import Cell
-from acthash.params.registry import BACKENDS, names
+from acthash.params.registry import BACKENDS
 
 
 def _kmeans(codes01: np.ndarray, n_classes: int, n_init: int, backend: str, device: str | None) -> np.ndarray:

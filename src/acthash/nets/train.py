@@ -8,77 +8,24 @@ decay, dropout, label noise, sample subset and (MLPs only) width.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from acthash.data.augment import augment_batch
-from acthash.data.probes import random_inputs
 from acthash.data.samples import Samples, stream_seed
-from acthash.metrics.fast import redundancy_ratio_packed
 from acthash.nets.cnn import StackedCNN
-from acthash.nets.codes import MemberCodes, extract, sample_units
+from acthash.nets.codes import sample_units
 from acthash.nets.mlp import StackedMLP
 from acthash.nets.optim import StackedAdam, StackedSGD
+from acthash.nets.readout import Readout
+from acthash.nets.results import MemberResult
+from acthash.nets.trainstate import TrainState
 from acthash.params.cell import PACK_SHARED, Cell
-
-
-@dataclass
-class Checkpoint:
-    """One member at one checkpoint epoch: codes on its train rows and on the test set."""
-
-    epoch: int
-    train: MemberCodes
-    test: MemberCodes
-    random: dict[str, float] = field(default_factory=dict)  # redundancy of random-input codes
-
-
-@dataclass
-class MemberResult:
-    """Everything the trainer produced for one member."""
-
-    code_length: int  # bits of the whole code
-    units: np.ndarray | None = None  # the units kept for the metrics of a long code (`sample_units`)
-    status: str = "ok"  # ok | diverged
-    stopped_epoch: int | None = None
-    loss: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    checkpoints: list[Checkpoint] = field(default_factory=list)
-
-
-def to_plain(result: MemberResult) -> dict:
-    """A member's result as nested dicts and lists of numbers, strings and tensors (numpy arrays become CPU
-    tensors) for the training state."""
-    def plain(v):
-        if isinstance(v, np.ndarray):
-            return torch.from_numpy(v.copy())
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        return v.item() if isinstance(v, np.generic) else v
-
-    return plain(dataclasses.asdict(result))
-
-
-def member_result(d: dict) -> MemberResult:
-    """The inverse of `to_plain`."""
-    def arr(v):
-        return v.cpu().numpy() if isinstance(v, torch.Tensor) else v
-
-    def codes(c: dict) -> MemberCodes:
-        return MemberCodes(**{k: arr(v) for k, v in c.items()})
-
-    cps = [Checkpoint(c["epoch"], codes(c["train"]), codes(c["test"]), dict(c["random"])) for c in d["checkpoints"]]
-    return MemberResult(d["code_length"], arr(d["units"]), d["status"], d["stopped_epoch"], list(d["loss"]),
-                        list(d["lr"]), cps)
 
 
 def check_packable(cells: Sequence[Cell], rows_per_epoch: Sequence[int]) -> None:
@@ -98,8 +45,9 @@ def _lr(cell: Cell, epoch: int) -> float:
     return cell.lr * cell.lr_decay ** ((epoch - 1) // cell.lr_step)
 
 
-class Trainer:
-    """Train `cells` (sharing the keys in PACK_SHARED) as one stacked model on `device`."""
+class Trainer(Readout, TrainState):
+    """Train `cells` (sharing the keys in PACK_SHARED) as one stacked model on `device`: the setup (here), the
+    epoch loop and `run` (here), checkpoint evaluation (`Readout`) and the resumable state (`TrainState`)."""
 
     def __init__(self, cells: Sequence[Cell], samples: Sequence[Samples], x_train: np.ndarray,
                  x_test: np.ndarray, y_test: np.ndarray, n_classes: int, device: str = "cpu",
@@ -230,57 +178,6 @@ class Trainer:
                 res.stopped_epoch = self.epoch
                 self.active[i] = False
 
-    # -- evaluation ------------------------------------------------------------------------------
-    def read_codes(self) -> tuple[list[MemberCodes], list[MemberCodes]]:
-        """Every member's codes (with the network's loss and accuracy) of its training rows and of the test set,
-        through the batch-norm statistics the recipe's `code_bn` names; the training state is left as it was."""
-        test_index = [np.arange(len(self.y_test))] * len(self.group_index)
-        sets = [(self.x, self.group_index, [s.labels for s in self.samples]),
-                (self.x_test, test_index, [self.y_test] * len(self.cells))]
-        if self.cells[0].code_bn == "moving":
-            train, test = (extract(self.model, x, index, labels, units=self.units) for x, index, labels in sets)
-            return train, test
-        if len({len(i) for i in self.group_index}) > 1:
-            raise ValueError("code_bn='batch': every input group of a pack must code as many training rows "
-                             f"(here {sorted({len(i) for i in self.group_index})}); set pack_over: [width] so "
-                             "that each n_train trains in its own pack")
-        running = [(v, v.clone()) for k, v in self.model.named_buffers() if k.startswith("running_")]
-        out = []
-        try:
-            for x, index, labels in sets:
-                self.model.adopt_batch_statistics(x[torch.as_tensor(np.stack(index), device=self.device)])
-                out.append(extract(self.model, x, index, labels, units=self.units))
-        finally:
-            for buffer, saved in running:
-                buffer.copy_(saved)
-        return out[0], out[1]
-
-    def evaluate(self) -> None:
-        """Codes and network metrics of every member at the current epoch (diverged members skipped)."""
-        train, test = self.read_codes()
-        rand = self._random_redundancy() if self.cells[0].random_inputs != "none" else [{}] * len(self.cells)
-        for i, res in enumerate(self.results):
-            if res.status == "ok":
-                res.checkpoints.append(Checkpoint(self.epoch, train[i], test[i], rand[i]))
-
-    def _random_redundancy(self) -> list[dict[str, float]]:
-        """Redundancy of each member's codes on seeded random inputs shaped like its train and test sets
-        (the same inputs at every checkpoint)."""
-        kind, n_test = self.cells[0].random_inputs, len(self.y_test)
-        blocks, train_idx, test_idx, start = [], [], [], 0
-        for g, lead in enumerate(self.leaders):
-            n = len(self.group_index[g])
-            blocks.append(random_inputs(kind, n + n_test, self.x_np, self.cells[lead].seed))
-            train_idx.append(np.arange(start, start + n))
-            test_idx.append(np.arange(start + n, start + n + n_test))
-            start += n + n_test
-        x = torch.as_tensor(np.concatenate(blocks), dtype=self.x.dtype, device=self.device)
-        dummy = [np.zeros(len(train_idx[g]), dtype=np.int64) for g in self.group.tolist()]
-        train = extract(self.model, x, train_idx, dummy, units=self.units)
-        test = extract(self.model, x, test_idx, [np.zeros(n_test, dtype=np.int64)] * len(self.cells), units=self.units)
-        return [{"redundancy_random_train": redundancy_ratio_packed(a.rows_for_redundancy),
-                 "redundancy_random_test": redundancy_ratio_packed(b.rows_for_redundancy)} for a, b in zip(train, test)]
-
     # -- the whole run ---------------------------------------------------------------------------
     def all_stopped(self) -> bool:
         """True once every member has stopped (early stopping or divergence): later epochs change nothing."""
@@ -313,28 +210,3 @@ class Trainer:
                 if state_path is not None:
                     self.save_state(Path(state_path))
         return self.results
-
-    def save_state(self, path: Path) -> None:
-        """Write the complete training state atomically (temporary name, then rename), as plain tensors,
-        numbers and strings only, so that reading it back (`weights_only=True`) cannot run code."""
-        state = {
-            "hashes": [c.param_hash for c in self.cells], "epoch": self.epoch, "model": self.model.state_dict(),
-            "opt": self.opt.state_dict(), "cpu_streams": [g.get_state() for g in self.order_gens + self.aug_gens],
-            "drop": [g.get_state() for g in self.drop_gens], "active": self.active, "best": self.best,
-            "wait": self.wait, "results": [to_plain(r) for r in self.results],
-        }
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-
-    def load_state(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        if state["hashes"] != [c.param_hash for c in self.cells]:
-            raise ValueError(f"{path}: training state belongs to other cell parameters; delete it to start over")
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        for g, s in zip(self.order_gens + self.aug_gens + self.drop_gens, state["cpu_streams"] + state["drop"]):
-            g.set_state(s.cpu())
-        self.active.copy_(state["active"])
-        self.best, self.wait, self.epoch = state["best"], state["wait"], state["epoch"]
-        self.results = [member_result(r) for r in state["results"]]

@@ -1,0 +1,41 @@
+"""A pack's complete training state on disk — model, optimizer, random streams, early-stopping counters and
+the results so far — written atomically after each checkpoint and read back to resume a preempted job. A
+part of `Trainer` (nets.train)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from acthash.nets.results import member_result, to_plain
+
+
+class TrainState:
+    """Saving and resuming a `Trainer`."""
+
+    def save_state(self, path: Path) -> None:
+        """Write the complete training state atomically (temporary name, then rename), as plain tensors,
+        numbers and strings only, so that reading it back (`weights_only=True`) cannot run code."""
+        state = {
+            "hashes": [c.param_hash for c in self.cells], "epoch": self.epoch, "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(), "cpu_streams": [g.get_state() for g in self.order_gens + self.aug_gens],
+            "drop": [g.get_state() for g in self.drop_gens], "active": self.active, "best": self.best,
+            "wait": self.wait, "results": [to_plain(r) for r in self.results],
+        }
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    def load_state(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state["hashes"] != [c.param_hash for c in self.cells]:
+            raise ValueError(f"{path}: training state belongs to other cell parameters; delete it to start over")
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        for g, s in zip(self.order_gens + self.aug_gens + self.drop_gens, state["cpu_streams"] + state["drop"]):
+            g.set_state(s.cpu())
+        self.active.copy_(state["active"])
+        self.best, self.wait, self.epoch = state["best"], state["wait"], state["epoch"]
+        self.results = [member_result(r) for r in state["results"]]
