@@ -18,7 +18,7 @@ ReLUs (ResNets), layer by layer in channel, row, column order.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +58,75 @@ class _ConvBN(nn.Module):
                           eps, keep)
 
 
+class _VGG(nn.Module):
+    """VGG-16/19 with BN: blocks of 3×3 convolutions (widths ×1, ×2, ×4, ×8, ×8) each closed by max-pooling,
+    then two fully connected ReLU layers of 8·width (1×1 convolutions), the dropout sites."""
+
+    def __init__(self, arch: str, m: int, c: int, width: int, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.blocks, self.layers, cin = VGG[arch], nn.ModuleList(), c
+        for block, n_conv in enumerate(self.blocks):
+            cout = width * min(2**block, 8)
+            for _ in range(n_conv):
+                self.layers.append(_ConvBN(m, cin, cout, 3, 1, True, dtype))
+                cin = cout
+        self.fc = nn.ModuleList([_ConvBN(m, cin, 8 * width, 1, 1, True, dtype),
+                                 _ConvBN(m, 8 * width, 8 * width, 1, 1, True, dtype)])
+        self.features = 8 * width
+
+    def forward(self, x: Tensor, conv: Callable[[_ConvBN, Tensor], Tensor], hidden: list[Tensor],
+                dropout: Sequence[Tensor | None] | None) -> Tensor:
+        layers = iter(self.layers)
+        for n_conv in self.blocks:
+            for _ in range(n_conv):
+                x = torch.relu(conv(next(layers), x))
+                hidden.append(x)
+            x = F.max_pool2d(x, 2)
+        for s, layer in enumerate(self.fc):
+            x = torch.relu(conv(layer, x))
+            hidden.append(x)
+            if self.training and dropout is not None and dropout[s] is not None:
+                x = x * dropout[s].transpose(0, 1).reshape(x.shape[0], -1, 1, 1)
+        return x
+
+
+class _ResNet(nn.Module):
+    """CIFAR-style ResNet-18/20: a 3×3 stem, stages of basic blocks (two 3×3 convolutions and the identity or a
+    1×1 projection; widths ×1, ×2, ...), global average pooling. No dropout sites."""
+
+    def __init__(self, arch: str, m: int, c: int, width: int, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([_ConvBN(m, c, width, 3, 1, True, dtype)])
+        self.blocks: list[tuple[int, int, int | None]] = []  # (conv1 index, conv2 index, projection index or None)
+        cin = width
+        for stage, n_blocks in enumerate(RESNET[arch]):
+            cout = width * 2**stage
+            for b in range(n_blocks):
+                stride = 2 if stage > 0 and b == 0 else 1
+                first = len(self.layers)
+                self.layers.append(_ConvBN(m, cin, cout, 3, stride, True, dtype))
+                self.layers.append(_ConvBN(m, cout, cout, 3, 1, True, dtype))
+                proj = None
+                if stride != 1 or cin != cout:
+                    proj = len(self.layers)
+                    self.layers.append(_ConvBN(m, cin, cout, 1, stride, False, dtype))
+                self.blocks.append((first, first + 1, proj))
+                cin = cout
+        self.fc = nn.ModuleList()
+        self.features = cin
+
+    def forward(self, x: Tensor, conv: Callable[[_ConvBN, Tensor], Tensor], hidden: list[Tensor],
+                dropout: Sequence[Tensor | None] | None) -> Tensor:
+        x = torch.relu(conv(self.layers[0], x))
+        hidden.append(x)
+        for c1, c2, proj in self.blocks:
+            y = torch.relu(conv(self.layers[c1], x))
+            hidden.append(y)
+            x = torch.relu(conv(self.layers[c2], y) + (x if proj is None else conv(self.layers[proj], x)))
+            hidden.append(x)
+        return F.adaptive_avg_pool2d(x, 1)
+
+
 class StackedCNN(nn.Module):
     """M CNNs of one architecture and width; same interface as `StackedMLP`.
 
@@ -79,38 +148,9 @@ class StackedCNN(nn.Module):
         pad_h, pad_w = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
         self.pad = (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)  # F.pad order: W then H
         self.register_buffer("group_index", torch.as_tensor(self.groups))
-        self.layers = nn.ModuleList()
         self.widths = [width] * m  # the pack's member widths (base channels), as StackedMLP.widths
-        if arch in VGG:
-            cin = c
-            for block, n_conv in enumerate(VGG[arch]):
-                cout = width * min(2**block, 8)
-                for _ in range(n_conv):
-                    self.layers.append(_ConvBN(m, cin, cout, 3, 1, True, dtype))
-                    cin = cout
-            self.fc = nn.ModuleList([_ConvBN(m, cin, 8 * width, 1, 1, True, dtype),
-                                     _ConvBN(m, 8 * width, 8 * width, 1, 1, True, dtype)])
-            features = 8 * width
-        else:
-            stages = RESNET[arch]
-            self.layers.append(_ConvBN(m, c, width, 3, 1, True, dtype))
-            self.blocks = []  # (conv1 index, conv2 index, projection index or None)
-            cin = width
-            for stage, n_blocks in enumerate(stages):
-                cout = width * 2**stage
-                for b in range(n_blocks):
-                    stride = 2 if stage > 0 and b == 0 else 1
-                    first = len(self.layers)
-                    self.layers.append(_ConvBN(m, cin, cout, 3, stride, True, dtype))
-                    self.layers.append(_ConvBN(m, cout, cout, 3, 1, True, dtype))
-                    proj = None
-                    if stride != 1 or cin != cout:
-                        proj = len(self.layers)
-                        self.layers.append(_ConvBN(m, cin, cout, 1, stride, False, dtype))
-                    self.blocks.append((first, first + 1, proj))
-                    cin = cout
-            self.fc = nn.ModuleList()
-            features = cin
+        self.body = (_VGG if arch in VGG else _ResNet)(arch, m, c, width, dtype)
+        features = self.body.features
         self.head = nn.Parameter(torch.zeros(m * n_classes, features, 1, 1, dtype=dtype))
         self.head_bias = nn.Parameter(torch.zeros(m * n_classes, dtype=dtype))
         self.drop_widths = [[8 * width] * m] * len(self.fc)  # dropout sites (VGG's fc ReLUs), per member
@@ -122,6 +162,16 @@ class StackedCNN(nn.Module):
                 values = glorot_uniform((n_classes, features), features, n_classes, gen)
                 self.head[i * n_classes:(i + 1) * n_classes, :, 0, 0] = values.to(dtype)
         self.code_lengths = [sum(int(h[0].numel()) // m for h in self._trace())] * m
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        """The convolutions of the body, in order."""
+        return self.body.layers
+
+    @property
+    def fc(self) -> nn.ModuleList:
+        """The fully connected layers (VGG; none in a ResNet)."""
+        return self.body.fc
 
     @torch.no_grad()
     def _trace(self) -> list[Tensor]:
@@ -174,31 +224,6 @@ class StackedCNN(nn.Module):
         if any(self.pad):
             x = F.pad(x, self.pad)
         hidden: list[Tensor] = []
-
-        def conv(i: int, inp: Tensor) -> Tensor:
-            return self.layers[i](inp, active, self.bn_eps, self.bn_momentum)
-
-        if self.arch in VGG:
-            i = 0
-            for n_conv in VGG[self.arch]:
-                for _ in range(n_conv):
-                    x = torch.relu(conv(i, x))
-                    hidden.append(x)
-                    i += 1
-                x = F.max_pool2d(x, 2)
-            for s, layer in enumerate(self.fc):
-                x = torch.relu(layer(x, active, self.bn_eps, self.bn_momentum))
-                hidden.append(x)
-                if self.training and dropout is not None and dropout[s] is not None:
-                    x = x * dropout[s].transpose(0, 1).reshape(b, -1, 1, 1)
-        else:
-            x = torch.relu(conv(0, x))
-            hidden.append(x)
-            for c1, c2, proj in self.blocks:
-                y = torch.relu(conv(c1, x))
-                hidden.append(y)
-                x = torch.relu(conv(c2, y) + (x if proj is None else conv(proj, x)))
-                hidden.append(x)
-            x = F.adaptive_avg_pool2d(x, 1)
+        x = self.body(x, lambda layer, inp: layer(inp, active, self.bn_eps, self.bn_momentum), hidden, dropout)
         logits = F.conv2d(x, self.head, self.head_bias, groups=self.m)
         return logits.view(b, self.m, self.n_classes).transpose(0, 1), hidden
