@@ -1,9 +1,9 @@
 """The trainer: a pack of cells trained as one stacked model, with per-member data order, schedule,
 early stopping, divergence handling, evaluation at checkpoint epochs and resumable state.
 
-A pack of one is the single-model case. Members must share dataset, architecture, depth, BN, the
-checkpoint list, batch size and the number of rows per (tiled) epoch; they may differ in seed, weight
-decay, dropout, label noise, sample subset and (MLPs only) width.
+A pack of one is the single-model case. Members must share the keys of `PACK_SHARED` (params/cell.py) and
+the number of rows per (tiled) epoch, CNN members also their width (`check_packable`); the other
+parameters may differ.
 """
 
 from __future__ import annotations

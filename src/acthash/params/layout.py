@@ -1,4 +1,4 @@
-"""Every path of a results tree, in one place: the rules, the CLI, `run_cells` and status ask here (merge
+"""Every path of a results tree: the rules, the CLI, `run_cells`, the runner and status ask here (merge
 reads the cell files it is given).
 
     <root>/cells/<param hash>.h5            one cell, addressed by the hash of all its parameters; shared by
@@ -47,6 +47,14 @@ def pack_id(cell_hashes: Iterable[str]) -> str:
     return short_hash(" ".join(sorted(cell_hashes)).encode())
 
 
+def work_files(work: Path | str) -> tuple[Path, Path, Path]:
+    """A pack job's working files from their stem `work`: its codes (`.h5`), training state (`.state.pt`) and
+    the cell files measured so far (`.cells/`)."""
+    work = Path(work)
+    codes, state, staged = (work.with_name(work.name + suffix) for suffix in (".h5", ".state.pt", ".cells"))
+    return codes, state, staged
+
+
 def check_view_name(name: str) -> str:
     """Return `name` if it can name a view folder, else raise ValueError saying why."""
     if not VIEW_NAME.fullmatch(name) or name in RESERVED:
@@ -76,7 +84,7 @@ class Layout:
 
     def pack_codes(self, pack: str) -> str:
         """The pack's codes file: what its training job hands to its measuring job (`measure_on: cpu`)."""
-        return f"{self.pack_work(pack)}.h5"
+        return str(work_files(self.pack_work(pack))[0])
 
     def pack_receipt(self, pack: str) -> str:
         return self._p("packs", f"{pack}.json")

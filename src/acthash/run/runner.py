@@ -22,7 +22,7 @@ import submitit
 
 from acthash.params.cell import HASH_CHARS, Cell
 from acthash.params.grid import PACK_OVER, PACK_SIZE, packs
-from acthash.params.layout import DATA_ROOT, Layout, pack_id
+from acthash.params.layout import DATA_ROOT, Layout, pack_id, work_files
 from acthash.run.cellstate import cell_state
 from acthash.run.store import CellFileError, atomic_text, open_checked
 
@@ -54,8 +54,8 @@ def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path 
 
     `work`: path stem of the job's working files: `<work>.h5` (the pack's codes), `<work>.state.pt` (training
     state, resumed from) and `<work>.cells/` (cell files measured so far). A rerun after an interruption
-    reuses each of them. Cell files appear in `outs` only once all are measured, so the results tree changes
-    in one step; a damaged file there is then moved to `damaged.damaged(...)` (or beside itself with a
+    reuses each of them (`layout.work_files`). Cell files appear in `outs` only once all are measured, each by
+    one rename; a damaged file there is then moved to `damaged.damaged(...)` (or beside itself with a
     `.damaged-<time>` suffix when no layout is given) and replaced. With `train_only`, stop once the codes
     file is complete (a later call measures); returns [] then.
     """
@@ -72,13 +72,11 @@ def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path 
             todo.append((cell, out, state.detail))
     if not todo:
         return outs
-    work = Path(work)
-    codes, staged = work.with_name(work.name + ".h5"), work.with_name(work.name + ".cells")
+    codes, state_path, staged = work_files(work)
     if _holds(codes, [c for c, _, _ in todo]):
         _say(f"codes of every cell already in {codes}; measuring")
     else:
-        state = work.with_name(work.name + ".state.pt")
-        train_pack([c for c, _, _ in todo], data_root, codes, device, state_path=state)
+        train_pack([c for c, _, _ in todo], data_root, codes, device, state_path=state_path)
     if train_only:
         return []
     for cell, out, _ in todo:
