@@ -40,7 +40,9 @@ def test_values_within_outside_and_missing():
     assert by_what(table, "knn_test at epoch=last, width=40")["verdict"] == "within"  # 0.9: 0.89 ± 0.03
     assert by_what(table, "knn_test at epoch=last, width=10")["verdict"] == "outside"  # 0.9: 0.52 ± 0.08
     assert by_what(table, "K-NN > LR > K-Means")["verdict"] == "holds"
-    assert (table[table["experiment"] == "cifar10_width"]["verdict"] == "no data").all()
+    assert "cifar10_width" not in set(table["experiment"])  # only the rows of the experiments given
+    every = compare_paper({"mnist_width": width}, every_row=True)
+    assert (every[every["experiment"] == "cifar10_width"]["verdict"] == "no data").all()
 
 
 def test_shapes_of_f6_and_f11():
@@ -64,7 +66,7 @@ def test_the_figure_checkpoint_grid_is_compared_at_its_own_last_epoch():
     fig = merged("mnist_epochs_figure", [40, 50, 60], [0, 1, 200, 2000], redundancy_train=lambda w, e: r[e],
                  knn_test=lambda w, e: 0.9)
     table = compare_paper({"mnist_epochs_figure": fig})
-    rows = table[table["experiment"] == "mnist_epochs_figure"]
+    rows = table[(table["experiment"] == "mnist_epochs_figure") & (table["F"] != "§6.1")]
     assert len(rows) == 12 and not rows["what"].str.contains("200").any()
     assert by_what(rows, "redundancy_train at epoch=last, width=40")["ours (mean ± sd, seeds)"] == "0.100 ± 0.001 (3)"
     assert (table[table["experiment"] == "mnist_epochs"]["verdict"] == "no data").all()
@@ -90,3 +92,34 @@ def test_a_view_that_still_varies_is_refused():
     width = xr.concat([width, width.assign_coords(n_train=[1000])], "n_train")
     with pytest.raises(ValueError, match="still varies along"):
         compare_paper({"mnist_width": width})
+
+
+def test_f7_is_checked_at_every_width_from_30_and_f11_at_each_widths_own_epoch_0_bound():
+    r = {10: 0.1, 30: 0.004, 40: 0.0, 100: 0.009, 200: 0.0}
+    cifar = merged("cifar10_width", list(r), [200], redundancy_train=lambda w, e: r[w])
+    table = compare_paper({"cifar10_width": cifar})
+    f7 = table[(table["F"] == "F7") & table["what"].str.contains("≤|width=[1-9][0-9]{1,2}$", regex=True)]
+    bounds = {row.what.rsplit("=", 1)[1]: row.verdict for row in table[table["paper"] == "≤ 0.005"].itertuples()}
+    assert bounds == {"30": "within", "40": "within", "100": "outside", "200": "within"} and len(f7) >= 4
+    r0 = {40: 0.05, 50: 0.05, 60: 0.02}  # within .07 and .05; above width 60's .01
+    epochs = merged("mnist_epochs", [40, 50, 60], [0, 1, 200], redundancy_train=lambda w, e: r0[w] if e == 0 else 0.1)
+    table = compare_paper({"mnist_epochs": epochs})
+    verdicts = {w: by_what(table, f"redundancy_train at width={w}, epoch=0")["verdict"] for w in (40, 50, 60)}
+    assert verdicts == {40: "within", 50: "within", 60: "outside"}
+
+
+def test_the_section_6_1_checks_hold_or_fail_with_the_largest_step_against_them():
+    knn = {10: 0.5, 20: 0.8, 40: 0.785, 60: 0.9}  # a dip of 0.015: within the noise allowance of 0.02
+    width = merged("mnist_width", list(knn), [200], redundancy_train=lambda w, e: 1 / w,
+                   redundancy_test=lambda w, e: {10: 0.9, 20: 0.5, 40: 0.52, 60: 0.1}[w], knn_test=lambda w, e: knn[w])
+    table = compare_paper({"mnist_width": width})
+    assert by_what(table, "redundancy_train decreases with width (noise ≤ 0.005)")["verdict"] == "holds"
+    row = by_what(table, "redundancy_test decreases with width (noise ≤ 0.005)")
+    assert row["verdict"] == "fails" and row["ours (mean ± sd, seeds)"] == "largest step against: 0.02 (to width=40)"
+    assert by_what(table, "knn_test increases with width (noise ≤ 0.02)")["verdict"] == "holds"
+    worse = width.assign(knn_test=width.knn_test.where(width.width != 40, 0.77))  # a dip of 0.03
+    assert by_what(compare_paper({"mnist_width": worse}), "knn_test increases")["verdict"] == "fails"
+    late = merged("mnist_epochs", [40], [0, 1, 3, 200], redundancy_train=lambda w, e: {0: 0.0, 1: 0.5, 3: 0.4,
+                                                                                        200: 0.1}[e])
+    assert by_what(compare_paper({"mnist_epochs": late}), "redundancy_train decreases with epoch after epoch 1")[
+        "verdict"] == "holds"  # the rise from epoch 0 to 1 is not checked

@@ -187,7 +187,7 @@ def _cmd_compare_paper(args: argparse.Namespace) -> None:
         if experiment in datasets:
             raise ValueError(f"{path}: a second dataset of experiment {experiment}; pass one per experiment")
         datasets[experiment] = ds
-    text = markdown(compare_paper(datasets))
+    text = markdown(compare_paper(datasets, every_row=args.all))
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text)
@@ -340,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("datasets", nargs="*", help="merged metrics.nc files, one per experiment (default: "
                    "<results>/<experiment>/metrics.nc of the shipped experiments that have one)")
     _results(p)
+    p.add_argument("--all", action="store_true", help="every row, those of experiments not given too (no data)")
     p.add_argument("--out", default=None, help="also write the table to this file")
     p.set_defaults(func=_cmd_compare_paper)
 
