@@ -195,3 +195,13 @@ def test_the_measurement_computes_exactly_the_registered_metrics():
     noisy = code_metrics(*args, n_classes=4, **recipe(Cell()), y_true=ytr)
     noisy.update(noise_metrics(ytr, ytr, np.ones(len(ytr), bool), ytr))
     assert sorted(noisy) == sorted(names("code") + names("noise"))
+
+
+def test_the_shared_code_fraction_counts_every_example_of_a_repeated_code():
+    codes = np.array([[0, 1], [0, 1], [0, 1], [1, 1], [1, 0], [1, 0], [0, 0], [1, 1]], np.uint8)
+    # codes 01 (3 times), 11 (2), 10 (2) are shared; 00 is not: 7 of 8 examples, and R = (8 - 4) / 8
+    assert ref.shared_fraction(codes) == fm.shared_fraction_packed(np.packbits(codes, 1)) == 7 / 8
+    assert ref.redundancy_ratio(codes) == 0.5
+    tr, _ = _codes(500, 12, 3)
+    r, share = ref.redundancy_ratio(tr), ref.shared_fraction(tr)
+    assert 0 < r < share <= 2 * r and fm.shared_fraction_packed(np.packbits(tr, 1)) == share

@@ -123,3 +123,12 @@ def test_the_section_6_1_checks_hold_or_fail_with_the_largest_step_against_them(
                                                                                         200: 0.1}[e])
     assert by_what(compare_paper({"mnist_epochs": late}), "redundancy_train decreases with epoch after epoch 1")[
         "verdict"] == "holds"  # the rise from epoch 0 to 1 is not checked
+
+
+def test_each_r_value_is_also_read_as_a_shared_fraction_where_the_dataset_has_one():
+    width = merged("mnist_width", [40], [200], redundancy_train=lambda w, e: 0.05, share_train=lambda w, e: 0.1)
+    table = compare_paper({"mnist_width": width})
+    assert by_what(table, "redundancy_train at epoch=last, width=40")["verdict"] == "outside"  # 0.105 ± 0.04
+    row = by_what(table, "share_train at epoch=last, width=40 (the paper's R read as a share)")
+    assert row["verdict"] == "within" and row["paper"] == "0.105 ± 0.04"
+    assert not table["what"].str.startswith("share_test").any()  # not in the dataset: no row

@@ -246,21 +246,26 @@ def test_a_batch_of_one_row_keeps_bn_statistics_finite():
 
 
 def test_first_epoch_readings_leave_training_untouched_and_end_at_the_epoch_1_checkpoint():
-    from acthash.metrics.fast import redundancy_ratio_packed
-    from acthash.run.ablation import first_epoch_redundancy, table
+    from acthash.data.samples import cell_samples
+    from acthash.data.sources import load
+    from acthash.metrics.fast import knn_predict, redundancy_ratio_packed
+    from acthash.run.ablation import first_epoch_readings, table
 
     cells = [Cell(dataset="digits", width=w, n_train=1000, seed=s, checkpoints=(0, 1), early_stopping=False)
              for w in (8, 24) for s in (0, 1)]
-    ds = first_epoch_redundancy(cells, ".", fractions=(0.25, 0.5, 1))
+    ds = first_epoch_readings(cells, ".", fractions=(0.25, 0.5, 1))
     assert list(ds["epoch"].values) == [0, 0.25, 0.5, 1] and list(ds["width"].values) == [8, 8, 24, 24]
     results = make_trainer(cells, dtype=torch.float32).run()
+    samples = [cell_samples(c, load("digits", ".").y_train, 10) for c in cells]
     for i, res in enumerate(results):  # epoch 0 and the end of the first epoch: the trainer's own checkpoints
         for col, cp in ((0, res.checkpoints[0]), (-1, res.checkpoints[1])):
             assert ds["redundancy_train"][i, col] == redundancy_ratio_packed(cp.train.rows_for_redundancy)
             assert ds["redundancy_test"][i, col] == redundancy_ratio_packed(cp.test.rows_for_redundancy)
+            knn = knn_predict(cp.train.packed, samples[i].labels, cp.test.packed, cells[i].knn_k)
+            assert ds["knn_test"][i, col] == (knn == load("digits", ".").y_test).mean()
     assert not np.allclose(ds["redundancy_train"][:, 1], ds["redundancy_train"][:, -1])  # mid-epoch differs
     assert table(ds).splitlines()[2].startswith(f"| 8 | {float(ds['redundancy_train'][:2, 0].mean()):.3f} ± ")
-    same = first_epoch_redundancy(cells[:1], ".", fractions=(0.01, 0.02, 1))  # both round to the first step
+    same = first_epoch_readings(cells[:1], ".", fractions=(0.01, 0.02, 1))  # both round to the first step
     assert np.isfinite(same["redundancy_train"]).all()
     assert float(same["redundancy_train"][0, 1]) == float(same["redundancy_train"][0, 2])
 

@@ -6,6 +6,8 @@ Each `Target` names the shipped experiment whose merged dataset holds it, the va
 seeds. Some statements are shapes, not values: R_test < R_train wherever R_train > 0.01 (F2), the order
 K-NN > LR > K-Means for every width ≥ 20 (F6), R_train ≤ 0.005 at every width ≥ 30 of the CIFAR-10 sweep (F7),
 R_train's maximum at epoch 1 (F11), and the checks of §6.1 that must hold in every sweep (`MONOTONE`).
+Where a dataset holds the shared-code fractions, each R value of the paper is also compared with them (a
+second reading of "redundancy": the fraction of examples whose code another one shares).
 """
 
 from __future__ import annotations
@@ -217,6 +219,13 @@ def compare_paper(datasets: dict[str, xr.Dataset], every_row: bool = False) -> p
         else:
             rows.append(_row(t.fid, t.experiment, _what(t), f"{t.paper:g} ± {t.tol:g}", values,
                              lambda m, t=t: "within" if abs(m - t.paper) <= t.tol + 1e-12 else "outside"))
+        share = t.metric.replace("redundancy_", "share_")
+        if share != t.metric and ds is not None and share in ds:  # the paper's R read as the shared fraction
+            s = Target(t.fid, t.experiment, share, t.at, t.paper, t.tol, t.most, "the paper's R read as a share")
+            check = (lambda m, s=s: "within" if m <= s.paper + 1e-12 else "outside") if t.most else \
+                (lambda m, s=s: "within" if abs(m - s.paper) <= s.tol + 1e-12 else "outside")
+            rows.append(_row(s.fid, s.experiment, _what(s), f"≤ {s.paper:g}" if s.most else f"{s.paper:g} ± {s.tol:g}",
+                             _select(ds, share, s.at), check))
     rows += _shapes(datasets)
     order = {**{f"F{i}": i for i in range(1, 17)}, "§6.1": 17}
     table = pd.DataFrame(rows, columns=COLUMNS)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import collections
 import math
 
 import numba
@@ -46,6 +47,13 @@ def redundancy_ratio_packed(packed: np.ndarray) -> float:
     """R = (N − #distinct rows) / N on packed rows."""
     n = len(packed)
     return (n - distinct_rows(packed)) / n if n else float("nan")
+
+
+def shared_fraction_packed(packed: np.ndarray) -> float:
+    """The fraction of rows equal to at least one other row, on packed rows (between R and 2R)."""
+    n = len(packed)
+    counts = collections.Counter(_row_keys(packed).tolist())
+    return sum(c for c in counts.values() if c > 1) / n if n else float("nan")
 
 
 def as_words(packed: np.ndarray) -> np.ndarray:

@@ -58,12 +58,13 @@ def code_metrics(
     te01 = unpack_bits(test_packed, length)[:, keep]
     out: dict[str, float] = {"code_bits": float(np.asarray(keep).sum()), "code_bits_total": total}
     if hashes is not None:  # distinct whole-row digests = distinct codes, whichever backend
-        rows, redundancy = hashes, fm.redundancy_ratio_packed
+        rows, redundancy, share = hashes, fm.redundancy_ratio_packed, fm.shared_fraction_packed
     elif backend == "fast":
-        rows, redundancy = (train_packed, test_packed), fm.redundancy_ratio_packed
+        rows, redundancy, share = (train_packed, test_packed), fm.redundancy_ratio_packed, fm.shared_fraction_packed
     else:
-        rows, redundancy = (tr01, te01), ref.redundancy_ratio
+        rows, redundancy, share = (tr01, te01), ref.redundancy_ratio, ref.shared_fraction
     out["redundancy_train"], out["redundancy_test"] = redundancy(rows[0]), redundancy(rows[1])
+    out["share_train"], out["share_test"] = share(rows[0]), share(rows[1])
     labelings = {"": y_train} if y_true is None else {"": y_train, "_true": y_true}
     for suffix, y in labelings.items():
         if backend == "fast":

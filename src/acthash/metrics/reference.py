@@ -20,6 +20,14 @@ def redundancy_ratio(codes: np.ndarray) -> float:
     return (n - len(np.unique(codes, axis=0))) / n if n else float("nan")
 
 
+def shared_fraction(codes: np.ndarray) -> float:
+    """The fraction of examples whose code at least one other example shares (`np.unique` counts)."""
+    if not len(codes):
+        return float("nan")
+    _, inverse, counts = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
+    return float((counts[np.ravel(inverse)] > 1).mean())
+
+
 def contingency(clusters: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Counts (n_clusters, n_labels) of examples per (cluster, true label)."""
     c_ids, c_inv = np.unique(clusters, return_inverse=True)

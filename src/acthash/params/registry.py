@@ -33,6 +33,11 @@ METRICS = (
     Metric("redundancy_train", "code", "R train", "1",
            "redundancy ratio (N - #distinct codes)/N on the training examples", tabled=True),
     Metric("redundancy_test", "code", "R test", "1", "redundancy ratio (N - #distinct codes)/N on the test set", tabled=True),
+    Metric("share_train", "code", "shared codes, train", "1",
+           "fraction of the training examples whose code another training example shares (a second reading of "
+           "determinism beside R; R <= share <= 2R)", drawn=False),
+    Metric("share_test", "code", "shared codes, test", "1",
+           "fraction of the test examples whose code another test example shares", drawn=False),
     Metric("kmeans_purity_train", "code", "K-Means purity, train", "1",
            "K-Means cluster purity (majority mapping) on training codes"),
     Metric("kmeans_purity_test", "code", "K-Means purity, test", "1", "K-Means cluster purity on test codes", tabled=True),

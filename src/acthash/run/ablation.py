@@ -20,19 +20,20 @@ import xarray as xr
 from acthash.analysis.stats import mean_sd, pm
 from acthash.data import sources as data
 from acthash.data.samples import cell_samples
-from acthash.metrics.fast import redundancy_ratio_packed
+from acthash.metrics.fast import knn_predict, redundancy_ratio_packed
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell
 from acthash.params.registry import BY_NAME
 FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1)  # of epoch 1's steps, after which `first-epoch` reads codes
 
 
-def first_epoch_redundancy(cells: Sequence[Cell], data_root: Path | str,
+def first_epoch_readings(cells: Sequence[Cell], data_root: Path | str,
                            fractions: Sequence[float] = FRACTIONS,
                            device: str = "cpu") -> xr.Dataset:
-    """R_train and R_test of `cells` (one pack: a shared recipe) at initialisation and after each of
-    `fractions` of the first epoch's steps (rounded to whole steps, at least one) → Dataset with dims
-    (member, epoch), epoch 0 then the fractions; width and seed as coordinates of member."""
+    """R_train, R_test and the K-NN test accuracy (each cell's `knn_k`, on the codes' stored units) of
+    `cells` (one pack: a shared recipe) at initialisation and after each of `fractions` of the first epoch's
+    steps (rounded to whole steps, at least one) → Dataset with dims (member, epoch), epoch 0 then the
+    fractions; width and seed as coordinates of member."""
     if not all(0 < f <= 1 for f in fractions):
         raise ValueError(f"fractions {list(fractions)}: each must lie in (0, 1]")
     arrays = data.load(cells[0].dataset, data_root)
@@ -43,20 +44,23 @@ def first_epoch_redundancy(cells: Sequence[Cell], data_root: Path | str,
     at: dict[int, list[int]] = {}  # step → the columns read after it (fractions may round to one step)
     for j, f in enumerate(fractions):
         at.setdefault(max(1, round(f * steps)) - 1, []).append(j + 1)
-    r = np.full((2, len(cells), len(fractions) + 1), np.nan)
+    r = np.full((3, len(cells), len(fractions) + 1), np.nan)
 
     def read(cols: list[int]) -> None:
         train, test = trainer.read_codes()
-        for i in range(len(cells)):
+        for i, (cell, sample) in enumerate(zip(cells, samples)):
             r[0, i, cols] = redundancy_ratio_packed(train[i].rows_for_redundancy)
             r[1, i, cols] = redundancy_ratio_packed(test[i].rows_for_redundancy)
+            knn = knn_predict(train[i].packed, sample.labels, test[i].packed, cell.knn_k)
+            r[2, i, cols] = float((knn == arrays.y_test).mean())
 
     read([0])
     trainer.train_epoch(after_step=lambda step: read(at[step]) if step in at else None)
     coords = {"epoch": [0.0, *map(float, fractions)], "width": ("member", [c.width for c in cells]),
               "seed": ("member", [c.seed for c in cells])}
     ds = xr.Dataset({"redundancy_train": (("member", "epoch"), r[0], BY_NAME["redundancy_train"].attrs),
-                     "redundancy_test": (("member", "epoch"), r[1], BY_NAME["redundancy_test"].attrs)},
+                     "redundancy_test": (("member", "epoch"), r[1], BY_NAME["redundancy_test"].attrs),
+                     "knn_test": (("member", "epoch"), r[2], BY_NAME["knn_test"].attrs)},
                     coords=coords)
     ds["epoch"].attrs.update(long_name="training epochs", description=f"fraction of epoch 1's {steps} steps")
     recipe = {k: v for k, v in cells[0].params().items() if k not in ("width", "seed")}  # what the pack shares

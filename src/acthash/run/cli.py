@@ -144,12 +144,12 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
 
 
 def _cmd_first_epoch(args: argparse.Namespace) -> None:
-    from acthash.run.ablation import FRACTIONS, first_epoch_redundancy, table
+    from acthash.run.ablation import FRACTIONS, first_epoch_readings, table
     from acthash.run.pack import pick_device
 
     base = _cell_from_args(args)
     cells = [dataclasses.replace(base, width=w, seed=s, checkpoints=(0, 1)) for w in args.widths for s in args.seeds]
-    ds = first_epoch_redundancy(cells, args.data_root, args.fractions or FRACTIONS, pick_device(args.device))
+    ds = first_epoch_readings(cells, args.data_root, args.fractions or FRACTIONS, pick_device(args.device))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(args.out)
     print(f"R_train ({ds.attrs['steps_per_epoch']} steps per epoch):\n{table(ds)}"
@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="also write the table to this file")
     p.set_defaults(func=_cmd_ablation_table)
 
-    p = sub.add_parser("first-epoch", help="R_train and R_test after fractions of the first epoch (the F11 "
+    p = sub.add_parser("first-epoch", help="R_train, R_test and K-NN after fractions of the first epoch (the F11 "
                        "ablation); the recipe from the cell options, one pack of --widths × --seeds")
     _add_cell_options(p, skip=("width", "seed", "checkpoints"))
     p.add_argument("--widths", type=int, nargs="+", required=True, help="widths of the pack's members")
