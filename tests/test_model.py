@@ -61,3 +61,4 @@ def test_a_members_first_layer_rows_do_not_depend_on_its_group_or_pack(in_dim):
     for groups, units, at, offset in [(2, 16, 0, 0), (2, 40, 1, 30), (5, 1100, 4, 777), (1, 1100, 0, 600)]:
         got = layer(groups, units, at, offset)
         assert torch.equal(got[0], alone[0]) and torch.equal(got[1], alone[1]), (groups, units)
+

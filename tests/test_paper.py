@@ -132,3 +132,19 @@ def test_each_r_value_is_also_read_as_a_shared_fraction_where_the_dataset_has_on
     row = by_what(table, "share_train at epoch=last, width=40 (the paper's R read as a share)")
     assert row["verdict"] == "within" and row["paper"] == "0.105 ± 0.04"
     assert not table["what"].str.startswith("share_test").any()  # not in the dataset: no row
+
+
+def test_two_runs_side_by_side_on_the_paper_s_statements(tmp_path):
+    """compare-paper --beside: one row per statement, the paper's value, each run's value and verdict."""
+    keras = merged("mnist_width", [10, 40], [200], knn_test=lambda w, e: {10: 0.55, 40: 0.95}[w])
+    ours = merged("mnist_width", [40], [200], knn_test=lambda w, e: 0.92)
+    for name, ds in (("k.nc", keras), ("a.nc", ours)):
+        ds.to_netcdf(tmp_path / name, engine="h5netcdf")
+    text = subprocess.run(["acthash", "compare-paper", str(tmp_path / "k.nc"), "--beside", str(tmp_path / "a.nc"),
+                           "--labels", "Keras", "acthash"], capture_output=True, text=True, check=True).stdout
+    assert "| F | experiment | what | paper | Keras (mean ± sd, seeds) | Keras verdict | acthash (mean ± sd, " \
+           "seeds) | acthash verdict |" in text
+    assert "| F3 | mnist_width | knn_test at epoch=last, width=40 | 0.89 ± 0.03 | 0.950 ± 0.001 (3) | outside | " \
+           "0.920 ± 0.001 (3) | within |" in text
+    assert "| F3 | mnist_width | knn_test at epoch=last, width=10 | 0.52 ± 0.08 | 0.550 ± 0.001 (3) | within | " \
+           "no data | no data |" in text

@@ -301,3 +301,61 @@ def test_codes_read_with_batch_statistics_are_a_training_mode_forward_and_leave_
             by_moving = np.unpackbits(getattr(a[i].checkpoints[-1], split).packed, axis=1)[:, :bits.shape[1]]
             changed |= not np.array_equal(stored, by_moving)
     assert changed  # the moving averages lag: the two readings differ
+
+
+def test_keras_clipped_cross_entropy_floors_the_loss_and_stops_the_gradient_of_fitted_examples():
+    """ce_clip: the loss of probabilities clipped to [c, 1 - c]; an example whose probability lies outside
+    adds nothing to the gradient, so a batch of such examples (and no weight decay) leaves the weights alone."""
+    exact = make_trainer([dataclasses.replace(BASE, n_train=100)])
+    clipped = make_trainer([dataclasses.replace(BASE, n_train=100, ce_clip=0.2)])
+    clipped.model.load_state_dict(exact.model.state_dict())
+    x = exact.x[exact.rows[:, :16]]
+    logits, _ = exact.model(x)
+    y = logits.argmax(-1)  # labels the network predicts; their probabilities are > 0.1, most > 0.2 or not
+    loss_exact = exact.step(x, y, 0.0)
+    loss_clip = clipped.step(x, y, 0.0)
+    p = torch.softmax(logits.detach(), -1).gather(2, y.unsqueeze(2)).squeeze(2)
+    want = -torch.log(p.clamp(0.2, 0.8)).mean(1) + clipped.wd * clipped.model.l2_per_member()
+    torch.testing.assert_close(loss_clip, want)
+    assert not torch.allclose(loss_clip, loss_exact)
+    hopeless = make_trainer([dataclasses.replace(BASE, n_train=100, ce_clip=0.2, weight_decay=0.0)])
+    before = [t.detach().clone() for t in hopeless.model.parameters()]
+    worst = hopeless.model(x)[0].argmin(-1)  # every example's label has probability < 0.2: all clipped
+    hopeless.step(x, worst, 0.01)
+    assert all(torch.equal(a, b) for a, b in zip(before, hopeless.model.parameters()))  # no gradient at all
+    assert Cell(ce_clip=0.0).param_hash == Cell().param_hash
+
+
+def test_zero_debiased_running_statistics_are_the_batch_statistics_seen_so_far():
+    """bn_zero_debias (TF's moving averages, Keras 2.2): after one training step the running mean is that
+    batch's mean; after two, the debiased average (d·m·b1 + m·b2) / (1 − d²); stopped units keep theirs."""
+    from acthash.nets.mlp import StackedMLP
+    from acthash.params.cell import Cell
+
+    torch.manual_seed(0)
+    m = 0.01
+    model = StackedMLP(6, 3, 1, [4, 4], [0, 1], None, True, Cell().bn_eps, m, torch.float64, bn_zero_debias=True)
+    model.train()
+    x1, x2 = torch.rand(2, 32, 6, dtype=torch.float64), torch.rand(2, 32, 6, dtype=torch.float64)
+
+    def batch_mean(x):
+        with torch.no_grad():
+            plain = StackedMLP(6, 3, 1, [4, 4], [0, 1], None, True, Cell().bn_eps, 1.0, torch.float64)
+            plain.load_state_dict({k: v for k, v in model.state_dict().items() if k in plain.state_dict()})
+            plain.train()
+            plain(x)  # momentum 1: the running mean becomes the batch mean
+            return plain.running_mean0.clone()
+
+    b1 = batch_mean(x1)
+    model(x1)
+    torch.testing.assert_close(model.running_mean0, b1)
+    b2 = batch_mean(x2)
+    model(x2)
+    d = 1 - m
+    torch.testing.assert_close(model.running_mean0, (d * m * b1 + m * b2) / (1 - d**2))
+
+
+def test_a_zero_debiased_model_trains():
+    trainer = make_trainer([dataclasses.replace(BASE, n_train=100, bn_zero_debias=True)])
+    trainer.train_epoch()
+    assert np.isfinite(trainer.results[0].loss[-1])

@@ -234,9 +234,23 @@ def compare_paper(datasets: dict[str, xr.Dataset], every_row: bool = False) -> p
     return table.sort_values("F", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
 
+def side_by_side(first: pd.DataFrame, second: pd.DataFrame, labels: tuple[str, str]) -> pd.DataFrame:
+    """Two `compare_paper` tables as one: each row of the first with the second's value and verdict for the
+    same statement ("no data" where it has none), the columns named by `labels` (e.g. Keras and acthash)."""
+    key = ["F", "experiment", "what", "paper"]
+    values = [c for c in COLUMNS if c not in key]
+    right = second.set_index(key)[values]
+    joined = first.join(right, on=key, rsuffix=" 2").fillna("no data")
+    names = {values[0]: f"{labels[0]} (mean ± sd, seeds)", values[1]: f"{labels[0]} verdict",
+             f"{values[0]} 2": f"{labels[1]} (mean ± sd, seeds)", f"{values[1]} 2": f"{labels[1]} verdict"}
+    return joined.rename(columns=names)
+
+
 def markdown(table: pd.DataFrame) -> str:
     """The table as Markdown, with a count of verdicts below it."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    columns = list(table.columns)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    counts = table["verdict"].value_counts()
-    return "\n".join(lines) + "\n\n" + ", ".join(f"{k}: {v}" for k, v in counts.items()) + "\n"
+    counts = [f"{c}: " + ", ".join(f"{k} {v}" for k, v in table[c].value_counts().items())
+              for c in columns if c.endswith("verdict")]
+    return "\n".join(lines) + "\n\n" + "; ".join(counts) + "\n"

@@ -113,10 +113,11 @@ class StackedMLP(nn.Module):
 
     def __init__(self, in_dim: int, n_classes: int, depth: int, widths: Sequence[int], seeds: Sequence[int],
                  groups: Sequence[int] | None, bn: bool, bn_eps: float, bn_momentum: float,
-                 dtype: torch.dtype = torch.float32, bn_biased_var: bool = False) -> None:
+                 dtype: torch.dtype = torch.float32, bn_biased_var: bool = False,
+                 bn_zero_debias: bool = False) -> None:
         super().__init__()
         self.depth, self.bn, self.bn_eps, self.bn_momentum = depth, bn, bn_eps, bn_momentum
-        self.bn_biased_var = bn_biased_var
+        self.bn_biased_var, self.bn_zero_debias = bn_biased_var, bn_zero_debias
         self.widths = [int(w) for w in widths]
         self.groups = list(groups) if groups is not None else list(range(len(widths)))
         m, wmax, g = len(self.widths), max(*self.widths, MIN_ROWS), max(self.groups) + 1
@@ -149,6 +150,10 @@ class StackedMLP(nn.Module):
             for i, u in enumerate(units):
                 self.register_buffer(f"running_mean{i}", torch.zeros(u, dtype=dtype))
                 self.register_buffer(f"running_var{i}", torch.ones(u, dtype=dtype))
+                if bn_zero_debias:  # TF's zero-debiased moving averages: biased sums and per-unit step counts
+                    self.register_buffer(f"biased_mean{i}", torch.zeros(u, dtype=dtype))
+                    self.register_buffer(f"biased_var{i}", torch.zeros(u, dtype=dtype))
+                    self.register_buffer(f"debias_steps{i}", torch.zeros(u, dtype=dtype))
         with torch.no_grad():
             for i, seed in enumerate(seeds):
                 self._init_member(i, in_dim, n_classes, int(seed))
@@ -237,21 +242,44 @@ class StackedMLP(nn.Module):
     def _batch_norm(self, h: Tensor, layer: int, keep: Tensor | None) -> Tensor:
         """BN of units-major h (…, units, B), each unit a channel; `keep`: bool per unit, or None."""
         rm, rv = getattr(self, f"running_mean{layer}"), getattr(self, f"running_var{layer}")
+        debias = self.training and self.bn_zero_debias
+        if debias and keep is None:  # the path that normalises with copies: the buffers are rewritten below
+            keep = torch.ones(h.shape[:-1], dtype=torch.bool, device=h.device)
         out = batch_norm(h.reshape(1, -1, h.shape[-1]), rm.view(-1), rv.view(-1), self.gammas[layer].flatten(),
                          self.betas[layer].flatten(), self.training, self.bn_momentum, self.bn_eps,
                          None if keep is None else keep.flatten(), self.bn_biased_var)
+        if debias:
+            self._zero_debias(h, layer, keep)
         return out.view(h.shape)
+
+    @torch.no_grad()
+    def _zero_debias(self, h: Tensor, layer: int, keep: Tensor | None) -> None:
+        """Replace the running statistics just updated by TF's zero-debiased moving averages (standalone Keras
+        2.2's `moving_average_update`): biased ← d·biased + (1 − d)·batch from biased = 0, running = biased /
+        (1 − dᵗ) after t updates (d = 1 − momentum), so early running statistics are the batch statistics seen
+        so far, not mostly their initial values. Units where `keep` is False are left as they are."""
+        rows = h.reshape(-1, h.shape[-1])
+        batch = (rows.mean(1), rows.var(1, correction=0 if self.bn_biased_var else 1))
+        moved = torch.ones(rows.shape[0], dtype=torch.bool, device=h.device) if keep is None else keep.flatten()
+        steps = getattr(self, f"debias_steps{layer}").view(-1)
+        steps.add_(moved.to(steps.dtype))
+        decay = 1 - self.bn_momentum
+        for stat, value in zip(("mean", "var"), batch):
+            biased = getattr(self, f"biased_{stat}{layer}").view(-1)
+            biased.copy_(torch.where(moved, decay * biased + (1 - decay) * value, biased))
+            running = getattr(self, f"running_{stat}{layer}").view(-1)
+            running.copy_(torch.where(moved, biased / (1 - decay ** steps), running))
 
     @torch.no_grad()
     def adopt_batch_statistics(self, x: Tensor) -> None:
         """Set the running statistics to those of the batch x (G, B, in_dim) under the current weights, layer
         after layer as a training-mode forward normalises it (biased variance): eval-mode codes of x are then
         the codes of a training-mode forward of x as one batch. Leaves the model in eval mode."""
-        momentum, biased = self.bn_momentum, self.bn_biased_var
-        self.bn_momentum, self.bn_biased_var = 1.0, True
+        momentum, biased, debias = self.bn_momentum, self.bn_biased_var, self.bn_zero_debias
+        self.bn_momentum, self.bn_biased_var, self.bn_zero_debias = 1.0, True, False
         try:
             self.train()
             self(x)
         finally:
-            self.bn_momentum, self.bn_biased_var = momentum, biased
+            self.bn_momentum, self.bn_biased_var, self.bn_zero_debias = momentum, biased, debias
             self.eval()

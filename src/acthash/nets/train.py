@@ -70,7 +70,7 @@ class Trainer(Readout, TrainState):
         if c0.arch == "mlp":
             self.model: StackedMLP | StackedCNN = StackedMLP(
                 self.x.shape[1], n_classes, c0.depth, [c.width for c in cells], seeds, groups, c0.bn, c0.bn_eps,
-                c0.bn_momentum, dtype, bn_biased_var=c0.bn_variance == "biased")
+                c0.bn_momentum, dtype, bn_biased_var=c0.bn_variance == "biased", bn_zero_debias=c0.bn_zero_debias)
         else:
             self.model = StackedCNN(c0.arch, self.image_shape, n_classes, c0.width, seeds, groups, c0.bn_eps,
                                     c0.bn_momentum, dtype)
@@ -150,7 +150,12 @@ class Trainer(Readout, TrainState):
         """One optimizer step of the active members on inputs (G, B, …) and labels (M, B); returns each member's
         loss as Keras reports it: cross-entropy + L2 term at the weights of this step's forward pass, (M,)."""
         logits, _ = self.model(x, dropout, self.bn_active)
-        ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
+        clip = self.cells[0].ce_clip
+        if clip:  # Keras' loss on clipped probabilities: no gradient where an example's probability is clipped
+            p = torch.softmax(logits, -1).gather(2, y.unsqueeze(2)).squeeze(2).clamp(clip, 1 - clip)
+            ce = -torch.log(p).mean(1)
+        else:
+            ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
         with torch.no_grad():
             loss = ce + self.wd * self.model.l2_per_member()
         self.model.zero_grad(set_to_none=True)  # the wide MLP layer *sets* its kernel gradient (WideInput)

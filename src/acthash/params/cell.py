@@ -19,11 +19,13 @@ from acthash.params.datasets import DATASETS, NAMES
 
 HASH_CHARS = 16  # hex characters of every short hash: cell addresses, pack ids, cell digests
 ARCHS = ("mlp", "vgg16", "vgg19", "resnet18", "resnet20")  # the CNNs are built by acthash.nets.cnn
+FRAMEWORKS = ("torch", "keras")
 RANDOM_INPUTS = ("none", "uniform01", "neg_uniform01", "gaussian_like_data")
 # Parameters every member of one stacked model (a pack) must share; the others may differ within a pack.
 PACK_SHARED = ("dataset", "arch", "depth", "bn", "checkpoints", "batch_size", "bn_eps", "bn_momentum", "bn_variance",
                "code_bn", "optimizer", "sgd_momentum", "adam_eps", "lr", "lr_decay", "lr_step", "early_stopping",
-               "patience", "train_fraction", "augment", "random_inputs")
+               "patience", "train_fraction", "augment", "random_inputs", "framework", "ce_clip",
+               "bn_zero_debias")
 
 
 def short_hash(data: bytes) -> str:
@@ -97,6 +99,17 @@ class Cell:
     kmeans_n_init: int = param(10, "K-Means restarts", lo=1)
     random_inputs: str = param("none", "also measure the redundancy of codes of seeded random inputs",
                                choices=RANDOM_INPUTS)
+    bn_zero_debias: bool = param(False, "batch-norm running statistics as TF's zero-debiased moving averages "
+                                 "(standalone Keras 2.2 on TensorFlow, the authors' stack; MLPs): early ones are "
+                                 "the batch statistics seen so far, not mostly their initial values",
+                                 neutral=False)
+    ce_clip: float = param(0.0, "training loss on softmax probabilities clipped to [ce_clip, 1 - ce_clip], as "
+                           "standalone Keras' categorical cross-entropy does (1e-7): confident and hopeless examples "
+                           "then get no gradient; 0 = the exact cross-entropy of the logits", lo=0, hi=0.5,
+                           hi_open=True, neutral=0.0)
+    framework: str = param("torch", "what trains the network: torch (acthash's stacked trainer) or keras (the "
+                           "released MLP recipe in tf-keras, one network at a time: pip install -e '.[keras]')",
+                           choices=FRAMEWORKS, neutral="torch")
     code_units: int = param(4096, "codes longer than this keep a seeded sample of this many units for K-Means, "
                             "K-NN and logistic regression (redundancy uses whole codes); 0 keeps all", lo=0)
 
@@ -148,6 +161,9 @@ PARAMS = tuple(FIELDS)
 GRID_AXES = tuple(n for n, f in FIELDS.items() if f.metadata["axis"])
 ALWAYS_DIMS = ("width", "epoch", "n_train", "seed")  # dims of every merged dataset (the others only where they vary)
 RECIPE_KEYS = tuple(n for n in PARAMS if n not in GRID_AXES)
+# what a framework='keras' cell must leave at its default (the Keras model is the released recipe's MLP)
+KERAS_FIXED = ("arch", "optimizer", "dropout", "augment", "random_inputs", "code_bn", "bn_variance", "code_units",
+               "bn_zero_debias")
 
 
 def stored_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -237,7 +253,7 @@ def validate(cell: Cell) -> list[str]:
             p.append(f"bn=False: the CNNs ({cell.arch}) always use batch normalisation")
         if cell.dropout and cell.arch.startswith("resnet"):
             p.append(f"dropout={cell.dropout}: {cell.arch} has no fully connected hidden layer to drop out")
-    for key in ("bn_variance", "code_bn"):  # MLP batch-norm options: only their defaults elsewhere
+    for key in ("bn_variance", "code_bn", "bn_zero_debias"):  # MLP batch-norm options: only their defaults elsewhere
         if getattr(cell, key) != FIELDS[key].default:
             if cell.arch != "mlp":
                 p.append(f"{key}={getattr(cell, key)!r}: implemented for arch='mlp' only")
@@ -246,6 +262,9 @@ def validate(cell: Cell) -> list[str]:
     for key, used_by in (("sgd_momentum", "sgd"), ("adam_eps", "adam")):  # else: a new address, the same run
         if cell.optimizer != used_by and getattr(cell, key) != FIELDS[key].default:
             p.append(f"{key}={getattr(cell, key)!r}: used only with optimizer={used_by!r}")
+    if cell.framework == "keras":  # the released MLP recipe only: what the Keras model is built with
+        p += [f"{key}={getattr(cell, key)!r}: framework='keras' runs the released recipe, {key}={FIELDS[key].default!r}"
+              for key in KERAS_FIXED if getattr(cell, key) != FIELDS[key].default]
     if cell.code_bn == "batch" and cell.random_inputs != "none":
         p.append(f"random_inputs={cell.random_inputs!r}: read with moving statistics only; use code_bn='moving'")
     n_split = split_size(cell.dataset, cell.train_fraction)

@@ -176,18 +176,24 @@ def _cmd_ablation_table(args: argparse.Namespace) -> None:
 
 def _cmd_compare_paper(args: argparse.Namespace) -> None:
     from acthash.analysis.merge import load
-    from acthash.analysis.paper import EXPERIMENTS, compare_paper, markdown
+    from acthash.analysis.paper import EXPERIMENTS, compare_paper, markdown, side_by_side
     from acthash.params.layout import Layout
 
+    def by_experiment(paths: list[str]) -> dict:
+        datasets = {}
+        for path in map(Path, paths):
+            ds = load(path)
+            experiment = ds.attrs.get("experiment")
+            if experiment in datasets:
+                raise ValueError(f"{path}: a second dataset of experiment {experiment}; pass one per experiment")
+            datasets[experiment] = ds
+        return datasets
+
     paths = args.datasets or [p for e in EXPERIMENTS if (p := Path(Layout(args.results).metrics(e))).exists()]
-    datasets = {}
-    for path in map(Path, paths):
-        ds = load(path)
-        experiment = ds.attrs.get("experiment")
-        if experiment in datasets:
-            raise ValueError(f"{path}: a second dataset of experiment {experiment}; pass one per experiment")
-        datasets[experiment] = ds
-    text = markdown(compare_paper(datasets, every_row=args.all))
+    table = compare_paper(by_experiment(paths), every_row=args.all)
+    if args.beside:
+        table = side_by_side(table, compare_paper(by_experiment(args.beside), every_row=True), tuple(args.labels))
+    text = markdown(table)
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text)
@@ -341,6 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "<results>/<experiment>/metrics.nc of the shipped experiments that have one)")
     _results(p)
     p.add_argument("--all", action="store_true", help="every row, those of experiments not given too (no data)")
+    p.add_argument("--beside", nargs="+", default=[], help="datasets of the same experiments from another run "
+                   "(e.g. acthash's beside Keras'): their values and verdicts in two more columns")
+    p.add_argument("--labels", nargs=2, default=["ours", "beside"], metavar=("FIRST", "SECOND"),
+                   help="names of the two runs' columns with --beside")
     p.add_argument("--out", default=None, help="also write the table to this file")
     p.set_defaults(func=_cmd_compare_paper)
 

@@ -49,9 +49,16 @@ def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, de
     arrays = data.load(cells[0].dataset, data_root)
     samples = [cell_samples(c, arrays.y_train, arrays.n_classes) for c in cells]
     t0 = time.perf_counter()
-    trainer = Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, device, dtype,
-                      image_shape=arrays.image_shape)
-    results = trainer.run(Path(state_path) if state_path else None)
+    if cells[0].framework == "keras":  # one network at a time, in tf-keras (no resumable state)
+        from acthash.nets.keras_mlp import train_keras
+
+        say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+        results = [train_keras(c, s, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, say)
+                   for c, s in zip(cells, samples)]
+    else:
+        trainer = Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, device,
+                          dtype, image_shape=arrays.image_shape)
+        results = trainer.run(Path(state_path) if state_path else None)
     seconds = time.perf_counter() - t0
     with atomic_h5(out) as f:
         f.attrs.update(versions=json.dumps(versions()), device=_device_name(device), train_seconds=seconds,
