@@ -24,7 +24,8 @@ def test_dataset_facts_match_the_loaded_data(data_root):
         d = DATASETS[name]
         assert (len(arrays.x_train), len(arrays.x_test), arrays.x_train.shape[1:]) == \
             (d.train_size, d.test_size, d.image_shape)
-        assert math.prod(arrays.image_shape) == d.input_size and set(np.unique(arrays.y_test)) == set(range(d.n_classes))
+        assert math.prod(arrays.image_shape) == d.input_size
+        assert set(np.unique(arrays.y_test)) == set(range(d.n_classes))
 
 
 def test_pack_cost_counts_steps_units_checkpoints_and_bits():

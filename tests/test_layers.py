@@ -14,7 +14,8 @@ import acthash.params
 
 from .conftest import REPO
 
-PROBE = "import sys\n{code}\nprint(' '.join(sorted(m for m in ('numpy', 'torch', 'numba', 'sklearn') if m in sys.modules)))"
+HEAVY = ("numpy", "torch", "numba", "sklearn")
+PROBE = "import sys\n{code}\nprint(' '.join(sorted(m for m in %r if m in sys.modules)))" % (HEAVY,)
 
 
 def loaded(code: str) -> set[str]:

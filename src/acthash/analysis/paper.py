@@ -141,9 +141,11 @@ def _f7(ds: xr.Dataset | None) -> list[dict]:
     """F7: R_train at the last checkpoint ≤ 0.005 at every width ≥ 30 of the CIFAR-10 sweep, a row each."""
     widths = [] if ds is None or "redundancy_train" not in ds else [int(w) for w in ds.width.values if w >= 30]
     if not widths:
-        return [_row("F7", "cifar10_width", "redundancy_train at epoch=last, every width ≥ 30", "≤ 0.005", None, None)]
+        return [_row("F7", "cifar10_width", "redundancy_train at epoch=last, every width ≥ 30", "≤ 0.005", None,
+                     None)]
     return [_row("F7", "cifar10_width", f"redundancy_train at epoch=last, width={w}", "≤ 0.005",
-                 _select(ds, "redundancy_train", {"width": w, **LAST}), lambda m: "within" if m <= 0.005 + 1e-12 else "outside")
+                 _select(ds, "redundancy_train", {"width": w, **LAST}),
+                 lambda m: "within" if m <= 0.005 + 1e-12 else "outside")
             for w in widths]
 
 
@@ -164,7 +166,8 @@ def _monotone(experiment: str, ds: xr.Dataset) -> list[dict]:
             continue
         step = sign * mean[metric].diff(axis)  # > 0: in the expected direction
         worst = step.where(step.notnull(), np.inf)
-        at = {d: worst[d].values[i] for d, i in zip(worst.dims, np.unravel_index(int(np.argmin(worst.values)), worst.shape))}
+        flat = int(np.argmin(worst.values))
+        at = {d: worst[d].values[i] for d, i in zip(worst.dims, np.unravel_index(flat, worst.shape))}
         against = -float(worst.min())
         where = ", ".join(f"{d}={v}" for d, v in at.items() if mean.sizes.get(d, 1) > 1 or d == axis)
         what = (f"{metric} {'decreases' if sign < 0 else 'increases'} with {axis}"
@@ -224,8 +227,8 @@ def compare_paper(datasets: dict[str, xr.Dataset], every_row: bool = False) -> p
             s = Target(t.fid, t.experiment, share, t.at, t.paper, t.tol, t.most, "the paper's R read as a share")
             check = (lambda m, s=s: "within" if m <= s.paper + 1e-12 else "outside") if t.most else \
                 (lambda m, s=s: "within" if abs(m - s.paper) <= s.tol + 1e-12 else "outside")
-            rows.append(_row(s.fid, s.experiment, _what(s), f"≤ {s.paper:g}" if s.most else f"{s.paper:g} ± {s.tol:g}",
-                             _select(ds, share, s.at), check))
+            paper = f"≤ {s.paper:g}" if s.most else f"{s.paper:g} ± {s.tol:g}"
+            rows.append(_row(s.fid, s.experiment, _what(s), paper, _select(ds, share, s.at), check))
     rows += _shapes(datasets)
     order = {**{f"F{i}": i for i in range(1, 17)}, "§6.1": 17}
     table = pd.DataFrame(rows, columns=COLUMNS)

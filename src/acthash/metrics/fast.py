@@ -1,4 +1,5 @@
-"""Fast metric backends on codes, each tested against `acthash.metrics.reference` (scikit-learn) on synthetic and real codes.
+"""Fast metric backends on codes, each tested against `acthash.metrics.reference` (scikit-learn) on synthetic
+and real codes.
 
 - distinct rows: a hash set over the packed rows' bytes (exact equality, like `np.unique(axis=0)`).
 - K-NN: a numba kernel over 64-bit words, Hamming distances by popcount of XOR (vectorised over training

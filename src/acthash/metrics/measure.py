@@ -43,9 +43,11 @@ def code_metrics(
     only kept units (redundancy and K-NN are unchanged by constant units). `hashes`: digests of the whole
     train and test rows when the packed codes hold only sampled units (CNNs); redundancy then counts them.
     `code_bits` is the number of units the estimators saw, `code_bits_total` that of the whole code
-    (`whole_keep`, the whole code's keep-mask when the packed codes hold a sample of its units; default `keep`). `y_true`: in label-noise cells, the true training
-    labels (`y_train` the noisy ones they were trained on): K-NN, K-Means purity and logistic regression are
-    then also scored with them (`knn_test_true`, `kmeans_purity_train_true`, `logreg_test_true`).
+    (`whole_keep`, the whole code's keep-mask when the packed codes hold a sample of its units; default
+    `keep`). `share_*`: the fraction of examples whose code another example shares. `y_true`: in label-noise
+    cells, the true training labels (`y_train` the noisy ones they were trained on): K-NN, K-Means purity and
+    logistic regression are then also scored with them (`knn_test_true`, `kmeans_purity_train_true`,
+    `logreg_test_true`).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend={backend!r} not in {BACKENDS}")

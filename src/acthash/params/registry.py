@@ -32,7 +32,8 @@ class Metric:
 METRICS = (
     Metric("redundancy_train", "code", "R train", "1",
            "redundancy ratio (N - #distinct codes)/N on the training examples", tabled=True),
-    Metric("redundancy_test", "code", "R test", "1", "redundancy ratio (N - #distinct codes)/N on the test set", tabled=True),
+    Metric("redundancy_test", "code", "R test", "1", "redundancy ratio (N - #distinct codes)/N on the test set",
+           tabled=True),
     Metric("share_train", "code", "shared codes, train", "1",
            "fraction of the training examples whose code another training example shares (a second reading of "
            "determinism beside R; R <= share <= 2R)", drawn=False),
@@ -40,7 +41,8 @@ METRICS = (
            "fraction of the test examples whose code another test example shares", drawn=False),
     Metric("kmeans_purity_train", "code", "K-Means purity, train", "1",
            "K-Means cluster purity (majority mapping) on training codes"),
-    Metric("kmeans_purity_test", "code", "K-Means purity, test", "1", "K-Means cluster purity on test codes", tabled=True),
+    Metric("kmeans_purity_test", "code", "K-Means purity, test", "1", "K-Means cluster purity on test codes",
+           tabled=True),
     Metric("kmeans_hungarian_train", "code", "K-Means accuracy, train", "1",
            "K-Means accuracy, one-to-one Hungarian mapping, training codes", drawn=False),
     Metric("kmeans_hungarian_test", "code", "K-Means accuracy, test", "1",

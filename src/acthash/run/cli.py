@@ -274,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True)
 
     p = sub.add_parser("fetch-data", help="make a dataset available under --data-root")
-    p.add_argument("dataset", help=", ".join(f"{d.name} ({'fetched' if d.fetched else 'on disk' if d.provide else 'built in'})"
-                                            for d in DATASETS.values()))
+    sources = {d.name: "fetched" if d.fetched else "on disk" if d.provide else "built in" for d in DATASETS.values()}
+    p.add_argument("dataset", help=", ".join(f"{name} ({how})" for name, how in sources.items()))
     _data_root(p)
     p.add_argument("--stamp", default=None, help="write a JSON stamp file here when the dataset is ready")
     p.set_defaults(func=_cmd_fetch)

@@ -27,7 +27,8 @@ from acthash.params.config import MEASURE_ON
 from acthash.run.plan import Pack
 
 SHIPPED = Path(__file__).with_name("calibration.json")
-BENCH_EXAMPLES = split_size("mnist", Cell().train_fraction) + DATASETS["mnist"].test_size  # codes per checkpoint measured
+# codes per checkpoint measured by the benchmark
+BENCH_EXAMPLES = split_size("mnist", Cell().train_fraction) + DATASETS["mnist"].test_size
 BENCH_INPUT = DATASETS["mnist"].input_size  # the benchmarks train and measure on MNIST
 
 

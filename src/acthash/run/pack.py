@@ -120,8 +120,9 @@ def _write_cell(src: h5py.Group, cell: Cell, out: Path, metrics: dict[str, np.nd
     metrics = {**kept, **metrics}
     due = expected(str(src.attrs["status"]), bool(src["labels/noise_mask"][()].any()), cell.random_inputs != "none")
     if sorted(metrics) != sorted(due):
+        missing, extra = sorted(set(due) - set(metrics)), sorted(set(metrics) - set(due))
         raise RuntimeError(f"cell {cell.name}: computed metrics differ from the registry (acthash.params.registry): "
-                           f"missing {sorted(set(due) - set(metrics))}, not registered {sorted(set(metrics) - set(due))}")
+                           f"missing {missing}, not registered {extra}")
     with atomic_h5(out) as f:
         for key in src:
             if key != "metrics":
