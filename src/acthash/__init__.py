@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.2.0"  # 0.2.0: a cell's numbers no longer depend on its pack (arithmetic changed)
+__version__ = "0.3.0"  # 0.3.0: share_* metrics, Keras options; every existing cell keeps its numbers
 _LAZY = {"load": "analysis.merge", "status": "run.status", "run_cells": "run.runner",
          "regime_map": "analysis.plots", "regime_maps": "analysis.plots", "metric_lines": "analysis.plots",
          "boundary_lines": "analysis.plots", "factor_table": "analysis.plots", "compare_paper": "analysis.paper",
