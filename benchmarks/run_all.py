@@ -24,7 +24,7 @@ from acthash.metrics import reference as ref
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell
 from acthash.params.config import resolve_file
-from acthash.params.layout import Layout
+from acthash.params.layout import DATA_ROOT, Layout
 from acthash.run.pack import _cpu_model
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
@@ -293,7 +293,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=150, help="SGD steps per epoch in the training benchmark")
     p.add_argument("--rounds", type=int, default=3, help="rounds of the training benchmark (median ratio)")
     p.add_argument("--knn-ref-rows", type=int, default=500)
-    p.add_argument("--data-root", default="data", help="where MNIST is (fetched if missing)")
+    p.add_argument("--data-root", default=DATA_ROOT, help="where MNIST is (fetched if missing)")
     p.add_argument("--measure-widths", type=int, nargs="+", default=[3, 10, 20, 40, 60, 100],
                    help="widths of the real-code evaluation benchmark")
     p.add_argument("--out", default=Layout().bench())

@@ -15,6 +15,7 @@ from acthash.data.samples import cell_samples
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell
 from acthash.params.config import resolve_file
+from acthash.params.layout import DATA_ROOT
 from run_all import CONFIG
 
 WIDTHS = resolve_file(CONFIG, "mnist_width")[0].spec["width"]
@@ -22,7 +23,7 @@ WIDTHS = resolve_file(CONFIG, "mnist_width")[0].spec["width"]
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--data-root", default="data")
+    p.add_argument("--data-root", default=DATA_ROOT)
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
     data.fetch("mnist", args.data_root)

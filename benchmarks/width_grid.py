@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from acthash.params.config import resolve_file
+from acthash.params.layout import DATA_ROOT
 from acthash.run.pack import pick_device
 from acthash.run.runner import run_pack
 from acthash.run.store import read_cell
@@ -28,7 +29,7 @@ CHECKPOINTS = list(resolve_file(CONFIG, "mnist_epochs")[0].cells[0].checkpoints)
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--data-root", default="data")
+    p.add_argument("--data-root", default=DATA_ROOT)
     p.add_argument("--device", default="auto")
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--checkpoints", type=int, nargs="+", default=CHECKPOINTS)

@@ -133,3 +133,13 @@ def test_a_stopped_cnn_member_keeps_its_weights_and_bn_statistics():
         assert all(torch.equal(later[0], t) for t in later), f"member {i} changed after stopping at {stop}"
     running = [e[stops.index(None)] for e in states[-2:]]
     assert not torch.equal(*running)  # the member still training did change
+
+
+def test_a_training_state_saved_before_the_cnn_bodies_still_loads():
+    """States of acthash < 0.3.0 name the layers `layers.*` / `fc.*`; they load into today's `body.*`."""
+    model = StackedCNN("vgg16", (3, 32, 32), 10, 2, [0], None, **BN)
+    old = {k.removeprefix("body."): v for k, v in model.state_dict().items()}
+    assert any(k.startswith("layers.") for k in old) and any(k.startswith("fc.") for k in old)
+    again = StackedCNN("vgg16", (3, 32, 32), 10, 2, [1], None, **BN)  # other weights
+    again.load_state_dict(old)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))

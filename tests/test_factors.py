@@ -128,3 +128,15 @@ def test_fashion_mnist_is_fetched_and_loads(tmp_path):
     a = load("fashion_mnist", tmp_path)
     assert a.x_train.shape == (60000, 1, 28, 28) and a.x_test.shape == (10000, 1, 28, 28)
     assert sorted(np.unique(a.y_test)) == list(range(10))
+
+
+def test_a_random_input_cell_that_diverges_before_its_first_checkpoint_is_written(tmp_path):
+    """Its file holds the registered random-input metrics (no checkpoint, no values) and no code metrics."""
+    from acthash.run.runner import run_pack
+    from acthash.run.store import read_cell
+
+    cell = dataclasses.replace(BASE, random_inputs="uniform01", checkpoints=(2,), lr=1e30)
+    (out,) = run_pack([cell], [tmp_path / "c.h5"], ".", tmp_path / "pack", "cpu")
+    rec = read_cell(out, cell.param_hash)
+    assert rec.status == "diverged" and len(rec.epochs) == 0
+    assert {"redundancy_random_train", "redundancy_random_test"} <= set(rec.metrics) and "knn_test" not in rec.metrics

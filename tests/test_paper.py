@@ -148,3 +148,13 @@ def test_two_runs_side_by_side_on_the_paper_s_statements(tmp_path):
            "0.920 ± 0.001 (3) | within |" in text
     assert "| F3 | mnist_width | knn_test at epoch=last, width=10 | 0.52 ± 0.08 | 0.550 ± 0.001 (3) | within | " \
            "no data | no data |" in text
+
+
+
+def test_the_section_6_1_checks_need_two_points_along_the_axis():
+    """A sweep with one checkpoint after epoch 0, or with one finite value per slice, gives no verdict."""
+    two = merged("mnist_epochs", [40], [0, 200], redundancy_train=lambda w, e: 0.1, knn_test=lambda w, e: 0.9)
+    assert not (compare_paper({"mnist_epochs": two})["F"] == "§6.1").any()
+    width = merged("mnist_width", [10, 40], [200], knn_test=lambda w, e: 0.9 if w == 10 else np.nan)
+    row = by_what(compare_paper({"mnist_width": width}), "knn_test increases with width")
+    assert row["verdict"] == "no data"

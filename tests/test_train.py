@@ -327,32 +327,36 @@ def test_keras_clipped_cross_entropy_floors_the_loss_and_stops_the_gradient_of_f
 
 
 def test_zero_debiased_running_statistics_are_the_batch_statistics_seen_so_far():
-    """bn_zero_debias (TF's moving averages, Keras 2.2): after one training step the running mean is that
-    batch's mean; after two, the debiased average (d·m·b1 + m·b2) / (1 − d²); stopped units keep theirs."""
+    """bn_zero_debias (TF's moving averages, Keras 2.2): after one training step the running mean and variance
+    are that batch's; after two, the debiased averages (d·m·b1 + m·b2) / (1 − d²); a stopped member's units
+    keep theirs while the others move."""
     from acthash.nets.mlp import StackedMLP
-    from acthash.params.cell import Cell
 
     torch.manual_seed(0)
-    m = 0.01
-    model = StackedMLP(6, 3, 1, [4, 4], [0, 1], None, True, Cell().bn_eps, m, torch.float64, bn_zero_debias=True)
+    m, eps = 0.01, Cell().bn_eps
+    model = StackedMLP(6, 3, 1, [4, 4], [0, 1], None, True, eps, m, torch.float64, bn_zero_debias=True)
     model.train()
-    x1, x2 = torch.rand(2, 32, 6, dtype=torch.float64), torch.rand(2, 32, 6, dtype=torch.float64)
+    x1, x2, x3 = (torch.rand(2, 32, 6, dtype=torch.float64) for _ in range(3))
 
-    def batch_mean(x):
+    def batch_stats(x):
         with torch.no_grad():
-            plain = StackedMLP(6, 3, 1, [4, 4], [0, 1], None, True, Cell().bn_eps, 1.0, torch.float64)
+            plain = StackedMLP(6, 3, 1, [4, 4], [0, 1], None, True, eps, 1.0, torch.float64)
             plain.load_state_dict({k: v for k, v in model.state_dict().items() if k in plain.state_dict()})
             plain.train()
-            plain(x)  # momentum 1: the running mean becomes the batch mean
-            return plain.running_mean0.clone()
+            plain(x)  # momentum 1: the running statistics become the batch's
+            return plain.running_mean0.clone(), plain.running_var0.clone()
 
-    b1 = batch_mean(x1)
-    model(x1)
-    torch.testing.assert_close(model.running_mean0, b1)
-    b2 = batch_mean(x2)
-    model(x2)
+    (b1, v1), _ = batch_stats(x1), model(x1)
+    torch.testing.assert_close((model.running_mean0, model.running_var0), (b1, v1))
+    (b2, v2), _ = batch_stats(x2), model(x2)
     d = 1 - m
     torch.testing.assert_close(model.running_mean0, (d * m * b1 + m * b2) / (1 - d**2))
+    torch.testing.assert_close(model.running_var0, (d * m * v1 + m * v2) / (1 - d**2))
+    before = model.running_mean0.clone()
+    model(x3, None, torch.tensor([True, False]))  # member 1 stopped
+    owner = model.wide_owner.flatten()
+    assert torch.equal(model.running_mean0.flatten()[owner == 1], before.flatten()[owner == 1])
+    assert not torch.equal(model.running_mean0.flatten()[owner == 0], before.flatten()[owner == 0])
 
 
 def test_a_zero_debiased_model_trains():

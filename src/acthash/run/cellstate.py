@@ -13,9 +13,6 @@ from acthash.params.layout import Layout
 from acthash.params.registry import unmeasured
 from acthash.run.store import CellFileError, read_cell
 
-STATES = ("done", "diverged", "unmeasured", "damaged", "missing")
-
-
 @dataclass(frozen=True)
 class CellState:
     """One cell file's state. `detail`: why it is damaged or unmeasured; `digest`: what a merge would take from
@@ -50,7 +47,7 @@ def cell_state(path: Path | str, expected_hash: str) -> CellState:
         return CellState("missing")
     try:
         rec = read_cell(path, expected_hash)
-    except CellFileError as err:
+    except (CellFileError, OSError) as err:  # OSError: h5py on a corrupt chunk
         stat = path.stat()
         return CellState("damaged", str(err).removeprefix(f"{path}: "), token=f"{stat.st_size}-{stat.st_mtime_ns}")
     lacks = unmeasured(rec.metrics, rec.status, rec.noisy)

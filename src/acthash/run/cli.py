@@ -149,7 +149,7 @@ def _cmd_first_epoch(args: argparse.Namespace) -> None:
 
     base = _cell_from_args(args)
     cells = [dataclasses.replace(base, width=w, seed=s, checkpoints=(0, 1)) for w in args.widths for s in args.seeds]
-    ds = first_epoch_readings(cells, args.data_root, args.fractions or FRACTIONS, pick_device(args.device))
+    ds = first_epoch_readings(cells, args.data_root, FRACTIONS if args.fractions is None else args.fractions, pick_device(args.device))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(args.out)
     print(f"R_train ({ds.attrs['steps_per_epoch']} steps per epoch):\n{table(ds)}"
@@ -204,7 +204,7 @@ def _cmd_boundaries(args: argparse.Namespace) -> None:
     from acthash.analysis.merge import load, phase_rule
 
     ds = load(args.metrics)
-    print(boundary_table(ds, phase_rule(ds), args.boot or N_BOOT), end="")
+    print(boundary_table(ds, phase_rule(ds), N_BOOT if args.boot is None else args.boot), end="")
 
 
 def _cmd_robustness(args: argparse.Namespace) -> None:
@@ -212,7 +212,7 @@ def _cmd_robustness(args: argparse.Namespace) -> None:
     from acthash.analysis.phase import FACTOR, robustness_table
 
     ds = load(args.metrics)
-    print(robustness_table(ds, phase_rule(ds), args.factor or FACTOR), end="")
+    print(robustness_table(ds, phase_rule(ds), FACTOR if args.factor is None else args.factor), end="")
 
 
 def _cmd_effects(args: argparse.Namespace) -> None:

@@ -61,7 +61,8 @@ def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, de
         results = trainer.run(Path(state_path) if state_path else None)
     seconds = time.perf_counter() - t0
     with atomic_h5(out) as f:
-        f.attrs.update(versions=json.dumps(versions()), device=_device_name(device), train_seconds=seconds,
+        trained_on = "cpu: tf-keras" if cells[0].framework == "keras" else _device_name(device)
+        f.attrs.update(versions=json.dumps(versions()), device=trained_on, train_seconds=seconds,
                        n_classes=arrays.n_classes, pack_cells=json.dumps([c.param_hash for c in cells]))
         for i, (cell, s, r) in enumerate(zip(cells, samples, results)):
             write_member(f.create_group(f"members/{i:04d}"), cell, s, r, arrays.y_test)

@@ -63,11 +63,6 @@ class Work:
         """Hash → problem of each cell file that exists but cannot be used; its pack recomputes it."""
         return {h: s.detail for h, s in self.states.items() if s.state == "damaged"}
 
-    @property
-    def computed(self) -> set[str]:
-        """Hashes of the cells the packs compute."""
-        return {c.param_hash for pack in self.packs for c in pack.cells}
-
 
 def plan_work(views: list[View], layout: Layout) -> Work:
     """The packs and re-measurements a run of `views` needs. A pack's id hashes its members and the state of

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import platform
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import h5py
 import numpy as np
 
 from acthash.params.cell import HASH_CHARS, Cell, stored_params
+from acthash.params.registry import names
 
 
 class CellFileError(ValueError):
@@ -46,8 +48,11 @@ def versions() -> dict[str, str]:
 
     from acthash import __version__
 
-    return {"acthash": __version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__, "h5py": h5py.__version__, "python": platform.python_version()}
+    out = {"acthash": __version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__,
+           "numpy": np.__version__, "h5py": h5py.__version__, "python": platform.python_version()}
+    if "tensorflow" in sys.modules:  # a Keras cell (framework: keras) was trained in this process
+        out.update(tensorflow=sys.modules["tensorflow"].__version__, tf_keras=sys.modules["tf_keras"].__version__)
+    return out
 
 
 def atomic_text(path: Path | str, text: str) -> Path:
@@ -104,8 +109,8 @@ def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: n
         cg.create_dataset("keep", data=keep, compression="gzip" if keep.size > 65536 else None)
         if c.train.hashes is not None:
             cg["hash_train"], cg["hash_test"] = c.train.hashes, c.test.hashes
-    for key in cps[0].random if cps else ():
-        g[f"metrics/{key}"] = np.asarray([c.random[key] for c in cps], float)
+    for key in names("random") if cell.random_inputs != "none" else ():  # also when no checkpoint was read
+        g[f"metrics/{key}"] = np.asarray([c.random.get(key, np.nan) for c in cps], float)
     n_tr, n_te = len(samples.labels), len(y_test)
     g["metrics/net_loss_train"] = np.asarray([c.train.loss_sum / n_tr for c in cps], float)
     g["metrics/net_acc_train"] = np.asarray([c.train.correct / n_tr for c in cps], float)
