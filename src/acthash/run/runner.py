@@ -27,7 +27,8 @@ from acthash.run.cellstate import cell_state
 from acthash.run.store import CellFileError, atomic_text, open_checked
 
 
-CELL_LINE = re.compile(rf"^cell ([0-9a-f]{{{HASH_CHARS}}}) ", re.M)  # how a pack job's log names its cells (for status)
+# how a pack job's log names its cells (for status)
+CELL_LINE = re.compile(rf"^cell ([0-9a-f]{{{HASH_CHARS}}}) ", re.M)
 
 
 def _say(message: str) -> None:

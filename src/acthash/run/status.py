@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from acthash.params.layout import RESULTS, Layout
-from acthash.run.cellstate import CellState, cell_state
+from acthash.run.cellstate import survey
 from acthash.run.plan import read_plan
 from acthash.run.runner import CELL_LINE
 
@@ -57,14 +57,12 @@ def status_tables(results_dir: Path | str = RESULTS) -> tuple[pd.DataFrame, pd.D
     """(cells, views): one row per (view, cell) with COLUMNS, one per view with VIEW_COLUMNS."""
     layout = Layout(str(results_dir))
     logs = _logs_by_cell(layout)
-    seen: dict[str, CellState] = {}
+    plans = [read_plan(p) for p in layout.plans()]
+    seen = survey((cell["hash"] for plan in plans for cell in plan["cells"]), layout)
     rows, views = [], []
-    for plan_path in layout.plans():
-        plan = read_plan(plan_path)
+    for plan in plans:
         for cell in plan["cells"]:
             path = Path(layout.cell(cell["hash"]))
-            if cell["hash"] not in seen:
-                seen[cell["hash"]] = cell_state(path, cell["hash"])
             state, detail = seen[cell["hash"]].state, seen[cell["hash"]].detail
             if state == "unmeasured":
                 detail += ": the workflow re-measures it"
