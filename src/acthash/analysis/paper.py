@@ -12,6 +12,7 @@ second reading of "redundancy": the fraction of examples whose code another one 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,18 +139,26 @@ def _row(fid: str, experiment: str, what: str, paper: str, values: xr.DataArray 
     return dict(zip(COLUMNS, [fid, experiment, what, paper, ours, verdict(v.mean())]))
 
 
-def _f7(ds: xr.Dataset | None) -> list[dict]:
-    """F7: R_train at the last checkpoint ≤ F7_BOUND at every width ≥ 30 of the CIFAR-10 sweep, a row each (and
-    the same bound on the shared-code fraction where the dataset has it)."""
-    metrics = [m for m in ("redundancy_train", "share_train") if ds is not None and m in ds]
-    widths = [int(w) for w in ds.width.values if w >= 30] if "redundancy_train" in metrics else []
-    if not widths:
-        return [_row("F7", "cifar10_width", "redundancy_train at epoch=last, every width ≥ 30", f"≤ {F7_BOUND:g}",
-                     None, None)]
-    within = lambda m: "within" if m <= F7_BOUND + 1e-12 else "outside"  # noqa: E731
-    return [_row("F7", "cifar10_width", f"{metric} at epoch=last, width={w}"
-                 + (" (the paper's R read as a share)" if metric == "share_train" else ""), f"≤ {F7_BOUND:g}",
-                 _select(ds, metric, {"width": w, **LAST}), within) for metric in metrics for w in widths]
+def _f7_targets(ds: xr.Dataset | None) -> list[Target]:
+    """F7: R_train at the last checkpoint ≤ F7_BOUND at every width ≥ 30 of the CIFAR-10 sweep given (one
+    target per width; a single "no data" row without the sweep)."""
+    widths = [int(w) for w in ds.width.values if w >= 30] if ds is not None and "width" in ds.dims else []
+    at = [{**LAST, "width": w} for w in widths] or [{**LAST, "width": "every one ≥ 30"}]
+    return [Target("F7", "cifar10_width", "redundancy_train", a, F7_BOUND, most=True) for a in at]
+
+
+def _target_rows(t: Target, ds: xr.Dataset | None) -> list[dict]:
+    """The row of one target, and where `ds` holds the shared-code fraction of its R, the row of the paper's R
+    read as that fraction."""
+    paper = f"≤ {t.paper:g}" if t.most else f"{t.paper:g} ± {t.tol:g}"
+    verdict = (lambda m: "within" if m <= t.paper + 1e-12 else "outside") if t.most else \
+        (lambda m: "within" if abs(m - t.paper) <= t.tol + 1e-12 else "outside")
+    readings = [t]
+    share = t.metric.replace("redundancy_", "share_")
+    if share != t.metric and ds is not None and share in ds:
+        readings.append(dataclasses.replace(t, metric=share, note="the paper's R read as a share"))
+    return [_row(r.fid, r.experiment, _what(r), paper, None if ds is None else _select(ds, r.metric, r.at), verdict)
+            for r in readings]
 
 
 def _monotone(experiment: str, ds: xr.Dataset) -> list[dict]:
@@ -157,7 +166,7 @@ def _monotone(experiment: str, ds: xr.Dataset) -> list[dict]:
     separately; epochs from 1 on), with its largest step against the expected direction."""
     axis = MONOTONE[experiment]
     mean = ds.mean("seed") if "seed" in ds.dims else ds
-    if axis not in mean.dims or mean.sizes[axis] < 2:
+    if axis not in mean.dims:
         return []
     if axis == "epoch":
         mean = mean.sel(epoch=mean.epoch.values[mean.epoch.values >= 1])
@@ -187,8 +196,8 @@ def _monotone(experiment: str, ds: xr.Dataset) -> list[dict]:
 
 
 def _shapes(ds: dict[str, xr.Dataset]) -> list[dict]:
-    """The F2, F6, F7 and F11 statements that are shapes, and the §6.1 checks of every sweep given."""
-    rows = _f7(ds.get("cifar10_width"))
+    """The F2, F6 and F11 statements that are shapes, and the §6.1 checks of every sweep given."""
+    rows = []
     width = ds.get("mnist_width")
     if width is not None and {"redundancy_train", "redundancy_test"} <= set(width.data_vars):
         last = width.isel(epoch=-1).mean("seed")
@@ -220,23 +229,8 @@ def compare_paper(datasets: dict[str, xr.Dataset], every_row: bool = False) -> p
     """One row per target (F1–F16), shape statement and §6.1 check: the paper's value ± tolerance, ours as
     mean ± sd over seeds, and the verdict: within, outside, holds / fails, or no data. `datasets`: merged
     datasets by the shipped experiment they are views of; only their experiments' rows unless `every_row`."""
-    rows = []
-    for t in TARGETS:
-        ds = datasets.get(t.experiment)
-        values = None if ds is None else _select(ds, t.metric, t.at)
-        if t.most:
-            rows.append(_row(t.fid, t.experiment, _what(t), f"≤ {t.paper:g}", values,
-                             lambda m, t=t: "within" if m <= t.paper + 1e-12 else "outside"))
-        else:
-            rows.append(_row(t.fid, t.experiment, _what(t), f"{t.paper:g} ± {t.tol:g}", values,
-                             lambda m, t=t: "within" if abs(m - t.paper) <= t.tol + 1e-12 else "outside"))
-        share = t.metric.replace("redundancy_", "share_")
-        if share != t.metric and ds is not None and share in ds:  # the paper's R read as the shared fraction
-            s = Target(t.fid, t.experiment, share, t.at, t.paper, t.tol, t.most, "the paper's R read as a share")
-            check = (lambda m, s=s: "within" if m <= s.paper + 1e-12 else "outside") if t.most else \
-                (lambda m, s=s: "within" if abs(m - s.paper) <= s.tol + 1e-12 else "outside")
-            paper = f"≤ {s.paper:g}" if s.most else f"{s.paper:g} ± {s.tol:g}"
-            rows.append(_row(s.fid, s.experiment, _what(s), paper, _select(ds, share, s.at), check))
+    rows = [row for t in (*TARGETS, *_f7_targets(datasets.get("cifar10_width")))
+            for row in _target_rows(t, datasets.get(t.experiment))]
     rows += _shapes(datasets)
     order = {**{f"F{i}": i for i in range(1, 17)}, "§6.1": 17}
     table = pd.DataFrame(rows, columns=COLUMNS)

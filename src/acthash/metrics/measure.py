@@ -7,7 +7,6 @@ batched Newton solver of the one-vs-one logistic regression, on the device where
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from acthash.metrics import fast as fm

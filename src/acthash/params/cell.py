@@ -263,8 +263,8 @@ def validate(cell: Cell) -> list[str]:
         if cell.optimizer != used_by and getattr(cell, key) != FIELDS[key].default:
             p.append(f"{key}={getattr(cell, key)!r}: used only with optimizer={used_by!r}")
     if cell.framework == "keras":  # the released MLP recipe only: what the Keras model is built with
-        p += [f"{key}={getattr(cell, key)!r}: framework='keras' runs the released recipe, {key}={FIELDS[key].default!r}"
-              for key in KERAS_FIXED if getattr(cell, key) != FIELDS[key].default]
+        p += [f"{key}={getattr(cell, key)!r}: framework='keras' runs the released recipe, "
+              f"{key}={FIELDS[key].default!r}" for key in KERAS_FIXED if getattr(cell, key) != FIELDS[key].default]
     if cell.code_bn == "batch" and cell.random_inputs != "none":
         p.append(f"random_inputs={cell.random_inputs!r}: read with moving statistics only; use code_bn='moving'")
     n_split = split_size(cell.dataset, cell.train_fraction)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -52,16 +53,17 @@ def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, de
     if cells[0].framework == "keras":  # one network at a time, in tf-keras (no resumable state)
         from acthash.nets.keras_mlp import train_keras
 
-        say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+        say = functools.partial(print, file=sys.stderr, flush=True)
         results = [train_keras(c, s, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, say)
                    for c, s in zip(cells, samples)]
+        trained_on = "cpu: tf-keras"
     else:
         trainer = Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, device,
                           dtype, image_shape=arrays.image_shape)
         results = trainer.run(Path(state_path) if state_path else None)
+        trained_on = _device_name(device)
     seconds = time.perf_counter() - t0
     with atomic_h5(out) as f:
-        trained_on = "cpu: tf-keras" if cells[0].framework == "keras" else _device_name(device)
         f.attrs.update(versions=json.dumps(versions()), device=trained_on, train_seconds=seconds,
                        n_classes=arrays.n_classes, pack_cells=json.dumps([c.param_hash for c in cells]))
         for i, (cell, s, r) in enumerate(zip(cells, samples, results)):
