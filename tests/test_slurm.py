@@ -30,8 +30,9 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 GRID = {"dataset": "digits", "width": [4, 24], "n_train": [600], "seed": [0, 1], "checkpoints": [0, 3],
         "early_stopping": False, "kmeans_n_init": 3}
-# long enough to be interrupted: 2 packs (one per seed), 300 short epochs with a checkpoint every 60
-LONG = {**GRID, "n_train": [1000], "checkpoints": [0, 60, 120, 180, 240, 300], "pack_over": ["width"]}
+# long enough to be interrupted: 2 packs (one per seed) that save a training state at epoch 10, then train 120
+# short epochs more (about 15 s here: the window for a fault, and what a resumed job repeats)
+LONG = {**GRID, "n_train": [1000], "checkpoints": [0, 10, 130], "pack_over": ["width"]}
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 # A one-node SLURM cluster on this machine for the tests: `cluster.sh start` (idempotent) or `cluster.sh stop`.
 # Root only. Installs Debian's slurmctld/slurmd/munge when missing, claims more job slots than cores, exposes
 # fake GPUs as gres (jobs see CUDA_VISIBLE_DEVICES), and runs without accounting: clients use the squeue
-# status path (sacct is unavailable). No systemd: daemons are started by hand.
+# status path (sacct is unavailable), and lets a requeued job start again after 10 s (AuthInfo cred_expire; SLURM's
+# default holds it 120 s). No systemd: daemons are started by hand; a changed configuration restarts them.
 # Environment: ACTHASH_SLURM_CPUS (default 8), ACTHASH_SLURM_GPUS (default 2), ACTHASH_SLURM_MEM_MB (64000; not enforced).
 set -euo pipefail
 action=${1:-start}
@@ -43,11 +44,13 @@ install -d -o slurm -g slurm -m 0755 "$log" "$state" "$state/slurmctld" "$state/
 install -d -m 0755 "$gpudir"
 for i in $(seq 0 $((gpus - 1))); do [ -c "$gpudir/gpu$i" ] || mknod -m 0666 "$gpudir/gpu$i" c 1 3; done
 
-cat > "$etc/slurm.conf" <<CONF
+conf=$(mktemp)
+cat > "$conf" <<CONF
 ClusterName=acthash-test
 SlurmctldHost=${node}(127.0.0.1)
 SlurmUser=slurm
 AuthType=auth/munge
+AuthInfo=cred_expire=10
 CredType=cred/munge
 MpiDefault=none
 MailProg=/bin/true
@@ -73,6 +76,10 @@ GresTypes=gpu
 NodeName=${node} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${mem} Gres=gpu:${gpus} State=UNKNOWN
 PartitionName=debug Nodes=${node} Default=YES MaxTime=INFINITE State=UP
 CONF
+if ! cmp -s "$conf" "$etc/slurm.conf"; then  # daemons read their configuration at start
+  stop_pid /run/slurmd.pid; stop_pid /run/slurmctld.pid
+fi
+mv "$conf" "$etc/slurm.conf" && chmod 0644 "$etc/slurm.conf"
 printf 'AutoDetect=off\nNodeName=%s Name=gpu File=%s/gpu[0-%s]\n' "$node" "$gpudir" "$((gpus - 1))" > "$etc/gres.conf"
 
 alive /run/munge/munged.pid || runuser -u munge -- /usr/sbin/munged

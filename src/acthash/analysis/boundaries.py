@@ -12,6 +12,7 @@ side recorded.
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -24,33 +25,38 @@ BOUNDARIES = {"r_hi": "under/critical", "r_lo": "critical/sufficient"}
 N_BOOT = 1000  # bootstrap resamples of the seeds behind every interval
 
 
-def crossing(widths: np.ndarray, r: np.ndarray, threshold: float) -> tuple[float, int]:
-    """(width where r first falls below `threshold`, side): side 0 inside the grid, -1 below its smallest
-    width, +1 above its largest (width NaN), or 0 with NaN where r is undefined."""
-    if not np.isfinite(r).all():
-        return np.nan, 0
-    below = np.flatnonzero(r < threshold)
-    if not below.size:
-        return np.nan, 1
-    i = below[0]
-    if i == 0:
-        return np.nan, -1
-    lw = np.log(widths[i - 1 : i + 1].astype(float))
-    t = (r[i - 1] - threshold) / (r[i - 1] - r[i])
-    return float(np.exp(lw[0] + t * (lw[1] - lw[0]))), 0
+def crossing(widths: np.ndarray, r: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """For every profile along the last axis of `r` (over `widths`): the width where r first falls below
+    `threshold`, and its side: 0 inside the grid, -1 below its smallest width, +1 above its largest (width
+    NaN), or 0 with NaN where the profile has an undefined value."""
+    r = np.asarray(r, dtype=float)
+    lw = np.log(np.asarray(widths, dtype=float))
+    finite = np.isfinite(r).all(-1)
+    below = r < threshold
+    found = below.any(-1)
+    i = below.argmax(-1)  # the first width below the threshold (0 where none is)
+    j = np.maximum(i - 1, 0)
+    r0 = np.take_along_axis(r, j[..., None], -1)[..., 0]
+    r1 = np.take_along_axis(r, i[..., None], -1)[..., 0]
+    inside = finite & found & (i > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = (r0 - threshold) / (r0 - r1)  # linear in R against log width
+        width = np.where(inside, np.exp(lw[j] + t * (lw[i] - lw[j])), np.nan)
+    side = np.where(~finite, 0, np.where(~found, 1, np.where(i == 0, -1, 0)))
+    return width, side
 
 
 def _crossings(r: xr.DataArray, threshold: float) -> tuple[xr.DataArray, xr.DataArray]:
     """Crossing widths and sides of every 1-D width profile of `r` (width last, no seed)."""
-    widths = r["width"].values
-    out = xr.apply_ufunc(lambda v: crossing(widths, v, threshold), r, input_core_dims=[["width"]],
-                         output_core_dims=[[], []], vectorize=True)
-    return out[0], out[1].astype(int)
+    width, side = crossing(r["width"].values, r.values, threshold)
+    coords = {k: v for k, v in r.coords.items() if "width" not in v.dims}
+    dims = r.dims[:-1]
+    return xr.DataArray(width, coords, dims), xr.DataArray(side, coords, dims)
 
 
-def _open_ended(width: xr.DataArray, side: xr.DataArray) -> xr.DataArray:
+def _open_ended(width: np.ndarray, side: np.ndarray) -> np.ndarray:
     """Crossings outside the grid as 0 (below) or inf (above), so that intervals stay ordered."""
-    return width.where(side == 0, xr.where(side < 0, 0.0, np.inf))
+    return np.where(side == 0, width, np.where(side < 0, 0.0, np.inf))
 
 
 def critical_widths(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), n_boot: int = N_BOOT,
@@ -64,12 +70,17 @@ def critical_widths(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), n_boot: int =
     r = r if "seed" in r.dims else r.expand_dims(seed=[0])
     r = r.transpose(..., "seed", "width")
     picks = np.random.default_rng(seed).integers(0, seeds, (n_boot, seeds))
+    with warnings.catch_warnings():  # a profile whose resampled seeds are all undefined stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(r.values[..., picks, :], axis=-2)  # (..., boot, width): each resample's seed mean
+    means = np.moveaxis(means, -2, 0)
+    others = r.isel(seed=0, drop=True).isel(width=0, drop=True)
     out = xr.Dataset()
     for key, name in BOUNDARIES.items():
         threshold = getattr(rule, key)
         width, side = _crossings(r.mean("seed"), threshold)
-        boot = xr.concat([_open_ended(*_crossings(r.isel(seed=p).mean("seed"), threshold)) for p in picks],
-                         dim="boot")
+        boot = xr.DataArray(_open_ended(*crossing(r["width"].values, means, threshold)),
+                            others.coords, ("boot", *others.dims))
         # no interpolation between replicates (inf − inf): the interval's ends are replicates themselves
         lo = boot.quantile((1 - level) / 2, dim="boot", method="lower")
         hi = boot.quantile((1 + level) / 2, dim="boot", method="higher")

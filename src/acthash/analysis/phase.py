@@ -35,10 +35,15 @@ def redundancy_for(ds: xr.Dataset, r_metric: str) -> xr.DataArray:
 def classify_values(r: xr.DataArray, acc: xr.DataArray, plateau: xr.DataArray, r_hi: float, r_lo: float,
                     eps: float) -> xr.DataArray:
     """Regime codes: under if R ≥ r_hi; sufficient if R ≤ r_lo and acc ≥ plateau − eps; critical otherwise."""
-    regime = xr.full_like(r, CRITICAL, dtype=np.int8)
-    regime = regime.where(~((r <= r_lo) & (acc >= plateau - eps)), SUFFICIENT)
-    regime = regime.where(r < r_hi, UNDER)
-    return regime.where(r.notnull() & acc.notnull(), -1).astype(np.int8)
+    r, acc, plateau = xr.broadcast(r, acc, plateau)
+    return r.copy(data=_codes(r.values, acc.values, plateau.values, r_hi, r_lo, eps))
+
+
+def _codes(r: np.ndarray, acc: np.ndarray, top: np.ndarray, r_hi: float, r_lo: float, eps: float) -> np.ndarray:
+    """classify_values on aligned arrays; -1 where R or accuracy is undefined."""
+    regime = np.where((r <= r_lo) & (acc >= top - eps), SUFFICIENT, CRITICAL)
+    regime = np.where(r < r_hi, regime, UNDER)
+    return np.where(np.isnan(r) | np.isnan(acc), -1, regime).astype(np.int8)
 
 
 def plateau(acc_mean: xr.DataArray, rule: PhaseRule, slice_dims: Sequence[str]) -> xr.DataArray:
@@ -52,16 +57,28 @@ def plateau(acc_mean: xr.DataArray, rule: PhaseRule, slice_dims: Sequence[str]) 
     return acc_mean.max(dims) if dims else acc_mean
 
 
+def _seed_means(ds: xr.Dataset, rule: PhaseRule, slice_dims: Sequence[str]) -> tuple[xr.DataArray, ...]:
+    """The seed-mean R and accuracy of every cell, and its accuracy plateau (none depends on the thresholds)."""
+    r, acc = redundancy_for(ds, rule.r_metric), ds[rule.accuracy]
+    seed_dims = [d for d in ("seed",) if d in r.dims]
+    r_mean, acc_mean = r.mean(seed_dims), acc.mean(seed_dims)
+    return r_mean, acc_mean, plateau(acc_mean, rule, slice_dims)
+
+
+def _regimes(means: tuple[xr.DataArray, ...], rule: PhaseRule) -> xr.DataArray:
+    """The seed-mean regime of every cell under `rule`'s thresholds."""
+    return classify_values(*means, rule.r_hi, rule.r_lo, rule.eps)
+
+
 def classify(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), slice_dims: Sequence[str] = MERGED_SLICE) -> xr.Dataset:
     """`regime` (from the seed-mean metrics; -1 where undefined) and `regime_agreement` (fraction of seeds
     whose own regime equals it), for the cells of `ds` seen as slices over `slice_dims`."""
     r, acc = redundancy_for(ds, rule.r_metric), ds[rule.accuracy]
     seed_dims = [d for d in ("seed",) if d in r.dims]
-    r_mean, acc_mean = r.mean(seed_dims), acc.mean(seed_dims)
-    top = plateau(acc_mean, rule, slice_dims)
-    regime = classify_values(r_mean, acc_mean, top, rule.r_hi, rule.r_lo, rule.eps)
-    per_seed = classify_values(r, acc, top, rule.r_hi, rule.r_lo, rule.eps)
-    agreement = (per_seed == regime).mean(seed_dims) if seed_dims else xr.ones_like(r_mean)
+    means = _seed_means(ds, rule, slice_dims)
+    regime = _regimes(means, rule)
+    per_seed = classify_values(r, acc, means[2], rule.r_hi, rule.r_lo, rule.eps)
+    agreement = (per_seed == regime).mean(seed_dims) if seed_dims else xr.ones_like(regime, dtype=float)
     held = "whole grid" if rule.plateau_over == "all" else " × ".join(
         slice_dims if rule.plateau_over == "slice" else map(str, np.atleast_1d(rule.plateau_over)))
     regime.attrs = dict(long_name="regime", flag_values=[-1, 0, 1, 2],
@@ -87,12 +104,13 @@ def sensitivity(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), slice_dims: Seque
                 factor: float = FACTOR) -> dict[str, int]:
     """How many defined cells change regime when each threshold is multiplied or divided by `factor`:
     {"r_hi ×2": n, "r_hi ÷2": n, ...}, and "cells": the number of defined cells."""
-    base = classify(ds, rule, slice_dims)["regime"]
+    means = _seed_means(ds, rule, slice_dims)
+    base = _regimes(means, rule)
     defined = base >= 0
     out = {"cells": int(defined.sum())}
     for key in THRESHOLDS:
         for f, sign in ((factor, "×"), (1 / factor, "÷")):
-            other = classify(ds, moved(rule, key, f), slice_dims)["regime"]
+            other = _regimes(means, moved(rule, key, f))
             out[f"{key} {sign}{factor:g}"] = int(((other != base) & defined).sum())
     return out
 
@@ -101,12 +119,13 @@ def margin(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), slice_dims: Sequence[s
     """Each cell's margin: the smallest multiplicative move of one threshold (of MARGIN_FACTORS, either way)
     that changes its regime; inf where none up to the largest does, NaN where the regime is undefined. A
     margin of 1.1 marks a near-tie."""
-    base = classify(ds, rule, slice_dims)["regime"]
+    means = _seed_means(ds, rule, slice_dims)
+    base = _regimes(means, rule)
     out = xr.full_like(base, np.inf, dtype=float)
     for f in reversed(MARGIN_FACTORS):  # smaller moves overwrite larger ones
         for key in THRESHOLDS:
             for g in (f, 1 / f):
-                changed = classify(ds, moved(rule, key, g), slice_dims)["regime"] != base
+                changed = _regimes(means, moved(rule, key, g)) != base
                 out = out.where(~changed, f)
     out = out.where(base >= 0)
     out.attrs = dict(long_name="regime margin", units="1",
