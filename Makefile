@@ -7,6 +7,8 @@ PROFILE ?= local
 EXPERIMENTS ?= demo
 SNAKEMAKE_ARGS ?=
 CONFIG ?=
+# `make test` runs the test files on this many pytest-xdist workers (tests/conftest.py says how they share the cores)
+TEST_WORKERS ?= 2
 # Local runs point SLURM's clients at an empty config: where a SLURM client is installed but no controller answers
 # (e.g. after `make test` stopped its cluster), the SLURM executor plugin's import-time `scontrol show config`
 # would otherwise wait about 10 s in every Snakemake process. SLURM runs (PROFILE=slurm) keep the site's config.
@@ -43,7 +45,7 @@ test: $(STAMP)
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "make test: the SLURM tests start a local one-node cluster (tests/slurm/cluster.sh)"; \
 	else echo "make test: the SLURM tests will be SKIPPED: they need root and apt-get to start a local cluster"; fi
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m "not slow and not slurm" -q

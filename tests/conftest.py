@@ -12,6 +12,21 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+# `make test` runs the files on two workers (pytest-xdist, --dist loadfile): the SLURM and workflow files, whose
+# runs mostly wait on subprocesses, start first, and each worker computes on one thread so that the two share
+# the cores instead of oversubscribing them (two multi-threaded torch processes slow each other about 10x here)
+SLOWEST_FIRST = ("test_slurm.py", "test_workflow.py")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.update(OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")  # subprocesses too
+        torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept otherwise
 
 
 @pytest.fixture(scope="session")

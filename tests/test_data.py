@@ -1,7 +1,10 @@
 """Dataset loaders: real MNIST, tiny files in torchvision's CIFAR-10 and SVHN formats, digits, clear errors."""
 
+import fcntl
 import pickle
+import shutil
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -69,6 +72,21 @@ def test_fetch_log_does_not_report_a_failure_when_a_fallback_succeeds(tmp_path):
                           text=True, check=True)
     assert "failed" not in proc.stderr and "WARNING" not in proc.stderr, proc.stderr
     assert proc.stdout.strip().endswith("MNIST")
+
+
+def test_a_fetch_waits_for_another_process_fetching_the_same_dataset(tmp_path, data_root):
+    """While another process holds the dataset's fetch lock, a fetch waits; it then finds the files that
+    process installed and downloads nothing."""
+    with open(tmp_path / ".MNIST.fetch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.Popen(["acthash", "fetch-data", "mnist", "--data-root", str(tmp_path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)  # the fetch has found no files and waits for the lock
+        assert proc.poll() is None
+        shutil.copytree(data_root / "MNIST" / "raw", tmp_path / "MNIST" / "raw")  # what the holder installs
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and out.strip().endswith("MNIST"), err
+    assert "fetched from" not in err and "download" not in err.lower(), err
 
 
 def test_every_dataset_record_is_complete_and_its_augmentation_runs():

