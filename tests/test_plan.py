@@ -22,7 +22,7 @@ from acthash.run.pack import remeasure, train_pack
 from acthash.run.plan import plan_work, write_plan
 from acthash.run.runner import run_layout_pack, run_pack
 from acthash.run.status import status
-from acthash.run.store import read_cell
+from acthash.run.store import open_checked, read_cell, read_codes
 
 BASE = {"dataset": "digits", "n_train": 300, "checkpoints": [0, 2], "early_stopping": False, "kmeans_n_init": 2}
 
@@ -165,11 +165,39 @@ def test_a_registered_metric_nothing_computes_stops_the_cell_file_from_being_wri
     with pytest.raises(RuntimeError, match=r"missing \['fake_metric'\], not registered \[\]"):
         remeasure(path)
     assert path.read_bytes() == before  # nothing written
-    kept = tuple(m for m in registry.METRICS if m.name not in ("code_bits", "fake_metric"))
+    kept = tuple(m for m in registry.METRICS if m.name not in ("code_bits_total", "fake_metric"))
     monkeypatch.setattr(registry, "METRICS", kept)
-    with pytest.raises(RuntimeError, match=r"missing \[\], not registered \['code_bits'\]"):
+    with pytest.raises(RuntimeError, match=r"missing \[\], not registered \['code_bits_total'\]"):
         remeasure(path)  # computed but no longer registered
     assert path.read_bytes() == before
+
+
+def test_a_metric_of_the_codes_is_added_by_its_registry_entry_alone(tree, tmp_path, monkeypatch):
+    """A registered metric with a `compute` is measured from the stored codes, written, and merged with its
+    long name: no other source changes."""
+    from acthash.nets.codes import unpack_bits
+    from acthash.params import registry
+
+    layout, a, _ = tree
+    copy = Layout(str(tmp_path / "r"))
+    shutil.copytree(layout.root, copy.root)
+    active = registry.Metric("active_test", "code", "active units, test", "1", "fraction of test code bits on",
+                             compute=lambda codes: codes.test.mean())
+    monkeypatch.setattr(registry, "METRICS", registry.METRICS + (active,))
+    monkeypatch.setattr(registry, "BY_NAME", {**registry.BY_NAME, "active_test": active})
+    paths = [copy.cell(c.param_hash) for c in a.cells]
+    assert plan_work([a], copy).remeasure  # the files lack it: the plan re-measures them
+    for path in paths:
+        remeasure(path)
+        with open_checked(path) as f:
+            cell = read_cell(path)
+            for i, epoch in enumerate(cell.epochs):
+                stored = read_codes(f, int(epoch))
+                test = unpack_bits(stored.test, len(stored.keep))[:, stored.keep]
+                assert cell.metrics["active_test"][i] == pytest.approx(test.mean())
+    ds = merge_files(copy.plan("a"), paths, tmp_path / "a.nc")
+    assert ds["active_test"].attrs["long_name"] == "active units, test"
+    assert np.isfinite(ds["active_test"]).all()
 
 
 def test_status_counts_and_merge_reads_the_tree(tree, tmp_path):

@@ -15,7 +15,8 @@ import xarray as xr
 from acthash import __version__
 from acthash.analysis.phase import classify
 from acthash.params.cell import ALWAYS_DIMS, FIELDS, GRID_AXES, PhaseRule, short_hash
-from acthash.params.registry import BY_NAME, METRICS, OPTIONAL_SOURCES, unmeasured
+from acthash.params import registry
+from acthash.params.registry import OPTIONAL_SOURCES, unmeasured
 from acthash.run.plan import read_plan
 from acthash.run.store import CellFileError, read_cell
 
@@ -39,7 +40,7 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     coords["epoch"] = np.asarray(first.params["checkpoints"], dtype=np.int64)  # a recipe key: shared by all cells
     ep_pos = {int(e): i for i, e in enumerate(coords["epoch"])}
     shape = [len(coords[d]) for d in dims]
-    names = [m.name for m in METRICS
+    names = [m.name for m in registry.METRICS
              if m.source not in OPTIONAL_SOURCES or any(m.name in r.metrics for r in records.values())]
     data = {m: np.full(shape, np.nan) for m in names}
     cell_dims = [d for d in dims if d != "epoch"]
@@ -56,7 +57,7 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
             for m in names:
                 if m in rec.metrics:
                     data[m][tuple(idx)] = rec.metrics[m][j]
-    ds = xr.Dataset({m: (dims, v, BY_NAME[m].attrs) for m, v in data.items()}, coords=coords)
+    ds = xr.Dataset({m: (dims, v, registry.BY_NAME[m].attrs) for m, v in data.items()}, coords=coords)
     ds["status"] = (cell_dims, state.astype(str), {"description": "ok | diverged per cell"})
     ds["cell_hash"] = (cell_dims, hashes.astype(str), {"long_name": "cell parameter hash",
                                                        "description": "the cell's parameter hash: its file is "

@@ -7,13 +7,27 @@ batched Newton solver of the one-vs-one logistic regression, on the device where
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from acthash.metrics import fast as fm
 from acthash.metrics import reference as ref
 from acthash.nets.codes import unpack_bits
 from acthash.params.cell import Cell
+from acthash.params import registry
 from acthash.params.registry import BACKENDS
+
+
+@dataclass(frozen=True)
+class Codes:
+    """What a registered metric's `compute` sees of one checkpoint: the kept units of the training and test
+    codes as 0/1 rows (uint8, examples × units) and their labels."""
+
+    train: np.ndarray
+    test: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
 
 
 def _kmeans(codes01: np.ndarray, n_classes: int, n_init: int, backend: str, device: str | None) -> np.ndarray:
@@ -57,7 +71,9 @@ def code_metrics(
         keep[0] = True
     tr01 = unpack_bits(train_packed, length)[:, keep]
     te01 = unpack_bits(test_packed, length)[:, keep]
-    out: dict[str, float] = {"code_bits": float(np.asarray(keep).sum()), "code_bits_total": total}
+    codes = Codes(tr01, te01, y_train, y_test)
+    out = {m.name: float(m.compute(codes)) for m in registry.METRICS if m.source == "code" and m.compute}
+    out["code_bits_total"] = total
     if hashes is not None:  # distinct whole-row digests = distinct codes, whichever backend
         rows, redundancy, share = hashes, fm.redundancy_ratio_packed, fm.shared_fraction_packed
     elif backend == "fast":

@@ -4,14 +4,18 @@ loading the computation (`acthash.metrics.measure`)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the type only: the registry stays light
+    from acthash.metrics.measure import Codes
 
 
 @dataclass(frozen=True)
 class Metric:
     """One metric of a cell checkpoint. `source` says which stage computes it: the measurement of the stored
-    codes (`acthash.metrics.measure.code_metrics`, "code"), the trainer ("net"; "random" with random_inputs),
+    codes (`acthash.metrics.measure.code_metrics`, "code"; by its `compute` where it has one), the trainer ("net"; "random" with random_inputs),
     or, only in label-noise cells ("noise"), `code_metrics` given the true labels and `noise_metrics`. A cell
     file holds exactly the metrics `expected` names (checked when it is written)."""
 
@@ -22,6 +26,9 @@ class Metric:
     description: str
     drawn: bool = True  # a panel of `metric_lines` (plots.panels)
     tabled: bool = False  # a column of the factor tables (plots.factor_table)
+    # a "code" metric computed from one checkpoint's codes alone: `code_metrics` applies it to their `Codes`, so
+    # adding such a metric is this entry and nothing else
+    compute: Callable[[Codes], float] | None = None
 
     @property
     def attrs(self) -> dict[str, str]:
@@ -53,7 +60,8 @@ METRICS = (
            "one-vs-one logistic regression accuracy on test codes", tabled=True),
     Metric("code_bits", "code", "code bits used", "bit",
            "number of non-constant code units the K-Means, K-NN and logistic regression saw (a seeded random "
-           "sample of code_units units for codes longer than code_units, e.g. CNNs)", drawn=False),
+           "sample of code_units units for codes longer than code_units, e.g. CNNs)", drawn=False,
+           compute=lambda codes: codes.train.shape[1]),
     Metric("code_bits_total", "code", "code bits", "bit",
            "number of non-constant hidden units of the whole code over train and test", drawn=False),
     Metric("net_loss_train", "net", "network loss, train", "nat",
