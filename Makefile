@@ -8,7 +8,7 @@ EXPERIMENTS ?= demo
 SNAKEMAKE_ARGS ?=
 CONFIG ?=
 # `make test` runs the test files on this many pytest-xdist workers (tests/conftest.py says how they share the cores)
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 # Local runs point SLURM's clients at an empty config: where a SLURM client is installed but no controller answers
 # (e.g. after `make test` stopped its cluster), the SLURM executor plugin's import-time `scontrol show config`
 # would otherwise wait about 10 s in every Snakemake process. SLURM runs (PROFILE=slurm) keep the site's config.

@@ -12,9 +12,11 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-# `make test` runs the files on two workers (pytest-xdist, --dist loadfile): the SLURM and workflow files, whose
-# runs mostly wait on subprocesses, start first, and each worker computes on one thread so that the two share
-# the cores instead of oversubscribing them (two multi-threaded torch processes slow each other about 10x here)
+pytest_plugins = ["tests.slurm_support"]  # the SLURM cluster fixture
+# `make test` runs the files on three workers (pytest-xdist, --dist loadfile): the SLURM file, whose runs mostly
+# wait on the cluster, starts first on one of them while the two others compute, each on one thread, so that
+# they share the two cores instead of oversubscribing them (multi-threaded torch processes side by side slow each
+# other about 10x here). Timings: docs/benchmarks.md.
 SLOWEST_FIRST = ("test_slurm.py", "test_workflow.py")
 
 

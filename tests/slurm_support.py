@@ -1,0 +1,131 @@
+"""The local one-node SLURM cluster of the SLURM tests (tests/slurm/cluster.sh) and what they share: a
+workflow copy whose profile is the shipped one with only its site values changed, the grids they run, and
+queries of the cluster limited to one workflow copy's jobs (a test never touches jobs it did not submit). The
+cluster is started once per test process and stopped by the last process using it."""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from acthash.params.cell import Cell
+
+from .conftest import REPO, copy_workflow
+
+CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
+USERS = Path("/run/acthash-slurm-tests")  # one file per test process using the cluster; the last one stops it
+GRID = {"dataset": "digits", "width": [4, 24], "n_train": [600], "seed": [0, 1], "checkpoints": [0, 3],
+        "early_stopping": False, "kmeans_n_init": 3}
+# long enough to be interrupted: 2 packs (one per seed) that save a training state at epoch 10, then train 120
+# short epochs more (about 15 s here: the window for a fault, and what a resumed job repeats)
+LONG = {**GRID, "n_train": [1000], "checkpoints": [0, 10, 130], "pack_over": ["width"]}
+
+
+@contextmanager
+def _users() -> Iterator[set[Path]]:
+    """The live user files of the cluster, under a lock (files of processes that died are dropped)."""
+    USERS.mkdir(exist_ok=True)
+    with open(USERS / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        live = set()
+        for user in USERS.glob("*.user"):
+            try:
+                os.kill(int(user.stem), 0)
+                live.add(user)
+            except (ProcessLookupError, ValueError):
+                user.unlink()
+        yield live
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[None]:
+    """Start the local cluster (idempotent) for this test process; the last process using it stops it."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("SLURM tests need root and apt-get to start a local cluster (tests/slurm/cluster.sh)")
+    me = USERS / f"{os.getpid()}.user"
+    with _users():
+        subprocess.run(["bash", str(CLUSTER), "start"], check=True, timeout=900)
+        me.touch()
+    yield
+    with _users() as live:
+        me.unlink()
+        if not live - {me}:
+            subprocess.run(["scancel", "--user", "root"], check=False)
+            subprocess.run(["bash", str(CLUSTER), "stop"], check=False)
+
+
+def slurm_workdir(root: Path, grids: dict, **resources: str) -> Path:
+    """Workflow copy whose SLURM profile is the shipped one with only the site values changed (partitions,
+    no accounts on this cluster), squeue status polling (no accounting) and faster first status checks."""
+    copy_workflow(root)
+    path = root / "profiles" / "slurm" / "config.yaml"
+    profile = yaml.safe_load(path.read_text())
+    profile["default-resources"]["slurm_partition"] = "debug"  # this cluster's one partition: CPU and GPU jobs
+    for entry in profile["set-resources"].values():
+        entry["slurm_partition"] = "debug"
+    del profile["default-resources"]["slurm_account"]
+    profile.update({"slurm-no-account": True, "slurm-status-command": "squeue",
+                    "slurm-init-seconds-before-status-checks": 2})
+    for key, value in resources.items():  # e.g. pack_runtime="1 * attempt"
+        rule, res = key.split("_", 1)
+        profile["set-resources"][rule][res] = value
+    path.write_text(yaml.safe_dump(profile))
+    (root / "grids.yaml").write_text(yaml.safe_dump({"grids": grids}))
+    return root
+
+
+def run_args(workdir: Path, experiment: str, profile: str = "slurm") -> list[str]:
+    return ["--workflow-profile", str(workdir / "profiles" / profile), "--configfile", str(workdir / "grids.yaml"),
+            "--config", f"experiments={experiment}", "data_root=data"]
+
+
+def cell_files(results: Path) -> dict[str, float]:
+    """Cell files of a results tree and their modification times."""
+    return {str(p.relative_to(results)): p.stat().st_mtime for p in (results / "cells").rglob("*.h5")}
+
+
+def train_logs(results: Path) -> str:
+    return "\n".join(p.read_text() for p in (results / "logs" / "packs").rglob("*.log"))
+
+
+def jobs_of(workdir: Path, states: str = "PENDING,RUNNING") -> dict[str, tuple[str, str, str]]:
+    """This workflow copy's SLURM jobs in `states`: job id → (time limit, memory, comment), as squeue prints them."""
+    out = subprocess.run(["squeue", "-h", "-t", states, "-o", "%i|%l|%m|%k|%Z"], capture_output=True,
+                         text=True).stdout
+    rows = (line.split("|") for line in out.splitlines())
+    return {f[0]: (f[1], f[2], f[3]) for f in rows if Path(f[4]) == workdir}
+
+
+def cancel_jobs_of(workdir: Path) -> None:
+    """scancel every job this workflow copy submitted (the playbook after a lost controller)."""
+    ids = list(jobs_of(workdir, "all"))
+    if ids:
+        subprocess.run(["scancel", *ids], check=True)
+
+
+def wait_for(predicate: Callable[[], Any], seconds: float, what: str) -> Any:
+    end = time.time() + seconds
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
+def grid_cells(grid: dict) -> list[Cell]:
+    base = Cell(dataset="digits", n_train=600, checkpoints=(0, 3), early_stopping=False, kmeans_n_init=3)
+    return [dataclasses.replace(base, width=w, seed=s) for w in grid["width"] for s in grid["seed"]]
+
+
