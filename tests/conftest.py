@@ -13,10 +13,11 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 pytest_plugins = ["tests.slurm_support"]  # the SLURM cluster fixture
-# `make test` runs the files on three workers (pytest-xdist, --dist loadfile): the SLURM file, whose runs mostly
-# wait on the cluster, starts first on one of them while the two others compute, each on one thread, so that
-# they share the two cores instead of oversubscribing them (multi-threaded torch processes side by side slow each
-# other about 10x here). Timings: docs/benchmarks.md.
+# `make test` runs the files on three workers (pytest-xdist, --dist loadfile, files in this order:
+# --no-loadscope-reorder): the SLURM file, whose runs mostly wait on the cluster, starts first on one of them
+# while the two others compute, each worker on one thread, so that they share the two cores instead of
+# oversubscribing them (multi-threaded torch processes side by side slow each other about 10x here).
+# Timings: docs/benchmarks.md.
 SLOWEST_FIRST = ("test_slurm.py", "test_workflow.py")
 
 

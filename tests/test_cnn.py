@@ -64,7 +64,7 @@ def test_each_member_of_a_cnn_pack_equals_training_it_alone(arch):
     """Float64: grouped convolutions regroup sums (unlike the MLP's stacked layers, a CNN member is not
     bit-identical to itself trained alone; docs/determinism.md), so members match to 1e-9. The members differ
     in seed, weight decay, label noise and (VGG) dropout; two share a seed, so they share input batches."""
-    base = dataclasses.replace(BASE, arch=arch, width=2 if arch == "vgg16" else 3)
+    base = dataclasses.replace(BASE, arch=arch, width=2 if arch == "vgg16" else 3, n_train=150)
     members = [dataclasses.replace(base, seed=1), dataclasses.replace(base, seed=1, weight_decay=1e-3),
                dataclasses.replace(base, seed=2, label_noise=0.3, dropout=0.3 if arch == "vgg16" else 0.0)]
     assert_pack_equals_alone(members, member_state, torch.float64)
