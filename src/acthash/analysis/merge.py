@@ -14,8 +14,8 @@ import xarray as xr
 
 from acthash import __version__
 from acthash.analysis.phase import classify
-from acthash.params.cell import ALWAYS_DIMS, FIELDS, GRID_AXES, PhaseRule, short_hash
 from acthash.params import registry
+from acthash.params.cell import ALWAYS_DIMS, FIELDS, GRID_AXES, PhaseRule, short_hash
 from acthash.params.registry import OPTIONAL_SOURCES, unmeasured
 from acthash.run.plan import read_plan
 from acthash.run.store import CellFileError, read_cell

@@ -15,9 +15,10 @@ if TYPE_CHECKING:  # the type only: the registry stays light
 @dataclass(frozen=True)
 class Metric:
     """One metric of a cell checkpoint. `source` says which stage computes it: the measurement of the stored
-    codes (`acthash.metrics.measure.code_metrics`, "code"; by its `compute` where it has one), the trainer ("net"; "random" with random_inputs),
-    or, only in label-noise cells ("noise"), `code_metrics` given the true labels and `noise_metrics`. A cell
-    file holds exactly the metrics `expected` names (checked when it is written)."""
+    codes (`acthash.metrics.measure.code_metrics`, "code"; through the entry's `compute` where it has one), the
+    trainer ("net"; "random" with random_inputs), or, only in label-noise cells ("noise"), `code_metrics` given
+    the true labels and `noise_metrics`. A cell file holds exactly the metrics `expected` names (checked when it
+    is written)."""
 
     name: str
     source: str
