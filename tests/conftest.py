@@ -12,7 +12,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-pytest_plugins = ["tests.slurm_support"]  # the SLURM cluster fixture
+pytest_plugins = ["tests.slurm_support"]  # the SLURM cluster fixture (slurm_cluster)
 # `make test` runs the files on three workers (pytest-xdist, --dist loadfile, files in this order:
 # --no-loadscope-reorder): the SLURM file, whose runs mostly wait on the cluster, starts first on one of them
 # while the two others compute, each worker on one thread, so that they share the two cores instead of

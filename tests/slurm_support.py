@@ -1,18 +1,15 @@
 """The local one-node SLURM cluster of the SLURM tests (tests/slurm/cluster.sh) and what they share: a
 workflow copy whose profile is the shipped one with only its site values changed, the grids they run, and
-queries of the cluster limited to one workflow copy's jobs (a test never touches jobs it did not submit). The
-cluster is started once per test process and stopped by the last process using it."""
+queries of the cluster limited to one workflow copy's jobs (a test never touches jobs it did not submit)."""
 
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import os
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,45 +21,23 @@ from acthash.params.cell import Cell
 from .conftest import REPO, copy_workflow
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
-USERS = Path("/run/acthash-slurm-tests")  # one file per test process using the cluster; the last one stops it
 GRID = {"dataset": "digits", "width": [4, 24], "n_train": [600], "seed": [0, 1], "checkpoints": [0, 3],
         "early_stopping": False, "kmeans_n_init": 3}
 # long enough to be interrupted: 2 packs (one per seed) that save a training state at epoch 10, then train 120
-# short epochs more (about 15 s here: the window for a fault, and what a resumed job repeats)
+# short epochs more (6 s alone here, 25-40 s beside the other tests: the window for a fault, and what a resumed
+# job repeats)
 LONG = {**GRID, "n_train": [1000], "checkpoints": [0, 10, 130], "pack_over": ["width"]}
-
-
-@contextmanager
-def _users() -> Iterator[set[Path]]:
-    """The live user files of the cluster, under a lock (files of processes that died are dropped)."""
-    USERS.mkdir(exist_ok=True)
-    with open(USERS / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        live = set()
-        for user in USERS.glob("*.user"):
-            try:
-                os.kill(int(user.stem), 0)
-                live.add(user)
-            except (ProcessLookupError, ValueError):
-                user.unlink()
-        yield live
 
 
 @pytest.fixture(scope="session")
 def slurm_cluster() -> Iterator[None]:
-    """Start the local cluster (idempotent) for this test process; the last process using it stops it."""
+    """Start the local cluster for this session (idempotent) and stop it afterwards."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         pytest.skip("SLURM tests need root and apt-get to start a local cluster (tests/slurm/cluster.sh)")
-    me = USERS / f"{os.getpid()}.user"
-    with _users():
-        subprocess.run(["bash", str(CLUSTER), "start"], check=True, timeout=900)
-        me.touch()
+    subprocess.run(["bash", str(CLUSTER), "start"], check=True, timeout=900)
     yield
-    with _users() as live:
-        me.unlink()
-        if not live - {me}:
-            subprocess.run(["scancel", "--user", "root"], check=False)
-            subprocess.run(["bash", str(CLUSTER), "stop"], check=False)
+    subprocess.run(["scancel", "--user", "root"], check=False)
+    subprocess.run(["bash", str(CLUSTER), "stop"], check=False)
 
 
 def slurm_workdir(root: Path, grids: dict, **resources: str) -> Path:

@@ -2,8 +2,9 @@
 # A one-node SLURM cluster on this machine for the tests: `cluster.sh start` (idempotent) or `cluster.sh stop`.
 # Root only. Installs Debian's slurmctld/slurmd/munge when missing, claims more job slots than cores, exposes
 # fake GPUs as gres (jobs see CUDA_VISIBLE_DEVICES), and runs without accounting: clients use the squeue
-# status path (sacct is unavailable), and lets a requeued job start again within seconds (AuthInfo cred_expire 10 s:
-# SLURM's default holds it 120 s; scheduling passes every 2 s, not 30-60 s). No systemd: daemons are started by hand; a changed configuration restarts them.
+# status path (sacct is unavailable), and lets a requeued job start again within seconds (AuthInfo cred_expire
+# 10 s: SLURM's default holds it 120 s; scheduling passes every 2 s, not 30-60 s). No systemd: daemons are
+# started by hand; a changed configuration restarts them.
 # Environment: ACTHASH_SLURM_CPUS (default 8), ACTHASH_SLURM_GPUS (default 2), ACTHASH_SLURM_MEM_MB (64000; not enforced).
 set -euo pipefail
 action=${1:-start}
