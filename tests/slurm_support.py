@@ -35,7 +35,15 @@ def slurm_cluster() -> Iterator[None]:
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         pytest.skip("SLURM tests need root and apt-get to start a local cluster (tests/slurm/cluster.sh)")
     subprocess.run(["bash", str(CLUSTER), "start"], check=True, timeout=900)
+    # this cluster binds no CPUs (TaskPlugin=task/none): each job would start a torch thread per core of the
+    # machine, and two jobs at once then slow each other up to 10x; one thread each, as a site's binding would
+    threads = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"  # what sbatch exports to the jobs
     yield
+    if threads is None:
+        del os.environ["OMP_NUM_THREADS"]
+    else:
+        os.environ["OMP_NUM_THREADS"] = threads
     subprocess.run(["scancel", "--user", "root"], check=False)
     subprocess.run(["bash", str(CLUSTER), "stop"], check=False)
 
