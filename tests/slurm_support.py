@@ -23,10 +23,9 @@ from .conftest import REPO, copy_workflow
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 GRID = {"dataset": "digits", "width": [4, 24], "n_train": [600], "seed": [0, 1], "checkpoints": [0, 3],
         "early_stopping": False, "kmeans_n_init": 3}
-# long enough to be interrupted: 2 packs (one per seed) that save a training state at epoch 10, then train 120
-# short epochs more (6 s alone here, 25-40 s beside the other tests: the window for a fault, and what a resumed
-# job repeats)
-LONG = {**GRID, "n_train": [1000], "checkpoints": [0, 10, 130], "pack_over": ["width"]}
+# to be interrupted: 2 packs (one per seed) that save a training state at epoch 10 and train 40 short epochs more
+# (what a resumed job repeats); the fault tests hold each training when its state appears (hold_when_saved)
+LONG = {**GRID, "n_train": [1000], "checkpoints": [0, 10, 50], "pack_over": ["width"]}
 
 
 @pytest.fixture(scope="session")
@@ -97,14 +96,37 @@ def cancel_jobs_of(workdir: Path) -> None:
         subprocess.run(["scancel", *ids], check=True)
 
 
-def wait_for(predicate: Callable[[], Any], seconds: float, what: str) -> Any:
+def wait_for(predicate: Callable[[], Any], seconds: float, what: str, every: float = 0.5) -> Any:
     end = time.time() + seconds
     while time.time() < end:
         value = predicate()
         if value:
             return value
-        time.sleep(0.5)
+        time.sleep(every)
     raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
+def trainer_pattern(experiment: str, pack: str = "") -> str:
+    """pgrep/pkill pattern of the training processes of one experiment's pack jobs (of one pack if given), as
+    the rules run them, matching no other run-pack on this machine."""
+    return f"python[^ ]* -m acthash run-pack --plan results/{experiment}/plan.json --pack {pack}"
+
+
+def hold_when_saved(workdir: Path, experiment: str, packs: int) -> None:
+    """SIGSTOP each pack job's training as soon as it has saved its first training state, until `packs` are
+    held: a fault the test then makes lands mid-training however fast the training runs (SLURM's kill resumes
+    a held process before it signals it)."""
+    held: set[str] = set()
+
+    def hold_new() -> bool:
+        for state in (workdir / "results" / "packs").glob("*.state.pt"):
+            pack = state.name.split(".")[0]
+            if pack not in held:
+                subprocess.run(["pkill", "-STOP", "-f", trainer_pattern(experiment, pack)], check=True)
+                held.add(pack)
+        return len(held) >= packs
+
+    wait_for(hold_new, 240, f"{packs} pack(s) to save a training state", every=0.1)
 
 
 def grid_cells(grid: dict) -> list[Cell]:

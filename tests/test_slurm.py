@@ -25,8 +25,8 @@ from acthash.run.plan import plan_work
 from acthash.run.store import read_cell
 
 from .conftest import snakemake
-from .slurm_support import (GRID, LONG, cancel_jobs_of, cell_files, grid_cells, jobs_of, run_args, slurm_workdir,
-                            train_logs, wait_for)
+from .slurm_support import (GRID, LONG, cancel_jobs_of, cell_files, grid_cells, hold_when_saved, jobs_of, run_args,
+                            slurm_workdir, train_logs, trainer_pattern, wait_for)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -120,11 +120,11 @@ def test_cancelled_and_killed_training_jobs_recover_without_losing_cells(slurm_c
     proc = subprocess.Popen(["snakemake", "-s", str(wd / "workflow/Snakefile"), "--directory", str(wd),
                              *run_args(wd, "cancel")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     states = wd / "results/packs"
-    wait_for(lambda: len(list(states.rglob("*.state.pt"))) == 2, 240, "both packs to save a training state")
+    hold_when_saved(wd, "cancel", 2)
     first = wait_for(lambda: len(_train_jobs(wd)) == 2 and _train_jobs(wd), 30, "two running train jobs")
     subprocess.run(["scancel", next(iter(first))], check=True)
     # the other job's training process (the one left after the scancel), not any other run-pack on this machine
-    trainer = "python[^ ]* -m acthash run-pack --plan results/cancel/plan.json "  # how the rules run acthash
+    trainer = trainer_pattern("cancel")
     wait_for(lambda: len(subprocess.run(["pgrep", "-f", trainer], capture_output=True, text=True).stdout.split()) == 1,
               30, "the cancelled job's training process to end")
     killed = subprocess.run(["pkill", "-9", "-f", trainer], check=False).returncode
@@ -152,7 +152,7 @@ def test_killed_controller_recovers_with_unlock_and_rerun(slurm_cluster, tmp_pat
     args = run_args(wd, "controller")
     proc = subprocess.Popen(["snakemake", "-s", str(wd / "workflow/Snakefile"), "--directory", str(wd), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: list((wd / "results/packs").rglob("*.state.pt")), 240, "a saved training state")
+    hold_when_saved(wd, "controller", 1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     cancel_jobs_of(wd)  # the playbook: cancel the run's jobs
