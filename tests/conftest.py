@@ -17,8 +17,10 @@ pytest_plugins = ["tests.slurm_support"]  # the SLURM cluster fixture (slurm_clu
 # --no-loadscope-reorder): the SLURM file, whose runs mostly wait on the cluster, starts first on one of them
 # while the two others compute, each worker on one thread, so that they share the two cores instead of
 # oversubscribing them (multi-threaded torch processes side by side slow each other about 10x here).
-# Timings: docs/benchmarks.md.
-SLOWEST_FIRST = ("test_slurm.py", "test_workflow.py")
+# The slowest files go first, so that what the SLURM worker takes on after its file is short. Timings:
+# docs/benchmarks.md.
+SLOWEST_FIRST = ("test_slurm.py", "test_workflow.py", "test_cnn.py", "test_cli.py", "test_metrics_real.py",
+                 "test_metrics.py", "test_train.py", "test_cellcodes.py", "test_factors.py", "test_data.py")
 
 
 def pytest_configure(config: pytest.Config) -> None:
