@@ -12,6 +12,7 @@ from acthash.params.layout import Layout
 from acthash.params.registry import unmeasured
 from acthash.run.store import CellFileError, read_cell
 
+
 @dataclass(frozen=True)
 class CellState:
     """One cell file's state. `detail`: why it is damaged or unmeasured; `digest`: what a merge would take from

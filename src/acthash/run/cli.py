@@ -149,7 +149,8 @@ def _cmd_first_epoch(args: argparse.Namespace) -> None:
 
     base = _cell_from_args(args)
     cells = [dataclasses.replace(base, width=w, seed=s, checkpoints=(0, 1)) for w in args.widths for s in args.seeds]
-    ds = first_epoch_readings(cells, args.data_root, FRACTIONS if args.fractions is None else args.fractions, pick_device(args.device))
+    fractions = FRACTIONS if args.fractions is None else args.fractions
+    ds = first_epoch_readings(cells, args.data_root, fractions, pick_device(args.device))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(args.out)
     print(f"R_train ({ds.attrs['steps_per_epoch']} steps per epoch):\n{table(ds)}"
