@@ -186,6 +186,34 @@ def bench_training(device: str, seeds: int, steps: int, rounds: int = 3) -> dict
             "stacked_vs_pack_of_one_speedup": float(np.median(np.array(times["single"]) / stacked))}
 
 
+def bench_keras(steps: int) -> dict:
+    """The released recipe in tf-keras (`framework: keras`), the figures `acthash estimate` uses for Keras packs:
+    a width-40 network of `steps` batches of 64 per epoch on MNIST-sized random inputs, trained by acthash's
+    Keras trainer for 1 and for 3 epochs (read once, at the end); seconds per step from the difference, and the
+    fixed part of a network (model building, graph tracing, the readout) from what remains. Empty without the
+    `keras` extra."""
+    from acthash.nets.keras_mlp import train_keras
+
+    x, y, _ = _width_grid(1, steps)
+
+    def run(epochs: int) -> float:
+        cell = Cell(framework="keras", width=40, n_train=steps * 64, tile=False, checkpoints=(epochs,),
+                    early_stopping=False)
+        t0 = time.perf_counter()
+        train_keras(cell, cell_samples(cell, y, 10), x, x[:10000], y[:10000], 10, log=lambda s: None)
+        return time.perf_counter() - t0
+
+    try:
+        run(1)  # warm-up: TensorFlow's first graph in a process
+    except ImportError:
+        print("keras: skipped (no tf-keras: pip install -e '.[keras]')")
+        return {}
+    one, three = run(1), run(3)
+    step = (three - one) / (2 * steps)
+    return {"keras_steps_per_epoch": steps, "keras_one_epoch_seconds": one, "keras_three_epochs_seconds": three,
+            "keras_step_seconds": step, "keras_network_seconds": one - step * steps}
+
+
 def bench_knn(n_train: int, n_test: int, bits: int, ref_rows: int) -> dict:
     from sklearn.neighbors import KNeighborsClassifier
 
@@ -297,22 +325,33 @@ def main() -> None:
     p.add_argument("--measure-widths", type=int, nargs="+", default=[3, 10, 20, 40, 60, 100],
                    help="widths of the real-code evaluation benchmark")
     p.add_argument("--out", default=Layout().bench())
+    p.add_argument("--only", nargs="+", metavar="NAME",
+                   help="run only these benchmarks and update their figures in --out (the others are kept)")
     args = p.parse_args()
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else _cpu_model()
     out = {"device": args.device, "device_name": device_name, "cpus": torch.get_num_threads(),
            "torch": torch.__version__}
-    for name, fn in (("training", lambda: bench_training(args.device, args.seeds, args.steps, args.rounds)),
-                     ("stopped", lambda: bench_stopped(args.device, args.seeds, args.steps, args.rounds)),
-                     ("optimizer", lambda: bench_optimizer(args.device, args.seeds, args.steps, args.rounds)),
-                     ("measure", lambda: bench_measure(args.data_root, tuple(args.measure_widths))),
-                     ("knn", lambda: bench_knn(48000, 10000, 1000, args.knn_ref_rows)),
-                     ("distinct", lambda: bench_distinct(50000, 10000)),
-                     ("kmeans", lambda: bench_kmeans(48000, 1000, args.device)),
-                     ("cnn_codes", lambda: bench_cnn_codes(args.device, 256 if args.device == "cpu" else 10000))):
+    benchmarks = (("training", lambda: bench_training(args.device, args.seeds, args.steps, args.rounds)),
+                  ("stopped", lambda: bench_stopped(args.device, args.seeds, args.steps, args.rounds)),
+                  ("optimizer", lambda: bench_optimizer(args.device, args.seeds, args.steps, args.rounds)),
+                  ("keras", lambda: bench_keras(args.steps * 5)),
+                  ("measure", lambda: bench_measure(args.data_root, tuple(args.measure_widths))),
+                  ("knn", lambda: bench_knn(48000, 10000, 1000, args.knn_ref_rows)),
+                  ("distinct", lambda: bench_distinct(50000, 10000)),
+                  ("kmeans", lambda: bench_kmeans(48000, 1000, args.device)),
+                  ("cnn_codes", lambda: bench_cnn_codes(args.device, 256 if args.device == "cpu" else 10000)))
+    path = Path(args.out)
+    if args.only:
+        unknown = set(args.only) - {name for name, _ in benchmarks}
+        if unknown:
+            p.error(f"--only: no benchmark {', '.join(sorted(unknown))} (known: {', '.join(n for n, _ in benchmarks)})")
+        out = {**(json.loads(path.read_text()) if path.exists() else {}), **out}
+    for name, fn in benchmarks:
+        if args.only and name not in args.only:
+            continue
         res = fn()
         out.update(res)
         print(name, json.dumps(_rounded(res)), flush=True)
-    path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1))
     print("wrote", path)

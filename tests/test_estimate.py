@@ -1,5 +1,6 @@
 """`acthash estimate`: the cost model's arithmetic, its calibration files and the CLI on the shipped grids."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -10,7 +11,7 @@ import pytest
 from acthash.data.sources import load
 from acthash.params.cell import Cell
 from acthash.params.datasets import DATASETS
-from acthash.run.estimate import SHIPPED, Calibration, job_resources, pack_cost
+from acthash.run.estimate import SHIPPED, Calibration, job_resources, pack_cost, report
 from acthash.run.plan import Pack
 
 from .conftest import REPO
@@ -42,6 +43,22 @@ def test_pack_cost_counts_steps_units_checkpoints_and_bits():
     assert CALIBRATION.measure(200, 58000) == pytest.approx(4 + 100 * 3 / 90)  # linear beyond the last length
     cnn = pack_cost(Pack("p", "v", [Cell(dataset="cifar10", arch="vgg16", width=64, n_train=1000)]), CALIBRATION)
     assert cnn.seconds is None
+
+
+def test_keras_packs_cost_one_network_after_another_or_are_uncounted_without_calibration():
+    cells = [Cell(framework="keras", width=w, n_train=1000, checkpoints=(0, 1, 4), batch_size=100) for w in (40, 100)]
+    pack = Pack("p", "v", cells)
+    keras = dataclasses.replace(CALIBRATION, keras_step_seconds=0.01, keras_network_seconds=2.0)
+    cost = pack_cost(pack, keras)
+    steps = 48000 // 100 * 4
+    assert cost.train_seconds == pytest.approx(2 * (2.0 + 0.01 * steps))  # width does not enter Keras' step time
+    assert cost.measure_seconds == pytest.approx(pack_cost(Pack("p", "v", [dataclasses.replace(c, framework="torch")
+                                                                         for c in cells]), keras).measure_seconds)
+    unknown = pack_cost(pack, CALIBRATION)
+    assert unknown.seconds is None and unknown.disk_bytes == cost.disk_bytes > 0
+    assert job_resources(pack, CALIBRATION)["runtime"] == 240
+    text = report(["v"], [unknown], CALIBRATION, "bench.json")
+    assert "1 pack jobs are not in the hours" in text and "keras extra" in text
 
 
 def test_job_resources_are_twice_the_estimate_with_a_floor():
@@ -80,3 +97,23 @@ def test_estimate_cli_on_the_shipped_grids(tmp_path):
         assert f"jobs: {len(packs)} on the cluster" in out
         assert f"cells to compute: {sum(len(p.cells) for p in packs)}" in out
         assert "machine hours on the calibration machine" in out and "largest job: pack" in out
+
+
+def test_estimate_cli_takes_config_overrides(tmp_path):
+    """`--set` as the workflow's --config: the Keras cross-check of docs/reproduction, priced before it runs."""
+    from acthash.params.config import resolve_file
+    from acthash.params.layout import Layout
+    from acthash.run.plan import plan_work
+
+    overrides = {"framework": "keras", "width": [10, 40], "seed": [0, 1], "view": "keras"}
+    out = subprocess.run(["acthash", "estimate", "mnist_width", "--results", str(tmp_path), "--set",
+                          "framework=keras", "width=[10, 40]", "seed=[0,1]", "view=keras"],
+                         capture_output=True, text=True, check=True, cwd=REPO).stdout
+    packs = plan_work(resolve_file(REPO / "config" / "config.yaml", "mnist_width", **overrides),
+                      Layout(str(tmp_path))).packs
+    assert "views: mnist_width@keras" in out and "cells to compute: 4" in out
+    want = sum(pack_cost(p, Calibration.load(SHIPPED)).seconds for p in packs)
+    assert f"machine hours on the calibration machine: {want / 3600:.2f} h" in out  # 8 minutes
+    bad = subprocess.run(["acthash", "estimate", "mnist_width", "--set", "framework"], capture_output=True,
+                         text=True, cwd=REPO)
+    assert bad.returncode != 0 and "--set framework: not KEY=VALUE" in bad.stderr

@@ -1,7 +1,8 @@
-"""The README's file list names every source file, rule file, profile, benchmark and document, so it cannot
-fall behind the tree."""
+"""The README's file list names every source file, rule file, profile, benchmark and document, and its
+`acthash estimate` transcript is what the command prints, so neither can fall behind the tree."""
 
 import re
+import subprocess
 
 from .conftest import REPO
 
@@ -13,3 +14,22 @@ def test_the_readme_file_list_names_every_file_a_reader_opens():
                 for p in REPO.glob(pattern) if p.is_file() and "__pycache__" not in p.parts]
     missing = sorted(str(p.relative_to(REPO)) for p in expected if str(p.relative_to(REPO)) not in listed)
     assert not missing, f"README.md's file list lacks {missing}"
+
+
+def test_the_readme_estimate_transcript_is_what_the_command_prints(tmp_path):
+    text = REPO.joinpath("README.md").read_text()
+    block = text[text.index("  $ acthash estimate mnist_width\n"):]
+    block = block[:block.index("  ```")]
+    for run in re.split(r"^  \$ ", block, flags=re.M)[1:]:
+        command, *shown = [line.strip() for line in run.strip().splitlines()]
+        printed = subprocess.run([*command.split(), "--results", str(tmp_path)], capture_output=True, text=True,
+                                 check=True, cwd=REPO).stdout.splitlines()
+        assert len(printed) == len(shown), command
+        for want, got in zip(shown, printed):
+            if "..." in want:  # an elided list or path: what is around it, and a list's length
+                head, tail = (part.strip() for part in want.split("..."))
+                count = re.fullmatch(r"\((\d+) views\)", tail)
+                assert got.startswith(head), (want, got)
+                assert len(got.split(", ")) == int(count[1]) if count else got.endswith(tail), (want, got)
+            else:
+                assert got == want, command

@@ -127,7 +127,7 @@ def _cmd_status(args: argparse.Namespace) -> None:
 def _cmd_estimate(args: argparse.Namespace) -> None:
     import yaml
 
-    from acthash.params.config import measure_on, resolve
+    from acthash.params.config import ConfigError, measure_on, resolve
     from acthash.params.layout import Layout
     from acthash.run.estimate import SHIPPED, Calibration, pack_cost, report
     from acthash.run.plan import plan_work
@@ -135,6 +135,11 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
     layout = Layout(args.results)
     config = yaml.safe_load(Path(args.config).read_text())
     config.update(experiments=args.experiments, **({"measure_on": args.measure_on} if args.measure_on else {}))
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item}: not KEY=VALUE")
+        config[key] = yaml.safe_load(value)
     views = resolve(config)
     todo = plan_work(views, layout).packs
     source = args.calibration or (layout.bench() if Path(layout.bench()).exists() else SHIPPED)
@@ -340,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where cells are measured (default: the config's measure_on)")
     p.add_argument("--calibration", default=None, help="a `make bench` bench.json (default: "
                    "results/benchmarks/bench.json if present, else the figures shipped with acthash)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides as the workflow's "
+                   "--config takes them, values in YAML (e.g. framework=keras \"seed=[0,1,2]\")")
     p.set_defaults(func=_cmd_estimate)
 
     p = sub.add_parser("compare-paper", help="the paper's figure values (F1-F16) beside ours, with verdicts, "

@@ -7,6 +7,10 @@ of its 2-core CPU machine as `calibration.json`):
   checkpoint. Early stopping is ignored, so this is an upper bound.
 - measuring: seconds of one checkpoint's whole evaluation at the benchmark's code lengths (the `measure`
   benchmark, 48 000 training and 10 000 test codes), interpolated in code length and scaled by examples.
+- Keras packs (`framework: keras`): one network after another, each costing a fixed part (building the model,
+  tracing its graphs, one readout) plus seconds per step, from the `keras` benchmark (a width-40 network; Keras'
+  per-step overhead, not width, dominates at the paper's widths). Absent when `make bench` ran without the
+  `keras` extra: such packs are then counted as jobs, not in hours.
 - disk: packed codes (one bit per unit) of the training and test rows of every checkpoint, held by the cell
   file and once more by the pack's working file.
 CNN packs have no calibration: they are counted as jobs, not in hours.
@@ -40,6 +44,8 @@ class Calibration:
     unit_step_seconds: float  # one SGD step of one hidden unit on a 784-value input
     measure_lengths: np.ndarray  # code lengths of the measure benchmark
     measure_seconds: np.ndarray  # fast evaluation of one checkpoint at those lengths
+    keras_step_seconds: float | None = None  # one Keras training step of one network (batch 64)
+    keras_network_seconds: float | None = None  # building, tracing and one readout of one Keras network
 
     @classmethod
     def load(cls, path: Path | str = SHIPPED) -> Calibration:
@@ -51,7 +57,8 @@ class Calibration:
             raise ValueError(f"{path}: not a `make bench` result with the training and measure benchmarks "
                              f"(lacks {err})") from err
         return cls(f"{bench['device']}: {bench['device_name']}, {bench['cpus']} threads",
-                   bench["stacked_seconds"] / steps, *map(np.array, zip(*by_width)))
+                   bench["stacked_seconds"] / steps, *map(np.array, zip(*by_width)),
+                   bench.get("keras_step_seconds"), bench.get("keras_network_seconds"))
 
     def measure(self, length: int, examples: int) -> float:
         """Seconds of one checkpoint's evaluation: interpolated in code length (linear beyond the last)."""
@@ -63,7 +70,8 @@ class Calibration:
 
 @dataclass
 class PackCost:
-    """The cost of one pack job on the calibration machine (None: no calibration for its architecture)."""
+    """The cost of one pack job on the calibration machine (None: no calibration for its architecture or
+    framework)."""
 
     pack: Pack
     train_seconds: float | None
@@ -90,16 +98,21 @@ def pack_cost(pack: Pack, calibration: Calibration) -> PackCost:
     disk = 2 * sum(len(c.checkpoints) * r * math.ceil(n_bits / 8) for c, r, n_bits in zip(cells, rows, lengths))
     if cells[0].arch != "mlp":
         return PackCost(pack, None, None, 0)
+    measure = sum(len(c.checkpoints) * calibration.measure(n_bits, r) for c, r, n_bits in zip(cells, rows, lengths))
+    if cells[0].framework == "keras":
+        if calibration.keras_step_seconds is None:
+            return PackCost(pack, None, None, disk)
+        train = sum(calibration.keras_network_seconds + calibration.keras_step_seconds * _steps(c) for c in cells)
+        return PackCost(pack, train, measure, disk)
     units = sum(c.width * DATASETS[c.dataset].input_size / BENCH_INPUT + (c.depth - 1) * c.width ** 2 / BENCH_INPUT
                 for c in cells)
     train = calibration.unit_step_seconds * units * _steps(cells[0])
-    measure = sum(len(c.checkpoints) * calibration.measure(n_bits, r) for c, r, n_bits in zip(cells, rows, lengths))
     return PackCost(pack, train, measure, disk)
 
 
 def job_resources(pack: Pack, calibration: Calibration, stage: str = "all", safety: float = 2.0) -> dict[str, int]:
     """SLURM resources of a pack's job (`stage`: "all" trains and measures, "train" or "measure" one part):
-    runtime in minutes, `safety` times the estimate and at least 30 (240 for uncalibrated CNN packs), and
+    runtime in minutes, `safety` times the estimate and at least 30 (240 for uncalibrated packs), and
     memory in MB: 4 GB plus the dataset as float32 and three copies of the pack's codes."""
     cost = pack_cost(pack, calibration)
     parts = {"all": (cost.train_seconds, cost.measure_seconds), "train": (cost.train_seconds, 0.0),
@@ -139,7 +152,8 @@ def report(views: list[str], costs: list[PackCost], calibration: Calibration, so
                   f"{min(c.width for c in cells)}-{max(c.width for c in cells)}, {max(cells[0].checkpoints)} "
                   f"epochs: {_hours(big.seconds)}"]
     if len(known) < len(costs):
-        lines.append(f"{len(costs) - len(known)} CNN pack jobs are not in the hours (no calibration for CNNs)")
+        lines.append(f"{len(costs) - len(known)} pack jobs are not in the hours (no calibration for CNNs, nor for "
+                     "Keras where `make bench` ran without the keras extra)")
     lines += [f"disk: {_bytes(sum(c.disk_bytes for c in costs))} of packed codes (cell files and pack working "
               "files; CNN codes not counted)",
               f"calibration: {calibration.machine} ({source})"]
