@@ -47,3 +47,13 @@ def test_the_boundary_table_prints_every_cell_and_the_power_law():
     assert "| 10 | 100 | 8.0 [" in table  # 2 · 100^0.3 = 7.96
     assert f"| 0 | 100 | > {WIDTHS.max():g} | > {WIDTHS.max():g} |" in table
     assert "epoch 10, under/critical: b = 0.30 [" in table and "holds" in table
+
+
+def test_the_table_says_where_a_width_does_not_depend_on_n_or_too_few_widths_cross():
+    ds = known(0.3)
+    flat = ds.copy(deep=True)
+    flat["redundancy_test"][:] = ds["redundancy_test"].isel(n_train=[0]).values  # every n like n = 100
+    assert "epoch 10, under/critical: the same width at every n_train over 4 points: no dependence" in \
+        boundary_table(flat, n_boot=20)
+    few = ds.sel(width=WIDTHS[WIDTHS <= 512])  # R = 0.01 crosses inside it at n = 100 only (w = 502)
+    assert "epoch 10, critical/sufficient: 1 crossings inside the grid: too few to fit" in boundary_table(few, n_boot=20)

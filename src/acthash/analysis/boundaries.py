@@ -98,7 +98,8 @@ def critical_widths(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), n_boot: int =
 
 def power_law(widths: xr.DataArray, boot: xr.DataArray, dim: str, level: float = 0.95) -> dict[str, float]:
     """Fit width = a · x^b over `dim` (x > 0, finite widths) by least squares in log-log: b, its bootstrap
-    interval (the same fit on each replicate with every point finite), R² of the fit and the points used."""
+    interval (the same fit on each replicate with every point finite), R² of the fit (NaN when every width is
+    the same) and the points used (fewer than 3: no fit, NaN)."""
     x = widths[dim].values.astype(float)
     y = widths.values.astype(float)
     ok = (x > 0) & np.isfinite(y)
@@ -106,8 +107,9 @@ def power_law(widths: xr.DataArray, boot: xr.DataArray, dim: str, level: float =
         return {"b": np.nan, "b_lo": np.nan, "b_hi": np.nan, "r2": np.nan, "points": int(ok.sum())}
     lx, ly = np.log(x[ok]), np.log(y[ok])
     b, a = np.polyfit(lx, ly, 1)
-    spread = np.sum((ly - ly.mean()) ** 2)  # 0 when every width is the same: R² undefined
-    r2 = 1 - np.sum((ly - (a + b * lx)) ** 2) / spread if spread > 0 else np.nan
+    spread = np.sum((ly - ly.mean()) ** 2)
+    # R² is undefined when every width is the same (up to rounding: epoch 0's widths are one value per n)
+    r2 = 1 - np.sum((ly - (a + b * lx)) ** 2) / spread if np.ptp(ly) > 1e-9 else np.nan
     reps = boot.transpose("boot", dim).values[:, ok]
     slopes = [np.polyfit(lx, np.log(rep), 1)[0] for rep in reps if (np.isfinite(rep) & (rep > 0)).all()]
     q = [(1 - level) / 2, (1 + level) / 2]
@@ -163,7 +165,13 @@ def boundary_table(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), n_boot: int = 
             where = ", ".join(f"{d} {v:g}" for d, v in at.items())
             for k in BOUNDARIES:
                 fit = power_law(sub[f"width_{k}"], sub[f"boot_{k}"], dim)
-                verdict = "holds" if fit["points"] >= 3 and fit["r2"] >= 0.9 else "does not hold"
-                lines.append(f"- {where}, {BOUNDARIES[k]}: b = {fit['b']:.2f} [{fit['b_lo']:.2f}, "
-                             f"{fit['b_hi']:.2f}], R² = {fit['r2']:.2f} over {fit['points']} points: {verdict}")
+                if fit["points"] < 3:
+                    said = f"{fit['points']} crossings inside the grid: too few to fit"
+                elif not np.isfinite(fit["r2"]):
+                    said = f"the same width at every {dim} over {fit['points']} points: no dependence"
+                else:
+                    verdict = "holds" if fit["r2"] >= 0.9 else "does not hold"
+                    said = (f"b = {fit['b']:.2f} [{fit['b_lo']:.2f}, {fit['b_hi']:.2f}], R² = {fit['r2']:.2f} over "
+                            f"{fit['points']} points: {verdict}")
+                lines.append(f"- {where}, {BOUNDARIES[k]}: {said}")
     return "\n".join(lines) + "\n"
