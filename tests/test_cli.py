@@ -86,10 +86,18 @@ def test_ablation_table_sets_variants_side_by_side(tmp_path):
     assert row[3] == f"{other[1, 1, 0].mean():.3f} ± {other[1, 1, 0].std(ddof=1):.3f}"
     assert row[5] == f"{other[1, 1, 0].mean() - base[1, 1, 0].mean():+.3f}" and row[6] == "0.900"
     assert lines[2].split(" | ")[5] == "+0.000"  # the baseline against itself
-    _variant("f11_short", other[:, :2], epochs=(0, 1)).to_netcdf(tmp_path / "short.nc")
-    bad = subprocess.run(["acthash", "ablation-table", str(paths[0]), str(tmp_path / "short.nc")],
+    short = _variant("f11", other[:, :2], epochs=(0, 1))
+    short.attrs["view"] = "f11@short"  # a view is named by its view
+    short.to_netcdf(tmp_path / "short.nc")
+    shared = subprocess.run(["acthash", "ablation-table", str(paths[0]), str(tmp_path / "short.nc")],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    assert shared[0] == ("| variant | width | R train ep0 | R train ep1 | Δ ep1 vs f11_default | K-NN test ep1 | "
+                         "K-NN test ep1 |")  # the epochs both have
+    assert shared[4].startswith(f"| f11@short | 40 | {other[0, 0, 0].mean():.3f} ± ")
+    _variant("f11_late", other[:, [0, 2]], epochs=(0, 3)).to_netcdf(tmp_path / "late.nc")
+    bad = subprocess.run(["acthash", "ablation-table", str(paths[0]), str(tmp_path / "late.nc")],
                          capture_output=True, text=True)
-    assert bad.returncode != 0 and "f11_short: epochs [0, 1], the baseline's are [0, 1, 3]" in bad.stderr
+    assert bad.returncode != 0 and "f11_late: no epoch 1 among [0, 3]" in bad.stderr
     bad = subprocess.run(["acthash", "ablation-table", str(paths[0]), "--metric", "redundancy_tset"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and bad.stderr.strip().endswith("f11_default: no variable redundancy_tset")

@@ -97,27 +97,25 @@ def _by_seed(ds: xr.Dataset, metric: str, name: str) -> xr.DataArray:
 
 def variants_table(datasets: Sequence[xr.Dataset], metric: str = "redundancy_train",
                    accuracy: str = "knn_test") -> str:
-    """Markdown: one row per (variant, width) of merged datasets of recipe variants, each named by its
-    `experiment` attribute; `metric` at every epoch as mean ± sd over seeds, its change at epoch 1 from the
-    first dataset's (the baseline) at the same width, and `accuracy` (seed mean) at epoch 1 and at the last
-    epoch."""
-    base_name = datasets[0].attrs.get("experiment", "dataset 0")
-    base = _by_seed(datasets[0], metric, base_name)
-    epochs = [int(e) for e in base["epoch"].values]
-    if 1 not in epochs:
-        raise ValueError(f"{base_name}: no epoch 1 among {epochs}")
-    base_ep1 = base.mean("seed").sel(epoch=1)
+    """Markdown: one row per (variant, width) of merged datasets of recipe variants, each named by its view
+    (else its `experiment` attribute); `metric` at every epoch all of them have as mean ± sd over seeds, its
+    change at epoch 1 from the first dataset's (the baseline) at the same width, and `accuracy` (seed mean) at
+    epoch 1 and at the last shared epoch."""
+    names = [ds.attrs.get("view") or ds.attrs.get("experiment", f"dataset {i}") for i, ds in enumerate(datasets)]
+    by_seed = [_by_seed(ds, metric, name) for ds, name in zip(datasets, names)]
+    for r, name in zip(by_seed, names):
+        if 1 not in r["epoch"].values:
+            raise ValueError(f"{name}: no epoch 1 among {[int(e) for e in r['epoch'].values]}")
+    epochs = sorted(set.intersection(*(set(int(e) for e in r["epoch"].values) for r in by_seed)))
+    base_ep1 = by_seed[0].mean("seed").sel(epoch=1)
     label = datasets[0][metric].attrs.get("long_name", metric)
     acc_label = datasets[0][accuracy].attrs.get("long_name", accuracy)
-    head = ["variant", "width", *(f"{label} ep{e}" for e in epochs), f"Δ ep1 vs {base_name}", f"{acc_label} ep1",
+    head = ["variant", "width", *(f"{label} ep{e}" for e in epochs), f"Δ ep1 vs {names[0]}", f"{acc_label} ep1",
             f"{acc_label} ep{epochs[-1]}"]
     rows = []
-    for ds in datasets:
-        name = ds.attrs.get("experiment", "?")
-        r, acc = _by_seed(ds, metric, name), _by_seed(ds, accuracy, name).mean("seed")
-        if [int(e) for e in r["epoch"].values] != epochs:
-            raise ValueError(f"{name}: epochs {r['epoch'].values.tolist()}, the baseline's are {epochs}")
-        mean, sd = mean_sd(r)
+    for ds, name, r in zip(datasets, names, by_seed):
+        acc = _by_seed(ds, accuracy, name).mean("seed")
+        mean, sd = mean_sd(r.sel(epoch=epochs))
         for w in r["width"].values:
             cells = [pm(m, v) for m, v in zip(mean.sel(width=w).values, sd.sel(width=w).values)]
             delta = float(mean.sel(width=w, epoch=1) - base_ep1.sel(width=w)) if w in base_ep1["width"] else math.nan

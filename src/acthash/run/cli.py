@@ -366,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "metric at every epoch (mean ± sd over seeds), its change at epoch 1 from the first dataset's")
     p.add_argument("datasets", nargs="+", help="merged metrics.nc files of the variants; the first is the baseline")
     p.add_argument("--metric", default="redundancy_train", help="the metric per epoch (default redundancy_train)")
-    p.add_argument("--accuracy", default="knn_test", help="the accuracy at epoch 1 and the last (default knn_test)")
+    p.add_argument("--accuracy", default="knn_test",
+                   help="the accuracy at epoch 1 and at the last epoch every dataset has (default knn_test)")
     p.add_argument("--out", default=None, help="also write the table to this file")
     p.set_defaults(func=_cmd_ablation_table)
 
