@@ -48,17 +48,21 @@ def test_pack_cost_counts_steps_units_checkpoints_and_bits():
 def test_keras_packs_cost_one_network_after_another_or_are_uncounted_without_calibration():
     cells = [Cell(framework="keras", width=w, n_train=1000, checkpoints=(0, 1, 4), batch_size=100) for w in (40, 100)]
     pack = Pack("p", "v", cells)
-    keras = dataclasses.replace(CALIBRATION, keras_step_seconds=0.01, keras_network_seconds=2.0)
+    keras = dataclasses.replace(CALIBRATION, keras_step_seconds=0.01, keras_step_seconds_width100=0.016,
+                                keras_network_seconds=2.0, keras_first_graph_seconds=5.0)
     cost = pack_cost(pack, keras)
     steps = 48000 // 100 * 4
-    assert cost.train_seconds == pytest.approx(2 * (2.0 + 0.01 * steps))  # width does not enter Keras' step time
-    assert cost.measure_seconds == pytest.approx(pack_cost(Pack("p", "v", [dataclasses.replace(c, framework="torch")
-                                                                         for c in cells]), keras).measure_seconds)
+    assert cost.train_seconds == pytest.approx(5.0 + 2 * 2.0 + (0.01 + 0.016) * steps)  # widths 40 and 100
+    assert keras.keras_step(10) == pytest.approx(0.007)  # linear in units below 40 too
+    torch_cells = [dataclasses.replace(c, framework="torch") for c in cells]
+    assert cost.measure_seconds == pytest.approx(pack_cost(Pack("p", "v", torch_cells), keras).measure_seconds)
     unknown = pack_cost(pack, CALIBRATION)
     assert unknown.seconds is None and unknown.disk_bytes == cost.disk_bytes > 0
     assert job_resources(pack, CALIBRATION)["runtime"] == 240
-    text = report(["v"], [unknown], CALIBRATION, "bench.json")
-    assert "1 pack jobs are not in the hours" in text and "keras extra" in text
+    cnn = pack_cost(Pack("q", "v", [Cell(dataset="cifar10", arch="vgg16", width=64, n_train=1000)]), CALIBRATION)
+    text = report(["v"], [unknown, cnn, cost], CALIBRATION, "bench.json")
+    assert "1 CNN pack jobs are not in the hours" in text
+    assert "1 Keras pack jobs are not in the hours (the calibration has no `keras` benchmark" in text
 
 
 def test_job_resources_are_twice_the_estimate_with_a_floor():
@@ -100,7 +104,8 @@ def test_estimate_cli_on_the_shipped_grids(tmp_path):
 
 
 def test_estimate_cli_takes_config_overrides(tmp_path):
-    """`--set` as the workflow's --config: the Keras cross-check of docs/reproduction, priced before it runs."""
+    """`--set` as the workflow's --config (the Keras cross-check of docs/reproduction): the overrides reach the
+    plan, whose packs `pack_cost` prices (its Keras arithmetic: the test above)."""
     from acthash.params.config import resolve_file
     from acthash.params.layout import Layout
     from acthash.run.plan import plan_work
@@ -117,3 +122,6 @@ def test_estimate_cli_takes_config_overrides(tmp_path):
     bad = subprocess.run(["acthash", "estimate", "mnist_width", "--set", "framework"], capture_output=True,
                          text=True, cwd=REPO)
     assert bad.returncode != 0 and "--set framework: not KEY=VALUE" in bad.stderr
+    bad = subprocess.run(["acthash", "estimate", "mnist_width", "--set", "experiments=demo"], capture_output=True,
+                         text=True, cwd=REPO)
+    assert bad.returncode != 0 and "--set experiments: give it as the experiments argument" in bad.stderr

@@ -166,7 +166,9 @@ def boundary_table(ds: xr.Dataset, rule: PhaseRule = PhaseRule(), n_boot: int = 
             for k in BOUNDARIES:
                 fit = power_law(sub[f"width_{k}"], sub[f"boot_{k}"], dim)
                 if fit["points"] < 3:
-                    said = f"{fit['points']} crossings inside the grid: too few to fit"
+                    values = f"{dim} values" + (" after epoch 0" if dim == "epoch" else "")
+                    said = (f"a crossing inside the grid at {fit['points']} of the {sub.sizes[dim]} {values}: "
+                            "too few to fit")
                 elif not np.isfinite(fit["r2"]):
                     said = f"the same width at every {dim} over {fit['points']} points: no dependence"
                 else:

@@ -100,7 +100,7 @@ def variants_table(datasets: Sequence[xr.Dataset], metric: str = "redundancy_tra
     """Markdown: one row per (variant, width) of merged datasets of recipe variants, each named by its view
     (else its `experiment` attribute); `metric` at every epoch all of them have as mean ± sd over seeds, its
     change at epoch 1 from the first dataset's (the baseline) at the same width, and `accuracy` (seed mean) at
-    epoch 1 and at the last shared epoch."""
+    epoch 1 and at the last shared epoch; a last line names the epochs left out, if any."""
     names = [ds.attrs.get("view") or ds.attrs.get("experiment", f"dataset {i}") for i, ds in enumerate(datasets)]
     by_seed = [_by_seed(ds, metric, name) for ds, name in zip(datasets, names)]
     for r, name in zip(by_seed, names):
@@ -110,8 +110,9 @@ def variants_table(datasets: Sequence[xr.Dataset], metric: str = "redundancy_tra
     base_ep1 = by_seed[0].mean("seed").sel(epoch=1)
     label = datasets[0][metric].attrs.get("long_name", metric)
     acc_label = datasets[0][accuracy].attrs.get("long_name", accuracy)
-    head = ["variant", "width", *(f"{label} ep{e}" for e in epochs), f"Δ ep1 vs {names[0]}", f"{acc_label} ep1",
-            f"{acc_label} ep{epochs[-1]}"]
+    accuracy_at = sorted({1, epochs[-1]})
+    head = ["variant", "width", *(f"{label} ep{e}" for e in epochs), f"Δ ep1 vs {names[0]}",
+            *(f"{acc_label} ep{e}" for e in accuracy_at)]
     rows = []
     for ds, name, r in zip(datasets, names, by_seed):
         acc = _by_seed(ds, accuracy, name).mean("seed")
@@ -119,6 +120,8 @@ def variants_table(datasets: Sequence[xr.Dataset], metric: str = "redundancy_tra
         for w in r["width"].values:
             cells = [pm(m, v) for m, v in zip(mean.sel(width=w).values, sd.sel(width=w).values)]
             delta = float(mean.sel(width=w, epoch=1) - base_ep1.sel(width=w)) if w in base_ep1["width"] else math.nan
-            rows.append([name, str(int(w)), *cells, f"{delta:+.3f}", f"{float(acc.sel(width=w, epoch=1)):.3f}",
-                         f"{float(acc.sel(width=w, epoch=epochs[-1])):.3f}"])
-    return "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *rows]) + "\n"
+            rows.append([name, str(int(w)), *cells, f"{delta:+.3f}",
+                         *(f"{float(acc.sel(width=w, epoch=e)):.3f}" for e in accuracy_at)])
+    dropped = sorted(set().union(*(set(int(e) for e in r["epoch"].values) for r in by_seed)) - set(epochs))
+    note = [f"(epochs not in every dataset, left out: {', '.join(map(str, dropped))})"] if dropped else []
+    return "\n".join(["| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *rows]] + note) + "\n"

@@ -139,6 +139,9 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--set {item}: not KEY=VALUE")
+        if key in ("experiments", "measure_on"):
+            where = "the experiments argument" if key == "experiments" else "--measure-on"
+            raise ConfigError(f"--set {key}: give it as {where}")
         config[key] = yaml.safe_load(value)
     views = resolve(config)
     todo = plan_work(views, layout).packs

@@ -7,10 +7,11 @@ of its 2-core CPU machine as `calibration.json`):
   checkpoint. Early stopping is ignored, so this is an upper bound.
 - measuring: seconds of one checkpoint's whole evaluation at the benchmark's code lengths (the `measure`
   benchmark, 48 000 training and 10 000 test codes), interpolated in code length and scaled by examples.
-- Keras packs (`framework: keras`): one network after another, each costing a fixed part (building the model,
-  tracing its graphs, one readout) plus seconds per step, from the `keras` benchmark (a width-40 network; Keras'
-  per-step overhead, not width, dominates at the paper's widths). Absent when `make bench` ran without the
-  `keras` extra: such packs are then counted as jobs, not in hours.
+- Keras packs (`framework: keras`): TensorFlow's first graph once per pack, then one network after another,
+  each a fixed part (building the model, tracing its graphs, a readout) and seconds per step, from the `keras`
+  benchmark: a step's time is interpolated linearly in hidden units between its widths 40 and 100 (later
+  readouts are left out).
+  Absent when `make bench` ran without the `keras` extra: such packs are then counted as jobs, not in hours.
 - disk: packed codes (one bit per unit) of the training and test rows of every checkpoint, held by the cell
   file and once more by the pack's working file.
 CNN packs have no calibration: they are counted as jobs, not in hours.
@@ -44,8 +45,10 @@ class Calibration:
     unit_step_seconds: float  # one SGD step of one hidden unit on a 784-value input
     measure_lengths: np.ndarray  # code lengths of the measure benchmark
     measure_seconds: np.ndarray  # fast evaluation of one checkpoint at those lengths
-    keras_step_seconds: float | None = None  # one Keras training step of one network (batch 64)
+    keras_step_seconds: float | None = None  # one Keras training step of one width-40 network (batch 64)
+    keras_step_seconds_width100: float | None = None  # the same at width 100
     keras_network_seconds: float | None = None  # building, tracing and one readout of one Keras network
+    keras_first_graph_seconds: float | None = None  # TensorFlow's first graph in a pack's process
 
     @classmethod
     def load(cls, path: Path | str = SHIPPED) -> Calibration:
@@ -58,7 +61,19 @@ class Calibration:
                              f"(lacks {err})") from err
         return cls(f"{bench['device']}: {bench['device_name']}, {bench['cpus']} threads",
                    bench["stacked_seconds"] / steps, *map(np.array, zip(*by_width)),
-                   bench.get("keras_step_seconds"), bench.get("keras_network_seconds"))
+                   *(bench.get(k) for k in ("keras_step_seconds", "keras_step_seconds_width100",
+                                            "keras_network_seconds", "keras_first_graph_seconds")))
+
+    @property
+    def has_keras(self) -> bool:
+        """Whether the calibration has every figure of the `keras` benchmark."""
+        return None not in (self.keras_step_seconds, self.keras_step_seconds_width100, self.keras_network_seconds,
+                            self.keras_first_graph_seconds)
+
+    def keras_step(self, units: int) -> float:
+        """Seconds of one Keras step of a network with `units` hidden units: linear through widths 40 and 100."""
+        slope = (self.keras_step_seconds_width100 - self.keras_step_seconds) / 60
+        return max(self.keras_step_seconds + slope * (units - 40), 0.0)
 
     def measure(self, length: int, examples: int) -> float:
         """Seconds of one checkpoint's evaluation: interpolated in code length (linear beyond the last)."""
@@ -100,9 +115,11 @@ def pack_cost(pack: Pack, calibration: Calibration) -> PackCost:
         return PackCost(pack, None, None, 0)
     measure = sum(len(c.checkpoints) * calibration.measure(n_bits, r) for c, r, n_bits in zip(cells, rows, lengths))
     if cells[0].framework == "keras":
-        if calibration.keras_step_seconds is None:
+        if not calibration.has_keras:
             return PackCost(pack, None, None, disk)
-        train = sum(calibration.keras_network_seconds + calibration.keras_step_seconds * _steps(c) for c in cells)
+        c = calibration
+        train = c.keras_first_graph_seconds + sum(c.keras_network_seconds + c.keras_step(n_bits) * _steps(cell)
+                                                  for cell, n_bits in zip(cells, lengths))
         return PackCost(pack, train, measure, disk)
     units = sum(c.width * DATASETS[c.dataset].input_size / BENCH_INPUT + (c.depth - 1) * c.width ** 2 / BENCH_INPUT
                 for c in cells)
@@ -151,9 +168,12 @@ def report(views: list[str], costs: list[PackCost], calibration: Calibration, so
                   f"largest job: pack {big.pack.id} of {big.pack.view}, {len(cells)} cells, widths "
                   f"{min(c.width for c in cells)}-{max(c.width for c in cells)}, {max(cells[0].checkpoints)} "
                   f"epochs: {_hours(big.seconds)}"]
-    if len(known) < len(costs):
-        lines.append(f"{len(costs) - len(known)} pack jobs are not in the hours (no calibration for CNNs, nor for "
-                     "Keras where `make bench` ran without the keras extra)")
+    cnn = sum(c.seconds is None and c.pack.cells[0].arch != "mlp" for c in costs)
+    if cnn:
+        lines.append(f"{cnn} CNN pack jobs are not in the hours (no calibration for CNNs)")
+    if len(known) + cnn < len(costs):
+        lines.append(f"{len(costs) - len(known) - cnn} Keras pack jobs are not in the hours (the calibration has no "
+                     "`keras` benchmark: run `make bench` with the keras extra installed)")
     lines += [f"disk: {_bytes(sum(c.disk_bytes for c in costs))} of packed codes (cell files and pack working "
               "files; CNN codes not counted)",
               f"calibration: {calibration.machine} ({source})"]
