@@ -117,10 +117,9 @@ def pack_cost(pack: Pack, calibration: Calibration) -> PackCost:
     if cells[0].framework == "keras":
         if not calibration.has_keras:
             return PackCost(pack, None, None, disk)
-        c = calibration
-        train = c.keras_first_graph_seconds + sum(c.keras_network_seconds + c.keras_step(n_bits) * _steps(cell)
-                                                  for cell, n_bits in zip(cells, lengths))
-        return PackCost(pack, train, measure, disk)
+        per_network = [calibration.keras_network_seconds + calibration.keras_step(n_bits) * _steps(c)
+                       for c, n_bits in zip(cells, lengths)]
+        return PackCost(pack, calibration.keras_first_graph_seconds + sum(per_network), measure, disk)
     units = sum(c.width * DATASETS[c.dataset].input_size / BENCH_INPUT + (c.depth - 1) * c.width ** 2 / BENCH_INPUT
                 for c in cells)
     train = calibration.unit_step_seconds * units * _steps(cells[0])
