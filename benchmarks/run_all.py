@@ -21,11 +21,12 @@ import torch
 from acthash.data.samples import cell_samples
 from acthash.metrics import fast as fm
 from acthash.metrics import reference as ref
+from acthash.metrics.kmeans import kmeans_exact
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell, split_size
 from acthash.params.config import resolve_file
 from acthash.params.layout import DATA_ROOT, Layout
-from acthash.run.pack import _cpu_model
+from acthash.run.machine import cpu_model
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 WIDTHS = resolve_file(CONFIG, "mnist_width")[0].spec["width"]  # the paper's width grid, as shipped
@@ -248,7 +249,7 @@ def bench_distinct(n: int, bits: int) -> dict:
 
 def bench_kmeans(n: int, bits: int, device: str) -> dict:
     codes, _ = structured_codes(n, bits, 4)
-    fast, (_, inertia) = timed(lambda: fm.kmeans_fast(codes, 10, n_init=10, device=device))
+    fast, (_, inertia) = timed(lambda: kmeans_exact(codes, 10, n_init=10, device=device))
     slow, (_, ref_inertia) = timed(lambda: ref.kmeans_reference(codes, 10, n_init=10))
     return {"kmeans_shape": [n, bits], "kmeans_seconds": fast, "kmeans_reference_seconds": slow,
             "kmeans_speedup": slow / fast, "kmeans_inertia_ratio": inertia / ref_inertia}
@@ -332,7 +333,7 @@ def main() -> None:
     p.add_argument("--only", nargs="+", metavar="NAME",
                    help="run only these benchmarks and update their figures in --out (the others are kept)")
     args = p.parse_args()
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else _cpu_model()
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_model()
     out = {"device": args.device, "device_name": device_name, "cpus": torch.get_num_threads(),
            "torch": torch.__version__}
     benchmarks = (("training", lambda: bench_training(args.device, args.seeds, args.steps, args.rounds)),

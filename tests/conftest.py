@@ -29,6 +29,13 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
+def pytest_report_header() -> list[str]:
+    """The machine in the header, so that a red run on a new CPU can be read: floats of training depend on it."""
+    from acthash.run.machine import blas_summary, cpu_model
+
+    return [f"cpu: {cpu_model()}", f"numerics: {blas_summary()}"]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept otherwise

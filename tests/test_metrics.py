@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from sklearn.cluster import KMeans
 from sklearn.neighbors import KNeighborsClassifier
 
 from acthash.metrics import fast as fm
@@ -111,23 +110,6 @@ def test_knn_neighbours_are_exact_hamming_nearest():
     np.testing.assert_array_equal(np.take_along_axis(full, idx, 1), dist)
     first = np.argsort(full, 1, kind="stable")[:, :9]  # ties -> lower training index
     np.testing.assert_array_equal(idx, first)
-
-
-def test_kmeans_fast_reaches_scikit_learn_inertia():
-    codes, y = _codes(2000, 64, 6, classes=10)
-    km = KMeans(10, init="k-means++", n_init=10, max_iter=300, tol=1e-4, random_state=9).fit(codes.astype(float))
-    ids, inertia = fm.kmeans_fast(codes, 10, n_init=10)
-    assert inertia <= km.inertia_ * 1.01
-    direct = ((codes - np.stack([codes[ids == c].mean(0) for c in range(10)])[ids]) ** 2).sum()
-    assert inertia == pytest.approx(direct, rel=1e-4)
-    assert abs(ref.purity(ids, y) - ref.purity(km.labels_, y)) < 0.05
-
-
-def test_kmeans_coarse_then_full_path_reaches_scikit_learn_inertia():
-    codes, _ = _codes(3000, 48, 11, classes=10)
-    km = KMeans(10, init="k-means++", n_init=10, max_iter=300, tol=1e-4, random_state=9).fit(codes.astype(float))
-    _, inertia = fm.kmeans_fast(codes, 10, n_init=10, coarse=600)  # seeding and first phase on 600 rows
-    assert inertia <= km.inertia_ * 1.01
 
 
 def test_logreg_is_one_vs_one_against_scikit_learn():

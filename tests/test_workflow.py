@@ -5,6 +5,7 @@ that recompute nothing, and damaged cell files that heal while the merged datase
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ from acthash.analysis.merge import MergeError, load, merge_files
 from acthash.analysis.phase import REGIMES
 from acthash.analysis.plots import figures, panels
 from acthash.params.layout import Layout
+from acthash.run.machine import cpu_model
 from acthash.run.plan import read_plan
 from acthash.run.store import read_cell
 
@@ -150,6 +152,8 @@ def test_small_grid_runs_locally_and_merges_to_the_contract(tiny_run):
     for var in ds.data_vars:  # xarray's own plots label axes from these
         assert ds[var].attrs.get("long_name") or var == "status", var
     assert ds["regime"].attrs["long_name"] == "regime" and "units" not in ds["regime"].attrs
+    assert set(np.unique(ds["trained_on"])) == {cpu_model()} == {ds.attrs["trained_on"]}  # each cell's CPU
+    assert set(np.unique(ds["trained_version"])) == {ds.attrs["acthash_version"]} and ds.attrs["mixture"] == "none"
     assert ds["net_acc_test"].sel(epoch=3, width=24, n_train=1000).min() > 0.7
     assert (ds["redundancy_test"].sel(epoch=3, width=4) > ds["redundancy_test"].sel(epoch=3, width=24)).all()
     figures = sorted(p.name for p in (tiny_run / "figures").iterdir())
@@ -296,6 +300,42 @@ def test_a_sub_grid_runs_as_the_readme_writes_it_without_an_activated_environmen
     view = next(p.parent for p in (workdir / "results").glob("tiny@*/plan.json") if "seed~2" in p.read_text())
     assert dict(load(view / "metrics.nc").sizes) == {"width": 1, "epoch": 2, "n_train": 1, "seed": 1}
     assert (view / "figures" / "lines_vs_epoch.png").exists()
+
+
+@pytest.mark.slow
+def test_a_view_mixing_devices_or_versions_is_flagged_by_status_the_merge_and_its_figures(workdir, tiny_run, capsys):
+    """Cells trained on another CPU model or by another acthash version are named by `acthash status`, warned of
+    by the merge, recorded per cell in the dataset and noted under every figure."""
+    import h5py
+
+    from acthash.analysis.plots import provenance_note
+
+    assert "mixes" not in status_of(workdir)
+    plan = read_plan(tiny_run / "plan.json")
+    cells = [Path(Layout(str(workdir / "results")).cell(c["hash"])) for c in plan["cells"]]
+    with h5py.File(cells[0], "a") as f:
+        device, versions = f.attrs["device"], f.attrs["versions"]
+        f.attrs["device"] = "cpu: 2 threads, Intel(R) Xeon(R) Processor"
+    with h5py.File(cells[1], "a") as f:
+        f.attrs["versions"] = json.dumps({**json.loads(versions), "acthash": "0.1.0"})
+    try:
+        report = status_of(workdir)
+        assert "warning: view tiny mixes cells trained on 2 devices (" in report, report
+        assert "Intel(R) Xeon(R) Processor: 1 cells" in report
+        assert "made by acthash 2 versions (0.1.0: 1 cells" in report
+        ds = merge_files(tiny_run / "plan.json", cells, workdir / "mixed.nc")
+        assert "warning: view tiny mixes cells trained on 2 devices" in capsys.readouterr().err
+        intel = ds["trained_on"].where(ds["cell_hash"] == cells[0].stem, drop=True)
+        assert intel.item() == "Intel(R) Xeon(R) Processor"
+        assert "2 devices" in ds.attrs["mixture"] and "2 versions" in ds.attrs["mixture"]
+        note, mixed = provenance_note(ds)
+        assert mixed and note.startswith("MIXED PROVENANCE: cells trained on 2 devices")
+    finally:
+        with h5py.File(cells[0], "a") as f:
+            f.attrs["device"] = device
+        with h5py.File(cells[1], "a") as f:
+            f.attrs["versions"] = versions
+    assert "mixes" not in status_of(workdir)
 
 
 def status_of(workdir: Path) -> str:

@@ -17,6 +17,7 @@ from acthash.analysis.phase import classify
 from acthash.params import registry
 from acthash.params.cell import ALWAYS_DIMS, FIELDS, GRID_AXES, PhaseRule, short_hash
 from acthash.params.registry import OPTIONAL_SOURCES, unmeasured
+from acthash.run.machine import mixture
 from acthash.run.plan import read_plan
 from acthash.run.store import CellFileError, read_cell
 
@@ -46,11 +47,13 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     cell_dims = [d for d in dims if d != "epoch"]
     state = np.full([len(coords[d]) for d in cell_dims], "missing", dtype=object)
     hashes, digests = np.full(state.shape, "", dtype=object), np.full(state.shape, "", dtype=object)
+    devices, trained_by = np.full(state.shape, "", dtype=object), np.full(state.shape, "", dtype=object)
     hash_of = {c["name"]: c["hash"] for c in plan["cells"]}
     for name, rec in records.items():
         at = [int(np.searchsorted(coords[d], int(axes[name][d]) if isinstance(axes[name][d], bool) else axes[name][d]))
               for d in cell_dims]
         state[tuple(at)], hashes[tuple(at)], digests[tuple(at)] = rec.status, hash_of[name], rec.digest
+        devices[tuple(at)], trained_by[tuple(at)] = rec.origin
         for j, e in enumerate(rec.epochs):
             idx = list(at)
             idx.insert(dims.index("epoch"), ep_pos[int(e)])
@@ -65,6 +68,12 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     ds["cell_digest"] = (cell_dims, digests.astype(str), {"long_name": "cell digest",
                                                           "description": "digest of what was merged from the cell "
                                                           "file (acthash status compares it with the file now)"})
+    ds["trained_on"] = (cell_dims, devices.astype(str), {"long_name": "trained on",
+                                                         "description": "the CPU model or GPU the cell's pack was "
+                                                         "trained on ('' where its file does not say)"})
+    ds["trained_version"] = (cell_dims, trained_by.astype(str), {"long_name": "acthash version of training",
+                                                                "description": "the acthash version that trained "
+                                                                "the cell ('' where its file does not say)"})
     for key in GRID_AXES:  # axes that do not vary become scalar coordinates (depth, dataset, ...)
         if key not in dims:
             value = next(iter(axes.values()))[key]
@@ -75,7 +84,10 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     ds = ds.assign(classify(ds, PhaseRule(**plan["phase"])).data_vars)
     recipe = {k: v for k, v in first.params.items() if k not in GRID_AXES}
     cells_hash = short_hash(" ".join(sorted(c["hash"] for c in plan["cells"])).encode())
+    mixed = mixture([r.origin for r in records.values()])
     ds.attrs.update(experiment=plan["experiment"], view=plan["view"], acthash_version=__version__,
+                    trained_on=" | ".join(sorted(set(np.ravel(devices)) - {""})) or "unrecorded",
+                    mixture=mixed or "none",
                     cells_hash=cells_hash,
                     phase_rule="under if R >= r_hi; sufficient if R <= r_lo and accuracy >= plateau - eps; "
                                "critical otherwise", phase=json.dumps(plan["phase"]), recipe=json.dumps(recipe))
@@ -105,6 +117,10 @@ def collect(plan: dict[str, Any], paths: list[Path]) -> dict[str, Any]:
                             f"(`acthash measure {by_hash[h]}`, or rerun the workflow, which does)")
     if problems:
         raise MergeError(f"{len(problems)} of {len(expected)} cells unusable:\n  " + "\n  ".join(problems))
+    mixed = mixture([r.origin for r in records.values()])
+    if mixed:
+        print(f"warning: view {plan['view']} mixes cells {mixed}; their numbers differ in the last bits of "
+              "training at least (docs/determinism.md)", file=sys.stderr)
     diverged = [n for n, r in records.items() if r.status != "ok"]
     if diverged:
         print(f"warning: {len(diverged)} diverged cell(s), NaN in the merge: {diverged}", file=sys.stderr)

@@ -374,16 +374,26 @@ def figures(ds: xr.Dataset) -> Iterator[tuple[str, plt.Figure]]:
         yield f"lines_vs_{x}", metric_lines(ds, x, hue)
 
 
+def provenance_note(ds: xr.Dataset) -> tuple[str, bool]:
+    """(a figure's footnote on where the cells were trained, whether they mix devices or acthash versions)."""
+    mixed = ds.attrs.get("mixture", "none")
+    if mixed != "none":
+        return f"MIXED PROVENANCE: cells {mixed}", True
+    return f"cells trained on {ds.attrs.get('trained_on', 'unrecorded')}", False
+
+
 def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
-    """Write every figure of `figures` as PNG and SVG, and a `table_<factor>.md` for each varying factor of
-    `FACTORS`, under `outdir`; returns their paths."""
+    """Write every figure of `figures` as PNG and SVG (each with `provenance_note` under it), and a
+    `table_<factor>.md` for each varying factor of `FACTORS`, under `outdir`; returns their paths."""
     from acthash.analysis.merge import load
 
     ds = load(metrics_path)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths = []
+    note, mixed = provenance_note(ds)
     for stem, fig in figures(ds):
+        fig.text(0.01, 0, note, fontsize=7, va="top", color="crimson" if mixed else "0.4")
         for fmt in FORMATS:
             paths.append(outdir / f"{stem}.{fmt}")
             fig.savefig(paths[-1], dpi=130, bbox_inches="tight")

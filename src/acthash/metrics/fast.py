@@ -5,9 +5,7 @@ and real codes.
 - K-NN: a numba kernel over 64-bit words, Hamming distances by popcount of XOR (vectorised over training
   rows), then one scan for the k nearest; equal test rows are searched once. Ties at the k-th neighbour go
   to the lower training index; vote ties to the smallest label.
-- K-Means: Lloyd with k-means++ seeding on the distinct rows weighted by their counts, all n_init runs
-  advanced together in batched matmuls (torch, on the device when there is one); the best runs of a
-  subset phase finish on all rows; an empty cluster keeps its previous centre.
+- K-Means: `acthash.metrics.kmeans` (exact in the codes: the same result on every machine).
 - logistic regression: scikit-learn's one-vs-one objective solved by batched Newton steps for all class
   pairs, on distinct rows with their label counts as weights.
 """
@@ -15,15 +13,12 @@ and real codes.
 from __future__ import annotations
 
 import collections
-import math
 
 import numba
 import numpy as np
 import torch
 from numba import types
 from numba.extending import intrinsic
-
-from acthash.metrics.reference import SEED
 
 
 def _row_keys(packed: np.ndarray) -> np.ndarray:
@@ -127,97 +122,6 @@ def knn_predict(train_packed: np.ndarray, y_train: np.ndarray, test_packed: np.n
     counts = np.zeros((len(votes), n_labels), dtype=np.int64)
     np.add.at(counts, (np.arange(len(votes))[:, None], votes), 1)
     return counts.argmax(1)[inverse]
-
-
-def _kmeans_pp(x: torch.Tensor, sq: torch.Tensor, w: torch.Tensor, k: int, n_init: int,
-               gen: torch.Generator) -> torch.Tensor:
-    """k-means++ seeding (greedy, 2 + ⌊ln k⌋ local trials, as scikit-learn) of rows x with weights w for n_init
-    runs → (R, k, L)."""
-    n = x.shape[0]
-    trials = 2 + int(math.log(k))
-    first = torch.multinomial(w.cpu().double().expand(n_init, n), 1, generator=gen).squeeze(1).to(x.device)
-    centers = [x[first]]
-    d2 = (sq[None, :] - 2 * centers[0] @ x.T + sq[first][:, None]).clamp_min(0)  # (R, N)
-    for _ in range(1, k):
-        probs = (w * d2 + 1e-12).cpu().double()
-        cand = torch.multinomial(probs, trials, replacement=True, generator=gen).to(x.device)  # (R, T)
-        cd2 = (sq[None, None, :] - 2 * torch.einsum("rtl,nl->rtn", x[cand], x) + sq[cand][..., None]).clamp_min(0)
-        new_d2 = torch.minimum(d2[:, None, :], cd2)  # (R, T, N)
-        best = (new_d2 * w).sum(2).argmin(1)
-        rows = torch.arange(n_init, device=x.device)
-        centers.append(x[cand[rows, best]])
-        d2 = new_d2[rows, best]
-    return torch.stack(centers, dim=1)
-
-
-def _lloyd(x: torch.Tensor, w: torch.Tensor, centers: torch.Tensor, tol_abs: float, max_iter: int) -> torch.Tensor:
-    """Lloyd iterations of rows x with weights w for R runs at once (R, k, L) → final centres. A run stops, as
-    in scikit-learn, when its labels no longer change or its squared centre shift is ≤ tol_abs; only
-    unconverged runs advance; an empty cluster keeps its centre."""
-    n, dims = x.shape
-    n_runs, k = centers.shape[:2]
-    centers = centers.clone()
-    labels = torch.full((n_runs, n), -1, dtype=torch.long, device=x.device)
-    active = torch.arange(n_runs, device=x.device)
-    for _ in range(max_iter):
-        c, r = centers[active], len(active)
-        flat = c.reshape(-1, dims)  # nearest centre: argmin of ‖c‖² − 2 x·c (‖x‖² is the same for all)
-        near = torch.addmm((flat * flat).sum(1), x, flat.T, alpha=-2).view(n, r, k).argmin(2).T
-        member = torch.zeros(r, k, n, dtype=x.dtype, device=x.device)  # weighted one-hot: a matmul sums
-        member.scatter_(1, near.unsqueeze(1), w.expand(r, 1, n))
-        mass = member.sum(2, keepdim=True)
-        new_c = torch.where(mass > 0, (member @ x) / mass.clamp_min(1e-30), c)
-        converged = (near == labels[active]).all(1) | (((new_c - c) ** 2).sum((1, 2)) <= tol_abs)
-        centers[active], labels[active] = new_c, near
-        active = active[~converged]
-        if len(active) == 0:
-            break
-    return centers
-
-
-def kmeans_fast(codes01: np.ndarray | torch.Tensor, n_clusters: int, n_init: int, seed: int = SEED,
-                max_iter: int = 300, tol: float = 1e-4, device: str | None = None,
-                coarse: int = 8192, finalists: int = 3) -> tuple[np.ndarray, float]:
-    """Batched K-Means on 0/1 codes → (cluster ids of the best run, its inertia).
-
-    Works on the distinct rows weighted by their counts (the same objective). All n_init runs advance
-    together. With more than `coarse` distinct rows, the k-means++ seeding and Lloyd to convergence of every
-    run use a seeded random subset of `coarse` examples, and only the `finalists` runs with the lowest
-    subset inertia continue on all rows to convergence (scikit-learn's stopping rule: labels unchanged, or
-    squared centre shift ≤ tol × mean feature variance).
-    """
-    codes01 = np.asarray(codes01, dtype=np.uint8)
-    rows, counts, inverse = distinct_counts(codes01, np.zeros(len(codes01), dtype=np.int64), 1)
-    dev = device or "cpu"
-    x = torch.as_tensor(rows, dtype=torch.float32, device=dev)
-    w = torch.as_tensor(counts[:, 0], dtype=torch.float32, device=dev)
-    k = min(n_clusters, len(codes01))
-    gen = torch.Generator().manual_seed(seed)
-    sq = (x * x).sum(1)
-    mean = (w @ x) / w.sum()
-    tol_abs = tol * float((w @ (x - mean) ** 2).mean() / w.sum())
-    if len(x) > coarse:
-        sub = torch.as_tensor(codes01[torch.randperm(len(codes01), generator=gen)[:coarse].numpy()],
-                              dtype=torch.float32, device=dev)
-        ones, sub_sq = torch.ones(len(sub), device=dev), (sub * sub).sum(1)
-        centers = _lloyd(sub, ones, _kmeans_pp(sub, sub_sq, ones, k, n_init, gen), tol_abs, max_iter)
-        _, sub_inertia = _assign(sub, sub_sq, ones, centers)
-        centers = centers[sub_inertia.argsort()[:finalists]]  # the runs most likely to win
-    else:
-        centers = _kmeans_pp(x, sq, w, k, n_init, gen)
-    centers = _lloyd(x, w, centers, tol_abs, max_iter)
-    labels, inertia = _assign(x, sq, w, centers)
-    best = int(inertia.argmin())
-    return labels[best].cpu().numpy()[inverse], float(inertia[best])
-
-
-def _assign(x: torch.Tensor, sq: torch.Tensor, w: torch.Tensor,
-            centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nearest-centre labels (R, N) and weighted inertia (R,) of R runs' centres (R, k, L)."""
-    n_runs, k, dims = centers.shape
-    d = sq[:, None] - 2 * x @ centers.reshape(-1, dims).T + (centers * centers).sum(2).reshape(-1)[None, :]
-    d = d.view(len(x), n_runs, k)
-    return d.argmin(2).T, (d.min(2).values.clamp_min(0) * w[:, None]).sum(0)
 
 
 def distinct_counts(codes01: np.ndarray, labels: np.ndarray,

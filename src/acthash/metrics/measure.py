@@ -1,7 +1,8 @@
 """All code metrics of one (cell, checkpoint): redundancy, K-Means, K-NN and logistic regression.
 
-`backend="fast"` uses `acthash.metrics.fast` (hashed distinct rows, packed popcount K-NN, batched K-Means and a
-batched Newton solver of the one-vs-one logistic regression, on the device where given);
+`backend="fast"` uses `acthash.metrics.fast` (hashed distinct rows, packed popcount K-NN, a batched Newton
+solver of the one-vs-one logistic regression, on the device where given) and `acthash.metrics.kmeans` (K-Means
+computed exactly from the codes);
 `backend="reference"` uses scikit-learn / numpy throughout, as the reference code did.
 """
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from acthash.metrics import fast as fm
 from acthash.metrics import reference as ref
+from acthash.metrics.kmeans import kmeans_exact
 from acthash.nets.codes import unpack_bits
 from acthash.params import registry
 from acthash.params.cell import Cell
@@ -33,7 +35,7 @@ class Codes:
 def _kmeans(codes01: np.ndarray, n_classes: int, n_init: int, backend: str, device: str | None) -> np.ndarray:
     k = min(n_classes, len(codes01))
     if backend == "fast":
-        return fm.kmeans_fast(codes01, k, n_init=n_init, device=device)[0]
+        return kmeans_exact(codes01, k, n_init=n_init, device=device)[0]
     return ref.kmeans_reference(codes01, k, n_init=n_init)[0]
 
 

@@ -17,12 +17,14 @@ from acthash.run.store import CellFileError, read_cell
 class CellState:
     """One cell file's state. `detail`: why it is damaged or unmeasured; `digest`: what a merge would take from
     it (`CellRecord.digest`, None without a readable file); `token`: the file as found ('missing', or its size
-    and modification time), so a job that repairs a file damaged later is not mistaken for an earlier one."""
+    and modification time), so a job that repairs a file damaged later is not mistaken for an earlier one;
+    `origin`: (hardware, acthash version) it was trained with (`CellRecord.origin`), None without a readable file."""
 
     state: str
     detail: str = ""
     digest: str | None = None
     token: str = "missing"
+    origin: tuple[str, str] | None = None
 
     @property
     def to_compute(self) -> bool:
@@ -52,10 +54,10 @@ def cell_state(path: Path | str, expected_hash: str) -> CellState:
         return CellState("damaged", str(err).removeprefix(f"{path}: "), token=f"{stat.st_size}-{stat.st_mtime_ns}")
     lacks = unmeasured(rec.metrics, rec.status, rec.noisy)
     if lacks:
-        return CellState("unmeasured", f"lacks {', '.join(lacks)}", rec.digest, "complete")
+        return CellState("unmeasured", f"lacks {', '.join(lacks)}", rec.digest, "complete", rec.origin)
     if rec.status != "ok":
-        return CellState(rec.status, "metrics are NaN", rec.digest, "complete")
-    return CellState("done", "", rec.digest, "complete")
+        return CellState(rec.status, "metrics are NaN", rec.digest, "complete", rec.origin)
+    return CellState("done", "", rec.digest, "complete", rec.origin)
 
 
 def survey(hashes: Iterable[str], layout: Layout) -> dict[str, CellState]:

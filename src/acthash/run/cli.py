@@ -114,7 +114,10 @@ def _cmd_status(args: argparse.Namespace) -> None:
         print(f"no views planned under {args.results}")
         return
     print("merged datasets:")
-    print(views.to_string(index=False))
+    print(views.drop(columns="mixes").to_string(index=False))
+    for view, mixes in zip(views["view"], views["mixes"]):
+        if mixes:
+            print(f"warning: view {view} mixes cells {mixes}: not comparable to the bit (docs/determinism.md)")
     print("cells per view and state:")
     print(table.groupby(["view", "state"]).size().unstack(fill_value=0).to_string())
     shown = table if args.all else table[table["state"] != "done"]

@@ -21,6 +21,7 @@ from acthash.metrics.measure import code_metrics, noise_metrics, recipe
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell, stored_params
 from acthash.params.registry import BY_NAME, expected
+from acthash.run.machine import cpu_model, device_name
 from acthash.run.store import CellFileError, atomic_h5, open_checked, read_codes, versions, write_member
 
 
@@ -56,12 +57,12 @@ def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, de
         say = functools.partial(print, file=sys.stderr, flush=True)
         results = [train_keras(c, s, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, say)
                    for c, s in zip(cells, samples)]
-        trained_on = "cpu: tf-keras"
+        trained_on = f"cpu: tf-keras, {cpu_model()}"
     else:
         trainer = Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, device,
                           dtype, image_shape=arrays.image_shape)
         results = trainer.run(Path(state_path) if state_path else None)
-        trained_on = _device_name(device)
+        trained_on = device_name(device)
     seconds = time.perf_counter() - t0
     with atomic_h5(out) as f:
         f.attrs.update(versions=json.dumps(versions()), device=trained_on, train_seconds=seconds,
@@ -71,22 +72,6 @@ def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, de
     if state_path and Path(state_path).exists():
         Path(state_path).unlink()
     return Path(out)
-
-
-def _device_name(device: str) -> str:
-    if device.startswith("cuda"):
-        return f"{device}: {torch.cuda.get_device_name(torch.device(device))}"
-    return f"cpu: {torch.get_num_threads()} threads, {_cpu_model()}"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def find_member(pack: h5py.File, cell: Cell, path: Path) -> h5py.Group:

@@ -1,6 +1,7 @@
 """Where a results tree stands: every planned cell of every view — done, diverged, unmeasured, damaged, failed
 (no file, but a pack job worked on it; or one is running) or missing — with the log of the last pack job that
-did; and every view's merged dataset — current, stale (a cell file changed since it was merged) or not merged."""
+did; and every view's merged dataset — current, stale (a cell file changed since it was merged) or not merged —
+with what its cells mix: devices or acthash versions of training."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import numpy as np
 import pandas as pd
 
 from acthash.params.layout import RESULTS, Layout
-from acthash.run.cellstate import survey
+from acthash.run.cellstate import CellState, survey
+from acthash.run.machine import mixture
 from acthash.run.plan import read_plan
 from acthash.run.runner import CELL_LINE
 
 COLUMNS = ["view", "experiment", "cell", "hash", "state", "detail", "path", "log"]
-VIEW_COLUMNS = ["view", "experiment", "cells", "merged", "changed", "state"]
+VIEW_COLUMNS = ["view", "experiment", "cells", "merged", "changed", "state", "mixes"]
 
 
 def _logs_by_cell(layout: Layout) -> dict[str, str]:
@@ -40,10 +42,12 @@ def merged_digests(metrics: Path | str) -> dict[str, str] | None:
         return {str(h): str(d) for h, d in pairs if h}
 
 
-def _view_row(plan: dict, metrics: Path, digests: dict[str, str | None]) -> dict:
+def _view_row(plan: dict, metrics: Path, seen: dict[str, CellState]) -> dict:
     hashes = [c["hash"] for c in plan["cells"]]
+    digests = {h: seen[h].digest for h in hashes}
+    mixes = mixture([seen[h].origin for h in hashes if seen[h].origin is not None]) or ""
     row = {"view": plan["view"], "experiment": plan["experiment"], "cells": len(hashes), "merged": metrics.exists(),
-           "changed": 0, "state": "not merged"}
+           "changed": 0, "state": "not merged", "mixes": mixes}
     if not metrics.exists():
         return row
     merged = merged_digests(metrics)
@@ -71,7 +75,7 @@ def status_tables(results_dir: Path | str = RESULTS) -> tuple[pd.DataFrame, pd.D
             rows.append({"view": plan["view"], "experiment": plan["experiment"], "cell": cell["name"],
                          "hash": cell["hash"], "state": state, "detail": detail, "path": str(path),
                          "log": logs.get(cell["hash"], "")})
-        views.append(_view_row(plan, Path(layout.metrics(plan["view"])), {h: s.digest for h, s in seen.items()}))
+        views.append(_view_row(plan, Path(layout.metrics(plan["view"])), seen))
     return pd.DataFrame(rows, columns=COLUMNS), pd.DataFrame(views, columns=VIEW_COLUMNS)
 
 

@@ -2,7 +2,8 @@
 
 Cell file layout (a pack member group has the same layout, with only the trainer's metrics):
   attrs      params (JSON), param_hash, name, seed, status (ok | diverged), stopped_epoch, code_length,
-             versions (JSON), device, train_seconds, measure_seconds, pack_cells (JSON: the parameter hashes
+             versions (JSON), device (`acthash.run.machine.device_name`: threads and CPU model, or GPU),
+             train_seconds, measure_seconds, pack_cells (JSON: the parameter hashes
              of the pack it was trained in; absent before 0.2.0), complete (written last)
   labels/    train (n,) labels used in training (noisy where noise_mask), train_true, test; noise_mask (n,)
   history/   loss, lr: (epochs run,) per-epoch training loss (incl. L2) and learning rate
@@ -35,6 +36,7 @@ import numpy as np
 
 from acthash.params.cell import HASH_CHARS, Cell, stored_params
 from acthash.params.registry import names
+from acthash.run.machine import hardware
 
 
 class CellFileError(ValueError):
@@ -159,6 +161,12 @@ class CellRecord:
             h.update(name.encode())
             h.update(np.ascontiguousarray(self.metrics[name], dtype=np.float64).tobytes())
         return h.hexdigest()[:HASH_CHARS]
+
+    @property
+    def origin(self) -> tuple[str, str]:
+        """(the hardware its pack trained on, the acthash version that trained it); '' where the file does not say."""
+        trained_by = json.loads(self.attrs.get("versions", "{}")).get("acthash", "")
+        return hardware(str(self.attrs.get("device", ""))), str(trained_by)
 
 
 def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
