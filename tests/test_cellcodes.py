@@ -58,3 +58,25 @@ def test_a_selection_of_several_cells_or_a_missing_epoch_is_named(tree):
         acthash.cell_codes(ds, results=root, epoch=2)
     with pytest.raises(ValueError, match=r"no checkpoint at epoch 1; it has \[0, 2\]"):
         acthash.cell_codes(paths[0], 1)
+
+
+def test_a_flipped_bit_in_stored_codes_is_refused_by_name(tree, tmp_path):
+    """Each checkpoint's codes carry a seal written with them: a changed bit is an error naming the file and
+    epoch wherever codes are read (the codes API, a re-measurement), not other numbers."""
+    import shutil
+
+    import h5py
+
+    from acthash.run.pack import remeasure
+    from acthash.run.store import CellFileError
+
+    _, paths, _ = tree
+    copy = tmp_path / paths[0].name
+    shutil.copy(paths[0], copy)
+    with h5py.File(copy, "a") as f:
+        f["codes/2/train"][0, 0] ^= 1
+    with pytest.raises(CellFileError, match=f"{copy}: the stored codes of epoch 2 changed since they were written"):
+        acthash.cell_codes(copy, 2)
+    with pytest.raises(CellFileError, match="epoch 2 changed"):
+        remeasure(copy)
+    assert acthash.cell_codes(copy, 0).train.shape == (300, 6)  # the other checkpoint is intact

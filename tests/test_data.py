@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from acthash.data.sources import DatasetNotFound, fetch, load, read_idx
+from acthash.data.sources import DatasetChanged, DatasetNotFound, fetch, load, read_idx
 
 
 def test_real_mnist_shapes_range_and_checksums(data_root):
@@ -17,6 +17,31 @@ def test_real_mnist_shapes_range_and_checksums(data_root):
     assert a.x_train.shape == (60000, 1, 28, 28) and a.x_test.shape == (10000, 1, 28, 28)
     assert a.x_train.dtype == np.float32 and 0 <= a.x_train.min() and a.x_train.max() == 1.0
     assert a.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+
+
+def test_a_changed_or_damaged_dataset_file_is_refused_by_name_when_a_job_loads_it(data_root, tmp_path):
+    """Labels edited after the fetch (the first 5 000 training labels + 1 mod 10) or a gzip member damaged: the
+    loader names the file and the fix instead of training on it."""
+    import gzip
+
+    raw = tmp_path / "MNIST" / "raw"
+    shutil.copytree(data_root / "MNIST" / "raw", raw)
+    labels = raw / "train-labels-idx1-ubyte.gz"
+    with gzip.open(labels) as f:
+        content = bytearray(f.read())
+    content[8:5008] = bytes((b + 1) % 10 for b in content[8:5008])
+    with gzip.open(labels, "wb") as f:
+        f.write(content)
+    with pytest.raises(DatasetChanged, match=f"{labels}: its content is not the dataset's .*acthash fetch-data mnist"):
+        load("mnist", tmp_path)
+    shutil.copy(data_root / "MNIST" / "raw" / labels.name, labels)
+    assert load("mnist", tmp_path).y_train[:3].tolist() == [5, 0, 4]  # the fetched file again: loads
+    images = raw / "t10k-images-idx3-ubyte.gz"
+    blob = bytearray(images.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # one byte of the compressed stream: gzip's CRC (or inflate) fails
+    images.write_bytes(blob)
+    with pytest.raises(DatasetChanged, match=f"{images}: (unreadable|its content is not)"):
+        load("mnist", tmp_path)
 
 
 def test_cifar10_from_torchvision_pickles(tmp_path):

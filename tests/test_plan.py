@@ -24,6 +24,8 @@ from acthash.run.runner import run_layout_pack, run_pack
 from acthash.run.status import status
 from acthash.run.store import open_checked, read_cell, read_codes
 
+from .conftest import reseal
+
 BASE = {"dataset": "digits", "n_train": 300, "checkpoints": [0, 2], "early_stopping": False, "kmeans_n_init": 2}
 
 
@@ -111,6 +113,7 @@ def test_one_module_decides_every_cell_state_reading_each_file_once(tree, tmp_pa
     shutil.copy(copy.cell(done), copy.cell(other))  # a file of other parameters at this cell's address
     with h5py.File(copy.cell(lacking), "a") as f:
         del f["metrics/logreg_test"]  # measured before the metric existed
+        reseal(f)
     reads, read = [], cellstate.read_cell
     monkeypatch.setattr(cellstate, "read_cell", lambda path, h: reads.append(path) or read(path, h))
     work = plan_work([a, b, a], copy)

@@ -28,7 +28,7 @@ from acthash.run.machine import cpu_model
 from acthash.run.plan import read_plan
 from acthash.run.store import read_cell
 
-from .conftest import NO_SLURM, REPO, copy_workflow, snakemake
+from .conftest import NO_SLURM, REPO, copy_workflow, reseal, snakemake
 
 TINY = {"grids": {"tiny": {"dataset": "digits", "width": [4, 24], "n_train": [200, 1000], "seed": [0, 1],
                            "checkpoints": [0, 3], "early_stopping": False, "kmeans_n_init": 3}}}
@@ -222,12 +222,22 @@ def test_a_sub_grid_is_a_new_view_and_the_full_grid_recomputes_nothing(workdir, 
 
 @pytest.mark.slow
 def test_damaged_cell_files_are_recomputed_while_the_merged_dataset_stays(workdir, tiny_run):
+    import h5py
+
     layout = Layout(str(workdir / "results"))
     plan = read_plan(tiny_run / "plan.json")
-    truncated, foreign = (Path(layout.cell(c["hash"])) for c in plan["cells"][:2])
+    truncated, foreign, flipped = (Path(layout.cell(c["hash"])) for c in plan["cells"][:3])
     truncated.write_bytes(truncated.read_bytes()[:2000])
-    other = Path(layout.cell(plan["cells"][2]["hash"]))
+    other = Path(layout.cell(plan["cells"][3]["hash"]))
     shutil.copyfile(other, foreign)  # a complete file, made with other parameters
+    with h5py.File(flipped, "a") as f:  # one bit of a stored metric: R_test 0.9801 would read 0.7301, say
+        original = f["metrics/redundancy_test"][()]
+        f["metrics/redundancy_test"][...] = (original.view(np.uint64) ^ np.uint64(1 << 51)).view(np.float64)
+    assert re.search(rf"{flipped.stem}\s+damaged\s+its parameters or metrics changed since it was written",
+                     status_of(workdir))
+    with pytest.raises(MergeError, match=f"{flipped}: its parameters or metrics changed"):
+        merge_files(tiny_run / "plan.json", [Path(layout.cell(c["hash"])) for c in plan["cells"]],
+                    workdir / "flipped.nc")
     seen, stop = [], threading.Event()
 
     def watch():  # metrics.nc must exist at every moment of the rerun
@@ -245,12 +255,24 @@ def test_damaged_cell_files_are_recomputed_while_the_merged_dataset_stays(workdi
     assert seen and all(seen)
     assert f"cells/{truncated.name}: not a readable HDF5 file" in out
     assert f"cells/{foreign.name}: made with other parameters" in out
-    for path in (truncated, foreign):
+    assert f"cells/{flipped.name}: its parameters or metrics changed since it was written" in out
+    for path in (truncated, foreign, flipped):
         assert read_cell(path, path.stem).attrs["param_hash"] == path.stem
+    np.testing.assert_array_equal(read_cell(flipped).metrics["redundancy_test"], original)  # recomputed, same bits
     aside = sorted(p.name.split("-")[0] for p in (workdir / "results/cells/damaged").iterdir())
-    assert aside == sorted([truncated.stem, foreign.stem])  # kept for inspection, not deleted
+    assert aside == sorted([truncated.stem, foreign.stem, flipped.stem])  # kept for inspection, not deleted
     ds = load(tiny_run / "metrics.nc")
     assert np.isfinite(ds["knn_test"]).all()
+
+
+@pytest.mark.slow
+def test_a_data_root_with_a_space_and_shell_syntax_is_one_path_and_runs_nothing(workdir, tiny_run):
+    """Config values reach the rules' shell commands quoted: a data root holding a space and `$(...)` is one
+    directory, the run completes, and nothing it holds is executed."""
+    root = "my data$(touch PWNED)"
+    out = run_tiny(workdir, f"data_root={root}", "width=[5]", "n_train=[200]", "seed=[7]", "view=quoted")
+    assert (workdir / root).is_dir() and (workdir / "results/tiny@quoted/metrics.nc").exists(), out
+    assert not list(workdir.rglob("PWNED")) and not (workdir / "my").exists()
 
 
 @pytest.mark.slow
@@ -356,9 +378,11 @@ def test_a_view_whose_cells_changed_is_stale_until_a_rerun_merges_it_and_old_cel
     with h5py.File(changed, "a") as f:
         original = f["metrics/knn_test"][()]
         f["metrics/knn_test"][...] = 0.125  # as if recomputed with other numbers
+        reseal(f)
     with h5py.File(old, "a") as f:
         logreg = f["metrics/logreg_test"][()]
         del f["metrics/logreg_test"]  # as if measured before the metric existed
+        reseal(f)
     report = status_of(workdir)
     assert "stale" in report and re.search(rf"{old.stem}\s+unmeasured\s+lacks logreg_test", report), report
     out = run_tiny(workdir)
@@ -370,6 +394,7 @@ def test_a_view_whose_cells_changed_is_stale_until_a_rerun_merges_it_and_old_cel
     assert "current" in report and "stale" not in report and "unmeasured" not in report
     with h5py.File(changed, "a") as f:
         f["metrics/knn_test"][...] = original
+        reseal(f)
     run_tiny(workdir)
     assert np.isfinite(load(tiny_run / "metrics.nc")["knn_test"]).all()
 

@@ -9,4 +9,4 @@ rule fetch_data:
     params:
         root=data_root_of,
     shell:
-        "acthash fetch-data {wildcards.dataset} --data-root {params.root} --stamp {output.stamp} > {log} 2>&1"
+        "acthash fetch-data {wildcards.dataset:q} --data-root {params.root:q} --stamp {output.stamp:q} > {log:q} 2>&1"

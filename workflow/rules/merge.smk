@@ -19,8 +19,8 @@ rule merge:
     params:
         out=lambda wildcards: LAYOUT.metrics(wildcards.view),
     shell:
-        "acthash merge --plan {input.plan} --cells {input.cells} --receipts {input.receipts}"
-        " --staged {output} --out {params.out} > {log} 2>&1"
+        "acthash merge --plan {input.plan:q} --cells {input.cells:q} --receipts {input.receipts:q}"
+        " --staged {output:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule figures:
@@ -41,4 +41,4 @@ rule figures:
     params:
         out=lambda wildcards: LAYOUT.figures(wildcards.view),
     shell:
-        "acthash plot --metrics {input} --staged {output} --outdir {params.out} > {log} 2>&1"
+        "acthash plot --metrics {input:q} --staged {output:q} --outdir {params.out:q} > {log:q} 2>&1"

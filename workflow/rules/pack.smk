@@ -38,8 +38,8 @@ if MEASURE_ON == "pack":
             "pack {wildcards.pack}: train and measure {params.summary}; asks {resources.runtime} min, "
             "{resources.mem_mb} MB; log {log}"
         shell:
-            "acthash run-pack --plan {input.plan} --pack {wildcards.pack} --cells {params.cells} --results {params.results}"
-            " --data-root {params.root} > {log} 2>&1"
+            "acthash run-pack --plan {input.plan:q} --pack {wildcards.pack:q} --cells {params.cells:q} --results {params.results:q}"
+            " --data-root {params.root:q} > {log:q} 2>&1"
 
 else:  # measure_on: cpu -- the pack's training job hands its codes file to a measuring job
 
@@ -69,8 +69,8 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
             "pack {wildcards.pack}: train {params.summary}; asks {resources.runtime} min, {resources.mem_mb} MB; "
             "log {log}"
         shell:
-            "acthash run-pack --train-only --plan {input.plan} --pack {wildcards.pack} --cells {params.cells}"
-            " --results {params.results} --data-root {params.root} > {log} 2>&1"
+            "acthash run-pack --train-only --plan {input.plan:q} --pack {wildcards.pack:q} --cells {params.cells:q}"
+            " --results {params.results:q} --data-root {params.root:q} > {log:q} 2>&1"
 
     rule pack_measure:
         input:
@@ -97,8 +97,8 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
             "pack {wildcards.pack}: measure its cells on the CPU; asks {resources.runtime} min, "
             "{resources.mem_mb} MB; log {log}"
         shell:
-            "acthash run-pack --device cpu --plan {input.plan} --pack {wildcards.pack} --cells {params.cells}"
-            " --results {params.results} --data-root {params.root} > {log} 2>&1"
+            "acthash run-pack --device cpu --plan {input.plan:q} --pack {wildcards.pack:q} --cells {params.cells:q}"
+            " --results {params.results:q} --data-root {params.root:q} > {log:q} 2>&1"
 
 
 rule remeasure:
@@ -114,4 +114,4 @@ rule remeasure:
     message:
         "cell {wildcards.cell}: measured before some metric existed; re-measure its stored codes; log {log}"
     shell:
-        "acthash measure {input} --receipt {output} > {log} 2>&1"
+        "acthash measure {input:q} --receipt {output:q} > {log:q} 2>&1"

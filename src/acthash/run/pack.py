@@ -22,7 +22,8 @@ from acthash.nets.train import Trainer
 from acthash.params.cell import Cell, stored_params
 from acthash.params.registry import BY_NAME, expected
 from acthash.run.machine import cpu_model, device_name
-from acthash.run.store import CellFileError, atomic_h5, open_checked, read_codes, versions, write_member
+from acthash.run.store import (CellFileError, atomic_h5, open_checked, read_codes, record_digest, versions,
+                               write_member)
 
 
 # What a cell file keeps of its pack file: software, device, training time, classes and the pack's members
@@ -120,6 +121,8 @@ def _write_cell(src: h5py.Group, cell: Cell, out: Path, metrics: dict[str, np.nd
         f.attrs.update(params=json.dumps(cell.params()), param_hash=cell.param_hash)
         for k, v in metrics.items():
             f[f"metrics/{k}"] = v
+        f.attrs["seal"] = record_digest(stored_params(cell.params()), str(src.attrs["status"]), src["epochs"][()],
+                                        metrics)
 
 
 def measure_member(pack_path: Path | str, cell: Cell, out: Path | str, backend: str = "fast",

@@ -4,14 +4,16 @@ Cell file layout (a pack member group has the same layout, with only the trainer
   attrs      params (JSON), param_hash, name, seed, status (ok | diverged), stopped_epoch, code_length,
              versions (JSON), device (`acthash.run.machine.device_name`: threads and CPU model, or GPU),
              train_seconds, measure_seconds, pack_cells (JSON: the parameter hashes
-             of the pack it was trained in; absent before 0.2.0), complete (written last)
+             of the pack it was trained in; absent before 0.2.0), seal (`record_digest` of the file as written;
+             absent before 0.4.0), complete (written last)
   labels/    train (n,) labels used in training (noisy where noise_mask), train_true, test; noise_mask (n,)
   history/   loss, lr: (epochs run,) per-epoch training loss (incl. L2) and learning rate
   epochs     (C,) checkpoint epochs evaluated
   codes/<epoch>/train (n, nbytes) uint8 packed, test (N_test, nbytes), keep (code_length,) bool,
              pred_train (n,), pred_test (N_test,) int16: the network's predictions;
              for long codes (CNNs) train/test hold only the units in code_units, and hash_train /
-             hash_test (rows, 16) uint8 hold BLAKE2b digests of the whole rows (for redundancy)
+             hash_test (rows, 16) uint8 hold BLAKE2b digests of the whole rows (for redundancy);
+             attribute seal: `codes_seal` of the group (absent before 0.4.0)
   code_units (K,) int64: the sampled units of a long code (absent when the whole code is stored)
   metrics/   one (C,) float64 array per metric of `acthash.params.registry.METRICS`, under its registry name; in a
              pack member only those the trainer computes (network loss and accuracy, random-input redundancy)
@@ -111,6 +113,7 @@ def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: n
         cg.create_dataset("keep", data=keep, compression="gzip" if keep.size > 65536 else None)
         if c.train.hashes is not None:
             cg["hash_train"], cg["hash_test"] = c.train.hashes, c.test.hashes
+        cg.attrs["seal"] = codes_seal(cg, result.units)
     for key in names("random") if cell.random_inputs != "none" else ():  # also when no checkpoint was read
         g[f"metrics/{key}"] = np.asarray([c.random.get(key, np.nan) for c in cps], float)
     n_tr, n_te = len(samples.labels), len(y_test)
@@ -139,6 +142,29 @@ def open_checked(path: Path | str, expected_hash: str | None = None) -> h5py.Fil
     return f
 
 
+def record_digest(params: dict[str, Any], status: str, epochs: np.ndarray, metrics: dict[str, np.ndarray]) -> str:
+    """A digest of what the merge takes from a cell file: its parameters (as `stored_params` reads them), status,
+    checkpoint epochs and every metric's values."""
+    h = hashlib.sha256(json.dumps([params, status], sort_keys=True).encode())
+    h.update(np.ascontiguousarray(epochs, dtype=np.int64).tobytes())
+    for name in sorted(metrics):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(metrics[name], dtype=np.float64).tobytes())
+    return h.hexdigest()[:HASH_CHARS]
+
+
+def codes_seal(cg: h5py.Group, units: np.ndarray | None) -> str:
+    """A digest of one checkpoint's stored arrays (codes, keep-mask, predictions, row digests) and of the stored
+    units: written as the group's `seal` attribute with them, checked by `read_codes`."""
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(cg):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(cg[name][()]).tobytes())
+    if units is not None:
+        h.update(np.ascontiguousarray(units, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
 @dataclass
 class CellRecord:
     """What the merge needs from a cell file. `noisy`: some training labels are corrupted (label noise)."""
@@ -153,14 +179,9 @@ class CellRecord:
 
     @property
     def digest(self) -> str:
-        """A digest of what the merge takes from the file (parameters, status, epochs and every metric's values):
-        a merged dataset records it per cell, so a cell file whose numbers changed since is found."""
-        h = hashlib.sha256(json.dumps([self.params, self.status], sort_keys=True).encode())
-        h.update(np.ascontiguousarray(self.epochs, dtype=np.int64).tobytes())
-        for name in sorted(self.metrics):
-            h.update(name.encode())
-            h.update(np.ascontiguousarray(self.metrics[name], dtype=np.float64).tobytes())
-        return h.hexdigest()[:HASH_CHARS]
+        """`record_digest` of the file: a merged dataset records it per cell, so a cell file whose numbers
+        changed since is found; the file's `seal` is the same digest taken when it was written."""
+        return record_digest(self.params, self.status, self.epochs, self.metrics)
 
     @property
     def origin(self) -> tuple[str, str]:
@@ -174,11 +195,15 @@ def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
     with open_checked(path, expected_hash) as f:
         try:
             metrics = {k: f[f"metrics/{k}"][()] for k in f["metrics"]}
-            return CellRecord(Path(path), stored_params(json.loads(f.attrs["params"])), str(f.attrs["status"]),
-                              f["epochs"][()],
-                              metrics, {k: f.attrs[k] for k in f.attrs}, bool(f["labels/noise_mask"][()].any()))
+            rec = CellRecord(Path(path), stored_params(json.loads(f.attrs["params"])), str(f.attrs["status"]),
+                             f["epochs"][()],
+                             metrics, {k: f.attrs[k] for k in f.attrs}, bool(f["labels/noise_mask"][()].any()))
         except KeyError as err:
             raise CellFileError(f"{path}: corrupt, lacks {err}") from err
+    if "seal" in rec.attrs and rec.attrs["seal"] != rec.digest:  # files before 0.4.0 have no seal
+        raise CellFileError(f"{path}: its parameters or metrics changed since it was written (seal "
+                            f"{rec.attrs['seal']}, content {rec.digest})")
+    return rec
 
 
 @dataclass
@@ -203,4 +228,7 @@ def read_codes(g: h5py.Group, epoch: int) -> StoredCodes:
     cg = g[f"codes/{epoch}"]
     hashes = (cg["hash_train"][()], cg["hash_test"][()]) if "hash_train" in cg else None
     units = g["code_units"][()] if "code_units" in g else None
+    if "seal" in cg.attrs and cg.attrs["seal"] != codes_seal(cg, units):  # files before 0.4.0 have no seal
+        raise CellFileError(f"{g.file.filename}: the stored codes of epoch {epoch} changed since they were written "
+                            "(their seal does not match)")
     return StoredCodes(cg["train"][()], cg["test"][()], cg["keep"][()], units, hashes)
