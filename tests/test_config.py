@@ -130,6 +130,11 @@ def test_every_key_can_be_overridden_from_the_command_line(key):
     ({"pack_over": "[augment]"}, "pack_over=['augment']: each entry must be one of width, n_train"),
     ({"phase": "{r_hig: 1}"}, "phase.r_hig: unknown key; did you mean r_hi?"),
     ({"measure_on": "gpu"}, "measure_on=gpu: must be one of pack, cpu"),
+    ({"seed": "[18446744073709551616]"}, "seed=18446744073709551616: must be int in [0, 4294967295]"),
+    ({"knn_k": "5000", "n_train": "[100]"}, "knn_k=5000: exceeds n_train=100"),
+    ({"lr": ".inf"}, "lr=inf: must be float > 0"),
+    ({"weight_decay": ".inf"}, "weight_decay=inf: must be float >= 0"),
+    ({"state_every_min": "0"}, "state_every_min=0: must be a number of minutes > 0"),
 ])
 def test_a_bad_key_or_value_is_one_line_naming_it(top, message):
     with pytest.raises(ConfigError) as err:

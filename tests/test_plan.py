@@ -127,6 +127,25 @@ def test_one_module_decides_every_cell_state_reading_each_file_once(tree, tmp_pa
     assert table.to_dict() == {h: s.state for h, s in work.states.items()}
 
 
+def test_leftovers_of_killed_writers_are_removed_and_the_pack_completes(tmp_path):
+    """Temporary files a killed job left (a cell file half written in the staging folder or beside the cells,
+    the codes file, the training state) neither block nor mislead the next run of the pack: it removes them."""
+    from acthash.params.layout import work_files
+
+    layout = Layout(str(tmp_path / "r"))
+    cells = [Cell(dataset="digits", width=w, n_train=300, checkpoints=(0, 1), kmeans_n_init=2) for w in (4, 6)]
+    codes, state, staged = work_files(layout.pack_work(pack_id(c.param_hash for c in cells)))
+    first = Path(layout.cell(cells[1].param_hash))
+    junk = [staged / f".{cells[0].param_hash}.h5.tmp99999", first.with_name(f".{first.name}.tmp4"),
+            codes.with_name(f".{codes.name}.tmp7"), state.with_name(f"{state.name}.tmp8")]
+    for path in junk:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half written")
+    outs = run_layout_pack(cells, layout, ".", device="cpu")
+    assert [read_cell(o).params["width"] for o in outs] == [4, 6]
+    assert not [p for p in junk if p.exists()] and not staged.exists()
+
+
 def test_cell_files_from_before_a_neutral_parameter_existed_stay_readable(tree, tmp_path):
     """A cell file written before some parameters existed (its params lack them) reads, merges and re-measures
     with their neutral values, at its address; one lacking a parameter with no neutral value is damaged, by

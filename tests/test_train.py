@@ -1,6 +1,7 @@
 """The stacked trainer against single-model training, early stopping, divergence and resume (digits, float64)."""
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -127,17 +128,24 @@ def test_learning_rate_decays_after_each_lr_step_epochs():
     np.testing.assert_allclose(history, [5e-3, 5e-3, 2.5e-3, 2.5e-3, 1.25e-3])
 
 
-def test_training_state_is_read_back_as_plain_data_only(tmp_path):
-    """The state file holds tensors, numbers and strings: it loads with weights_only=True, and a file that
-    would unpickle an object is refused rather than run."""
+def test_training_state_is_read_back_as_plain_data_only_and_a_bad_one_is_set_aside(tmp_path):
+    """The state file holds tensors, numbers and strings: it loads with weights_only=True. A file that would
+    unpickle an object is refused rather than run, and one cut short does not block its pack: each is moved to
+    `.damaged`, named in the log, and the run trains from the start."""
     trainer = make_trainer(MEMBERS[:2])
     trainer.evaluate()
     trainer.save_state(tmp_path / "s.pt")
     torch.load(tmp_path / "s.pt", weights_only=True)
-    evil = tmp_path / "evil.pt"
+    evil, cut = tmp_path / "evil.pt", tmp_path / "cut.pt"
     torch.save({"hashes": [c.param_hash for c in MEMBERS[:2]], "x": Cell()}, evil)
-    with pytest.raises(Exception, match="[Ww]eights only load failed"):
-        make_trainer(MEMBERS[:2]).load_state(evil)
+    cut.write_bytes((tmp_path / "s.pt").read_bytes()[:500])
+    for path, why in ((evil, "[Ww]eights only load failed"), (cut, "")):
+        logs = []
+        fresh = make_trainer(MEMBERS[:2])
+        fresh.log = logs.append
+        assert not fresh.load_state(path) and fresh.epoch == 0
+        assert not path.exists() and path.with_name(path.name + ".damaged").exists()
+        assert re.search(f"training state {path} unreadable .*{why}.*training from the start", logs[0]), logs
 
 
 def test_an_owner_map_must_give_whole_rows_of_its_parameter():
@@ -162,6 +170,29 @@ def test_resume_from_saved_state_equals_an_uninterrupted_run(tmp_path, optimizer
     for a, b in zip(resumed, straight):
         np.testing.assert_allclose(a.loss, b.loss, rtol=1e-12)
         np.testing.assert_array_equal(a.checkpoints[-1].test.packed, b.checkpoints[-1].test.packed)
+
+
+def test_a_single_checkpoint_pack_killed_mid_training_resumes_from_its_periodic_state(tmp_path):
+    """With one checkpoint (epoch 6), state is saved between checkpoints every `state_every_s`: a run stopped
+    in epoch 5 resumes from epoch 4, not from the start, and ends as the uninterrupted run."""
+    cells = [dataclasses.replace(c, checkpoints=(6,), early_stopping=False) for c in MEMBERS[:2]]
+    state = tmp_path / "pack.state.pt"
+    killed = make_trainer(cells)
+
+    def die_in_epoch_5(line: str) -> None:
+        if line.startswith("epoch 5/6"):
+            raise KeyboardInterrupt  # as a kill would, before the state of epoch 5 is written
+
+    killed.log = die_in_epoch_5
+    with pytest.raises(KeyboardInterrupt):
+        killed.run(state, state_every_s=0)
+    resumed, logs = make_trainer(cells), []
+    resumed.log = logs.append
+    a, b = resumed.run(state, state_every_s=0), make_trainer(cells).run()
+    assert logs[0] == f"resumed from {state} at epoch 4" and resumed.seconds_before > 0  # earlier time counted
+    for x, y in zip(a, b):
+        assert x.loss == y.loss
+        np.testing.assert_array_equal(x.checkpoints[-1].test.packed, y.checkpoints[-1].test.packed)
 
 
 def test_training_learns_digits():

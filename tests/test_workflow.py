@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -273,6 +274,66 @@ def test_a_data_root_with_a_space_and_shell_syntax_is_one_path_and_runs_nothing(
     out = run_tiny(workdir, f"data_root={root}", "width=[5]", "n_train=[200]", "seed=[7]", "view=quoted")
     assert (workdir / root).is_dir() and (workdir / "results/tiny@quoted/metrics.nc").exists(), out
     assert not list(workdir.rglob("PWNED")) and not (workdir / "my").exists()
+
+
+@pytest.mark.slow
+def test_a_cut_published_dataset_and_a_cut_or_edited_plan_are_healed_by_a_rerun(workdir, tiny_run):
+    """The published metrics.nc is a copy of the staged one: cutting it short leaves the staged one whole,
+    `acthash status` says so instead of failing, and a rerun publishes it again. A plan.json cut short or edited
+    by hand (another phase rule) is never trusted over the config: the rerun writes it again."""
+    published, plan = tiny_run / "metrics.nc", tiny_run / "plan.json"
+    whole, expected = published.read_bytes(), plan.read_text()
+    published.write_bytes(whole[:1000])
+    assert (tiny_run / ".staged" / "metrics.nc").read_bytes() == whole
+    assert re.search(r"tiny .*unreadable \(\w+\): rerun the workflow to publish it again", status_of(workdir))
+    out = run_tiny(workdir)
+    assert f"published {published.relative_to(workdir)} again" in out and published.read_bytes() == whole
+    for damage in (expected[: len(expected) // 2], expected.replace('"r_hi": 0.1', '"r_hi": 0.5')):
+        assert damage != expected
+        plan.write_text(damage)
+        out = run_tiny(workdir)
+        assert f"{plan.relative_to(workdir)}: " in out and "writing it again" in out
+        assert plan.read_text() == expected and load(published).attrs["phase"] == json.dumps(
+            json.loads(expected)["phase"])
+
+
+CRASH = {"grids": {"crash": {"dataset": "digits", "width": [4, 24], "n_train": [1000], "seed": [0],
+                             "checkpoints": [0, 10, 60], "early_stopping": False, "kmeans_n_init": 3}}}
+
+
+def crash_run(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return snakemake(root, "--workflow-profile", str(root / "profiles/local"), "--configfile", str(root / "crash.yaml"),
+                     "--config", "experiments=crash", "data_root=data", "--cores", "2", *args, check=check)
+
+
+@pytest.mark.slow
+def test_a_killed_local_controller_recovers_as_the_readme_says_with_the_same_numbers(tmp_path):
+    """kill -9 of Snakemake leaves its pack job running; the README's recovery (--unlock, the same command) starts
+    a second job for the same cells, which waits for the first (the cells' locks), then finds them complete:
+    each cell is trained once, and the merged numbers equal an uninterrupted run's."""
+    crashed, straight = (copy_workflow(tmp_path / name) for name in ("crashed", "straight"))
+    for root in (crashed, straight):
+        (root / "crash.yaml").write_text(yaml.safe_dump(CRASH))
+    cmd = ["snakemake", "-s", str(crashed / "workflow/Snakefile"), "--directory", str(crashed), "--workflow-profile",
+           str(crashed / "profiles/local"), "--configfile", str(crashed / "crash.yaml"), "--config",
+           "experiments=crash", "data_root=data", "--cores", "2"]
+    controller = subprocess.Popen(cmd, cwd=crashed, env={**os.environ, **NO_SLURM}, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not list((crashed / "results/packs").glob("*.state.pt")) and time.time() < deadline:
+        time.sleep(0.1)  # the pack job has trained to its first checkpoint
+    controller.kill()
+    controller.wait()
+    assert "LockException" in crash_run(crashed, "-n", check=False).stderr  # what the README's row answers
+    crash_run(crashed, "--unlock")
+    crash_run(crashed)
+    logs = "".join(p.read_text() for p in (crashed / "results/logs/packs").glob("*.log"))
+    assert "being computed by pid" in logs and "waiting until it ends" in logs, logs[-3000:]
+    assert logs.count(": written to ") == 2  # each cell written once, by the job that trained it
+    crash_run(straight)
+    a, b = (load(root / "results/crash/metrics.nc") for root in (crashed, straight))
+    for var in ("redundancy_test", "knn_test", "logreg_test", "kmeans_purity_test", "net_loss_test"):
+        np.testing.assert_array_equal(a[var].values, b[var].values, err_msg=var)
 
 
 @pytest.mark.slow

@@ -10,11 +10,12 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 
 from acthash.params.cell import HASH_CHARS
-from acthash.params.config import ConfigError, measure_on, resolve
+from acthash.params.config import ConfigError, measure_on, resolve, state_every_min
 from acthash.params.datasets import NAMES as DATASET_NAMES
 from acthash.params.layout import Layout, dataset_stamp
 from acthash.run.estimate import SHIPPED, Calibration, job_resources
-from acthash.run.plan import plan_work, write_plan
+from acthash.run.plan import plan_mismatch, plan_work, write_plan
+from acthash.run.store import republish
 
 LAYOUT = Layout()
 # Rules run `acthash` as the interpreter that runs Snakemake has it, so no environment needs activating (jobs on a
@@ -31,6 +32,7 @@ try:
 except ConfigError as err:
     sys.exit(f"acthash: config error: {err}")
 MEASURE_ON = measure_on(config)
+STATE_EVERY = state_every_min(config)
 # what this run computes, from one read of each cell file (acthash.run.cellstate decides every cell's state)
 WORK = plan_work(list(VIEWS.values()), LAYOUT)
 PACKS = {pack.id: pack for pack in WORK.packs}
@@ -40,6 +42,14 @@ for _pack in PACKS:
     Path(LAYOUT.pack_receipt(_pack)).unlink(missing_ok=True)
 for _hash in REMEASURE:
     Path(LAYOUT.remeasure_receipt(_hash)).unlink(missing_ok=True)
+for _view in VIEWS:
+    _wrong = plan_mismatch(LAYOUT.plan(_view), VIEWS[_view].plan())
+    if _wrong:  # cut short or edited: written again by the plan rule
+        print(f"acthash: {LAYOUT.plan(_view)}: {_wrong}; writing it again", file=sys.stderr)
+        Path(LAYOUT.plan(_view)).unlink()
+    # a published dataset removed or cut short since its merge: the staged one again
+    if republish(LAYOUT.staged_metrics(_view), LAYOUT.metrics(_view)):
+        print(f"acthash: published {LAYOUT.metrics(_view)} again from its staged copy", file=sys.stderr)
 for _hash, _problem in WORK.damaged.items():
     print(
         f"acthash: cell file {LAYOUT.cell(_hash)}: {_problem}; its pack job moves it to "

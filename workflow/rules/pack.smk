@@ -34,12 +34,13 @@ if MEASURE_ON == "pack":
             cells=pack_hashes,
             root=config["data_root"],
             results=results_root,
+            state_every=STATE_EVERY,
         message:
             "pack {wildcards.pack}: train and measure {params.summary}; asks {resources.runtime} min, "
             "{resources.mem_mb} MB; log {log}"
         shell:
             "acthash run-pack --plan {input.plan:q} --pack {wildcards.pack:q} --cells {params.cells:q} --results {params.results:q}"
-            " --data-root {params.root:q} > {log:q} 2>&1"
+            " --data-root {params.root:q} --state-every-min {params.state_every:q} >> {log:q} 2>&1"
 
 else:  # measure_on: cpu -- the pack's training job hands its codes file to a measuring job
 
@@ -65,12 +66,14 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
             cells=pack_hashes,
             root=config["data_root"],
             results=results_root,
+            state_every=STATE_EVERY,
         message:
             "pack {wildcards.pack}: train {params.summary}; asks {resources.runtime} min, {resources.mem_mb} MB; "
             "log {log}"
         shell:
             "acthash run-pack --train-only --plan {input.plan:q} --pack {wildcards.pack:q} --cells {params.cells:q}"
-            " --results {params.results:q} --data-root {params.root:q} > {log:q} 2>&1"
+            " --results {params.results:q} --data-root {params.root:q} --state-every-min {params.state_every:q}"
+            " >> {log:q} 2>&1"
 
     rule pack_measure:
         input:
@@ -98,7 +101,7 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
             "{resources.mem_mb} MB; log {log}"
         shell:
             "acthash run-pack --device cpu --plan {input.plan:q} --pack {wildcards.pack:q} --cells {params.cells:q}"
-            " --results {params.results:q} --data-root {params.root:q} > {log:q} 2>&1"
+            " --results {params.results:q} --data-root {params.root:q} >> {log:q} 2>&1"
 
 
 rule remeasure:
@@ -114,4 +117,4 @@ rule remeasure:
     message:
         "cell {wildcards.cell}: measured before some metric existed; re-measure its stored codes; log {log}"
     shell:
-        "acthash measure {input:q} --receipt {output:q} > {log:q} 2>&1"
+        "acthash measure {input:q} --receipt {output:q} >> {log:q} 2>&1"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -148,19 +147,6 @@ def publish_dataset(ds: xr.Dataset, out: Path | str) -> None:
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     ds.to_netcdf(tmp, engine="h5netcdf")
     os.replace(tmp, out)
-
-
-def publish_file(src: Path | str, dst: Path | str) -> None:
-    """Make `dst` a copy of `src` (a hard link where possible) in one rename: readers of `dst` see the old
-    file or the new one, never none."""
-    src, dst = Path(src), Path(dst)
-    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 def phase_rule(ds: xr.Dataset) -> PhaseRule:

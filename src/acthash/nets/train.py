@@ -94,6 +94,8 @@ class Trainer(Readout, TrainState):
         self.best = [float("inf")] * m
         self.wait = [0] * m
         self.epoch = 0
+        self.seconds_before = 0.0  # training time of earlier processes of this run (from a resumed state)
+        self.started = time.perf_counter()
         self.results = [MemberResult(n, u) for n, u in zip(self.model.code_lengths, self.units)]
 
     # -- one epoch -------------------------------------------------------------------------------
@@ -188,12 +190,13 @@ class Trainer(Readout, TrainState):
         """True once every member has stopped (early stopping or divergence): later epochs change nothing."""
         return not bool(self.active.any())
 
-    def run(self, state_path: Path | None = None) -> list[MemberResult]:
+    def run(self, state_path: Path | None = None, state_every_s: float = float("inf")) -> list[MemberResult]:
         """Train to the last checkpoint, evaluating at each checkpoint epoch; with `state_path`, save the
-        full training state after each checkpoint and resume from it if it exists."""
+        full training state after each checkpoint and after any epoch that ends `state_every_s` seconds or
+        more after the last save, and resume from it if it exists."""
         checkpoints = self.cells[0].checkpoints
-        if state_path is not None and Path(state_path).exists():
-            self.load_state(Path(state_path))
+        saved = self.started = time.perf_counter()
+        if state_path is not None and Path(state_path).exists() and self.load_state(Path(state_path)):
             self.log(f"resumed from {state_path} at epoch {self.epoch}")
         if self.epoch == 0 and 0 in checkpoints:
             self.evaluate()
@@ -212,6 +215,8 @@ class Trainer(Readout, TrainState):
                          f"lr={_lr(self.cells[0], self.epoch):.1e} {time.perf_counter() - t0:.2f}s")
             if self.epoch in checkpoints:
                 self.evaluate()
-                if state_path is not None:
-                    self.save_state(Path(state_path))
+            due = self.epoch in checkpoints or time.perf_counter() - saved >= state_every_s
+            if state_path is not None and due:
+                self.save_state(Path(state_path))
+                saved = time.perf_counter()
         return self.results

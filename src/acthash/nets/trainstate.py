@@ -5,6 +5,7 @@ part of `Trainer` (nets.train)."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -23,13 +24,25 @@ class TrainState:
             "opt": self.opt.state_dict(), "cpu_streams": [g.get_state() for g in self.order_gens + self.aug_gens],
             "drop": [g.get_state() for g in self.drop_gens], "active": self.active, "best": self.best,
             "wait": self.wait, "results": [to_plain(r) for r in self.results],
+            "seconds": self.seconds_before + time.perf_counter() - self.started,
         }
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
-    def load_state(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=True)
+    def load_state(self, path: Path) -> bool:
+        """Resume from the state at `path` → True; a state that cannot be read (cut short, damaged) is moved to
+        `<path>.damaged` with a log line, and training starts over → False."""
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for a bad file
+            os.replace(path, path.with_name(path.name + ".damaged"))
+            self.log(f"training state {path} unreadable ({type(err).__name__}: {str(err)[:200]}); moved to "
+                     f"{path.name}.damaged, training from the start")
+            return False
         if state["hashes"] != [c.param_hash for c in self.cells]:
             raise ValueError(f"{path}: training state belongs to other cell parameters; delete it to start over")
         self.model.load_state_dict(state["model"])
@@ -39,3 +52,5 @@ class TrainState:
         self.active.copy_(state["active"])
         self.best, self.wait, self.epoch = state["best"], state["wait"], state["epoch"]
         self.results = [member_result(r) for r in state["results"]]
+        self.seconds_before = float(state.get("seconds", 0.0))  # states before 0.4.0 do not say
+        return True

@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +67,7 @@ class Cell:
                            hi_open=True)
     label_noise: float = param(0.0, "fraction of training labels corrupted", axis="label noise ratio", lo=0, hi=1)
     augment: bool = param(False, "data augmentation of training batches, never of codes", axis="data augmentation")
-    seed: int = param(0, "seed of initialisation, data order, subsets and noise", axis="seed", lo=0)
+    seed: int = param(0, "seed of initialisation, data order, subsets and noise", axis="seed", lo=0, hi=2**32 - 1)
     checkpoints: tuple[int, ...] = param((0, 1, 5), "epochs at which codes and metrics are taken (0 = "
                                          "initialisation); the last is the run length", lo=0)
     noise_mode: str = param("symmetric_other", "how noisy labels are drawn",
@@ -199,10 +200,11 @@ def allowed(name: str, fields: dict[str, dataclasses.Field] | None = None) -> st
     m, kind = f.metadata, {"tuple[int, ...]": "list of int"}.get(str(f.type), str(f.type))
     if m["choices"]:
         return "one of " + ", ".join(map(str, m["choices"]))
+    lo, hi = (v if v is None or isinstance(v, int) else f"{v:g}" for v in (m["lo"], m["hi"]))
     if m["lo"] is not None and m["hi"] is not None:
-        return f"{kind} in {'(' if m['lo_open'] else '['}{m['lo']:g}, {m['hi']:g}{')' if m['hi_open'] else ']'}"
+        return f"{kind} in {'(' if m['lo_open'] else '['}{lo}, {hi}{')' if m['hi_open'] else ']'}"
     if m["lo"] is not None:
-        return f"{kind} {'>' if m['lo_open'] else '>='} {m['lo']:g}"
+        return f"{kind} {'>' if m['lo_open'] else '>='} {lo}"
     return kind
 
 
@@ -219,7 +221,7 @@ def check_value(name: str, value: Any, fields: dict[str, dataclasses.Field] | No
         elif kind in ("int", "tuple[int, ...]"):
             ok = isinstance(v, int) and not isinstance(v, bool)
         elif kind == "float":
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         elif kind == "str":
             ok = isinstance(v, str)
         else:  # a type checked by its owner
@@ -267,6 +269,9 @@ def validate(cell: Cell) -> list[str]:
               f"{key}={FIELDS[key].default!r}" for key in KERAS_FIXED if getattr(cell, key) != FIELDS[key].default]
     if cell.code_bn == "batch" and cell.random_inputs != "none":
         p.append(f"random_inputs={cell.random_inputs!r}: read with moving statistics only; use code_bn='moving'")
+    if cell.knn_k > cell.n_train:
+        p.append(f"knn_k={cell.knn_k}: exceeds n_train={cell.n_train} (a test example's neighbours are training "
+                 "examples)")
     n_split = split_size(cell.dataset, cell.train_fraction)
     if cell.n_train > n_split:
         p.append(f"n_train={cell.n_train}: exceeds the {cell.dataset} training split ({n_split} examples "

@@ -25,8 +25,9 @@ from acthash.params.cell import GRID_AXES, PACK_SHARED, PARAMS, Cell, PhaseRule,
 from acthash.params.grid import PACK_OVER, PACK_SIZE, expand
 from acthash.params.layout import check_view_name
 
-CONTROL_KEYS = ("experiments", "data_root", "measure_on", "defaults", "grids", "view")
+CONTROL_KEYS = ("experiments", "data_root", "measure_on", "state_every_min", "defaults", "grids", "view")
 MEASURE_ON = ("pack", "cpu")  # where cells are measured: in their pack's job (default), or in a CPU job after it
+STATE_EVERY_MIN = 10.0  # a pack's training state is saved at least this often (minutes), besides each checkpoint
 EXPERIMENT_KEYS = ("description", "pack_over", "pack_size", "phase")  # experiment keys that are not parameters
 TOP_KEYS = CONTROL_KEYS + PARAMS + EXPERIMENT_KEYS[1:]
 PHASE_KEYS = tuple(f.name for f in dataclasses.fields(PhaseRule))
@@ -38,6 +39,9 @@ WORKFLOW_KEYS: dict[str, tuple[str, str, str]] = {
                   "Fashion-MNIST are fetched there, CIFAR-10 and SVHN are copied there"),
     "measure_on": (MEASURE_ON[0], ", ".join(MEASURE_ON), "pack: each pack job measures its cells on its own "
                    "device; cpu: a second job per pack measures them on a CPU node"),
+    "state_every_min": (f"{STATE_EVERY_MIN:g}", "a number > 0", "a pack job saves its training state after each "
+                        "checkpoint and at least this often (minutes of training): a preempted or killed job loses "
+                        "at most this much"),
     "view": ("a hash of the overrides", "letters, digits and _ . @ + -", "names the view of a run with "
              "top-level overrides: results/<experiment>@<view>"),
     "defaults": ("{}", "any keys of a grid", "keys shared by every grid, below each grid's own"),
@@ -175,6 +179,15 @@ def measure_on(config: dict[str, Any]) -> str:
     return value
 
 
+def state_every_min(config: dict[str, Any]) -> float:
+    """How often (minutes of training) a pack job saves its training state besides each checkpoint."""
+    value = config.get("state_every_min", STATE_EVERY_MIN)
+    value = yaml.safe_load(value) if isinstance(value, str) else value  # written on a command line
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ConfigError(f"state_every_min={value}: must be a number of minutes > 0")
+    return float(value)
+
+
 def resolve(config: dict[str, Any]) -> list[View]:
     """The views of the experiments picked by `config["experiments"]` (comma-separated names or "all")."""
     try:
@@ -189,6 +202,7 @@ def resolve(config: dict[str, Any]) -> list[View]:
         if not names:
             raise ValueError("experiments: name at least one of the grids, or all")
         measure_on(config)
+        state_every_min(config)
         return [resolve_experiment(n, config) for n in names]
     except ConfigError:
         raise

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from acthash.params.cell import FIELDS, Cell, allowed
-from acthash.params.config import MEASURE_ON, WORKFLOW_KEYS
+from acthash.params.config import MEASURE_ON, STATE_EVERY_MIN, WORKFLOW_KEYS
 from acthash.params.datasets import DATASETS
 from acthash.params.layout import DATA_ROOT, RESULTS
 from acthash.params.registry import BACKENDS
@@ -69,12 +71,14 @@ def _cmd_run_pack(args: argparse.Namespace) -> None:
     from acthash.run.plan import plan_cells, read_plan
     from acthash.run.runner import run_layout_pack
 
+    print(f"=== run-pack {args.pack or ''} started {time.strftime('%Y-%m-%d %H:%M:%S')} (pid {os.getpid()}) ===",
+          file=sys.stderr, flush=True)  # the rules append each attempt to the pack's log
     by_hash = {c.param_hash: c for c in plan_cells(read_plan(args.plan))}
     missing = [h for h in args.cells if h not in by_hash]
     if missing:
         raise ValueError(f"{args.plan}: holds no cell {', '.join(missing)}")
     run_layout_pack([by_hash[h] for h in args.cells], Layout(args.results), args.data_root, args.device,
-                    args.backend, args.pack, args.train_only)
+                    args.backend, args.pack, args.train_only, args.state_every_min)
 
 
 def _cmd_measure(args: argparse.Namespace) -> None:
@@ -91,7 +95,8 @@ def _cmd_measure(args: argparse.Namespace) -> None:
 
 
 def _cmd_merge(args: argparse.Namespace) -> None:
-    from acthash.analysis.merge import merge_files, publish_file
+    from acthash.analysis.merge import merge_files
+    from acthash.run.store import publish_file
 
     ds = merge_files(args.plan, args.cells, args.staged, args.receipts)
     publish_file(args.staged, args.out)
@@ -311,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     _backend(p)
     p.add_argument("--train-only", action="store_true", help="stop once the pack's codes file is written (a later "
                    "run-pack of the same cells measures them: the workflow's measure_on=cpu)")
+    p.add_argument("--state-every-min", type=float, default=STATE_EVERY_MIN, help="save the training state at "
+                   "least this often (minutes), besides each checkpoint (default %(default)g)")
     p.set_defaults(func=_cmd_run_pack)
 
     p = sub.add_parser("measure", help="recompute a cell file's code metrics (e.g. another --knn-k); a file named "

@@ -20,6 +20,7 @@ from acthash.data.samples import cell_samples
 from acthash.metrics.measure import code_metrics, noise_metrics, recipe
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell, stored_params
+from acthash.params.config import STATE_EVERY_MIN
 from acthash.params.registry import BY_NAME, expected
 from acthash.run.machine import cpu_model, device_name
 from acthash.run.store import (CellFileError, atomic_h5, open_checked, read_codes, record_digest, versions,
@@ -38,11 +39,13 @@ def pick_device(device: str = "auto") -> str:
 
 
 def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, device: str = "auto",
-               state_path: Path | str | None = None, dtype: torch.dtype = torch.float32) -> Path:
+               state_path: Path | str | None = None, dtype: torch.dtype = torch.float32,
+               state_every_min: float = STATE_EVERY_MIN) -> Path:
     """Train `cells` as one stacked model and write every member's codes into the pack file `out`.
 
-    With `state_path`, the training state is saved at each checkpoint epoch, a rerun resumes from it, and
-    it is removed once the pack file is complete.
+    With `state_path`, the training state is saved at each checkpoint epoch and after the first epoch that
+    ends `state_every_min` minutes after the last save, a rerun resumes from it, and it is removed once the
+    pack file is complete.
     """
     device = pick_device(device)
     env = {k: os.environ.get(k, "-") for k in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_ARRAY_TASK_ID")}
@@ -62,8 +65,9 @@ def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, de
     else:
         trainer = Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, device,
                           dtype, image_shape=arrays.image_shape)
-        results = trainer.run(Path(state_path) if state_path else None)
+        results = trainer.run(Path(state_path) if state_path else None, 60 * state_every_min)
         trained_on = device_name(device)
+        t0 -= trainer.seconds_before  # a resumed run counts its earlier processes' training time too
     seconds = time.perf_counter() - t0
     with atomic_h5(out) as f:
         f.attrs.update(versions=json.dumps(versions()), device=trained_on, train_seconds=seconds,

@@ -38,6 +38,19 @@ def read_plan(path: Path | str) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
+def plan_mismatch(path: Path | str, plan: dict[str, Any]) -> str | None:
+    """Why the plan.json at `path` is not `plan` (the config's), or None when it is or does not exist: a file cut
+    short or edited by hand is never trusted over the config (the workflow removes it and writes it again)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        found = read_plan(path)
+    except (OSError, ValueError) as err:
+        return f"unreadable ({err})"
+    return None if found == json.loads(json.dumps(plan)) else "differs from the config's plan"
+
+
 def plan_cells(plan: dict[str, Any]) -> list[Cell]:
     """The cells of a plan, rebuilt from their parameters and checked against their recorded hashes."""
     cells = [Cell.from_params(c["params"]) for c in plan["cells"]]

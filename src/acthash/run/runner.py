@@ -21,9 +21,11 @@ from typing import Any
 import submitit
 
 from acthash.params.cell import HASH_CHARS, Cell
+from acthash.params.config import STATE_EVERY_MIN
 from acthash.params.grid import PACK_OVER, PACK_SIZE, packs
 from acthash.params.layout import DATA_ROOT, Layout, pack_id, work_files
 from acthash.run.cellstate import cell_state
+from acthash.run.locks import cell_locks
 from acthash.run.store import CellFileError, atomic_text, open_checked
 
 
@@ -50,7 +52,8 @@ def _holds(codes: Path, cells: Sequence[Cell]) -> bool:
 
 def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path | str, work: Path | str,
              device: str = "auto", backend: str = "fast", metric_device: str = "cpu",
-             damaged: Layout | None = None, train_only: bool = False) -> list[Path]:
+             damaged: Layout | None = None, train_only: bool = False,
+             state_every_min: float = STATE_EVERY_MIN) -> list[Path]:
     """Make `outs[i]` the complete cell file of `cells[i]`, training only the cells that lack one.
 
     `work`: path stem of the job's working files: `<work>.h5` (the pack's codes), `<work>.state.pt` (training
@@ -58,11 +61,23 @@ def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path 
     reuses each of them (`layout.work_files`). Cell files appear in `outs` only once all are measured, each by
     one rename; a damaged file there is then moved to `damaged.damaged(...)` (or beside itself with a
     `.damaged-<time>` suffix when no layout is given) and replaced. With `train_only`, stop once the codes
-    file is complete (a later call measures); returns [] then.
+    file is complete (a later call measures); returns [] then. The training state is saved at every
+    checkpoint epoch and at least every `state_every_min` minutes of training. The cells' locks
+    (`run.locks`) are held throughout: a second job for any of them waits, then finds what the first wrote.
     """
+    outs = [Path(o) for o in outs]
+    with cell_locks(outs, _say):  # another job computing one of these cells: wait for it, then look again
+        return _run_pack_locked(cells, outs, data_root, work, device, backend, metric_device, damaged, train_only,
+                                state_every_min)
+
+
+def _run_pack_locked(cells: Sequence[Cell], outs: list[Path], data_root: Path | str, work: Path | str, device: str,
+                     backend: str, metric_device: str, damaged: Layout | None, train_only: bool,
+                     state_every_min: float) -> list[Path]:
     from acthash.run.pack import measure_member, train_pack
 
-    outs = [Path(o) for o in outs]
+    codes, state_path, staged = work_files(work)
+    _clear_leftovers(outs, codes, state_path, staged)
     todo = []
     for cell, out in zip(cells, outs):
         state = cell_state(out, cell.param_hash)
@@ -73,11 +88,11 @@ def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path 
             todo.append((cell, out, state.detail))
     if not todo:
         return outs
-    codes, state_path, staged = work_files(work)
     if _holds(codes, [c for c, _, _ in todo]):
         _say(f"codes of every cell already in {codes}; measuring")
     else:
-        train_pack([c for c, _, _ in todo], data_root, codes, device, state_path=state_path)
+        train_pack([c for c, _, _ in todo], data_root, codes, device, state_path=state_path,
+                   state_every_min=state_every_min)
     if train_only:
         return []
     for cell, out, _ in todo:
@@ -100,8 +115,21 @@ def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path 
     return outs
 
 
+def _clear_leftovers(outs: Sequence[Path], codes: Path, state: Path, staged: Path) -> None:
+    """Remove the temporary files that writers of these cells and this pack left when they were killed (their
+    locks are ours now, so no live process is writing them)."""
+    patterns = [(o.parent, f".{o.name}.tmp*") for o in outs] + [(codes.parent, f".{codes.name}.tmp*"),
+                                                                 (state.parent, f"{state.name}.tmp*"),
+                                                                 (staged, ".*.tmp*")]
+    for folder, pattern in patterns:
+        for leftover in folder.glob(pattern) if folder.is_dir() else ():
+            leftover.unlink()
+            _say(f"removed {leftover}, left by a killed writer")
+
+
 def run_layout_pack(cells: Sequence[Cell], layout: Layout, data_root: Path | str, device: str = "auto",
-                    backend: str = "fast", pid: str | None = None, train_only: bool = False) -> list[Path]:
+                    backend: str = "fast", pid: str | None = None, train_only: bool = False,
+                    state_every_min: float = STATE_EVERY_MIN) -> list[Path]:
     """`run_pack` with the paths of `layout` for pack `pid` (default: the hash of the cells' hashes), metrics
     on the training device; writes the pack's receipt (the cell files) when done, or with `train_only` stops
     at the codes file `layout.pack_codes(pid)`."""
@@ -110,7 +138,7 @@ def run_layout_pack(cells: Sequence[Cell], layout: Layout, data_root: Path | str
     pid = pid or pack_id(c.param_hash for c in cells)
     device = pick_device(device)
     outs = run_pack(cells, [layout.cell(c.param_hash) for c in cells], data_root, layout.pack_work(pid), device,
-                    backend, device, damaged=layout, train_only=train_only)
+                    backend, device, damaged=layout, train_only=train_only, state_every_min=state_every_min)
     if train_only:
         return outs
     atomic_text(layout.pack_receipt(pid), json.dumps({"pack": pid, "cells": [str(p) for p in outs]}, indent=1))

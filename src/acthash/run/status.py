@@ -50,7 +50,10 @@ def _view_row(plan: dict, metrics: Path, seen: dict[str, CellState]) -> dict:
            "changed": 0, "state": "not merged", "mixes": mixes}
     if not metrics.exists():
         return row
-    merged = merged_digests(metrics)
+    try:
+        merged = merged_digests(metrics)
+    except (OSError, ValueError) as err:  # truncated or overwritten by hand
+        return {**row, "state": f"unreadable ({type(err).__name__}): rerun the workflow to publish it again"}
     if merged is None:
         return {**row, "state": "merged before 0.2.0: rerun the workflow to merge again"}
     changed = sum(merged.get(h) != digests[h] for h in hashes) + len(set(merged) - set(hashes))

@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,6 +68,28 @@ def atomic_text(path: Path | str, text: str) -> Path:
     tmp.write_text(text)
     os.replace(tmp, path)
     return path
+
+
+def publish_file(src: Path | str, dst: Path | str) -> None:
+    """Make `dst` a copy of `src` in one rename: readers of `dst` see the old file or the new one, never none.
+    A copy, not a link: whatever happens to the published file leaves the workflow's staged one intact."""
+    src, dst = Path(src), Path(dst)
+    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def republish(staged: Path | str, published: Path | str) -> bool:
+    """Publish `staged` again where the published copy is missing or of another size (removed or cut short
+    since); True if it did."""
+    staged, published = Path(staged), Path(published)
+    if not staged.exists() or (published.exists() and published.stat().st_size == staged.stat().st_size):
+        return False
+    publish_file(staged, published)
+    return True
 
 
 @contextmanager
