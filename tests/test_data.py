@@ -72,6 +72,95 @@ def test_svhn_from_torchvision_mat_files(tmp_path):
     assert a.x_test.shape == (3, 3, 32, 32)
 
 
+@pytest.fixture
+def local_server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving the folder it yields (no outside network in the tests)."""
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def tiny_cifar_archive(folder) -> dict:
+    """cifar-10-python.tar.gz in torchvision's format (a cifar-10-batches-py folder of pickled batches), with 4
+    images per batch; returns data_batch_1."""
+    import tarfile
+
+    rng = np.random.default_rng(0)
+    batches = folder / "cifar-10-batches-py"
+    batches.mkdir()
+    first = None
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), b"labels": list(rng.integers(0, 10, 4))}
+        with open(batches / name, "wb") as f:
+            pickle.dump(batch, f)
+        first = first or batch
+    with tarfile.open(folder / "cifar-10-python.tar.gz", "w:gz") as archive:
+        archive.add(batches, arcname="cifar-10-batches-py")
+    shutil.rmtree(batches)
+    return first
+
+
+def md5_of(path) -> str:
+    import hashlib
+
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_cifar10_and_svhn_are_downloaded_from_a_server_that_answers(tmp_path, local_server, monkeypatch):
+    """`acthash fetch-data` downloads torchvision's files (served here on 127.0.0.1 in the real formats), checks
+    their md5, unpacks the archive, and the dataset loads; a second fetch downloads nothing."""
+    import dataclasses
+
+    from scipy.io import savemat
+
+    from acthash.params.datasets import DATASETS
+
+    served, base = local_server
+    first = tiny_cifar_archive(served)
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 6), ("test", 3)):
+        savemat(served / f"{split}_32x32.mat", {"X": rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8),
+                                                "y": np.array([[10], [1], [2], [3], [4], [5]][:n])})
+    for name, files in (("cifar10", ["cifar-10-python.tar.gz"]), ("svhn", ["train_32x32.mat", "test_32x32.mat"])):
+        downloads = tuple((f"{base}/{f}", md5_of(served / f)) for f in files)
+        monkeypatch.setitem(DATASETS, name, dataclasses.replace(DATASETS[name], downloads=downloads))
+    root = tmp_path / "data"
+    fetch("cifar10", root)
+    a = load("cifar10", root)
+    assert a.x_train.shape == (20, 3, 32, 32) and a.y_train[:4].tolist() == list(first[b"labels"])
+    fetch("svhn", root)
+    assert load("svhn", root).y_train.tolist() == [0, 1, 2, 3, 4, 5]
+    (served / "cifar-10-python.tar.gz").unlink()  # nothing is downloaded again: the files are there
+    fetch("cifar10", root)
+
+
+def test_a_download_that_fails_or_differs_says_what_was_tried_and_how_to_provide_the_files(tmp_path, local_server,
+                                                                                          monkeypatch):
+    import dataclasses
+
+    from acthash.params.datasets import DATASETS
+
+    served, base = local_server
+    tiny_cifar_archive(served)
+    for url, md5, why in ((f"{base}/cifar-10-python.tar.gz", "0" * 32, "md5 .* of the download, expected 0000"),
+                          (f"{base}/missing.tar.gz", "0" * 32, "HTTP Error 404")):
+        monkeypatch.setitem(DATASETS, "cifar10", dataclasses.replace(DATASETS["cifar10"], downloads=((url, md5),)))
+        with pytest.raises(DatasetNotFound, match=f"tried: {url} \\({why}.*Copy torchvision's on-disk format"):
+            fetch("cifar10", tmp_path / "data")
+        assert not list((tmp_path / "data").glob("*.gz")) and not list((tmp_path / "data").glob(".*.part*"))
+
+
 def test_missing_datasets_say_where_and_how(tmp_path):
     with pytest.raises(DatasetNotFound, match="cifar-10-batches-py.*--data-root"):
         load("cifar10", tmp_path)
@@ -124,8 +213,9 @@ def test_every_dataset_record_is_complete_and_its_augmentation_runs():
     from acthash.params.datasets import DATASETS
 
     for d in DATASETS.values():
-        assert d.reader in READERS and (d.reader == "idx") == bool(d.md5) == d.fetched
-        assert (d.reader in USER_FILES) == bool(d.provide)
+        assert d.reader in READERS and (d.reader == "idx") == bool(d.md5) == bool(d.package)
+        assert (d.reader in USER_FILES) == bool(d.provide) == bool(d.downloads)
+        assert d.fetched == (d.reader != "sklearn_digits")
         for cnn in (False, True):
             assert policy(d.name, d.image_shape[-1], cnn)[1] >= 1
             x = torch.rand(3, d.input_size)

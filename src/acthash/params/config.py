@@ -35,8 +35,8 @@ PHASE_KEYS = tuple(f.name for f in dataclasses.fields(PhaseRule))
 # prints them beside the parameters. "(config.yaml)": the shipped config sets it.
 WORKFLOW_KEYS: dict[str, tuple[str, str, str]] = {
     "experiments": ("(config.yaml) demo", "names of `grids`, comma-separated, or all", "the experiments to run"),
-    "data_root": ("(config.yaml) data", "a folder", "where datasets live (torchvision layout); MNIST and "
-                  "Fashion-MNIST are fetched there, CIFAR-10 and SVHN are copied there"),
+    "data_root": ("(config.yaml) data", "a folder", "where datasets live (torchvision layout); MNIST, "
+                  "Fashion-MNIST, CIFAR-10 and SVHN are fetched there (or copied there without internet)"),
     "measure_on": (MEASURE_ON[0], ", ".join(MEASURE_ON), "pack: each pack job measures its cells on its own "
                    "device; cpu: a second job per pack measures them on a CPU node"),
     "state_every_min": (f"{STATE_EVERY_MIN:g}", "a number > 0", "a pack job saves its training state after each "

