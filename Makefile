@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --upgrade pip
 	# torch and torchvision first, pinned to the releases this project supports (local wheels on our CI)
 	$(BIN)/pip install torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -e '.[workflow,test]'
+	$(BIN)/pip install -e '.[workflow,test,notebook]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,7 +30,6 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(RUN_ENV) $(BIN)/snakemake --workflow-profile profiles/$(PROFILE) $(SNAKEMAKE_ARGS) \
 	  --config experiments=$(EXPERIMENTS) $(CONFIG)
-	@echo "merged dataset: results/$(EXPERIMENTS)/metrics.nc   figures: results/$(EXPERIMENTS)/figures/"
 
 # runs what is missing of each picked experiment, then writes its Snakemake report to results/<exp>/report.html
 report: $(STAMP)

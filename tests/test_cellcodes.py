@@ -43,6 +43,11 @@ def test_codes_from_a_file_recompute_the_stored_redundancy_and_code_length(tree)
             assert len(c.y_train) == 300 and (c.pred_test >= 0).all()
 
 
+def test_a_cell_codes_prints_as_one_line_of_shapes(tree):
+    text = repr(acthash.cell_codes(tree[1][0], 2))
+    assert "\n" not in text and "epoch 2: train (300, 6) and test (300, 6) 0/1, 6 units stored of 6" in text
+
+
 def test_codes_by_a_merged_datasets_coordinates_are_those_of_the_cells_file(tree):
     root, paths, ds = tree
     by_coords = acthash.cell_codes(ds, results=root, seed=1, epoch=2)

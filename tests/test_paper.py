@@ -85,6 +85,9 @@ def test_cli_writes_the_table_and_refuses_two_views_of_one_experiment(tmp_path):
     proc = subprocess.run(["acthash", "compare-paper", str(tmp_path / "a.nc"), str(tmp_path / "b.nc")],
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "b.nc: a second dataset of experiment mnist_width" in proc.stderr
+    none = subprocess.run(["acthash", "compare-paper", "--results", str(tmp_path / "empty")], capture_output=True,
+                          text=True)  # no files named and none under the results tree: said, not an empty table
+    assert none.returncode != 0 and "no merged dataset of a paper experiment" in none.stderr and not none.stdout
 
 
 def test_a_view_that_still_varies_is_refused():

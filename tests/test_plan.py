@@ -228,7 +228,7 @@ def test_status_counts_and_merge_reads_the_tree(tree, tmp_path):
     assert table.groupby(["view", "state"]).size().to_dict() == \
         {("a", "done"): 4, ("b", "done"): 1, ("b", "missing"): 1}
     ds = merge_files(layout.plan("a"), [layout.cell(c.param_hash) for c in a.cells], tmp_path / "a.nc")
-    assert dict(ds.sizes) == {"width": 2, "epoch": 2, "n_train": 1, "seed": 2}
+    assert dict(ds.sizes) == {"width": 2, "epoch": 2, "n_train": 1, "seed": 2, "epoch_trained": 2}
     assert ds.attrs["view"] == "a" and np.isfinite(ds["knn_test"]).all()
 
 

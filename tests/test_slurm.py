@@ -40,7 +40,8 @@ def test_grid_through_slurm_equals_a_local_run(slurm_cluster, tmp_path):
                 pool.submit(snakemake, split, *run_args(split, "tiny"), "measure_on=cpu", slurm=True)]
         proc = [run.result() for run in runs][2]
     a, b = load(remote / "results/tiny/metrics.nc"), load(local / "results/tiny/metrics.nc")
-    assert dict(a.sizes) == dict(b.sizes) == {"width": 2, "epoch": 2, "n_train": 1, "seed": 2}
+    assert dict(a.sizes) == dict(b.sizes) == {"width": 2, "epoch": 2, "n_train": 1, "seed": 2,
+                                                  "epoch_trained": 3}
     for var in ("redundancy_train", "redundancy_test", "knn_test", "logreg_test", "net_acc_test"):
         # float32 training may reorder sums with other thread counts: the trainer's stated tolerance
         np.testing.assert_allclose(a[var].values, b[var].values, atol=0.02, err_msg=var)

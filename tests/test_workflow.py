@@ -141,7 +141,7 @@ def digest(path: Path) -> str:
 @pytest.mark.slow
 def test_small_grid_runs_locally_and_merges_to_the_contract(tiny_run):
     ds = load(tiny_run / "metrics.nc")
-    assert dict(ds.sizes) == {"width": 2, "epoch": 2, "n_train": 2, "seed": 2}
+    assert dict(ds.sizes) == {"width": 2, "epoch": 2, "n_train": 2, "seed": 2, "epoch_trained": 3}
     for var in ("redundancy_train", "redundancy_test", "kmeans_purity_train", "kmeans_purity_test",
                 "kmeans_hungarian_train", "kmeans_hungarian_test", "knn_test", "logreg_test", "net_loss_train",
                 "net_acc_train", "net_loss_test", "net_acc_test", "code_bits", "regime"):
@@ -154,6 +154,11 @@ def test_small_grid_runs_locally_and_merges_to_the_contract(tiny_run):
         assert ds[var].attrs.get("long_name") or var == "status", var
     assert ds["regime"].attrs["long_name"] == "regime" and "units" not in ds["regime"].attrs
     assert set(np.unique(ds["trained_on"])) == {cpu_model()} == {ds.attrs["trained_on"]}  # each cell's CPU
+    cell = ds.isel(width=0, n_train=1, seed=1)  # the training curves: each cell file's history, epoch by epoch
+    history = read_cell(Path(Layout(str(tiny_run.parent)).cell(str(cell["cell_hash"].item())))).history
+    assert ds["train_loss"].dims[-1] == "epoch_trained" and ds.sizes["epoch_trained"] == 3
+    np.testing.assert_array_equal(cell["train_loss"].values, history["loss"])
+    np.testing.assert_array_equal(cell["train_lr"].values, history["lr"])
     assert set(np.unique(ds["trained_version"])) == {ds.attrs["acthash_version"]} and ds.attrs["mixture"] == "none"
     assert ds["net_acc_test"].sel(epoch=3, width=24, n_train=1000).min() > 0.7
     assert (ds["redundancy_test"].sel(epoch=3, width=4) > ds["redundancy_test"].sel(epoch=3, width=24)).all()
@@ -207,7 +212,7 @@ def test_a_sub_grid_is_a_new_view_and_the_full_grid_recomputes_nothing(workdir, 
     out = run_tiny(workdir, "seed=[0]", "width=[24]", "view=quick")
     assert "train and measure" not in out  # no pack job: every cell of the sub-grid exists already
     quick = load(workdir / "results/tiny@quick/metrics.nc")
-    assert dict(quick.sizes) == {"width": 1, "epoch": 2, "n_train": 2, "seed": 1}
+    assert dict(quick.sizes) == {"width": 1, "epoch": 2, "n_train": 2, "seed": 1, "epoch_trained": 3}
     full = load(tiny_run / "metrics.nc")
     np.testing.assert_array_equal(quick["knn_test"].values[0, :, :, 0], full["knn_test"].sel(width=24, seed=0).values)
     again = snakemake(workdir, "-n", "--workflow-profile", str(workdir / "profiles/local"), "--configfile",
@@ -267,6 +272,39 @@ def test_damaged_cell_files_are_recomputed_while_the_merged_dataset_stays(workdi
 
 
 @pytest.mark.slow
+def test_the_tutorial_notebook_runs_end_to_end_on_a_runs_results(workdir, tiny_run, monkeypatch):
+    """docs/tutorial.ipynb, executed cell by cell in a Jupyter kernel (the `notebook` extra) on a run's merged
+    dataset: it loads, selects, draws the regime map and its own figure, recomputes R from the codes (its own
+    assert) and reads the boundaries and training curves."""
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(REPO / "docs" / "tutorial.ipynb", as_version=4)
+    monkeypatch.setenv("ACTHASH_METRICS", str(tiny_run / "metrics.nc"))
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend: figures become outputs
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(workdir)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum(o.output_type == "display_data" and "image/png" in o.data for o in outputs) >= 3  # three figures
+    assert any("critical" in o.get("text", "") for o in outputs)  # the boundary table was printed
+
+
+@pytest.mark.slow
+def test_a_run_shows_each_packs_progress_and_ends_saying_where_its_results_are(workdir, tiny_run):
+    """While a pack trains, the terminal gets its epoch, the networks still training and the time left (the
+    first epoch, the last, and one every 30 s between); the finished run names its dataset, figures and logs."""
+    out = run_tiny(workdir, "width=[6]", "n_train=[200]", "seed=[3]", "checkpoints=[0,4]", "view=progress")
+    lines = re.findall(r"^pack [0-9a-f]+: epoch (\d)/4, 1 of 1 networks training, [\d.]+ s/epoch, about \d+ s left$",
+                       out, re.M)
+    assert lines[0] == "1" and lines[-1] == "4", out[-3000:]
+    assert re.search(r"^pack [0-9a-f]+: 1 cell files in results/cells$", out, re.M)
+    assert "acthash: view tiny@progress: merged dataset results/tiny@progress/metrics.nc, figures " \
+           "results/tiny@progress/figures/" in out
+    assert "acthash: logs under results/logs/" in out
+
+
+@pytest.mark.slow
 def test_a_data_root_with_a_space_and_shell_syntax_is_one_path_and_runs_nothing(workdir, tiny_run):
     """Config values reach the rules' shell commands quoted: a data root holding a space and `$(...)` is one
     directory, the run completes, and nothing it holds is executed."""
@@ -297,6 +335,13 @@ def test_a_cut_published_dataset_and_a_cut_or_edited_plan_are_healed_by_a_rerun(
             json.loads(expected)["phase"])
 
 
+def wait_until(predicate, what: str, seconds: float = 240) -> None:
+    deadline = time.time() + seconds
+    while not predicate():
+        assert time.time() < deadline, f"timed out after {seconds} s waiting for {what}"
+        time.sleep(0.1)
+
+
 CRASH = {"grids": {"crash": {"dataset": "digits", "width": [4, 24], "n_train": [1000], "seed": [0],
                              "checkpoints": [0, 10, 60], "early_stopping": False, "kmeans_n_init": 3}}}
 
@@ -319,17 +364,27 @@ def test_a_killed_local_controller_recovers_as_the_readme_says_with_the_same_num
            "experiments=crash", "data_root=data", "--cores", "2"]
     controller = subprocess.Popen(cmd, cwd=crashed, env={**os.environ, **NO_SLURM}, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not list((crashed / "results/packs").glob("*.state.pt")) and time.time() < deadline:
-        time.sleep(0.1)  # the pack job has trained to its first checkpoint
+    pack_job = "python[^ ]* -m acthash run-pack --plan results/crash/plan.json"
+    wait_until(lambda: list((crashed / "results/packs").glob("*.state.pt")), "the pack's first saved state")
+    subprocess.run(["pkill", "-STOP", "-f", pack_job], check=True)  # held mid-training, however fast it trains
     controller.kill()
     controller.wait()
-    assert "LockException" in crash_run(crashed, "-n", check=False).stderr  # what the README's row answers
+    locked = crash_run(crashed, check=False)  # what the README's row answers
+    assert locked.returncode != 0 and "LockException" in locked.stdout + locked.stderr
     crash_run(crashed, "--unlock")
-    crash_run(crashed)
-    logs = "".join(p.read_text() for p in (crashed / "results/logs/packs").glob("*.log"))
-    assert "being computed by pid" in logs and "waiting until it ends" in logs, logs[-3000:]
-    assert logs.count(": written to ") == 2  # each cell written once, by the job that trained it
+    rerun = subprocess.Popen(cmd, cwd=crashed, env={**os.environ, **NO_SLURM}, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+
+    def logs() -> str:
+        return "".join(p.read_text() for p in (crashed / "results/logs/packs").glob("*.log"))
+
+    wait_until(lambda: "waiting until it ends" in logs(), "the rerun's pack job to wait for the orphan")
+    subprocess.run(["pkill", "-CONT", "-f", pack_job], check=True)
+    out, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, out[-3000:]
+    rerun_log = logs()  # the rerun's job (Snakemake removes a job's old log when it starts it again)
+    assert "being computed by pid" in rerun_log and rerun_log.count(": complete, kept") == 2
+    assert "train_pack" not in rerun_log  # nothing trained twice: the orphan's cells were kept
     crash_run(straight)
     a, b = (load(root / "results/crash/metrics.nc") for root in (crashed, straight))
     for var in ("redundancy_test", "knn_test", "logreg_test", "kmeans_purity_test", "net_loss_test"):
@@ -381,7 +436,8 @@ def test_a_sub_grid_runs_as_the_readme_writes_it_without_an_activated_environmen
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "train and measure" in proc.stdout + proc.stderr  # a new cell: its pack job ran
     view = next(p.parent for p in (workdir / "results").glob("tiny@*/plan.json") if "seed~2" in p.read_text())
-    assert dict(load(view / "metrics.nc").sizes) == {"width": 1, "epoch": 2, "n_train": 1, "seed": 1}
+    assert dict(load(view / "metrics.nc").sizes) == {"width": 1, "epoch": 2, "n_train": 1, "seed": 1,
+                                                                "epoch_trained": 3}
     assert (view / "figures" / "lines_vs_epoch.png").exists()
 
 
@@ -473,7 +529,8 @@ def test_cnn_grid_runs_locally_with_sampled_codes_and_one_map_per_arch(tmp_path)
     snakemake(root, "--workflow-profile", str(root / "profiles/local"), "--configfile", str(root / "cnn.yaml"),
               "--config", "experiments=tiny_cnn", "data_root=data", "--cores", "2")
     ds = load(root / "results/tiny_cnn/metrics.nc")
-    assert dict(ds.sizes) == {"arch": 2, "width": 2, "epoch": 2, "n_train": 1, "seed": 1}
+    assert dict(ds.sizes) == {"arch": 2, "width": 2, "epoch": 2, "n_train": 1, "seed": 1,
+                                "epoch_trained": 2}
     assert (ds["code_bits"] <= 256).all() and (ds["code_bits_total"] > 256).all()
     assert np.isfinite(ds["redundancy_test"]).all() and np.isfinite(ds["logreg_test"]).all()
     assert (ds["knn_test"].sel(epoch=2) > 0.3).all()

@@ -44,12 +44,20 @@ for _hash in REMEASURE:
     Path(LAYOUT.remeasure_receipt(_hash)).unlink(missing_ok=True)
 for _view in VIEWS:
     _wrong = plan_mismatch(LAYOUT.plan(_view), VIEWS[_view].plan())
-    if _wrong:  # cut short or edited: written again by the plan rule
-        print(f"acthash: {LAYOUT.plan(_view)}: {_wrong}; writing it again", file=sys.stderr)
-        Path(LAYOUT.plan(_view)).unlink()
+    if (
+        _wrong
+    ):  # cut short or edited: written again now, so that what reads it runs again
+        print(
+            f"acthash: {LAYOUT.plan(_view)}: {_wrong}; writing it again",
+            file=sys.stderr,
+        )
+        write_plan(VIEWS[_view].plan(), LAYOUT.plan(_view))
     # a published dataset removed or cut short since its merge: the staged one again
     if republish(LAYOUT.staged_metrics(_view), LAYOUT.metrics(_view)):
-        print(f"acthash: published {LAYOUT.metrics(_view)} again from its staged copy", file=sys.stderr)
+        print(
+            f"acthash: published {LAYOUT.metrics(_view)} again from its staged copy",
+            file=sys.stderr,
+        )
 for _hash, _problem in WORK.damaged.items():
     print(
         f"acthash: cell file {LAYOUT.cell(_hash)}: {_problem}; its pack job moves it to "

@@ -46,6 +46,11 @@ class CellCodes:
     pred_train: np.ndarray
     pred_test: np.ndarray
 
+    def __repr__(self) -> str:
+        kind = "packed bytes" if self.packed else "0/1"
+        return (f"CellCodes({self.path.name}, epoch {self.epoch}: train {self.train.shape} and test {self.test.shape} "
+                f"{kind}, {self.bits} units stored of {len(self.keep)} ({int(self.keep.sum())} not constant))")
+
 
 def cell_file(ds: Any, results: Path | str = RESULTS, **coords: Any) -> Path:
     """The cell file of the one cell of merged dataset `ds` that `coords` select (e.g. width=40, n_train=1000,

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from acthash.analysis.dims import grid_dims
 from acthash.analysis.plots import FACTORS, label
 from acthash.params.cell import FIELDS
 
@@ -27,7 +28,7 @@ def _at_reference(ds: xr.Dataset, keep: str, width: float | None) -> xr.Dataset:
     """`ds` with every dim but `keep` (and seed) at the reference: the given width, the last epoch, the
     largest n, a factor's default value (else its first)."""
     at: dict = {}
-    for d in ds.dims:
+    for d in grid_dims(ds):
         if d in (keep, "seed"):
             continue
         if d == "width":

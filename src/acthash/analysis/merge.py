@@ -12,6 +12,7 @@ import numpy as np
 import xarray as xr
 
 from acthash import __version__
+from acthash.analysis.dims import CURVE_DIM
 from acthash.analysis.phase import classify
 from acthash.params import registry
 from acthash.params.cell import ALWAYS_DIMS, FIELDS, GRID_AXES, PhaseRule, short_hash
@@ -28,6 +29,11 @@ class MergeError(ValueError):
 def _coord(values: list[Any]) -> np.ndarray:
     arr = np.asarray(sorted(set(values)))
     return arr.astype(np.int8) if arr.dtype == bool else arr
+
+
+def _position(axes: dict[str, Any], cell_dims: list[str], coords: dict[str, Any]) -> list[int]:
+    """The index of a cell (its grid-axis values `axes`) along each of `cell_dims`."""
+    return [int(np.searchsorted(coords[d], int(axes[d]) if isinstance(axes[d], bool) else axes[d])) for d in cell_dims]
 
 
 def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
@@ -49,8 +55,7 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     devices, trained_by = np.full(state.shape, "", dtype=object), np.full(state.shape, "", dtype=object)
     hash_of = {c["name"]: c["hash"] for c in plan["cells"]}
     for name, rec in records.items():
-        at = [int(np.searchsorted(coords[d], int(axes[name][d]) if isinstance(axes[name][d], bool) else axes[name][d]))
-              for d in cell_dims]
+        at = _position(axes[name], cell_dims, coords)
         state[tuple(at)], hashes[tuple(at)], digests[tuple(at)] = rec.status, hash_of[name], rec.digest
         devices[tuple(at)], trained_by[tuple(at)] = rec.origin
         for j, e in enumerate(rec.epochs):
@@ -73,6 +78,7 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     ds["trained_version"] = (cell_dims, trained_by.astype(str), {"long_name": "acthash version of training",
                                                                 "description": "the acthash version that trained "
                                                                 "the cell ('' where its file does not say)"})
+    ds = ds.assign(_curves(records, axes, cell_dims, coords).data_vars)
     for key in GRID_AXES:  # axes that do not vary become scalar coordinates (depth, dataset, ...)
         if key not in dims:
             value = next(iter(axes.values()))[key]
@@ -91,6 +97,30 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
                     phase_rule="under if R >= r_hi; sufficient if R <= r_lo and accuracy >= plateau - eps; "
                                "critical otherwise", phase=json.dumps(plan["phase"]), recipe=json.dumps(recipe))
     return ds
+
+
+CURVES = {"loss": ("train_loss", "training loss", "the epoch's mean training loss (with the L2 term) over its batches"),
+          "lr": ("train_lr", "learning rate", "the learning rate of the epoch")}
+
+
+def _curves(records: dict[str, Any], axes: dict[str, dict], cell_dims: list[str],
+            coords: dict[str, Any]) -> xr.Dataset:
+    """Each cell's per-epoch training curves (`CURVES`) along `epoch_trained` (1 … the longest run; NaN after a
+    cell stopped early or diverged)."""
+    longest = max((len(r.history.get("loss", ())) for r in records.values()), default=0)
+    shape = [len(coords[d]) for d in cell_dims] + [longest]
+    data = {key: np.full(shape, np.nan) for key in CURVES}
+    for name, rec in records.items():
+        at = tuple(_position(axes[name], cell_dims, coords))
+        for key in CURVES:
+            values = rec.history.get(key, np.zeros(0))
+            data[key][at][: len(values)] = values
+    dims = [*cell_dims, CURVE_DIM]
+    out = xr.Dataset({var: (dims, data[key], {"long_name": long, "description": doc})
+                      for key, (var, long, doc) in CURVES.items()},
+                     coords={CURVE_DIM: np.arange(1, longest + 1)})
+    out[CURVE_DIM].attrs.update(long_name="epoch trained", description="training epoch (1 = the first)")
+    return out
 
 
 def collect(plan: dict[str, Any], paths: list[Path]) -> dict[str, Any]:

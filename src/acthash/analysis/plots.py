@@ -10,22 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter, NullLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch, Rectangle  # noqa: E402
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter, NullLocator  # noqa: E402
-
-from acthash.analysis.boundaries import BOUNDARIES, N_BOOT, critical_widths  # noqa: E402
-from acthash.analysis.phase import REGIMES, SLICES, classify, margin  # noqa: E402
-from acthash.analysis.stats import mean_sd, pm  # noqa: E402
-from acthash.params.cell import ALWAYS_DIMS, GRID_AXES  # noqa: E402
-from acthash.params.registry import METRICS  # noqa: E402
+from acthash.analysis.boundaries import BOUNDARIES, N_BOOT, critical_widths
+from acthash.analysis.dims import grid_dims
+from acthash.analysis.phase import REGIMES, SLICES, classify, margin
+from acthash.analysis.stats import mean_sd, pm
+from acthash.params.cell import ALWAYS_DIMS, GRID_AXES
+from acthash.params.registry import METRICS
 
 COLORS = ["#f4b6b6", "#f7e39c", "#b7e2b1"]  # under, critical, sufficient
 LOG_DIMS = ("width", "epoch", "n_train")  # drawn on log axes in line plots when they span 10× or more
@@ -93,13 +91,13 @@ def _log_ticks(values: np.ndarray, most: int = 9) -> tuple[np.ndarray, list[str]
 
 def _reduce_to(ds: xr.Dataset, keep: tuple[str, ...]) -> xr.Dataset:
     """Fix every other dim at its last value (final epoch, largest n, ...) except seed."""
-    return ds.sel({d: ds[d].values[-1] for d in ds.dims if d not in keep and d != "seed"})
+    return ds.sel({d: ds[d].values[-1] for d in grid_dims(ds) if d not in keep and d != "seed"})
 
 
 def _fixed(ds: xr.Dataset, sub: xr.Dataset, skip: tuple[str, ...] = ()) -> str:
     """One line: the grid dims `sub` holds fixed (its value of each, also those a user selected before, e.g.
     `ds.sel(n_train=10000)`), the dataset and network, the seeds; dims in `skip` are left out."""
-    held = [d for d in ds.dims if d != "seed" and d not in sub.dims]
+    held = [d for d in grid_dims(ds) if d != "seed" and d not in sub.dims]
     held += [d for d in ALWAYS_DIMS + CONTEXT
              if d != "seed" and d in sub.coords and sub[d].ndim == 0 and d not in held]
     held = [d for d in held if d not in skip]
@@ -355,7 +353,7 @@ def figures(ds: xr.Dataset) -> Iterator[tuple[str, plt.Figure]]:
     and n_train vary (`boundary_lines`), and metric
     panels against each varying dim, coloured by the most telling other one (none when no metric has a
     value, e.g. every cell diverged)."""
-    varying = [d for d in ds.dims if d != "seed" and ds.sizes[d] > 1]
+    varying = [d for d in grid_dims(ds) if d != "seed" and ds.sizes[d] > 1]
     archs = [str(a) for a in ds["arch"].values] if "arch" in varying else [None]
     for (x, y), facet in zip(SLICES, ("epoch", "n_train", "width")):
         if x in varying and y in varying:

@@ -56,6 +56,8 @@ class Trainer(Readout, TrainState):
         check_packable(cells, [len(s.rows) for s in samples])
         self.cells, self.samples, self.device = list(cells), list(samples), torch.device(device)
         self.log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+        # called after each epoch trained with (epoch, last epoch, members training, members, seconds)
+        self.progress: Callable[[int, int, int, int, float], None] | None = None
         c0 = cells[0]
         self.x_np, self.image_shape = x_train, image_shape or tuple(x_train.shape[1:])
         self.x = torch.as_tensor(x_train.reshape(len(x_train), -1), dtype=dtype, device=self.device)
@@ -213,6 +215,8 @@ class Trainer(Readout, TrainState):
                 self.log(f"epoch {self.epoch}/{checkpoints[-1]} members={len(self.cells)} active={n_active} "
                          f"loss_mean={np.mean(losses) if losses else float('nan'):.4f} "
                          f"lr={_lr(self.cells[0], self.epoch):.1e} {time.perf_counter() - t0:.2f}s")
+                if self.progress:
+                    self.progress(self.epoch, checkpoints[-1], n_active, len(self.cells), time.perf_counter() - t0)
             if self.epoch in checkpoints:
                 self.evaluate()
             due = self.epoch in checkpoints or time.perf_counter() - saved >= state_every_s

@@ -40,7 +40,8 @@ class TrainState:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for a bad file
             os.replace(path, path.with_name(path.name + ".damaged"))
-            self.log(f"training state {path} unreadable ({type(err).__name__}: {str(err)[:200]}); moved to "
+            why = (str(err).strip().splitlines() or [""])[0][:200]
+            self.log(f"training state {path} unreadable ({type(err).__name__}: {why}); moved to "
                      f"{path.name}.damaged, training from the start")
             return False
         if state["hashes"] != [c.param_hash for c in self.cells]:

@@ -69,16 +69,27 @@ def _cmd_cell(args: argparse.Namespace) -> None:
 def _cmd_run_pack(args: argparse.Namespace) -> None:
     from acthash.params.layout import Layout
     from acthash.run.plan import plan_cells, read_plan
+    from acthash.run.progress import Progress
     from acthash.run.runner import run_layout_pack
 
     print(f"=== run-pack {args.pack or ''} started {time.strftime('%Y-%m-%d %H:%M:%S')} (pid {os.getpid()}) ===",
-          file=sys.stderr, flush=True)  # the rules append each attempt to the pack's log
+          file=sys.stderr, flush=True)  # the start of this attempt, in the pack's log
     by_hash = {c.param_hash: c for c in plan_cells(read_plan(args.plan))}
     missing = [h for h in args.cells if h not in by_hash]
     if missing:
         raise ValueError(f"{args.plan}: holds no cell {', '.join(missing)}")
-    run_layout_pack([by_hash[h] for h in args.cells], Layout(args.results), args.data_root, args.device,
-                    args.backend, args.pack, args.train_only, args.state_every_min)
+    if args.threads:  # the cores this job was given (at most OMP_NUM_THREADS): jobs side by side do not oversubscribe
+        import numba
+        import torch
+
+        threads = min(args.threads, int(os.environ.get("OMP_NUM_THREADS") or args.threads))
+        torch.set_num_threads(threads)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    label = f"pack {args.pack or ''}".strip()
+    outs = run_layout_pack([by_hash[h] for h in args.cells], Layout(args.results), args.data_root, args.device,
+                           args.backend, args.pack, args.train_only, args.state_every_min, Progress(label))
+    print(f"{label}: {'trained' if args.train_only else f'{len(outs)} cell files in ' + args.results + '/cells'}",
+          flush=True)
 
 
 def _cmd_measure(args: argparse.Namespace) -> None:
@@ -104,6 +115,9 @@ def _cmd_merge(args: argparse.Namespace) -> None:
 
 
 def _cmd_plot(args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, whatever display the job has (the library leaves the backend alone)
     from acthash.analysis.plots import publish_figures, render_all
 
     for path in render_all(args.metrics, args.staged):
@@ -207,6 +221,9 @@ def _cmd_compare_paper(args: argparse.Namespace) -> None:
         return datasets
 
     paths = args.datasets or [p for e in EXPERIMENTS if (p := Path(Layout(args.results).metrics(e))).exists()]
+    if not paths:
+        raise FileNotFoundError(f"no merged dataset of a paper experiment ({', '.join(EXPERIMENTS)}) under "
+                                f"{args.results}; name the files to compare (e.g. docs/reproduction/*.nc)")
     table = compare_paper(by_experiment(paths), every_row=args.all)
     if args.beside:
         table = side_by_side(table, compare_paper(by_experiment(args.beside), every_row=True), tuple(args.labels))
@@ -318,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "run-pack of the same cells measures them: the workflow's measure_on=cpu)")
     p.add_argument("--state-every-min", type=float, default=STATE_EVERY_MIN, help="save the training state at "
                    "least this often (minutes), besides each checkpoint (default %(default)g)")
+    p.add_argument("--threads", type=int, default=None, help="compute threads (torch, numba): the cores the job was "
+                   "given (the rules pass Snakemake's threads), at most OMP_NUM_THREADS; default: torch's")
     p.set_defaults(func=_cmd_run_pack)
 
     p = sub.add_parser("measure", help="recompute a cell file's code metrics (e.g. another --knn-k); a file named "

@@ -1,6 +1,7 @@
 """Locks that keep two processes from computing the same cell at once: a pack job holds one per cell for its
-whole run. They live beside the cell files (`.<hash>.lock`), so they hold across Snakemake invocations and
-cluster nodes that share the results tree, and they are POSIX record locks, so they die with their process."""
+whole run. They live beside the cell files (`.<hash>.lock`, removed by their holder when it is done), so they
+hold across Snakemake invocations and cluster nodes that share the results tree, and they are POSIX record
+locks, so they die with their process."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 
 def lock_path(out: Path) -> Path:
@@ -21,25 +23,38 @@ def lock_path(out: Path) -> Path:
 def cell_locks(outs: Sequence[Path], say: Callable[[str], None]) -> Iterator[None]:
     """Hold the lock of every cell file of `outs` (taken in sorted order, so two packs sharing cells cannot
     deadlock); a lock another process holds is waited for, saying who holds it."""
-    held = []
+    held: list[tuple[Path, TextIO]] = []
     try:
         for out in sorted({Path(o) for o in outs}, key=str):
             path = lock_path(out)
             path.parent.mkdir(parents=True, exist_ok=True)
-            f = open(path, "a+")
-            held.append(f)
-            try:
-                fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                f.seek(0)
-                holder = f.read().strip() or "another process"
-                say(f"cell {out.stem}: being computed by {holder} (lock {path}); waiting until it ends")
-                fcntl.lockf(f, fcntl.LOCK_EX)
+            f = _lock(path, out.stem, say)
+            held.append((path, f))
             f.seek(0)
             f.truncate()
             f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
             f.flush()
         yield
     finally:
-        for f in held:
+        for path, f in held:
+            path.unlink(missing_ok=True)  # still held: a waiter then finds its file gone and takes a new one
             f.close()
+
+
+def _lock(path: Path, cell: str, say: Callable[[str], None]) -> TextIO:
+    """The open lock file at `path`, locked by this process (waiting for its holder if need be)."""
+    while True:
+        f = open(path, "a+")
+        try:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            say(f"cell {cell}: being computed by {holder} (lock {path}); waiting until it ends")
+            fcntl.lockf(f, fcntl.LOCK_EX)
+        try:
+            if os.fstat(f.fileno()).st_ino == os.stat(path).st_ino:
+                return f
+        except FileNotFoundError:
+            pass
+        f.close()  # its holder removed the file when done: lock the one at `path` now

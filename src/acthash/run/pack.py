@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import h5py
@@ -40,12 +40,12 @@ def pick_device(device: str = "auto") -> str:
 
 def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, device: str = "auto",
                state_path: Path | str | None = None, dtype: torch.dtype = torch.float32,
-               state_every_min: float = STATE_EVERY_MIN) -> Path:
+               state_every_min: float = STATE_EVERY_MIN, progress: Callable | None = None) -> Path:
     """Train `cells` as one stacked model and write every member's codes into the pack file `out`.
 
     With `state_path`, the training state is saved at each checkpoint epoch and after the first epoch that
     ends `state_every_min` minutes after the last save, a rerun resumes from it, and it is removed once the
-    pack file is complete.
+    pack file is complete. `progress`: called after each epoch (`Trainer.progress`).
     """
     device = pick_device(device)
     env = {k: os.environ.get(k, "-") for k in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_ARRAY_TASK_ID")}
@@ -65,6 +65,7 @@ def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, de
     else:
         trainer = Trainer(cells, samples, arrays.x_train, arrays.x_test, arrays.y_test, arrays.n_classes, device,
                           dtype, image_shape=arrays.image_shape)
+        trainer.progress = progress
         results = trainer.run(Path(state_path) if state_path else None, 60 * state_every_min)
         trained_on = device_name(device)
         t0 -= trainer.seconds_before  # a resumed run counts its earlier processes' training time too

@@ -40,7 +40,7 @@ def read_plan(path: Path | str) -> dict[str, Any]:
 
 def plan_mismatch(path: Path | str, plan: dict[str, Any]) -> str | None:
     """Why the plan.json at `path` is not `plan` (the config's), or None when it is or does not exist: a file cut
-    short or edited by hand is never trusted over the config (the workflow removes it and writes it again)."""
+    short or edited by hand is never trusted over the config (the workflow writes it again)."""
     path = Path(path)
     if not path.exists():
         return None

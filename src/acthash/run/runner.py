@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ def _holds(codes: Path, cells: Sequence[Cell]) -> bool:
 def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path | str, work: Path | str,
              device: str = "auto", backend: str = "fast", metric_device: str = "cpu",
              damaged: Layout | None = None, train_only: bool = False,
-             state_every_min: float = STATE_EVERY_MIN) -> list[Path]:
+             state_every_min: float = STATE_EVERY_MIN, progress: Callable | None = None) -> list[Path]:
     """Make `outs[i]` the complete cell file of `cells[i]`, training only the cells that lack one.
 
     `work`: path stem of the job's working files: `<work>.h5` (the pack's codes), `<work>.state.pt` (training
@@ -64,16 +64,17 @@ def run_pack(cells: Sequence[Cell], outs: Sequence[Path | str], data_root: Path 
     file is complete (a later call measures); returns [] then. The training state is saved at every
     checkpoint epoch and at least every `state_every_min` minutes of training. The cells' locks
     (`run.locks`) are held throughout: a second job for any of them waits, then finds what the first wrote.
+    `progress`: called after each epoch trained (`Trainer.progress`).
     """
     outs = [Path(o) for o in outs]
     with cell_locks(outs, _say):  # another job computing one of these cells: wait for it, then look again
         return _run_pack_locked(cells, outs, data_root, work, device, backend, metric_device, damaged, train_only,
-                                state_every_min)
+                                state_every_min, progress)
 
 
 def _run_pack_locked(cells: Sequence[Cell], outs: list[Path], data_root: Path | str, work: Path | str, device: str,
                      backend: str, metric_device: str, damaged: Layout | None, train_only: bool,
-                     state_every_min: float) -> list[Path]:
+                     state_every_min: float, progress: Callable | None) -> list[Path]:
     from acthash.run.pack import measure_member, train_pack
 
     codes, state_path, staged = work_files(work)
@@ -92,7 +93,7 @@ def _run_pack_locked(cells: Sequence[Cell], outs: list[Path], data_root: Path | 
         _say(f"codes of every cell already in {codes}; measuring")
     else:
         train_pack([c for c, _, _ in todo], data_root, codes, device, state_path=state_path,
-                   state_every_min=state_every_min)
+                   state_every_min=state_every_min, progress=progress)
     if train_only:
         return []
     for cell, out, _ in todo:
@@ -129,7 +130,7 @@ def _clear_leftovers(outs: Sequence[Path], codes: Path, state: Path, staged: Pat
 
 def run_layout_pack(cells: Sequence[Cell], layout: Layout, data_root: Path | str, device: str = "auto",
                     backend: str = "fast", pid: str | None = None, train_only: bool = False,
-                    state_every_min: float = STATE_EVERY_MIN) -> list[Path]:
+                    state_every_min: float = STATE_EVERY_MIN, progress: Callable | None = None) -> list[Path]:
     """`run_pack` with the paths of `layout` for pack `pid` (default: the hash of the cells' hashes), metrics
     on the training device; writes the pack's receipt (the cell files) when done, or with `train_only` stops
     at the codes file `layout.pack_codes(pid)`."""
@@ -138,7 +139,8 @@ def run_layout_pack(cells: Sequence[Cell], layout: Layout, data_root: Path | str
     pid = pid or pack_id(c.param_hash for c in cells)
     device = pick_device(device)
     outs = run_pack(cells, [layout.cell(c.param_hash) for c in cells], data_root, layout.pack_work(pid), device,
-                    backend, device, damaged=layout, train_only=train_only, state_every_min=state_every_min)
+                    backend, device, damaged=layout, train_only=train_only, state_every_min=state_every_min,
+                    progress=progress)
     if train_only:
         return outs
     atomic_text(layout.pack_receipt(pid), json.dumps({"pack": pid, "cells": [str(p) for p in outs]}, indent=1))

@@ -30,7 +30,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +190,8 @@ def codes_seal(cg: h5py.Group, units: np.ndarray | None) -> str:
 
 @dataclass
 class CellRecord:
-    """What the merge needs from a cell file. `noisy`: some training labels are corrupted (label noise)."""
+    """What the merge needs from a cell file. `noisy`: some training labels are corrupted (label noise);
+    `history`: the per-epoch training curves (`loss`, `lr`: one value per epoch trained)."""
 
     path: Path
     params: dict[str, Any]
@@ -199,6 +200,7 @@ class CellRecord:
     metrics: dict[str, np.ndarray]
     attrs: dict[str, Any]
     noisy: bool = False
+    history: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def digest(self) -> str:
@@ -220,7 +222,8 @@ def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
             metrics = {k: f[f"metrics/{k}"][()] for k in f["metrics"]}
             rec = CellRecord(Path(path), stored_params(json.loads(f.attrs["params"])), str(f.attrs["status"]),
                              f["epochs"][()],
-                             metrics, {k: f.attrs[k] for k in f.attrs}, bool(f["labels/noise_mask"][()].any()))
+                             metrics, {k: f.attrs[k] for k in f.attrs}, bool(f["labels/noise_mask"][()].any()),
+                             {k: f[f"history/{k}"][()] for k in f.get("history", {})})
         except KeyError as err:
             raise CellFileError(f"{path}: corrupt, lacks {err}") from err
     if "seal" in rec.attrs and rec.attrs["seal"] != rec.digest:  # files before 0.4.0 have no seal
