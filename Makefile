@@ -14,7 +14,7 @@ TEST_WORKERS ?= 3
 # would otherwise wait about 10 s in every Snakemake process. SLURM runs (PROFILE=slurm) keep the site's config.
 RUN_ENV = PATH=$(abspath $(BIN)):$$PATH $(if $(filter local,$(PROFILE)),SLURM_CONF=/dev/null)
 
-.PHONY: install demo report test test-fast bench estimate lint clean-results
+.PHONY: install demo report test test-fast bench estimate lint reproduce clean-results
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/run_all.py
+
+# reruns every committed dataset of docs/evidence.yaml (estimates first; resumable), copies them into docs/ and
+# rewrites the generated tables: hours on a CPU
+reproduce: $(STAMP)
+	$(RUN_ENV) $(BIN)/acthash evidence reproduce
 
 estimate: $(STAMP)
 	$(BIN)/acthash estimate $(EXPERIMENTS)

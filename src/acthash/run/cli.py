@@ -266,7 +266,22 @@ def _cmd_effects(args: argparse.Namespace) -> None:
     print(effects_table(effects, phase), end="")
     if args.figure:
         effects_figure(effects, phase).savefig(args.figure, dpi=130, bbox_inches="tight")
-        print(f"figure: {args.figure}")
+        print(f"figure: {args.figure}", file=sys.stderr)
+
+
+def _cmd_evidence(args: argparse.Namespace) -> None:
+    from acthash.run.evidence import REGISTRY, reproduce, stale_tables, write_tables
+
+    if args.action == "check":
+        stale = stale_tables(args.root)
+        if stale:
+            raise ValueError(f"not what their commands ({REGISTRY}) print on the committed data: {', '.join(stale)}; "
+                             "`acthash evidence tables` rewrites them")
+        print("every generated table is its command's output on the committed data")
+    elif args.action == "tables":
+        print("\n".join(write_tables(args.root)))
+    else:
+        reproduce(args.root, dry_run=args.dry_run)
 
 
 def _cmd_params(args: argparse.Namespace) -> None:
@@ -436,6 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("factors", nargs="+", help="merged datasets each varying one factor (e.g. mnist_weight_decay)")
     p.add_argument("--figure", help="also draw the ranges into this file (PNG or SVG)")
     p.set_defaults(func=_cmd_effects)
+
+    p = sub.add_parser("evidence", help="the committed evidence (docs/evidence.yaml): check the generated tables, "
+                       "rewrite them, or reproduce every dataset and table (resumable; make reproduce)")
+    p.add_argument("action", choices=["check", "tables", "reproduce"])
+    p.add_argument("--root", default=".", help="the repository (default: here)")
+    p.add_argument("--dry-run", action="store_true", help="reproduce: print the commands only")
+    p.set_defaults(func=_cmd_evidence)
 
     p = sub.add_parser("params", help="every cell and phase parameter: default, allowed values, meaning")
     p.set_defaults(func=_cmd_params)

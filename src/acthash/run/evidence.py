@@ -1,0 +1,122 @@
+"""The committed evidence (docs/evidence.yaml): which merged dataset comes from which experiment and view, and
+which table is the output of which command. `acthash evidence` checks the tables against their commands on the
+committed data, rewrites them, or regenerates everything: each dataset rerun by the workflow (resumable: cells
+already computed are kept), copied into docs/, then the tables."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REGISTRY = "docs/evidence.yaml"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One committed dataset: made by the workflow (`experiment`, `config` overrides, `view`, `configfile`) or
+    by an acthash `command` whose `--out` is the file."""
+
+    path: str
+    experiment: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    view: str = ""
+    configfile: str = ""
+    command: str = ""
+
+    @property
+    def overrides(self) -> list[str]:
+        """The `config` overrides and the view name as `key=value` words (`--config`, `acthash estimate --set`)."""
+        return [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in self.config.items()] + \
+            ([f"view={self.view}"] if self.view else [])
+
+    def snakemake_args(self) -> list[str]:
+        """The workflow's arguments that make this dataset's view."""
+        extra = ["--configfile", self.configfile] if self.configfile else []
+        return [*extra, "--config", f"experiments={self.experiment}", *self.overrides]
+
+    def estimate_args(self) -> list[str]:
+        """`acthash estimate`'s arguments for this dataset's view."""
+        config = ["--config", self.configfile] if self.configfile else []
+        return [self.experiment, *config, *(["--set", *self.overrides] if self.overrides else [])]
+
+    @property
+    def view_name(self) -> str:
+        """The view the workflow gives it (and its merged dataset's `view` attribute)."""
+        return f"{self.experiment}@{self.view}" if self.view else self.experiment
+
+
+def read_registry(root: Path | str = ".") -> tuple[list[Dataset], dict[str, str]]:
+    """(datasets, table path → acthash command line) of the registry under `root`."""
+    reg = yaml.safe_load((Path(root) / REGISTRY).read_text())
+    return [Dataset(path, **entry) for path, entry in reg["datasets"].items()], dict(reg["tables"])
+
+
+def table_output(command: str, root: Path | str = ".", figures: bool = True) -> str:
+    """What the acthash command line `command` prints, run in `root` (its paths are relative to it); without
+    `figures`, a `--figure` it writes beside its table is left out (the table is the same)."""
+    from acthash.run.cli import build_parser
+
+    words = shlex.split(command)
+    if not figures and "--figure" in words:
+        at = words.index("--figure")
+        del words[at: at + 2]
+    out, here = io.StringIO(), os.getcwd()
+    args = build_parser().parse_args(words)
+    try:
+        os.chdir(root)
+        with contextlib.redirect_stdout(out):
+            args.func(args)
+    finally:
+        os.chdir(here)
+    return out.getvalue()
+
+
+def stale_tables(root: Path | str = ".") -> list[str]:
+    """The tables of the registry that are not what their commands print on the committed data."""
+    _, tables = read_registry(root)
+    return [path for path, command in tables.items()
+            if (Path(root) / path).read_text() != table_output(command, root, figures=False)]
+
+
+def write_tables(root: Path | str = ".") -> list[str]:
+    """Rewrite every table of the registry from its command; returns their paths."""
+    _, tables = read_registry(root)
+    for path, command in tables.items():
+        (Path(root) / path).write_text(table_output(command, root))
+    return list(tables)
+
+
+def reproduce(root: Path | str = ".", dry_run: bool = False, profile: str = "profiles/local") -> list[str]:
+    """Regenerate every dataset of the registry, then its tables: first the cost of each workflow dataset
+    (`acthash estimate`), then each by Snakemake (cells already computed are kept, so a rerun resumes), its
+    merged dataset copied to its place under docs/, each command dataset by its command. With `dry_run`, only
+    the commands, in order. Returns them."""
+    datasets, _ = read_registry(root)
+    steps = [["acthash", "estimate", *d.estimate_args()] for d in datasets if not d.command]
+    for d in datasets:
+        if d.command:
+            steps.append(["acthash", *shlex.split(d.command), "--out", d.path])
+        else:
+            steps.append(["snakemake", "--workflow-profile", profile, *d.snakemake_args()])
+            steps.append(["cp", f"results/{d.view_name}/metrics.nc", d.path])
+    for step in steps:
+        print(shlex.join(step), file=sys.stderr, flush=True)
+        if dry_run:
+            continue
+        if step[0] == "cp":
+            shutil.copyfile(Path(root) / step[1], Path(root) / step[2])
+        else:
+            subprocess.run(step, cwd=root, check=True)
+    if not dry_run:
+        write_tables(root)
+    return [shlex.join(s) for s in steps]
