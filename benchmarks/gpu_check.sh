@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU check and benchmark in one call, for a lent GPU machine (see docs/benchmarks.md):
+# Every GPU check and benchmark in one call, on a machine with a GPU (see docs/benchmarks.md):
 #   GPU tests, the benchmarks on the device (incl. CNN code extraction), one pack job end to end on the GPU and on
 #   the CPU, and the full MNIST width grid end to end.
 # Needs data/MNIST/raw (carry it: about 11 MB) and torch with CUDA on the machine. Writes to $OUT (or results/).

@@ -19,8 +19,9 @@ pytest_plugins = ["tests.slurm_support"]  # the SLURM cluster fixture (slurm_clu
 # oversubscribing them (multi-threaded torch processes side by side slow each other about 10x here).
 # The slowest files go first, so that what the SLURM worker takes on after its file is short. Timings:
 # docs/benchmarks.md.
-SLOWEST_FIRST = ("test_slurm.py", "test_workflow.py", "test_cnn.py", "test_cli.py", "test_metrics_real.py",
-                 "test_metrics.py", "test_train.py", "test_cellcodes.py", "test_factors.py", "test_data.py")
+SLOWEST_FIRST = ("test_slurm.py", "test_workflow.py", "test_cnn.py", "test_cli.py", "test_faults.py",
+                 "test_metrics_real.py", "test_metrics.py", "test_train.py", "test_cellcodes.py", "test_factors.py",
+                 "test_data.py")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -22,7 +22,7 @@ from .conftest import assert_pack_equals_alone, make_trainer
 @pytest.mark.parametrize("arch, width, bits", [("vgg16", 64, 277504), ("resnet18", 64, 557056),
                                                 ("resnet20", 16, 188416)])
 def test_code_lengths_of_the_reference_networks(arch, width, bits):
-    """SPEC Part B §2.5 counts the bits of every ReLU of the reference networks on 32×32 CIFAR-10."""
+    """docs/spec.md Part B §2.5 counts the bits of every ReLU of the reference networks on 32×32 CIFAR-10."""
     assert StackedCNN(arch, (3, 32, 32), 10, width, [0], None, **BN).code_lengths == [bits]
     if arch == "vgg16":  # 28×28 digits are padded to 32×32, so VGG's five poolings are defined
         assert StackedCNN(arch, (1, 28, 28), 10, width, [0], None, **BN).code_lengths == [bits]

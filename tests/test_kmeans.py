@@ -109,7 +109,7 @@ def test_same_codes_give_bit_identical_code_metrics_under_other_thread_counts(tm
         arrays = {f"stored_{k}": f[k] for k in ("train", "test", "y_train", "y_test", "bits")}
     rng = np.random.default_rng(5)
     protos = rng.random((10, 120)) < 0.5
-    for split, n in (("train", 12000), ("test", 3000)):
+    for split, n in (("train", 6000), ("test", 2000)):
         y = rng.integers(0, 10, n)
         arrays[f"wide_{split}"] = np.packbits(protos[y] ^ (rng.random((n, 120)) < 0.25), axis=1)
         arrays[f"wide_y_{split}"] = y

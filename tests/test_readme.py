@@ -33,3 +33,11 @@ def test_the_readme_estimate_transcript_is_what_the_command_prints(tmp_path):
                 assert len(got.split(", ")) == int(count[1]) if count else got.endswith(tail), (want, got)
             else:
                 assert got == want, command
+
+
+def test_every_file_the_docs_name_is_in_the_repository():
+    """The docs cite files of the repository only (the science spec is docs/spec.md)."""
+    docs = [REPO / "README.md", *REPO.glob("docs/**/*.md"), *REPO.glob("config/*.md"), *REPO.glob("profiles/*.md")]
+    named = {m for d in docs for m in re.findall(r"\bdocs/[\w/@.+-]*\.(?:md|nc|yaml|ipynb|png|svg)\b", d.read_text())}
+    assert named and not sorted(n for n in named if not (REPO / n).exists())
+    assert not [d for d in docs if re.search(r"\bSPEC\b", d.read_text()) and d.name != "spec.md"]

@@ -1,4 +1,4 @@
-"""The paper's figure values (SPEC Part B §6.1, F1–F16) beside ours: `compare_paper` takes merged datasets and
+"""The paper's figure values (docs/spec.md Part B §6.1, F1–F16) beside ours: `compare_paper` takes merged datasets and
 returns one row per value, with the verdict.
 
 Each `Target` names the shipped experiment whose merged dataset holds it, the variable, the coordinates
@@ -70,7 +70,7 @@ TARGETS: tuple[Target, ...] = (
                                                   "is 200"), ("mnist_epochs_figure", ""))
       for t in (
           *(Target("F11", experiment, "redundancy_train", {"width": w, "epoch": 0}, bound, most=True)
-            for w, bound in ((40, 0.07), (50, 0.05), (60, 0.01))),  # SPEC §4.2: ≤ .07 / .05 / .01
+            for w, bound in ((40, 0.07), (50, 0.05), (60, 0.01))),  # docs/spec.md §4.2: ≤ .07 / .05 / .01
           *_series("F11", experiment, "redundancy_train", "width", {40: (0.55, 0.08), 50: (0.36, 0.08),
                                                                     60: (0.19, 0.08)}, {"epoch": 1}),
           *_series("F11", experiment, "redundancy_train", "width", {40: (0.10, 0.03), 50: (0.047, 0.03),

@@ -1,8 +1,8 @@
-"""The activation hash phase chart (SPEC Part A §6, Part B §3.1): regimes from redundancy and accuracy plateaus,
+"""The activation hash phase chart (docs/spec.md Part A §6, Part B §3.1): regimes from redundancy and accuracy plateaus,
 and how robust each cell's regime is to the rule's thresholds.
 
 A 2-D slice of the chart (e.g. width × n_train at one epoch) classifies every cell against the accuracy
-plateau of that slice (SPEC Part B §3.1: the maximum of the seed-mean accuracy over the slice), unless the
+plateau of that slice (docs/spec.md Part B §3.1: the maximum of the seed-mean accuracy over the slice), unless the
 rule fixes other plateau dims, the whole grid or a number (`PhaseRule.plateau_over`). The merged dataset's
 `regime` is the width × epoch slice at each n_train (the other axes held).
 """

@@ -181,7 +181,7 @@ REGIME_RULE = "colour: regime of the seed means against the slice's accuracy pla
 def regime_map(ds: xr.Dataset, x: str = "width", y: str = "n_train", ax: plt.Axes | None = None) -> plt.Axes:
     """The phase chart over (x, y): each grid cell one block at its grid value (log axes for width, epochs and
     sample size, epoch 0 at 0.5), coloured by the regime of its seed-mean metrics against the accuracy
-    plateau of this slice (SPEC Part B §3.1); hatched: no data; ✕: fewer than 80 % of seeds share the regime;
+    plateau of this slice (docs/spec.md Part B §3.1); hatched: no data; ✕: fewer than 80 % of seeds share the regime;
     dot: a near-tie (moving r_hi, r_lo or eps by 10 % changes it). Contours of R_test (solid, 0.5 / 0.1 /
     0.01) and K-NN test accuracy (dashed, 0.9 / 0.7 / 0.5), interpolated in log coordinates, where both axes
     are numeric. Other dims are fixed at their last value (final epoch, largest n, ...), as the title says;

@@ -1,6 +1,6 @@
 """Data augmentation for training batches (never for codes).
 
-MLPs (SPEC Part B §2.7 proposal): small random rotations and shifts for digits and clothes, random 4-pixel
+MLPs (docs/spec.md Part B §2.7 proposal): small random rotations and shifts for digits and clothes, random 4-pixel
 shifts for CIFAR-10/SVHN with horizontal flips for CIFAR-10. CNNs (the reference's `ImageDataGenerator`,
 §2.5): rotations up to 15°, shifts up to 10 % of the side, horizontal flips except for digits (§5 #14).
 """

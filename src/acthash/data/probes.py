@@ -1,4 +1,4 @@
-"""Random inputs shaped like the data, for the random-input redundancy probe (SPEC Part B §1.7, bug 13)."""
+"""Random inputs shaped like the data, for the random-input redundancy probe (docs/spec.md Part B §1.7, bug 13)."""
 
 from __future__ import annotations
 

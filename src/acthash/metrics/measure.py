@@ -51,7 +51,7 @@ def code_metrics(
     hashes: tuple[np.ndarray, np.ndarray] | None = None, y_true: np.ndarray | None = None,
     whole_keep: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Metrics of SPEC Part A §2 from packed codes (train rows = the cell's n examples, untiled); `n_classes`
+    """Metrics of docs/spec.md Part A §2 from packed codes (train rows = the cell's n examples, untiled); `n_classes`
     and the cell's `recipe` (K-NN neighbours, K-Means restarts, logistic-regression solver).
 
     `keep`: (length,) bool mask of units not constant over train ∪ test; K-Means and logistic regression see

@@ -1,4 +1,4 @@
-"""A pack of M CNNs (VGG-16/19 with BN, CIFAR-style ResNet-18/20; SPEC Part B §2.5) as one model.
+"""A pack of M CNNs (VGG-16/19 with BN, CIFAR-style ResNet-18/20; docs/spec.md Part B §2.5) as one model.
 
 Every convolution is one grouped convolution over the M members' channels laid side by side (member m owns
 channels m·C … (m+1)·C − 1 of every layer), so each member keeps its own weights, BN statistics and data

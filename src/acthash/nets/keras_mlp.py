@@ -1,5 +1,5 @@
 """The released MLP recipe run in Keras itself (tf-keras, the Keras 2 API; `pip install -e .[keras]`): one
-network per cell, built, trained and read as the reference scripts do (SPEC Part B §2.2–2.4), so that its codes,
+network per cell, built, trained and read as the reference scripts do (docs/spec.md Part B §2.2–2.4), so that its codes,
 scored by acthash's own metric code, separate "our port differs from Keras" from "the figures came from other
 code". A cell with `framework: keras` trains here instead of in the stacked trainer; everything after training
 (cell files, metrics, merge, compare-paper, plots) is shared.

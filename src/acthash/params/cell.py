@@ -3,7 +3,7 @@ of the phase-chart rule. Light on purpose (no numpy, torch or xarray): the Snake
 
 Each `Cell` field carries its type, default, bounds or choices, description and whether it is a grid axis;
 the workflow's config validation, the `acthash cell` options, `acthash params` (the documented key list)
-and the checks below are all derived from these fields. Defaults are the reference recipe (SPEC Part A §3).
+and the checks below are all derived from these fields. Defaults are the reference recipe (docs/spec.md Part A §3).
 """
 
 from __future__ import annotations
@@ -281,7 +281,7 @@ def validate(cell: Cell) -> list[str]:
 
 @dataclass(frozen=True)
 class PhaseRule:
-    """The phase-chart rule (SPEC Part A §6): under if R >= r_hi; sufficient if R <= r_lo and the accuracy
+    """The phase-chart rule (docs/spec.md Part A §6): under if R >= r_hi; sufficient if R <= r_lo and the accuracy
     >= its plateau - eps; critical otherwise. The `phase:` block of the config sets these keys."""
 
     r_hi: float = param(0.1, "under-expressive if R >= r_hi", lo=0, hi=1)
@@ -292,8 +292,8 @@ class PhaseRule:
     r_metric: str = param("test", "which redundancy ratio: test, train or the larger (max)",
                           choices=("test", "train", "max"))
     plateau_over: Any = param("slice", 'where the seed-mean accuracy is maximised to get its plateau: "slice" (the '
-                              'two dims of the chart slice drawn, SPEC; the merged regime: width × epoch), a list '
-                              'of dims, "all", or a fixed number')
+                              'two dims of the chart slice drawn, docs/spec.md; the merged regime: width × epoch), '
+                              'a list of dims, "all", or a fixed number')
 
     def __post_init__(self) -> None:
         fields = {f.name: f for f in dataclasses.fields(self)}
