@@ -81,12 +81,10 @@ def reseal(f) -> None:
     a rewrite by acthash (another measurement) rather than damage."""
     import json
 
-    from acthash.params.cell import stored_params
     from acthash.run.store import record_digest
 
     metrics = {k: f[f"metrics/{k}"][()] for k in f["metrics"]}
-    f.attrs["seal"] = record_digest(stored_params(json.loads(f.attrs["params"])), str(f.attrs["status"]),
-                                    f["epochs"][()], metrics)
+    f.attrs["seal"] = record_digest(json.loads(f.attrs["params"]), str(f.attrs["status"]), f["epochs"][()], metrics)
 
 
 def make_trainer(cells, dtype: torch.dtype = torch.float64, device: str = "cpu"):

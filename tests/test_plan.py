@@ -146,6 +146,26 @@ def test_leftovers_of_killed_writers_are_removed_and_the_pack_completes(tmp_path
     assert not [p for p in junk if p.exists()] and not staged.exists()
 
 
+def test_a_pack_codes_file_with_damaged_codes_is_trained_again(tmp_path, capsys):
+    """A flipped bit in a pack's codes file (left by a training job for its measuring job) breaks a codes seal:
+    the next run of the pack trains again instead of failing on it every time."""
+    import h5py
+
+    from acthash.params.layout import work_files
+
+    layout = Layout(str(tmp_path / "r"))
+    cells = [Cell(dataset="digits", width=w, n_train=300, checkpoints=(0, 1), kmeans_n_init=2) for w in (4, 6)]
+    pid = pack_id(c.param_hash for c in cells)
+    run_layout_pack(cells, layout, ".", device="cpu", train_only=True)
+    codes = work_files(layout.pack_work(pid))[0]
+    with h5py.File(codes, "a") as f:
+        f["members/0000/codes/1/train"][0, 0] ^= 1
+    outs = run_layout_pack(cells, layout, ".", device="cpu", pid=pid)
+    assert f"{codes}: the stored codes of epoch 1 changed since they were written (their seal does not match): " \
+           "training the pack again" in capsys.readouterr().err
+    assert [read_cell(o).params["width"] for o in outs] == [4, 6]
+
+
 def test_cell_files_from_before_a_neutral_parameter_existed_stay_readable(tree, tmp_path):
     """A cell file written before some parameters existed (its params lack them) reads, merges and re-measures
     with their neutral values, at its address; one lacking a parameter with no neutral value is damaged, by
@@ -160,15 +180,17 @@ def test_cell_files_from_before_a_neutral_parameter_existed_stay_readable(tree, 
     assert {"code_bn", "sgd_momentum"} <= set(added)
     stored = {}
     for path, drop in ((old, added), (broken, ["width"])):
-        with h5py.File(path, "a") as f:
+        with h5py.File(path, "a") as f:  # as a version before those parameters wrote and sealed it
             stored[path] = f.attrs["params"]
             f.attrs["params"] = json.dumps({k: v for k, v in json.loads(stored[path]).items() if k not in drop})
+            reseal(f)
     work = plan_work([a], copy)
     assert work.states[a.cells[0].param_hash].state == "done"
     assert work.states[a.cells[1].param_hash].detail == "corrupt, lacks 'parameter width'"
     assert read_cell(old).params == a.cells[0].params()
     with h5py.File(broken, "a") as f:
         f.attrs["params"] = stored[broken]
+        reseal(f)
     ds = merge_files(copy.plan("a"), [copy.cell(c.param_hash) for c in a.cells], tmp_path / "a.nc")
     assert int(ds.sizes["width"]) == 2 and ds.attrs["view"] == "a"
     assert remeasure(old)[1] == Path(old)  # the same address: the neutral values leave the hash unchanged

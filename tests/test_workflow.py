@@ -158,7 +158,8 @@ def test_small_grid_runs_locally_and_merges_to_the_contract(tiny_run):
     assert ds["train_loss"].dims[-1] == "epoch_trained" and ds.sizes["epoch_trained"] == 3
     np.testing.assert_array_equal(cell["train_loss"].values, history["loss"])
     np.testing.assert_array_equal(cell["train_lr"].values, history["lr"])
-    assert set(np.unique(ds["trained_version"])) == {ds.attrs["acthash_version"]} and ds.attrs["mixture"] == "none"
+    assert set(np.unique(ds["trained_version"])) == set(np.unique(ds["measured_version"])) == {
+        ds.attrs["acthash_version"]} and ds.attrs["mixture"] == "none"
     assert ds["net_acc_test"].sel(epoch=3, width=24, n_train=1000).min() > 0.7
     assert (ds["redundancy_test"].sel(epoch=3, width=4) > ds["redundancy_test"].sel(epoch=3, width=24)).all()
     figures = sorted(p.name for p in (tiny_run / "figures").iterdir())

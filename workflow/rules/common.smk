@@ -44,9 +44,8 @@ for _hash in REMEASURE:
     Path(LAYOUT.remeasure_receipt(_hash)).unlink(missing_ok=True)
 for _view in VIEWS:
     _wrong = plan_mismatch(LAYOUT.plan(_view), VIEWS[_view].plan())
-    if (
-        _wrong
-    ):  # cut short or edited: written again now, so that what reads it runs again
+    # the config changed, or the file was cut short or edited: written again now, so what reads it reruns
+    if _wrong:
         print(
             f"acthash: {LAYOUT.plan(_view)}: {_wrong}; writing it again",
             file=sys.stderr,

@@ -52,12 +52,12 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     cell_dims = [d for d in dims if d != "epoch"]
     state = np.full([len(coords[d]) for d in cell_dims], "missing", dtype=object)
     hashes, digests = np.full(state.shape, "", dtype=object), np.full(state.shape, "", dtype=object)
-    devices, trained_by = np.full(state.shape, "", dtype=object), np.full(state.shape, "", dtype=object)
+    devices, trained_by, measured_by = (np.full(state.shape, "", dtype=object) for _ in range(3))
     hash_of = {c["name"]: c["hash"] for c in plan["cells"]}
     for name, rec in records.items():
         at = _position(axes[name], cell_dims, coords)
         state[tuple(at)], hashes[tuple(at)], digests[tuple(at)] = rec.status, hash_of[name], rec.digest
-        devices[tuple(at)], trained_by[tuple(at)] = rec.origin
+        devices[tuple(at)], trained_by[tuple(at)], measured_by[tuple(at)] = rec.origin
         for j, e in enumerate(rec.epochs):
             idx = list(at)
             idx.insert(dims.index("epoch"), ep_pos[int(e)])
@@ -78,6 +78,9 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
     ds["trained_version"] = (cell_dims, trained_by.astype(str), {"long_name": "acthash version of training",
                                                                 "description": "the acthash version that trained "
                                                                 "the cell ('' where its file does not say)"})
+    ds["measured_version"] = (cell_dims, measured_by.astype(str), {"long_name": "acthash version of measuring",
+                                                                  "description": "the acthash version that computed "
+                                                                  "the cell's metrics ('' before 0.4.0)"})
     ds = ds.assign(_curves(records, axes, cell_dims, coords).data_vars)
     for key in GRID_AXES:  # axes that do not vary become scalar coordinates (depth, dataset, ...)
         if key not in dims:

@@ -229,8 +229,7 @@ def _download_files(root: Path, d: Dataset) -> list[str]:
                     raise ValueError(f"md5 {got} of the download, expected {md5}")
                 os.replace(part, target)
             if target.name.endswith(".tar.gz"):
-                with tarfile.open(target) as archive:
-                    archive.extractall(root, filter="data")
+                _unpack(target, root)
         except (OSError, ValueError, tarfile.TarError) as err:
             tried.append(f"{url} ({err})")
             return tried
@@ -238,6 +237,27 @@ def _download_files(root: Path, d: Dataset) -> list[str]:
             part.unlink(missing_ok=True)
         tried.append(url)
     return tried
+
+
+def _unpack(archive: Path, root: Path) -> None:
+    """Unpack a .tar.gz into `root` whole or not at all: into a folder beside, then each top-level entry moved
+    into place (one left half-written by a killed unpacking is replaced). Members that would land outside the
+    folder (absolute paths, `..`, links) are refused."""
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=root))
+    try:
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                name = Path(member.name)
+                if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
+                    raise ValueError(f"{archive}: member {member.name} would land outside {root}")
+            tar.extractall(staging, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+        for entry in staging.iterdir():
+            target = root / entry.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _check_user_dataset(root: Path, d: Dataset, tried: list[str] = ()) -> None:

@@ -5,6 +5,7 @@ part of `Trainer` (nets.train)."""
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from pathlib import Path
 
@@ -36,9 +37,9 @@ class TrainState:
     def load_state(self, path: Path) -> bool:
         """Resume from the state at `path` → True; a state that cannot be read (cut short, damaged) is moved to
         `<path>.damaged` with a log line, and training starts over → False."""
-        try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for a bad file
+        try:  # on the CPU first: a device short of memory is no damaged file
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (EOFError, pickle.UnpicklingError, RuntimeError) as err:  # cut short, not plain data, not a zip
             os.replace(path, path.with_name(path.name + ".damaged"))
             why = (str(err).strip().splitlines() or [""])[0][:200]
             self.log(f"training state {path} unreadable ({type(err).__name__}: {why}); moved to "

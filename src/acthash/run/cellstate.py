@@ -18,13 +18,14 @@ class CellState:
     """One cell file's state. `detail`: why it is damaged or unmeasured; `digest`: what a merge would take from
     it (`CellRecord.digest`, None without a readable file); `token`: the file as found ('missing', or its size
     and modification time), so a job that repairs a file damaged later is not mistaken for an earlier one;
-    `origin`: (hardware, acthash version) it was trained with (`CellRecord.origin`), None without a readable file."""
+    `origin`: (hardware, acthash versions of training and measuring) (`CellRecord.origin`), None without a
+    readable file."""
 
     state: str
     detail: str = ""
     digest: str | None = None
     token: str = "missing"
-    origin: tuple[str, str] | None = None
+    origin: tuple[str, str, str] | None = None
 
     @property
     def to_compute(self) -> bool:

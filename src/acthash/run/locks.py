@@ -5,6 +5,7 @@ locks, so they die with their process."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
@@ -42,19 +43,25 @@ def cell_locks(outs: Sequence[Path], say: Callable[[str], None]) -> Iterator[Non
 
 
 def _lock(path: Path, cell: str, say: Callable[[str], None]) -> TextIO:
-    """The open lock file at `path`, locked by this process (waiting for its holder if need be)."""
+    """The open lock file at `path`, locked by this process (waiting for its holder if need be). Locking needs
+    POSIX locks on the results tree's filesystem (local disks, NFS with its lock service, Lustre with flock)."""
     while True:
         f = open(path, "a+")
         try:
-            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            say(f"cell {cell}: being computed by {holder} (lock {path}); waiting until it ends")
-            fcntl.lockf(f, fcntl.LOCK_EX)
-        try:
+            try:
+                fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                if err.errno not in (errno.EAGAIN, errno.EACCES):  # no lock service, ...: not "someone holds it"
+                    raise OSError(err.errno, f"cannot lock {path} ({err.strerror}); the results tree needs a "
+                                  "filesystem with POSIX locks") from err
+                f.seek(0)
+                holder = f.read().strip() or "another process"
+                say(f"cell {cell}: being computed by {holder} (lock {path}); waiting until it ends")
+                fcntl.lockf(f, fcntl.LOCK_EX)
             if os.fstat(f.fileno()).st_ino == os.stat(path).st_ino:
                 return f
-        except FileNotFoundError:
-            pass
-        f.close()  # its holder removed the file when done: lock the one at `path` now
+        except OSError as err:  # its holder removed the file when done (NFS: a stale handle): take the new one
+            if err.errno not in (errno.ENOENT, errno.ESTALE):
+                f.close()
+                raise
+        f.close()

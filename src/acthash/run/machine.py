@@ -54,15 +54,16 @@ def blas_summary() -> str:
             f"numpy BLAS {', '.join(numpy_blas) or 'unknown'}, {os.cpu_count()} CPUs")
 
 
-def mixture(origins: list[tuple[str, str]]) -> str | None:
-    """What a set of cells mixes, from each cell's (hardware, acthash version): e.g. 'trained on 2 devices (AMD
-    EPYC: 10 cells, Intel Xeon: 5 cells)'; None when all share one device and one version. Floats of training
-    differ between CPU models, GPUs and versions, so such a view's cells are not all comparable to the bit."""
+def mixture(origins: list[tuple[str, str, str]]) -> str | None:
+    """What a set of cells mixes, from each cell's (hardware, acthash version of training, of measuring): e.g.
+    'trained on 2 devices (AMD EPYC: 10 cells, Intel Xeon: 5 cells)'; None when all share one of each. Floats of
+    training differ between CPU models, GPUs and versions, and metrics between versions, so such a view's cells
+    are not all comparable to the bit."""
     parts = []
-    for what, values in (("trained on", [h for h, _ in origins]), ("made by acthash", [v for _, v in origins])):
-        counts = Counter(values)
+    for what, i in (("trained on", 0), ("made by acthash", 1), ("measured by acthash", 2)):
+        counts = Counter(o[i] for o in origins)
         if len(counts) > 1:
-            kinds = "devices" if what == "trained on" else "versions"
+            kinds = "devices" if i == 0 else "versions"
             listed = ", ".join(f"{v or 'unrecorded'}: {n} cells" for v, n in sorted(counts.items()))
             parts.append(f"{what} {len(counts)} {kinds} ({listed})")
     return "; ".join(parts) or None

@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 import torch
 
+from acthash import __version__
 from acthash.data import sources as data
 from acthash.data.samples import cell_samples
 from acthash.metrics.measure import code_metrics, noise_metrics, recipe
@@ -22,6 +23,7 @@ from acthash.nets.train import Trainer
 from acthash.params.cell import Cell, stored_params
 from acthash.params.config import STATE_EVERY_MIN
 from acthash.params.registry import BY_NAME, expected
+from acthash.run.locks import cell_locks
 from acthash.run.machine import cpu_model, device_name
 from acthash.run.store import (CellFileError, atomic_h5, open_checked, read_codes, record_digest, versions,
                                write_member)
@@ -123,11 +125,10 @@ def _write_cell(src: h5py.Group, cell: Cell, out: Path, metrics: dict[str, np.nd
                 src.copy(key, f)
         f.attrs.update({k: v for k, v in src.attrs.items() if k != "complete"})
         f.attrs.update(attrs)
-        f.attrs.update(params=json.dumps(cell.params()), param_hash=cell.param_hash)
+        f.attrs.update(params=json.dumps(cell.params()), param_hash=cell.param_hash, measured_by=__version__)
         for k, v in metrics.items():
             f[f"metrics/{k}"] = v
-        f.attrs["seal"] = record_digest(stored_params(cell.params()), str(src.attrs["status"]), src["epochs"][()],
-                                        metrics)
+        f.attrs["seal"] = record_digest(cell.params(), str(src.attrs["status"]), src["epochs"][()], metrics)
 
 
 def measure_member(pack_path: Path | str, cell: Cell, out: Path | str, backend: str = "fast",
@@ -150,9 +151,10 @@ def remeasure(path: Path | str, backend: str = "fast", device: str = "cpu",
 
     The file is rewritten in place, except a file addressed by its parameter hash (`<hash>.h5`, as in the
     results tree) whose parameters the overrides change: the new cell is written beside it under its own hash.
+    The cell's lock (`run.locks`) is held meanwhile, so no pack job computes it at the same time.
     """
     path = Path(path)
-    with open_checked(path) as f:
+    with cell_locks([path], lambda line: print(line, file=sys.stderr, flush=True)), open_checked(path) as f:
         old = Cell.from_params(stored_params(json.loads(f.attrs["params"])))
         cell = dataclasses.replace(old, **overrides)
         out = path.with_name(f"{cell.param_hash}.h5") if path.stem == old.param_hash else path

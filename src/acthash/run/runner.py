@@ -26,7 +26,7 @@ from acthash.params.grid import PACK_OVER, PACK_SIZE, packs
 from acthash.params.layout import DATA_ROOT, Layout, pack_id, work_files
 from acthash.run.cellstate import cell_state
 from acthash.run.locks import cell_locks
-from acthash.run.store import CellFileError, atomic_text, open_checked
+from acthash.run.store import CellFileError, atomic_text, open_checked, read_codes
 
 
 # how a pack job's log names its cells (for status)
@@ -38,15 +38,20 @@ def _say(message: str) -> None:
 
 
 def _holds(codes: Path, cells: Sequence[Cell]) -> bool:
-    """True if `codes` is a complete pack file with a member for each of `cells` (same parameters)."""
+    """True if `codes` is a complete pack file with a member for each of `cells` (same parameters) whose stored
+    codes are intact (their seals hold); otherwise it is trained again."""
     from acthash.run.pack import find_member
 
     try:
         with open_checked(codes) as pack:
             for cell in cells:
-                find_member(pack, cell, codes)
+                g = find_member(pack, cell, codes)
+                for epoch in g["epochs"][()]:
+                    read_codes(g, int(epoch))
         return True
-    except CellFileError:
+    except CellFileError as err:
+        if codes.exists():
+            _say(f"{err}: training the pack again")
         return False
 
 

@@ -3,9 +3,10 @@
 Cell file layout (a pack member group has the same layout, with only the trainer's metrics):
   attrs      params (JSON), param_hash, name, seed, status (ok | diverged), stopped_epoch, code_length,
              versions (JSON), device (`acthash.run.machine.device_name`: threads and CPU model, or GPU),
-             train_seconds, measure_seconds, pack_cells (JSON: the parameter hashes
-             of the pack it was trained in; absent before 0.2.0), seal (`record_digest` of the file as written;
-             absent before 0.4.0), complete (written last)
+             train_seconds, measure_seconds, measured_by (the acthash version that computed the metrics;
+             absent before 0.4.0), pack_cells (JSON: the parameter hashes
+             of the pack it was trained in; absent before 0.2.0), seal (`record_digest` of the file as written,
+             over its params as stored; absent before 0.4.0), complete (written last)
   labels/    train (n,) labels used in training (noisy where noise_mask), train_true, test; noise_mask (n,)
   history/   loss, lr: (epochs run,) per-epoch training loss (incl. L2) and learning rate
   epochs     (C,) checkpoint epochs evaluated
@@ -204,15 +205,16 @@ class CellRecord:
 
     @property
     def digest(self) -> str:
-        """`record_digest` of the file: a merged dataset records it per cell, so a cell file whose numbers
-        changed since is found; the file's `seal` is the same digest taken when it was written."""
+        """`record_digest` of the file (its params with today's neutral values): a merged dataset records it per
+        cell, so a cell file whose numbers changed since is found."""
         return record_digest(self.params, self.status, self.epochs, self.metrics)
 
     @property
-    def origin(self) -> tuple[str, str]:
-        """(the hardware its pack trained on, the acthash version that trained it); '' where the file does not say."""
+    def origin(self) -> tuple[str, str, str]:
+        """(the hardware its pack trained on, the acthash version that trained it, the one that measured its
+        metrics); '' where the file does not say (before 0.4.0 the measuring version was not recorded)."""
         trained_by = json.loads(self.attrs.get("versions", "{}")).get("acthash", "")
-        return hardware(str(self.attrs.get("device", ""))), str(trained_by)
+        return hardware(str(self.attrs.get("device", ""))), str(trained_by), str(self.attrs.get("measured_by", ""))
 
 
 def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
@@ -226,9 +228,12 @@ def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
                              {k: f[f"history/{k}"][()] for k in f.get("history", {})})
         except KeyError as err:
             raise CellFileError(f"{path}: corrupt, lacks {err}") from err
-    if "seal" in rec.attrs and rec.attrs["seal"] != rec.digest:  # files before 0.4.0 have no seal
+    # the seal covers the params as stored (a parameter added since, with its neutral value, leaves it intact);
+    # files before 0.4.0 have none
+    sealed = record_digest(json.loads(rec.attrs["params"]), rec.status, rec.epochs, rec.metrics)
+    if "seal" in rec.attrs and rec.attrs["seal"] != sealed:
         raise CellFileError(f"{path}: its parameters or metrics changed since it was written (seal "
-                            f"{rec.attrs['seal']}, content {rec.digest})")
+                            f"{rec.attrs['seal']}, content {sealed})")
     return rec
 
 
