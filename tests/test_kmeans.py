@@ -14,12 +14,12 @@ from sklearn.cluster import KMeans
 
 from acthash.metrics.kmeans import kmeans_exact
 
-STORED = Path(__file__).parent / "data" / "kmeans_codes_intel_w8_seed3_epoch1.npz"
+STORED = Path(__file__).parent / "fixtures" / "kmeans_codes_intel_w8_seed3_epoch1.npz"
 
 
 def stored_codes(split: str) -> tuple[np.ndarray, np.ndarray]:
     """The 8-unit MNIST codes on which the float K-Means fell 1.9 % behind scikit-learn's best of 5 seeds on an
-    Intel Xeon (tests/data/README.md): 0/1 rows and labels of `split` (train: 12 000 rows, test: 10 000)."""
+    Intel Xeon (tests/fixtures/README.md): 0/1 rows and labels of `split` (train: 12 000 rows, test: 10 000)."""
     with np.load(STORED) as f:
         return np.unpackbits(f[split], axis=1)[:, : int(f["bits"])], f[f"y_{split}"]
 

@@ -31,6 +31,21 @@ def _coord(values: list[Any]) -> np.ndarray:
     return arr.astype(np.int8) if arr.dtype == bool else arr
 
 
+# the per-cell text variables of a merged dataset: name → (long_name, description)
+CELL_VARS = {
+    "cell_hash": ("cell parameter hash", "the cell's parameter hash: its file is <results>/cells/<cell_hash>.h5 "
+                  "(acthash.cell_codes reads it)"),
+    "cell_digest": ("cell digest", "digest of what was merged from the cell file (acthash status compares it with "
+                    "the file now)"),
+    "trained_on": ("trained on", "the CPU model or GPU the cell's pack was trained on ('' where its file does not "
+                   "say)"),
+    "trained_version": ("acthash version of training", "the acthash version that trained the cell ('' where its "
+                        "file does not say)"),
+    "measured_version": ("acthash version of measuring", "the acthash version that computed the cell's metrics "
+                         "('' before 0.4.0)"),
+}
+
+
 def _position(axes: dict[str, Any], cell_dims: list[str], coords: dict[str, Any]) -> list[int]:
     """The index of a cell (its grid-axis values `axes`) along each of `cell_dims`."""
     return [int(np.searchsorted(coords[d], int(axes[d]) if isinstance(axes[d], bool) else axes[d])) for d in cell_dims]
@@ -66,21 +81,10 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
                     data[m][tuple(idx)] = rec.metrics[m][j]
     ds = xr.Dataset({m: (dims, v, registry.BY_NAME[m].attrs) for m, v in data.items()}, coords=coords)
     ds["status"] = (cell_dims, state.astype(str), {"description": "ok | diverged per cell"})
-    ds["cell_hash"] = (cell_dims, hashes.astype(str), {"long_name": "cell parameter hash",
-                                                       "description": "the cell's parameter hash: its file is "
-                                                       "<results>/cells/<cell_hash>.h5 (acthash.cell_codes reads it)"})
-    ds["cell_digest"] = (cell_dims, digests.astype(str), {"long_name": "cell digest",
-                                                          "description": "digest of what was merged from the cell "
-                                                          "file (acthash status compares it with the file now)"})
-    ds["trained_on"] = (cell_dims, devices.astype(str), {"long_name": "trained on",
-                                                         "description": "the CPU model or GPU the cell's pack was "
-                                                         "trained on ('' where its file does not say)"})
-    ds["trained_version"] = (cell_dims, trained_by.astype(str), {"long_name": "acthash version of training",
-                                                                "description": "the acthash version that trained "
-                                                                "the cell ('' where its file does not say)"})
-    ds["measured_version"] = (cell_dims, measured_by.astype(str), {"long_name": "acthash version of measuring",
-                                                                  "description": "the acthash version that computed "
-                                                                  "the cell's metrics ('' before 0.4.0)"})
+    per_cell = {"cell_hash": hashes, "cell_digest": digests, "trained_on": devices, "trained_version": trained_by,
+                "measured_version": measured_by}
+    for name, (long_name, description) in CELL_VARS.items():
+        ds[name] = (cell_dims, per_cell[name].astype(str), {"long_name": long_name, "description": description})
     ds = ds.assign(_curves(records, axes, cell_dims, coords).data_vars)
     for key in GRID_AXES:  # axes that do not vary become scalar coordinates (depth, dataset, ...)
         if key not in dims:
