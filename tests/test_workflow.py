@@ -88,6 +88,15 @@ def test_a_dry_run_shows_each_pack_jobs_request_capped_at_the_profiles_max_runti
     assert asks.search(capped.stdout)[1] == "120"
 
 
+def test_a_slurm_dry_run_names_the_profiles_unedited_account_placeholder(workdir):
+    profile = ("--workflow-profile", str(workdir / "profiles/slurm"))
+    shipped = snakemake(workdir, "-n", *profile, "--config", "experiments=demo")
+    assert "slurm_account is still the profile's placeholder 'myaccount'" in shipped.stderr
+    edited = snakemake(workdir, "-n", *profile, "--config", "experiments=demo", "--default-resources",
+                       "slurm_account=physics42", "slurm_partition=cpu")
+    assert "placeholder" not in edited.stderr
+
+
 @pytest.mark.parametrize("override, message", [
     ("width=[0,10]", "width=0: must be int >= 1"), ("dropout=2", "dropout=2: must be float in [0, 1)"),
     ("experiments=nope", "experiments=nope: unknown experiment"), ("lr=fast", "lr='fast': must be float > 0"),

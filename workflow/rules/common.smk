@@ -118,9 +118,8 @@ CALIBRATION = Calibration.load(
 )
 
 
-def site_limit(name):
-    """A profile's `default-resources` entry that is a site limit (e.g. `max_runtime`, the partition's walltime
-    in minutes), or None when the profile sets none."""
+def site_value(name):
+    """A profile's `default-resources` entry (e.g. `max_runtime`, `slurm_account`), or None when it sets none."""
     res = workflow.resource_settings.default_resources
     if res is None:
         return None
@@ -129,10 +128,18 @@ def site_limit(name):
         if hasattr(res, "parsed")
         else getattr(res.get(name), "raw", None)
     )
-    return None if value in (None, "None") else int(value)
+    return None if value in (None, "None") else value
 
 
-MAX_RUNTIME = site_limit("max_runtime")
+MAX_RUNTIME = int(site_value("max_runtime")) if site_value("max_runtime") else None
+if (
+    str(site_value("slurm_account")).strip("'\"") == "myaccount"
+):  # the shipped profile's placeholder
+    print(
+        "acthash: warning: slurm_account is still the profile's placeholder 'myaccount': set your account in "
+        "profiles/slurm/config.yaml (a SITE line), or remove the line where your site has no accounts",
+        file=sys.stderr,
+    )
 
 
 def pack_resources(stage, key):
