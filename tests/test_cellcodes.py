@@ -85,3 +85,8 @@ def test_a_flipped_bit_in_stored_codes_is_refused_by_name(tree, tmp_path):
     with pytest.raises(CellFileError, match="epoch 2 changed"):
         remeasure(copy)
     assert acthash.cell_codes(copy, 0).train.shape == (300, 6)  # the other checkpoint is intact
+
+
+def test_loading_a_dataset_that_is_not_there_says_how_to_make_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"metrics.nc: no merged dataset there; run its experiment first"):
+        acthash.load(tmp_path / "results/mnist_weight_decay/metrics.nc")

@@ -193,5 +193,8 @@ def phase_rule(ds: xr.Dataset) -> PhaseRule:
 
 def load(path: Path | str) -> xr.Dataset:
     """Open a merged metrics.nc into memory: dims (width, epoch, n_train, seed, ...), one variable per metric."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no merged dataset there; run its experiment first (`make demo "
+                                "EXPERIMENTS=<name>`, or the workflow with --config experiments=<name>)")
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         return ds.load()

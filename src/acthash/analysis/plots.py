@@ -175,7 +175,10 @@ def _draw_map(ax: plt.Axes, sub: xr.Dataset, x: str, y: str) -> dict[str, object
     return used
 
 
-REGIME_RULE = "colour: regime of the seed means against the slice's accuracy plateau · log axes, epoch 0 at 0.5"
+def regime_rule(x: str, y: str) -> str:
+    """The regime maps' line on how cells are coloured and placed (epoch 0 sits at 0.5 on a log epoch axis)."""
+    where = ", epoch 0 at 0.5" if "epoch" in (x, y) else ""
+    return f"colour: regime of the seed means against the slice's accuracy plateau · log axes{where}"
 
 
 def regime_map(ds: xr.Dataset, x: str = "width", y: str = "n_train", ax: plt.Axes | None = None) -> plt.Axes:
@@ -189,7 +192,7 @@ def regime_map(ds: xr.Dataset, x: str = "width", y: str = "n_train", ax: plt.Axe
     ax = ax or plt.subplots(figsize=(6.4, 5.2))[1]
     sub = _reduce_to(ds, (x, y))
     used = _draw_map(ax, sub, x, y)
-    ax.set_title(f"{ds.attrs.get('experiment', '')}: regimes over {x} × {y}\n{_fixed(ds, sub)}\n{REGIME_RULE}",
+    ax.set_title(f"{ds.attrs.get('experiment', '')}: regimes over {x} × {y}\n{_fixed(ds, sub)}\n{regime_rule(x, y)}",
                  fontsize=8)
     ax.legend(handles=list(used.values()), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
               frameon=False)
@@ -216,7 +219,7 @@ def regime_maps(ds: xr.Dataset, x: str, y: str, facet: str) -> plt.Figure:
     first = _reduce_to(ds if values[0] is None else ds.sel({facet: values[0]}), (x, y))
     held = _fixed(ds, first, skip=(facet,))
     fig.suptitle(f"{ds.attrs.get('experiment', '')}: regimes over {x} × {y}, one panel per {facet}\n{held}\n"
-                 f"{REGIME_RULE}", fontsize=9)
+                 f"{regime_rule(x, y)}", fontsize=9)
     fig.legend(handles=list(used.values()), loc="outside lower center", ncol=3, fontsize=7, frameon=False)
     return fig
 

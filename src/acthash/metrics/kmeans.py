@@ -12,7 +12,8 @@ by inertia), computed so that no result depends on the order of a floating-point
   PCG64 over integer cumulative weights;
 - a run stops when its labels no longer change (a fixed point of Lloyd; scikit-learn's extra centre-shift
   rule, a float threshold, is not used); an empty cluster keeps its centre;
-- the inertia is a sum of k correctly rounded per-cluster terms, added by `math.fsum`.
+- the inertia is a sum of k per-cluster terms, each from exact integers by a fixed sequence of elementwise IEEE
+  operations, added by `math.fsum` (exactly rounded, in any order).
 
 With more than `coarse` distinct rows, every run is seeded and brought to its fixed point on a seeded
 random subset of `coarse` examples, and only the `finalists` runs with the lowest subset inertia go on to

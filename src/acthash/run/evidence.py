@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shlex
 import shutil
@@ -36,7 +37,7 @@ class Dataset:
     @property
     def overrides(self) -> list[str]:
         """The `config` overrides and the view name as `key=value` words (`--config`, `acthash estimate --set`)."""
-        return [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in self.config.items()] + \
+        return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in self.config.items()] + \
             ([f"view={self.view}"] if self.view else [])
 
     def snakemake_args(self) -> list[str]:
