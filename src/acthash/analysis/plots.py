@@ -269,6 +269,11 @@ def boundary_lines(ds: xr.Dataset, n_boot: int = N_BOOT) -> plt.Figure:
     ax.grid(alpha=0.3, which="both")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, title="checkpoint", title_fontsize=7)
+    elif not ax.lines and not ax.collections:  # every crossing outside the grid: say so on the empty axes
+        ax.set_xlim(ds["n_train"].values.min() / 1.5, ds["n_train"].values.max() * 1.5)
+        ax.set_ylim(grid.min() / 1.5, grid.max() * 1.5)
+        ax.text(0.5, 0.5, f"R crosses neither threshold within widths {grid.min():g}–{grid.max():g}",
+                transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.3")
     return fig
 
 
