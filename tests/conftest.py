@@ -79,12 +79,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True, slurm: bool = False
 def reseal(f) -> None:
     """Seal an open cell file edited by a test as acthash seals the files it writes, so that the edit stands for
     a rewrite by acthash (another measurement) rather than damage."""
-    import json
+    from acthash.run.store import cell_seal
 
-    from acthash.run.store import record_digest
-
-    metrics = {k: f[f"metrics/{k}"][()] for k in f["metrics"]}
-    f.attrs["seal"] = record_digest(json.loads(f.attrs["params"]), str(f.attrs["status"]), f["epochs"][()], metrics)
+    f.attrs["seal"] = cell_seal(f)
 
 
 def make_trainer(cells, dtype: torch.dtype = torch.float64, device: str = "cpu"):

@@ -131,10 +131,10 @@ def site_value(name):
     return None if value in (None, "None") else value
 
 
-MAX_RUNTIME = int(site_value("max_runtime")) if site_value("max_runtime") else None
-if (
-    str(site_value("slurm_account")).strip("'\"") == "myaccount"
-):  # the shipped profile's placeholder
+_max_runtime = site_value("max_runtime")
+MAX_RUNTIME = int(_max_runtime) if _max_runtime else None
+# the shipped profile's placeholder account, not yet edited
+if str(site_value("slurm_account")).strip("'\"") == "myaccount":
     print(
         "acthash: warning: slurm_account is still the profile's placeholder 'myaccount': set your account in "
         "profiles/slurm/config.yaml (a SITE line), or remove the line where your site has no accounts",

@@ -40,7 +40,7 @@ if MEASURE_ON == "pack":
             "{resources.mem_mb} MB; log {log}"
         shell:
             "acthash run-pack --plan {input.plan:q} --pack {wildcards.pack:q} --cells {params.cells:q} --results {params.results:q}"
-            " --data-root {params.root:q} --state-every-min {params.state_every:q} --threads {threads} 2>> {log:q}"
+            " --data-root {params.root:q} --state-every-min {params.state_every:q} --threads {threads} 2> {log:q}"
 
 else:  # measure_on: cpu -- the pack's training job hands its codes file to a measuring job
 
@@ -73,7 +73,7 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
         shell:
             "acthash run-pack --train-only --plan {input.plan:q} --pack {wildcards.pack:q} --cells {params.cells:q}"
             " --results {params.results:q} --data-root {params.root:q} --state-every-min {params.state_every:q}"
-            " --threads {threads} 2>> {log:q}"
+            " --threads {threads} 2> {log:q}"
 
     rule pack_measure:
         input:
@@ -101,7 +101,7 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
             "{resources.mem_mb} MB; log {log}"
         shell:
             "acthash run-pack --device cpu --plan {input.plan:q} --pack {wildcards.pack:q} --cells {params.cells:q}"
-            " --results {params.results:q} --data-root {params.root:q} --threads {threads} 2>> {log:q}"
+            " --results {params.results:q} --data-root {params.root:q} --threads {threads} 2> {log:q}"
 
 
 rule remeasure:
@@ -117,4 +117,4 @@ rule remeasure:
     message:
         "cell {wildcards.cell}: measured before some metric existed; re-measure its stored codes; log {log}"
     shell:
-        "acthash measure {input:q} --receipt {output:q} >> {log:q} 2>&1"
+        "acthash measure {input:q} --receipt {output:q} > {log:q} 2>&1"

