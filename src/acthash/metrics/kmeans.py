@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from acthash.metrics.fast import distinct_counts
 from acthash.metrics.reference import SEED
 
 
@@ -42,11 +43,9 @@ class _Rows:
     @classmethod
     def of(cls, codes01: np.ndarray, device: str) -> tuple[_Rows, np.ndarray]:
         """The distinct rows of `codes01` (N, L) with their counts → (rows, index (N,) of each row's distinct row)."""
-        packed = np.ascontiguousarray(np.packbits(codes01, axis=1))
-        _, first, inverse, counts = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(),
-                                              return_index=True, return_inverse=True, return_counts=True)
-        x = torch.as_tensor(codes01[first], dtype=torch.float64, device=device)
-        return cls(x, torch.as_tensor(counts, dtype=torch.float64, device=device), x.sum(1)), inverse.ravel()
+        distinct, counts, inverse = distinct_counts(codes01, np.zeros(len(codes01), dtype=np.int64), 1)
+        x = torch.as_tensor(distinct, dtype=torch.float64, device=device)
+        return cls(x, torch.as_tensor(counts[:, 0], dtype=torch.float64, device=device), x.sum(1)), inverse
 
 
 def _seed(rows: _Rows, k: int, n_init: int, rng: np.random.Generator) -> torch.Tensor:
@@ -84,10 +83,15 @@ def _labels(rows: _Rows, sums: torch.Tensor, mass: torch.Tensor) -> torch.Tensor
     return ((norm / mass)[None] - 2 * dots).div(mass[None]).argmin(2).T
 
 
+def _membership(rows: _Rows, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """(R, k, M): each row's integer weight at its cluster of each run, zero elsewhere (a matmul then sums)."""
+    member = torch.zeros(len(labels), k, len(rows.x), dtype=torch.float64, device=rows.x.device)
+    return member.scatter_(1, labels.unsqueeze(1), rows.w.expand(len(labels), 1, -1))
+
+
 def _centres(rows: _Rows, labels: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Integer member sums (R, k, L) and masses (R, k) of R runs' labels (R, M)."""
-    member = torch.zeros(len(labels), k, len(rows.x), dtype=torch.float64, device=rows.x.device)
-    member.scatter_(1, labels.unsqueeze(1), rows.w.expand(len(labels), 1, -1))
+    member = _membership(rows, labels, k)
     return member @ rows.x, member.sum(2)
 
 
@@ -117,9 +121,7 @@ def _inertia(rows: _Rows, sums: torch.Tensor, mass: torch.Tensor) -> tuple[torch
     """Labels (R, M) of R runs' centres and each run's inertia Σ w·‖x − s/m‖², summed per cluster from integers:
     Σ_c (A_c − 2·B_c/m_c + W_c·|s_c|²/m_c²), A = Σ w·|x|, B = Σ w·x·s, W = Σ w over the cluster's rows."""
     labels = _labels(rows, sums, mass)
-    n_runs, k, _ = sums.shape
-    member = torch.zeros(n_runs, k, len(rows.x), dtype=torch.float64, device=rows.x.device)
-    member.scatter_(1, labels.unsqueeze(1), rows.w.expand(n_runs, 1, -1))
+    member = _membership(rows, labels, sums.shape[1])
     a, big_w = member @ rows.size, member.sum(2)
     b = (member * (sums @ rows.x.T)).sum(2)  # Σ_i w_i·(x_i·s): products and sums of integers, exact
     terms = (a - 2 * b / mass + big_w * (sums * sums).sum(2) / mass / mass).cpu().numpy()
