@@ -19,7 +19,7 @@ from acthash.params.cell import ALWAYS_DIMS, FIELDS, GRID_AXES, PhaseRule, short
 from acthash.params.registry import OPTIONAL_SOURCES, unmeasured
 from acthash.run.machine import mixture
 from acthash.run.plan import read_plan
-from acthash.run.store import CellFileError, read_cell
+from acthash.run.store import CellFileError, read_cell, temp_path
 
 
 class MergeError(ValueError):
@@ -181,7 +181,7 @@ def publish_dataset(ds: xr.Dataset, out: Path | str) -> None:
     """Write `ds` to `out` under a temporary name, then rename: `out` is always a complete file."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    tmp = temp_path(out)
     ds.to_netcdf(tmp, engine="h5netcdf")
     os.replace(tmp, out)
 

@@ -26,7 +26,7 @@ from acthash.params.grid import PACK_OVER, PACK_SIZE, packs
 from acthash.params.layout import DATA_ROOT, Layout, pack_id, work_files
 from acthash.run.cellstate import cell_state
 from acthash.run.locks import cell_locks
-from acthash.run.store import CellFileError, atomic_text, open_checked, read_codes
+from acthash.run.store import CellFileError, atomic_text, open_checked, read_codes, temp_glob
 
 
 # how a pack job's log names its cells (for status)
@@ -124,9 +124,8 @@ def _run_pack_locked(cells: Sequence[Cell], outs: list[Path], data_root: Path | 
 def _clear_leftovers(outs: Sequence[Path], codes: Path, state: Path, staged: Path) -> None:
     """Remove the temporary files that writers of these cells and this pack left when they were killed (their
     locks are ours now, so no live process is writing them)."""
-    patterns = [(o.parent, f".{o.name}.tmp*") for o in outs] + [(codes.parent, f".{codes.name}.tmp*"),
-                                                                 (state.parent, f"{state.name}.tmp*"),
-                                                                 (staged, ".*.tmp*")]
+    patterns = [(p.parent, temp_glob(p)) for p in (*outs, codes)] + [(state.parent, f"{state.name}.tmp*"),
+                                                                      (staged, temp_glob(Path("*")))]
     for folder, pattern in patterns:
         for leftover in folder.glob(pattern) if folder.is_dir() else ():
             leftover.unlink()
