@@ -27,6 +27,7 @@ from acthash.params.cell import Cell, split_size
 from acthash.params.config import resolve_file
 from acthash.params.layout import DATA_ROOT, Layout
 from acthash.run.machine import cpu_model
+from trainer_floor import bench_trainer
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 WIDTHS = resolve_file(CONFIG, "mnist_width")[0].spec["width"]  # the paper's width grid, as shipped
@@ -110,9 +111,14 @@ def bench_stopped(device: str, seeds: int, steps: int, rounds: int = 3) -> dict:
 
 
 @torch.no_grad()
-def _fused_adam_step(opt, lr: float, active: torch.Tensor) -> None:
+def _fused_adam_step(opt, lr: float, active: torch.Tensor, l2: torch.Tensor | None = None) -> None:
     """The Adam step acthash took before 0.2.0: torch's fused kernel, whose vector body and scalar tail round
-    differently, so a member's bits depended on its pack. The reference side of `bench_optimizer`."""
+    differently, so a member's bits depended on its pack (the L2 gradient added before it, as then). The
+    reference side of `bench_optimizer`."""
+    from acthash.nets.optim import _add_l2_grad
+
+    if l2 is not None:
+        _add_l2_grad(opt.decayed, l2)
     opt.t += 1
     t = float(opt.t)
     restore = opt.freezer.hold(list(zip(opt.params, opt.m, opt.v)), active)
@@ -337,6 +343,7 @@ def main() -> None:
     out = {"device": args.device, "device_name": device_name, "cpus": torch.get_num_threads(),
            "torch": torch.__version__}
     benchmarks = (("training", lambda: bench_training(args.device, args.seeds, args.steps, args.rounds)),
+                  ("trainer", lambda: bench_trainer(args.rounds) if args.device == "cpu" else {}),
                   ("stopped", lambda: bench_stopped(args.device, args.seeds, args.steps, args.rounds)),
                   ("optimizer", lambda: bench_optimizer(args.device, args.seeds, args.steps, args.rounds)),
                   ("keras", bench_keras),

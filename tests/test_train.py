@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from acthash.nets.train import check_packable
+from acthash.nets.trainstate import STATE_FORMAT
 from acthash.params.cell import Cell
 
 from .conftest import assert_member_results_equal, assert_pack_equals_alone, make_trainer
@@ -32,9 +33,7 @@ SHARED = [
 
 
 def member_weights(trainer, i):
-    model, w = trainer.model, trainer.model.widths[i]
-    off, grp = model.offsets[i], model.groups[i]
-    return torch.cat([model.kernels[0][grp, off:off + w].flatten(), model.head[i, :, :w].flatten()])
+    return torch.cat([k.flatten() for k in trainer.model.member_layers(i)])
 
 
 @pytest.mark.parametrize("members", [MEMBERS, SHARED], ids=["own-groups", "shared-group"])
@@ -79,15 +78,16 @@ def test_stopped_member_is_frozen_while_others_train(optimizer):
     assert trainer.active.tolist() == [False, True]
     assert trainer.results[0].stopped_epoch == trainer.epoch
     before = [member_weights(trainer, i).clone() for i in range(2)]
-    running = trainer.model.running_mean0.clone()
+    running = trainer.model.norm0.running_mean.clone()
     state = [s.clone() for s in trainer.opt.state_dict()["m" if optimizer == "adam" else "b"]]
     trainer.train_epoch()
     torch.testing.assert_close(member_weights(trainer, 0), before[0], rtol=0, atol=0)
     after = trainer.opt.state_dict()["m" if optimizer == "adam" else "b"]
-    head = [name for name, _ in trainer.model.named_parameters()].index("head")  # (member, classes, units)
-    torch.testing.assert_close(after[head][0], state[head][0], rtol=0, atol=0)  # its optimizer state too
-    assert not torch.equal(after[head][1], state[head][1])
-    torch.testing.assert_close(trainer.model.running_mean0[0], running[0], rtol=0, atol=0)
+    head = [name for name, _ in trainer.model.named_parameters()].index("buckets.0.head")  # (row, classes, units)
+    rows = [trainer.model.where[i][1] for i in range(2)]
+    torch.testing.assert_close(after[head][rows[0]], state[head][rows[0]], rtol=0, atol=0)  # its optimizer state too
+    assert not torch.equal(after[head][rows[1]], state[head][rows[1]])
+    torch.testing.assert_close(trainer.model.norm0.running_mean[0], running[0], rtol=0, atol=0)
     assert not torch.equal(member_weights(trainer, 1), before[1])
 
 
@@ -113,7 +113,7 @@ def test_diverged_member_is_marked_and_does_not_disturb_the_others():
     cells = [dataclasses.replace(BASE, seed=s) for s in (1, 2)]
     trainer = make_trainer(cells)
     with torch.no_grad():
-        trainer.model.kernels[0][0, 0, 0] = float("nan")
+        trainer.model.kernel0[0, 0, 0] = float("nan")
     results = trainer.run()
     assert results[0].status == "diverged" and results[0].stopped_epoch == 1
     assert results[0].checkpoints[0].epoch == 0 and len(results[0].checkpoints) == 1
@@ -131,7 +131,8 @@ def test_learning_rate_decays_after_each_lr_step_epochs():
 def test_training_state_is_read_back_as_plain_data_only_and_a_bad_one_is_set_aside(tmp_path):
     """The state file holds tensors, numbers and strings: it loads with weights_only=True. A file that would
     unpickle an object is refused rather than run, and one cut short does not block its pack: each is moved to
-    `.damaged`, named in the log, and the run trains from the start."""
+    `.damaged`, named in the log, and the run trains from the start. A state of another version's layout is moved
+    to `.old` the same way."""
     trainer = make_trainer(MEMBERS[:2])
     trainer.evaluate()
     trainer.save_state(tmp_path / "s.pt")
@@ -146,6 +147,13 @@ def test_training_state_is_read_back_as_plain_data_only_and_a_bad_one_is_set_asi
         assert not fresh.load_state(path) and fresh.epoch == 0
         assert not path.exists() and path.with_name(path.name + ".damaged").exists()
         assert re.search(f"training state {path} unreadable .*{why}.*training from the start", logs[0]), logs
+    older = tmp_path / "older.pt"  # a state of another version's layout: set aside, not loaded
+    torch.save({**torch.load(tmp_path / "s.pt", weights_only=True), "format": STATE_FORMAT - 1}, older)
+    logs, fresh = [], make_trainer(MEMBERS[:2])
+    fresh.log = logs.append
+    assert not fresh.load_state(older) and fresh.epoch == 0 and older.with_name("older.pt.old").exists()
+    assert re.search("layout of another acthash version .*training from the start", logs[0]), logs
+    assert make_trainer(MEMBERS[:2]).load_state(tmp_path / "s.pt")
 
 
 def test_an_owner_map_must_give_whole_rows_of_its_parameter():
@@ -225,12 +233,12 @@ def test_pack_of_one_steps_like_a_plain_pytorch_mlp(depth, recipe):
     model, w = trainer.model, 7
     linears = [torch.nn.Linear(64, w)] + [torch.nn.Linear(w, w) for _ in range(depth - 1)]
     layers = []
-    for i, lin in enumerate(linears):
-        kernel = model.kernels[0][0, :w] if i == 0 else model.kernels[i][0, :w, :w].T
+    kernels = model.member_layers(0)
+    for kernel, lin in zip(kernels, linears):
         lin.weight.data, lin.bias.data = kernel.detach().clone(), torch.zeros(w, dtype=torch.float64)
         layers += [lin, torch.nn.BatchNorm1d(w, eps=1e-3, momentum=0.01), torch.nn.ReLU()]
     head = torch.nn.Linear(w, 10)
-    head.weight.data, head.bias.data = model.head[0, :, :w].detach().clone(), torch.zeros(10, dtype=torch.float64)
+    head.weight.data, head.bias.data = kernels[-1].detach().clone(), torch.zeros(10, dtype=torch.float64)
     ref = torch.nn.Sequential(*layers, head).double().train()
     state: dict = {}
     sgd = torch.optim.SGD(ref.parameters(), lr=5e-3, momentum=0.8) if cell.optimizer == "sgd" else None
@@ -257,23 +265,21 @@ def test_pack_of_one_steps_like_a_plain_pytorch_mlp(depth, recipe):
             for p, g in zip(params, grads):
                 p.grad = g
             sgd.step()
-    torch.testing.assert_close(model.kernels[0][0, :w], linears[0].weight, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(model.head[0, :, :w], head.weight, rtol=1e-10, atol=1e-12)
+    for kernel, lin in zip(kernels, linears + [head]):
+        torch.testing.assert_close(kernel, lin.weight, rtol=1e-10, atol=1e-12)
     expected_var = biased_var if cell.bn_variance == "biased" else ref[1].running_var
-    torch.testing.assert_close(model.running_var0[0, :w], expected_var, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(model.norm0.running_var[0, :w], expected_var, rtol=1e-10, atol=1e-12)
     assert not torch.allclose(biased_var, ref[1].running_var, rtol=1e-4, atol=0)  # the two updates differ
-    if depth == 2:
-        torch.testing.assert_close(model.kernels[1][0, :w, :w].T, linears[1].weight, rtol=1e-10, atol=1e-12)
 
 
 def test_a_batch_of_one_row_keeps_bn_statistics_finite():
     """An epoch whose row count is 1 mod the batch size ends on one row: its batch variance is 0 and the
     running variance decays by the momentum (torch's unbiased update alone would make it NaN)."""
     trainer = make_trainer([BASE])
-    before = trainer.model.running_var0.clone()
+    before = trainer.model.norm0.running_var.clone()
     x, y = torch.rand(1, 1, 64, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.long)
     assert torch.isfinite(trainer.step(x, y, 5e-3)).all()
-    torch.testing.assert_close(trainer.model.running_var0, before * (1 - BASE.bn_momentum))
+    torch.testing.assert_close(trainer.model.norm0.running_var, before * (1 - BASE.bn_momentum))
 
 
 def test_first_epoch_readings_leave_training_untouched_and_end_at_the_epoch_1_checkpoint():
@@ -315,12 +321,12 @@ def test_codes_read_with_batch_statistics_are_a_training_mode_forward_and_leave_
     model = batch.model
     x = batch.x[torch.as_tensor(np.stack(batch.group_index))]
     model.adopt_batch_statistics(x)  # the first layer's statistics: those of its input, biased variance
-    pre = torch.baddbmm(model.biases[0].unsqueeze(2), model.kernels[0], x.transpose(1, 2))  # (G, units, rows)
-    torch.testing.assert_close(model.running_mean0, pre.mean(2), rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(model.running_var0, pre.var(2, unbiased=False), rtol=1e-12, atol=1e-12)
+    pre = torch.baddbmm(model.bias0.unsqueeze(2), model.kernel0, x.transpose(1, 2))  # (G, units, rows)
+    torch.testing.assert_close(model.norm0.running_mean, pre.mean(2), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(model.norm0.running_var, pre.var(2, unbiased=False), rtol=1e-12, atol=1e-12)
     model.load_state_dict(moving.model.state_dict())
     model.train()  # a training-mode forward of each set as one batch; no momentum, statistics untouched
-    model.bn_momentum = 0.0
+    model.bn_settings.momentum = 0.0
     test_x = batch.x_test.expand(len(batch.group_index), -1, -1)
     changed = False
     for split, inputs, rows in (("train", x, len(batch.group_index[0])), ("test", test_x, len(batch.y_test))):
@@ -375,19 +381,19 @@ def test_zero_debiased_running_statistics_are_the_batch_statistics_seen_so_far()
             plain.load_state_dict({k: v for k, v in model.state_dict().items() if k in plain.state_dict()})
             plain.train()
             plain(x)  # momentum 1: the running statistics become the batch's
-            return plain.running_mean0.clone(), plain.running_var0.clone()
+            return plain.norm0.running_mean.clone(), plain.norm0.running_var.clone()
 
     (b1, v1), _ = batch_stats(x1), model(x1)
-    torch.testing.assert_close((model.running_mean0, model.running_var0), (b1, v1))
+    torch.testing.assert_close((model.norm0.running_mean, model.norm0.running_var), (b1, v1))
     (b2, v2), _ = batch_stats(x2), model(x2)
     d = 1 - m
-    torch.testing.assert_close(model.running_mean0, (d * m * b1 + m * b2) / (1 - d**2))
-    torch.testing.assert_close(model.running_var0, (d * m * v1 + m * v2) / (1 - d**2))
-    before = model.running_mean0.clone()
+    torch.testing.assert_close(model.norm0.running_mean, (d * m * b1 + m * b2) / (1 - d**2))
+    torch.testing.assert_close(model.norm0.running_var, (d * m * v1 + m * v2) / (1 - d**2))
+    before = model.norm0.running_mean.clone()
     model(x3, None, torch.tensor([True, False]))  # member 1 stopped
     owner = model.wide_owner.flatten()
-    assert torch.equal(model.running_mean0.flatten()[owner == 1], before.flatten()[owner == 1])
-    assert not torch.equal(model.running_mean0.flatten()[owner == 0], before.flatten()[owner == 0])
+    assert torch.equal(model.norm0.running_mean.flatten()[owner == 1], before.flatten()[owner == 1])
+    assert not torch.equal(model.norm0.running_mean.flatten()[owner == 0], before.flatten()[owner == 0])
 
 
 def test_a_zero_debiased_model_trains():

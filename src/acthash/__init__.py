@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 
 # 0.4.0: K-Means exact in the codes (its purity moves by local-optimum amounts); cells name their CPU
-__version__ = "0.4.0"
+# 0.5.0: the L2 gradient inside the CPU Adam pass (training moves at rounding level); MLP width buckets
+__version__ = "0.5.0"
 _LAZY = {"load": "analysis.merge", "status": "run.status", "run_cells": "run.runner",
          "regime_map": "analysis.plots", "regime_maps": "analysis.plots", "metric_lines": "analysis.plots",
          "boundary_lines": "analysis.plots", "factor_table": "analysis.plots", "compare_paper": "analysis.paper",

@@ -204,16 +204,14 @@ class StackedCNN(nn.Module):
     def _decayed(self) -> list[nn.Module]:
         return [layer for layer in list(self.layers) + list(self.fc) if layer.decay]
 
+    def decayed(self) -> list[tuple[Tensor, Tensor]]:
+        """The decayed kernels, each with the member owning each of its rows (output channels), (rows,)."""
+        return [(layer.weight, torch.arange(self.m, device=layer.weight.device).repeat_interleave(layer.cout))
+                for layer in self._decayed()]
+
     def l2_per_member(self) -> Tensor:
         """Σ W² of each member's decayed kernels, (M,)."""
         return sum(layer.weight.pow(2).view(self.m, -1).sum(1) for layer in self._decayed())
-
-    @torch.no_grad()
-    def add_l2_grad(self, weight_decay: Tensor) -> None:
-        """Add the gradient 2·λ_m·W of the L2 penalty to each member's decayed kernels (`weight_decay`: (M,))."""
-        for layer in self._decayed():
-            scale = (2 * weight_decay).repeat_interleave(layer.cout).view(-1, 1, 1, 1)
-            layer.weight.grad.addcmul_(layer.weight, scale)
 
     def member_bits(self, hidden: list[Tensor], i: int, n: int) -> Tensor:
         """Code bits (n, code_lengths[i]) of member i for the first n rows of a forward's hidden maps."""

@@ -2,20 +2,24 @@
 
 Members that see the same input batches (same seed and training rows: a *group*) share one wide first
 layer: their first-layer units sit side by side, so the costly input matmul is one GEMM of
-batch × in_dim × Σ widths per group, batched over groups. Deeper layers and the head are per member,
-batched over members and zero-padded to the widest member (at least MIN_ROWS units). Every parameter tensor has an *owner* map
-(member id per entry, M for padding) that the optimizer uses to freeze stopped members.
+batch × in_dim × Σ widths per group, batched over groups. Deeper layers and the head are per member, in
+*buckets*: members of similar width, batched together and zero-padded to the bucket's widest member (at least
+MIN_ROWS units, and at least two members: a lone member is paired with an all-zero *ghost*), so the products
+of a grid of widths 10…200 are not all padded to 200 (`width_buckets`). Every parameter tensor has an *owner*
+map (member id per entry, M for padding and ghosts) that the optimizer uses to freeze stopped members.
 Each member is initialised from its own seed in its own shape (Glorot-uniform kernels, zero biases,
-BN γ=1 β=0, as Keras), so its weights do not depend on the rest of the pack.
+BN γ=1 β=0, as Keras), so its weights do not depend on the rest of the pack; nor does its arithmetic: a
+product's rows come out the same whatever the batch and padding around them (tests/test_model.py).
 
 Activations are kept units-major, (…, units, batch): BN reduces along contiguous rows, the wide first
-layer is split into members by gathering whole rows, and the head's small matmuls produce (classes, batch)
+layer is split into buckets by gathering whole rows, and the head's small matmuls produce (classes, batch)
 blocks, a shape the CPU BLAS runs about three times faster than (batch, classes). The wide kernel is stored
-(units, in_dim) per group, so the L2 norm of each unit reads one contiguous row.
+(units, in_dim) per group, so the L2 norm of each unit reads one contiguous row; deeper kernels (in, out).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -35,14 +39,46 @@ def glorot_uniform(shape: Sequence[int], fan_in: int, fan_out: int, gen: torch.G
 # member's rows come out the same whatever the batch size and zero padding (tests/test_model.py pins it).
 MIN_ROWS = 16
 
+# What one more bucket costs a training step, in multiply-adds of the products it saves, per deeper layer: the
+# dozen extra calls (forward, backward, BN, ReLU, mask) at about 10 µs each on a CPU, at about 70 G
+# multiply-adds per second. Only speed depends on it, never a number (`width_buckets`).
+BUCKET_CALL_COST = 5_000_000
+BUCKET_BATCH = 64  # the batch `width_buckets` plans for
 
-def member_baddbmm(bias: Tensor, a: Tensor, b: Tensor) -> Tensor:
-    """`torch.baddbmm` over members in which no member's result depends on how many share the call: a lone
-    member (batch 1) is paired with a zero member (its matrices are small: the head and deeper layers)."""
-    if a.shape[0] > 1:
-        return torch.baddbmm(bias, a, b)
-    pair = [torch.cat([t, torch.zeros_like(t)]) for t in (bias, a, b)]
-    return torch.baddbmm(*pair)[:1]
+
+def width_buckets(widths: Sequence[int], depth: int, n_classes: int) -> list[list[int]]:
+    """Members (indices into `widths`) in buckets of consecutive widths, each bucket in ascending width, that
+    minimise the products of the deeper layers and the head, padded to each bucket's widest member (and to two
+    members at least), plus BUCKET_CALL_COST per bucket and deeper layer: an exact dynamic programme over the
+    members sorted by width. Depth 1 (only the small head is per member) is one bucket."""
+    order = sorted(range(len(widths)), key=lambda i: (widths[i], i))
+    if depth == 1:
+        return [order]
+
+    def cost(a: int, b: int) -> float:
+        cap = max(widths[order[b - 1]], MIN_ROWS)
+        macs = max(b - a, 2) * (cap * cap * (depth - 1) + cap * n_classes) * 3 * BUCKET_BATCH
+        return macs + BUCKET_CALL_COST * depth
+
+    best, cut = [0.0] + [math.inf] * len(order), [0] * (len(order) + 1)
+    for b in range(1, len(order) + 1):
+        for a in range(b):
+            if best[a] + cost(a, b) < best[b]:
+                best[b], cut[b] = best[a] + cost(a, b), a
+    bounds, b = [], len(order)
+    while b:
+        bounds.append((cut[b], b))
+        b = cut[b]
+    return [order[a:b] for a, b in reversed(bounds)]
+
+
+@dataclasses.dataclass
+class BNSettings:
+    """Batch norm as a pack's recipe sets it, shared by every layer of a model (changed together, in place)."""
+    eps: float
+    momentum: float
+    biased_var: bool = False
+    zero_debias: bool = False
 
 
 def batch_norm(x: Tensor, running_mean: Tensor, running_var: Tensor, weight: Tensor, bias: Tensor, training: bool,
@@ -66,49 +102,152 @@ def batch_norm(x: Tensor, running_mean: Tensor, running_var: Tensor, weight: Ten
     return out
 
 
+class UnitBatchNorm(nn.Module):
+    """Batch norm of units-major activations (…, units, B), each unit a channel: γ, β and the running statistics
+    of one layer of units (`shape`: the activations' shape without the batch)."""
+
+    def __init__(self, shape: tuple[int, ...], settings: BNSettings, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.settings = settings
+        self.gamma, self.beta = nn.Parameter(torch.ones(shape, dtype=dtype)), nn.Parameter(torch.zeros(shape, dtype=dtype))
+        self.register_buffer("running_mean", torch.zeros(shape, dtype=dtype))
+        self.register_buffer("running_var", torch.ones(shape, dtype=dtype))
+        if settings.zero_debias:  # TF's zero-debiased moving averages: biased sums and per-unit step counts
+            for name in ("biased_mean", "biased_var", "debias_steps"):
+                self.register_buffer(name, torch.zeros(shape, dtype=dtype))
+
+    def forward(self, h: Tensor, keep: Tensor | None) -> Tensor:
+        """BN of h (…, units, B); in training the running statistics of units where `keep` (bool per unit, or None:
+        all) is True move."""
+        s = self.settings
+        debias = self.training and s.zero_debias
+        if debias and keep is None:  # the path that normalises with copies: the buffers are rewritten below
+            keep = torch.ones(h.shape[:-1], dtype=torch.bool, device=h.device)
+        out = batch_norm(h.reshape(1, -1, h.shape[-1]), self.running_mean.view(-1), self.running_var.view(-1),
+                         self.gamma.flatten(), self.beta.flatten(), self.training, s.momentum, s.eps,
+                         None if keep is None else keep.flatten(), s.biased_var)
+        if debias:
+            self._zero_debias(h, keep)
+        return out.view(h.shape)
+
+    @torch.no_grad()
+    def _zero_debias(self, h: Tensor, keep: Tensor) -> None:
+        """Replace the running statistics just updated by TF's zero-debiased moving averages (standalone Keras
+        2.2's `moving_average_update`): biased ← d·biased + (1 − d)·batch from biased = 0, running = biased /
+        (1 − dᵗ) after t updates (d = 1 − momentum), so early running statistics are the batch statistics seen
+        so far, not mostly their initial values. Units where `keep` is False are left as they are."""
+        rows = h.reshape(-1, h.shape[-1])
+        batch = (rows.mean(1), rows.var(1, correction=0 if self.settings.biased_var else 1))
+        moved = keep.flatten()
+        steps = self.debias_steps.view(-1)
+        steps.add_(moved.to(steps.dtype))
+        decay = 1 - self.settings.momentum
+        for stat, value in zip(("mean", "var"), batch):
+            biased = getattr(self, f"biased_{stat}").view(-1)
+            biased.copy_(torch.where(moved, decay * biased + (1 - decay) * value, biased))
+            running = getattr(self, f"running_{stat}").view(-1)
+            running.copy_(torch.where(moved, biased / (1 - decay ** steps), running))
+
+
 class WideInput(torch.autograd.Function):
     """The wide first layer, units-major: (G, T, B) = kernel·xᵀ + bias, for x (G, B, D), kernel (G, T, D).
 
-    The backward writes the kernel's gradient with one GEMM straight into `grad_buffer` and makes that the
-    kernel's `.grad` (the kernel gradient is *set*, not accumulated: zero the gradients with set_to_none
-    before each backward, as the trainer does). Autograd would allocate, zero and add a gradient of
-    in_dim × Σ widths every step, as large as the kernel itself. x gets no gradient.
-
-    A single group (G = 1, T even) is computed as two half-height matrices sharing x: a batch of one would
-    take another BLAS kernel (see MIN_ROWS), and halves cost no more than the whole.
+    An even number of groups is one batched product (torch splits the groups between threads); an odd number is
+    one product per group, each on all threads (batched, G = 3 ran 1.3–1.4× slower on 2 cores, one thread idle
+    part of the time; a batch of one matrix takes another BLAS kernel). Both give each row the same bits
+    (tests/test_model.py compares a member alone, in 2 groups and in 3 and 5). The
+    backward writes the kernel's gradient straight into `grad_buffer` and makes that the kernel's `.grad` (the
+    kernel gradient is *set*, not accumulated: zero the gradients with set_to_none before each backward, as the
+    trainer does). Autograd would allocate, zero and add a gradient of in_dim × Σ widths every step, as large as
+    the kernel itself. x gets no gradient.
     """
-
-    @staticmethod
-    def _batched(x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-        """x (G, B, D) and a units-major t (G, T, …) as a batch of at least two: (G', B, D), (G', T', …)."""
-        if t.shape[0] > 1:
-            return x, t
-        return x.expand(2, -1, -1), t.reshape(2, t.shape[1] // 2, *t.shape[2:])
 
     @staticmethod
     def forward(ctx, x: Tensor, kernel: Tensor, bias: Tensor, grad_buffer: Tensor) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
         ctx.kernel, ctx.grad_buffer = kernel, grad_buffer
-        xb, kb = WideInput._batched(x, kernel)
-        bb = WideInput._batched(x, bias.unsqueeze(2))[1]
-        return torch.baddbmm(bb, kb, xb.transpose(1, 2)).reshape(kernel.shape[0], kernel.shape[1], x.shape[1])
+        if kernel.shape[0] % 2 == 0:
+            return torch.baddbmm(bias.unsqueeze(2), kernel, x.transpose(1, 2))
+        out = kernel.new_empty(kernel.shape[0], kernel.shape[1], x.shape[1])
+        for g in range(kernel.shape[0]):
+            torch.addmm(bias[g].unsqueeze(1), kernel[g], x[g].T, out=out[g])
+        return out
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor, None]:  # type: ignore[override]
         (x,) = ctx.saved_tensors
         if ctx.needs_input_grad[1]:
-            xb, gb = WideInput._batched(x, grad)
-            torch.bmm(gb, xb, out=WideInput._batched(x, ctx.grad_buffer)[1])
+            if grad.shape[0] % 2 == 0:
+                torch.bmm(grad, x, out=ctx.grad_buffer)
+            else:
+                for g in range(grad.shape[0]):
+                    torch.mm(grad[g], x[g], out=ctx.grad_buffer[g])
             ctx.kernel.grad = ctx.grad_buffer
         return None, None, grad.sum(2), None
+
+
+class MemberLinear(torch.autograd.Function):
+    """A deeper layer of a bucket: (R, cap, B) = kernelᵀ·h + bias, for h (R, cap, B) and kernel (R, cap, cap)
+    stored (in, out). The backward writes the kernel's gradient h·gᵀ with one GEMM straight into `grad_buffer`,
+    in the kernel's own layout, and makes that its `.grad` (set, not accumulated, as `WideInput`): autograd
+    would compute the transposed product and copy it into a new tensor every step."""
+
+    @staticmethod
+    def forward(ctx, h: Tensor, kernel: Tensor, bias: Tensor, grad_buffer: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(h, kernel)
+        ctx.kernel, ctx.grad_buffer = kernel, grad_buffer
+        return torch.baddbmm(bias.unsqueeze(2), kernel.transpose(1, 2), h)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, Tensor, None]:  # type: ignore[override]
+        h, kernel = ctx.saved_tensors
+        if ctx.needs_input_grad[1]:
+            torch.bmm(h, grad.transpose(1, 2), out=ctx.grad_buffer)
+            ctx.kernel.grad = ctx.grad_buffer
+        return torch.bmm(kernel, grad), None, grad.sum(2), None
+
+
+class Bucket(nn.Module):
+    """The deeper layers and the head of some members of a `StackedMLP`, batched over rows: `members` (ids, with
+    M for a ghost row) of widths `widths` (0 for a ghost), each padded to `cap` units."""
+
+    def __init__(self, members: Sequence[int], widths: Sequence[int], cap: int, depth: int, n_classes: int,
+                 bn: BNSettings | None, dtype: torch.dtype) -> None:
+        super().__init__()
+        rows = len(members)
+        self.cap, self.depth = cap, depth
+        self.register_buffer("ids", torch.tensor(list(members)))
+        self.register_buffer("unit_mask", (torch.arange(cap)[None, :] < torch.tensor(list(widths))[:, None])
+                             .to(dtype).unsqueeze(2), persistent=False)
+        self.kernels = nn.ParameterList([nn.Parameter(torch.zeros(rows, cap, cap, dtype=dtype))
+                                         for _ in range(depth - 1)])  # (in, out) per row
+        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(rows, cap, dtype=dtype)) for _ in range(depth - 1)])
+        self.norms = nn.ModuleList([UnitBatchNorm((rows, cap), bn, dtype) for _ in range(depth - 1)] if bn else [])
+        self.head = nn.Parameter(torch.zeros(rows, n_classes, cap, dtype=dtype))  # (classes, units) per row
+        self.head_bias = nn.Parameter(torch.zeros(rows, n_classes, dtype=dtype))
+        for layer in range(1, depth):  # the kernels' gradients (MemberLinear)
+            self.register_buffer(f"grad{layer}", torch.zeros(rows, cap, cap, dtype=dtype), persistent=False)
+
+    def layer(self, h: Tensor, layer: int, keep: Tensor | None) -> Tensor:
+        """Deeper layer `layer` (1-based after the wide one) on this bucket's activations (rows, cap, B);
+        `keep`: bool per member id (and a last False for ghosts), or None."""
+        h = MemberLinear.apply(h, self.kernels[layer - 1], self.biases[layer - 1], getattr(self, f"grad{layer}"))
+        if self.norms:
+            h = self.norms[layer - 1](h, None if keep is None else keep[self.ids, None].expand(-1, self.cap))
+        return torch.relu(h) * self.unit_mask
+
+    def logits(self, h: Tensor) -> Tensor:
+        """The head: (rows, classes, B)."""
+        return torch.baddbmm(self.head_bias.unsqueeze(2), self.head, h)
 
 
 class StackedMLP(nn.Module):
     """M independent MLPs of equal depth.
 
     `groups[m]` is the input group of member m. `forward` takes inputs (G, B, in_dim), one batch per
-    group, and returns logits (M, B, n_classes) and the post-ReLU hidden activations, each (M, W, B)
-    (units-major) with W the widest member or MIN_ROWS (padding units are 0).
+    group, and returns logits (M, B, n_classes) and the post-ReLU hidden activations: per layer, one
+    (rows, cap, B) tensor per bucket (units-major; padding units and ghost rows are 0; `member_bits` reads a
+    member's).
     """
 
     def __init__(self, in_dim: int, n_classes: int, depth: int, widths: Sequence[int], seeds: Sequence[int],
@@ -116,170 +255,136 @@ class StackedMLP(nn.Module):
                  dtype: torch.dtype = torch.float32, bn_biased_var: bool = False,
                  bn_zero_debias: bool = False) -> None:
         super().__init__()
-        self.depth, self.bn, self.bn_eps, self.bn_momentum = depth, bn, bn_eps, bn_momentum
-        self.bn_biased_var, self.bn_zero_debias = bn_biased_var, bn_zero_debias
+        self.depth, self.bn = depth, bn
+        self.bn_settings = BNSettings(bn_eps, bn_momentum, bn_biased_var, bn_zero_debias)
         self.widths = [int(w) for w in widths]
         self.groups = list(groups) if groups is not None else list(range(len(widths)))
-        m, wmax, g = len(self.widths), max(*self.widths, MIN_ROWS), max(self.groups) + 1
+        m, g = len(self.widths), max(self.groups) + 1
         offsets, fill = [], [0] * g
         for grp, w in zip(self.groups, self.widths):
             offsets.append(fill[grp])
             fill[grp] += w
-        total = max(*fill, MIN_ROWS if g > 1 else 2 * MIN_ROWS)  # padding units (owner M) are always zero
-        total += total % 2 if g == 1 else 0  # one group runs as two halves (WideInput)
+        total = max(*fill, MIN_ROWS)  # padding units (owner M) are always zero
         self.offsets = offsets
         owner = torch.full((g, total), m, dtype=torch.long)
-        gather = torch.full((m, wmax), g * total, dtype=torch.long)  # g*total: an always-zero row
         for i, (grp, off, w) in enumerate(zip(self.groups, offsets, self.widths)):
             owner[grp, off:off + w] = i
-            gather[i, :w] = grp * total + off + torch.arange(w)
         self.register_buffer("wide_owner", owner)
-        self.register_buffer("gather_index", gather.flatten())
-        self.register_buffer("unit_mask", (torch.arange(wmax)[None, :] < torch.tensor(self.widths)[:, None])
-                             .to(dtype).unsqueeze(2))
-        shapes = [(g, total, in_dim)] + [(m, wmax, wmax)] * (depth - 1)  # wide kernel: one row per unit
-        units = [(g, total)] + [(m, wmax)] * (depth - 1)
-        self.kernels = nn.ParameterList([nn.Parameter(torch.zeros(s, dtype=dtype)) for s in shapes])
-        self.register_buffer("wide_grad", torch.zeros(shapes[0], dtype=dtype), persistent=False)
-        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(u, dtype=dtype)) for u in units])
-        self.head = nn.Parameter(torch.zeros(m, n_classes, wmax, dtype=dtype))  # (classes, units) per member
-        self.head_bias = nn.Parameter(torch.zeros(m, n_classes, dtype=dtype))
-        if bn:
-            self.gammas = nn.ParameterList([nn.Parameter(torch.ones(u, dtype=dtype)) for u in units])
-            self.betas = nn.ParameterList([nn.Parameter(torch.zeros(u, dtype=dtype)) for u in units])
-            for i, u in enumerate(units):
-                self.register_buffer(f"running_mean{i}", torch.zeros(u, dtype=dtype))
-                self.register_buffer(f"running_var{i}", torch.ones(u, dtype=dtype))
-                if bn_zero_debias:  # TF's zero-debiased moving averages: biased sums and per-unit step counts
-                    self.register_buffer(f"biased_mean{i}", torch.zeros(u, dtype=dtype))
-                    self.register_buffer(f"biased_var{i}", torch.zeros(u, dtype=dtype))
-                    self.register_buffer(f"debias_steps{i}", torch.zeros(u, dtype=dtype))
+        self.kernel0 = nn.Parameter(torch.zeros(g, total, in_dim, dtype=dtype))  # one row per unit
+        self.register_buffer("wide_grad", torch.zeros(g, total, in_dim, dtype=dtype), persistent=False)
+        self.bias0 = nn.Parameter(torch.zeros(g, total, dtype=dtype))
+        self.norm0 = UnitBatchNorm((g, total), self.bn_settings, dtype) if bn else None
+        self.where: list[tuple[int, int]] = [(0, 0)] * m  # member → (bucket, row)
+        buckets = []
+        for b, members in enumerate(width_buckets(self.widths, depth, n_classes)):
+            rows = members + [m] * (len(members) < 2)  # a ghost row beside a lone member
+            for r, i in enumerate(members):
+                self.where[i] = (b, r)
+            cap = max(MIN_ROWS, *(self.widths[i] for i in members))
+            buckets.append(Bucket(rows, [self.widths[i] if i < m else 0 for i in rows], cap, depth, n_classes,
+                                  self.bn_settings if bn else None, dtype))
+        self.buckets = nn.ModuleList(buckets)
+        # layer 0's rows of each bucket in the flattened wide activations (g*total: an always-zero row)
+        for b, bucket in enumerate(self.buckets):
+            gather = torch.full((len(bucket.ids), bucket.cap), g * total, dtype=torch.long)
+            for r, i in enumerate(bucket.ids.tolist()):
+                if i < m:
+                    gather[r, :self.widths[i]] = self.groups[i] * total + offsets[i] + torch.arange(self.widths[i])
+            self.register_buffer(f"gather{b}", gather.flatten(), persistent=False)
+        self.register_buffer("member_rows", torch.tensor([sum(len(bk.ids) for bk in buckets[:b]) + r
+                                                          for b, r in self.where]), persistent=False)
         with torch.no_grad():
             for i, seed in enumerate(seeds):
                 self._init_member(i, in_dim, n_classes, int(seed))
         self.code_lengths = [depth * w for w in self.widths]
         self.drop_widths = [self.widths] * depth  # dropout sites (after each hidden ReLU), per member
 
+    def member_layers(self, i: int) -> list[Tensor]:
+        """Member i's kernels, (out, in) views of the stacked parameters: the first layer, the deeper ones, the head."""
+        w, (b, r), bucket = self.widths[i], self.where[i], self.buckets[self.where[i][0]]
+        first = self.kernel0[self.groups[i], self.offsets[i]:self.offsets[i] + w]
+        return [first] + [k[r, :w, :w].T for k in bucket.kernels] + [bucket.head[r, :, :w]]
+
     def _init_member(self, i: int, in_dim: int, n_classes: int, seed: int) -> None:
         g, w = torch.Generator().manual_seed(seed), self.widths[i]
         shapes = [(in_dim, w)] + [(w, w)] * (self.depth - 1) + [(w, n_classes)]
-        for layer, (fan_in, fan_out) in enumerate(shapes):
-            values = glorot_uniform((fan_in, fan_out), fan_in, fan_out, g)
-            if layer == 0:
-                off = self.offsets[i]
-                self.kernels[0][self.groups[i], off:off + w] = values.T.to(self.kernels[0].dtype)
-            elif layer < self.depth:
-                self.kernels[layer][i, :w, :w] = values.to(self.kernels[layer].dtype)
-            else:
-                self.head[i, :, :w] = values.T.to(self.head.dtype)
+        for layer, ((fan_in, fan_out), kernel) in enumerate(zip(shapes, self.member_layers(i))):
+            kernel.copy_(glorot_uniform((fan_in, fan_out), fan_in, fan_out, g).T)
 
     def owners(self) -> list[Tensor]:
         """For each tensor of `parameters()`, the member owning each entry (broadcastable; M = padding)."""
-        m = len(self.widths)
-        member = torch.arange(m, device=self.head.device)
         out = []
         for name, p in self.named_parameters():
-            if name.endswith(".0") and not name.startswith("head"):  # first layer: wide layout
-                out.append(self.wide_owner.unsqueeze(2) if p.dim() == 3 else self.wide_owner)
-            else:
-                out.append(member.view((m,) + (1,) * (p.dim() - 1)))
+            if name.startswith("buckets."):
+                ids = self.buckets[int(name.split(".")[1])].ids
+                out.append(ids.view((len(ids),) + (1,) * (p.dim() - 1)))
+            else:  # the wide first layer: (G, T) units
+                out.append(self.wide_owner.view(self.wide_owner.shape + (1,) * (p.dim() - 2)))
+        return out
+
+    def decayed(self) -> list[tuple[Tensor, Tensor]]:
+        """The hidden kernels (Keras `kernel_regularizer`: the L2 penalty's), each with the member owning each of
+        its rows, (rows,) (the optimizer adds the penalty's gradient)."""
+        out = [(self.kernel0, self.wide_owner.flatten())]
+        for bucket in self.buckets:
+            out += [(k, bucket.ids) for k in bucket.kernels]
         return out
 
     def l2_per_member(self) -> Tensor:
         """Σ W² of each member's hidden kernels (Keras `kernel_regularizer`: hidden Dense kernels only), (M,)."""
         m = len(self.widths)
-        k0 = self.kernels[0]
-        # (G·T,); a norm along the contiguous rows reads the kernel once, with no temporary as large as it
-        per_unit = torch.linalg.vector_norm(k0, dim=2).square().flatten()  # index_add keeps NaN to its member
-        total = per_unit.new_zeros(m + 1).index_add(0, self.wide_owner.flatten(), per_unit)[:m]
-        for k in list(self.kernels)[1:]:
-            total = total + (k * k).sum((1, 2))
-        return total
+        total = self.kernel0.new_zeros(m + 1)
+        for k, rows in self.decayed():  # a norm along contiguous rows reads a kernel once, with no temporary
+            per_row = torch.linalg.vector_norm(k.flatten(0, -2) if k is self.kernel0 else k.flatten(1), dim=1).square()
+            total = total.index_add(0, rows, per_row)  # index_add keeps NaN to its member
+        return total[:m]
 
-    @torch.no_grad()
-    def add_l2_grad(self, weight_decay: Tensor) -> None:
-        """Add the gradient 2·λ_m·W of the L2 penalty to each member's hidden kernels (`weight_decay`: (M,)).
-        Cheaper than differentiating `l2_per_member` and the same Keras semantics."""
-        wd = torch.cat([weight_decay, weight_decay.new_zeros(1)]) * 2
-        owners = [self.wide_owner.unsqueeze(2)] + [None] * (self.depth - 1)
-        for k, own in zip(self.kernels, owners):
-            scale = wd[own] if own is not None else wd[:-1].view(-1, 1, 1)
-            k.grad.addcmul_(k, scale)
-
-    def member_bits(self, hidden: list[Tensor], i: int, n: int) -> Tensor:
+    def member_bits(self, hidden: list[list[Tensor]], i: int, n: int) -> Tensor:
         """Code bits (n, code_lengths[i]) of member i for the first n rows of a forward's hidden activations."""
-        return torch.cat([h[i, :self.widths[i], :n].T > 0 for h in hidden], dim=1)
-
-    def _to_members(self, h: Tensor) -> Tensor:
-        """(G, T, B) wide activations → (M, W, B) per member, padding 0."""
-        flat = torch.cat([h.flatten(0, 1), h.new_zeros(1, h.shape[2])])
-        return flat.index_select(0, self.gather_index).view(len(self.widths), -1, h.shape[2])
+        b, r = self.where[i]
+        return torch.cat([h[b][r, :self.widths[i], :n].T > 0 for h in hidden], dim=1)
 
     def forward(self, x: Tensor, dropout: Sequence[Tensor | None] | None = None,
-                active: Tensor | None = None) -> tuple[Tensor, list[Tensor]]:
+                active: Tensor | None = None) -> tuple[Tensor, list[list[Tensor]]]:
         """Logits and hidden activations. In training mode BN uses batch statistics and updates the running
         statistics of `active` members (bool (M,); None: every member); `dropout[l]` is a (M, B, W) keep/scale
         mask or None."""
         keep = None if active is None else torch.cat([active, active.new_zeros(1)])  # padding: never
-        hidden = []
-        h = WideInput.apply(x, self.kernels[0], self.biases[0], self.wide_grad)
+        h = WideInput.apply(x, self.kernel0, self.bias0, self.wide_grad)
+        if self.norm0 is not None:
+            h = self.norm0(h, None if keep is None else keep[self.wide_owner])
+        flat = torch.relu(h).flatten(0, 1)
+        flat = torch.cat([flat, flat.new_zeros(1, flat.shape[1])])
+        hs = [flat.index_select(0, getattr(self, f"gather{b}")).view(len(bk.ids), bk.cap, -1)
+              for b, bk in enumerate(self.buckets)]
+        hidden = [hs]
         for layer in range(self.depth):
             if layer > 0:
-                h = member_baddbmm(self.biases[layer].unsqueeze(2), self.kernels[layer].transpose(1, 2), h)
-            if self.bn:
-                unit_keep = None if keep is None else (keep[self.wide_owner] if layer == 0
-                                                       else keep[:-1, None].expand(-1, h.shape[1]))
-                h = self._batch_norm(h, layer, unit_keep)
-            h = torch.relu(h)
-            h = self._to_members(h) if layer == 0 else h * self.unit_mask
-            hidden.append(h)
-            if self.training and dropout is not None and dropout[layer] is not None:  # (M, B, widest member)
-                mask = dropout[layer].transpose(1, 2)
-                h = h * torch.nn.functional.pad(mask, (0, 0, 0, h.shape[1] - mask.shape[1]))
-        logits = member_baddbmm(self.head_bias.unsqueeze(2), self.head, h)
+                hs = [bk.layer(h, layer, keep) for bk, h in zip(self.buckets, hs)]
+                hidden.append(hs)
+            if self.training and dropout is not None and dropout[layer] is not None:
+                hs = self._dropout(hs, dropout[layer])
+        logits = [bk.logits(h) for bk, h in zip(self.buckets, hs)]
+        logits = (logits[0] if len(logits) == 1 else torch.cat(logits)).index_select(0, self.member_rows)
         return logits.transpose(1, 2), hidden
 
-    def _batch_norm(self, h: Tensor, layer: int, keep: Tensor | None) -> Tensor:
-        """BN of units-major h (…, units, B), each unit a channel; `keep`: bool per unit, or None."""
-        rm, rv = getattr(self, f"running_mean{layer}"), getattr(self, f"running_var{layer}")
-        debias = self.training and self.bn_zero_debias
-        if debias and keep is None:  # the path that normalises with copies: the buffers are rewritten below
-            keep = torch.ones(h.shape[:-1], dtype=torch.bool, device=h.device)
-        out = batch_norm(h.reshape(1, -1, h.shape[-1]), rm.view(-1), rv.view(-1), self.gammas[layer].flatten(),
-                         self.betas[layer].flatten(), self.training, self.bn_momentum, self.bn_eps,
-                         None if keep is None else keep.flatten(), self.bn_biased_var)
-        if debias:
-            self._zero_debias(h, layer, keep)
-        return out.view(h.shape)
-
-    @torch.no_grad()
-    def _zero_debias(self, h: Tensor, layer: int, keep: Tensor | None) -> None:
-        """Replace the running statistics just updated by TF's zero-debiased moving averages (standalone Keras
-        2.2's `moving_average_update`): biased ← d·biased + (1 − d)·batch from biased = 0, running = biased /
-        (1 − dᵗ) after t updates (d = 1 − momentum), so early running statistics are the batch statistics seen
-        so far, not mostly their initial values. Units where `keep` is False are left as they are."""
-        rows = h.reshape(-1, h.shape[-1])
-        batch = (rows.mean(1), rows.var(1, correction=0 if self.bn_biased_var else 1))
-        moved = torch.ones(rows.shape[0], dtype=torch.bool, device=h.device) if keep is None else keep.flatten()
-        steps = getattr(self, f"debias_steps{layer}").view(-1)
-        steps.add_(moved.to(steps.dtype))
-        decay = 1 - self.bn_momentum
-        for stat, value in zip(("mean", "var"), batch):
-            biased = getattr(self, f"biased_{stat}{layer}").view(-1)
-            biased.copy_(torch.where(moved, decay * biased + (1 - decay) * value, biased))
-            running = getattr(self, f"running_{stat}{layer}").view(-1)
-            running.copy_(torch.where(moved, biased / (1 - decay ** steps), running))
+    def _dropout(self, hs: list[Tensor], mask: Tensor) -> list[Tensor]:
+        """Each bucket's activations times its rows of the (M, B, widest) keep/scale mask (ghost rows: 0)."""
+        cap = max(bk.cap for bk in self.buckets)
+        mask = torch.nn.functional.pad(mask.transpose(1, 2), (0, 0, 0, cap - mask.shape[2], 0, 1))
+        return [h * mask.index_select(0, bk.ids)[:, :bk.cap] for bk, h in zip(self.buckets, hs)]
 
     @torch.no_grad()
     def adopt_batch_statistics(self, x: Tensor) -> None:
         """Set the running statistics to those of the batch x (G, B, in_dim) under the current weights, layer
         after layer as a training-mode forward normalises it (biased variance): eval-mode codes of x are then
         the codes of a training-mode forward of x as one batch. Leaves the model in eval mode."""
-        momentum, biased, debias = self.bn_momentum, self.bn_biased_var, self.bn_zero_debias
-        self.bn_momentum, self.bn_biased_var, self.bn_zero_debias = 1.0, True, False
+        s = self.bn_settings
+        saved = dataclasses.replace(s)
+        s.momentum, s.biased_var, s.zero_debias = 1.0, True, False
         try:
             self.train()
             self(x)
         finally:
-            self.bn_momentum, self.bn_biased_var, self.bn_zero_debias = momentum, biased, debias
+            s.momentum, s.biased_var, s.zero_debias = saved.momentum, saved.biased_var, saved.zero_debias
             self.eval()

@@ -1,5 +1,6 @@
 """Optimizers for stacked parameters with frozen members: Adam (Keras' update form) and SGD with momentum (an
-ablation of the optimizer choice). Each entry's update is the same arithmetic wherever the entry sits, so a
+ablation of the optimizer choice), each adding the L2 penalty's gradient 2·λ·W of the decayed kernels (Keras
+`kernel_regularizer`) itself. Each entry's update is the same arithmetic wherever the entry sits, so a
 member's training does not depend on which members share its pack."""
 
 from __future__ import annotations
@@ -25,6 +26,40 @@ def _keras_adam(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, lr_t
         vi = b2 * v[i] + c2 * (gi * gi)
         m[i], v[i] = mi, vi
         p[i] = p[i] - lr_t * mi / (np.sqrt(vi) + eps)
+
+
+@numba.njit(parallel=True, cache=True)
+def _keras_adam_decayed(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, decay: np.ndarray,
+                        lr_t: np.floating, b1: np.floating, c1: np.floating, b2: np.floating, c2: np.floating,
+                        eps: np.floating) -> None:
+    """`_keras_adam` on (rows, cols) arrays whose gradient takes the L2 term first, g + decay[row]·p (a product,
+    then a sum), in the same pass."""
+    for r in numba.prange(p.shape[0]):
+        d = decay[r]
+        for j in range(p.shape[1]):
+            pj = p[r, j]
+            gi = g[r, j] + d * pj
+            mi = b1 * m[r, j] + c1 * gi
+            vi = b2 * v[r, j] + c2 * (gi * gi)
+            m[r, j], v[r, j] = mi, vi
+            p[r, j] = pj - lr_t * mi / (np.sqrt(vi) + eps)
+
+
+Decayed = Sequence[tuple[Tensor, Tensor]]  # (parameter, the member owning each of its rows): the L2-penalised
+
+
+def _row_coefficients(decayed: Decayed, l2: Tensor) -> dict[int, Tensor]:
+    """2·λ of each row of each decayed parameter (by `id`), from λ per member (M,) (padding rows: 0)."""
+    coef = torch.cat([l2, l2.new_zeros(1)]) * 2
+    return {id(p): coef[rows] for p, rows in decayed}
+
+
+@torch.no_grad()
+def _add_l2_grad(decayed: Decayed, l2: Tensor) -> None:
+    """Add 2·λ·W to the gradient of each decayed parameter (torch's element-wise kernels)."""
+    coef = _row_coefficients(decayed, l2)
+    for p, _ in decayed:
+        p.grad.view(coef[id(p)].shape[0], -1).addcmul_(p.view(coef[id(p)].shape[0], -1), coef[id(p)].unsqueeze(1))
 
 
 class _Freezer:
@@ -82,35 +117,45 @@ class StackedAdam:
     """
 
     def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor], eps: float,
-                 betas: tuple[float, float] = (0.9, 0.999)) -> None:
-        self.params, self.freezer = list(params), _Freezer(params, owners)
+                 betas: tuple[float, float] = (0.9, 0.999), decayed: Decayed = ()) -> None:
+        self.params, self.freezer, self.decayed = list(params), _Freezer(params, owners), list(decayed)
         self.eps, (self.b1, self.b2) = eps, betas
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
         self.t = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
+        rows = {id(p): len(owner) for p, owner in self.decayed}  # a decayed parameter is updated as (rows, cols)
+        self._shapes = [(rows[id(p)], -1) if id(p) in rows else (-1,) for p in self.params]
 
     @torch.no_grad()
-    def step(self, lr: float, active: Tensor) -> None:
-        """One update with learning rate `lr` for the members where `active` ((M,) bool) is True."""
+    def step(self, lr: float, active: Tensor, l2: Tensor | None = None) -> None:
+        """One update with learning rate `lr` for the members where `active` ((M,) bool) is True, the gradients
+        of the decayed parameters taking the L2 term 2·λ_m·W first (`l2`: λ per member, (M,); None: no term)."""
         self.t += 1
         t = float(self.t)
         restore = self.freezer.hold(list(zip(self.params, self.m, self.v)), active)
-        grads = [p.grad for p in self.params]
         if self.params[0].device.type == "cpu":
-            self._cpu_step(lr, t, grads)
+            self._cpu_step(lr, t, l2)
         else:
-            torch._fused_adam_(self.params, grads, self.m, self.v, [], [self.t] * len(self.params), lr=lr,
-                               beta1=self.b1, beta2=self.b2, weight_decay=0.0,
+            if l2 is not None:
+                _add_l2_grad(self.decayed, l2)
+            torch._fused_adam_(self.params, [p.grad for p in self.params], self.m, self.v, [],
+                               [self.t] * len(self.params), lr=lr, beta1=self.b1, beta2=self.b2, weight_decay=0.0,
                                eps=self.eps / math.sqrt(1 - self.b2**t), amsgrad=False, maximize=False)
         restore()
 
-    def _cpu_step(self, lr: float, t: float, grads: Sequence[Tensor]) -> None:
-        real = np.dtype(str(self.params[0].dtype).removeprefix("torch.")).type  # Keras: scalars in the weights' dtype
+    def _cpu_step(self, lr: float, t: float, l2: Tensor | None) -> None:
+        """One numba pass per parameter, in the parameters' precision (Keras: scalars in the weights' dtype)."""
+        real = np.dtype(str(self.params[0].dtype).removeprefix("torch.")).type
         b1, b2, one = real(self.b1), real(self.b2), real(1)
-        lr_t = real(lr) * (np.sqrt(one - b2 ** real(t)) / (one - b1 ** real(t)))
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
-            arrays = (x.detach().view(-1).numpy() for x in (p, g.contiguous(), m, v))
-            _keras_adam(*arrays, lr_t, b1, one - b1, b2, one - b2, real(self.eps))
+        scalars = (real(lr) * (np.sqrt(one - b2 ** real(t)) / (one - b1 ** real(t))), b1, one - b1, b2, one - b2,
+                   real(self.eps))
+        coef = {} if l2 is None else _row_coefficients(self.decayed, l2)
+        for p, m, v, shape in zip(self.params, self.m, self.v, self._shapes):
+            arrays = [x.detach().view(shape).numpy() for x in (p, p.grad.contiguous(), m, v)]
+            if id(p) in coef:
+                _keras_adam_decayed(*arrays, coef[id(p)].numpy(), *scalars)
+            else:
+                _keras_adam(*(a.reshape(-1) for a in arrays), *scalars)
 
     def state_dict(self) -> dict:
         return {"m": self.m, "v": self.v, "t": self.t}
@@ -126,13 +171,18 @@ class StackedSGD:
     step takes b = g). Keras' form v = μ·v − lr·g; p += v is the same while the learning rate is constant and
     differs after a decay. Frozen members keep parameters and momentum buffers, as in `StackedAdam`."""
 
-    def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor], momentum: float) -> None:
+    def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor], momentum: float,
+                 decayed: Decayed = ()) -> None:
         self.params, self.freezer, self.momentum = list(params), _Freezer(params, owners), momentum
+        self.decayed = list(decayed)
         self.b = [torch.zeros_like(p) for p in self.params]
 
     @torch.no_grad()
-    def step(self, lr: float, active: Tensor) -> None:
-        """One update with learning rate `lr` for the members where `active` ((M,) bool) is True."""
+    def step(self, lr: float, active: Tensor, l2: Tensor | None = None) -> None:
+        """One update with learning rate `lr` for the members where `active` ((M,) bool) is True, the gradients
+        of the decayed parameters taking the L2 term 2·λ_m·W first (`l2`: λ per member, (M,))."""
+        if l2 is not None:
+            _add_l2_grad(self.decayed, l2)
         restore = self.freezer.hold(list(zip(self.params, self.b)), active)
         torch._foreach_mul_(self.b, self.momentum)  # the buffers start at zero: the first step takes b = g
         torch._foreach_add_(self.b, [p.grad for p in self.params])

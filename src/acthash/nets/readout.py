@@ -29,7 +29,7 @@ class Readout:
             raise ValueError("code_bn='batch': every input group of a pack must code as many training rows "
                              f"(here {sorted({len(i) for i in self.group_index})}); set pack_over: [width] so "
                              "that each n_train trains in its own pack")
-        running = [(v, v.clone()) for k, v in self.model.named_buffers() if k.startswith("running_")]
+        running = [(v, v.clone()) for k, v in self.model.named_buffers() if k.rpartition(".")[2].startswith("running_")]
         out = []
         try:
             for x, index, labels in sets:

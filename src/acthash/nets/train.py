@@ -79,9 +79,9 @@ class Trainer(Readout, TrainState):
         self.model.to(self.device)
         self.units = [sample_units(n, c.code_units, stream_seed(c.seed, 4))
                       for c, n in zip(cells, self.model.code_lengths)]
-        params, owners = list(self.model.parameters()), self.model.owners()
-        self.opt = (StackedAdam(params, owners, eps=c0.adam_eps) if c0.optimizer == "adam"
-                    else StackedSGD(params, owners, momentum=c0.sgd_momentum))
+        params, owners, decayed = list(self.model.parameters()), self.model.owners(), self.model.decayed()
+        self.opt = (StackedAdam(params, owners, eps=c0.adam_eps, decayed=decayed) if c0.optimizer == "adam"
+                    else StackedSGD(params, owners, momentum=c0.sgd_momentum, decayed=decayed))
         m = len(cells)
         self.group_index = [samples[i].index for i in leaders]
         self.rows = torch.as_tensor(np.stack([samples[i].index[samples[i].rows] for i in leaders]), device=self.device)
@@ -162,10 +162,9 @@ class Trainer(Readout, TrainState):
             ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
         with torch.no_grad():
             loss = ce + self.wd * self.model.l2_per_member()
-        self.model.zero_grad(set_to_none=True)  # the wide MLP layer *sets* its kernel gradient (WideInput)
+        self.model.zero_grad(set_to_none=True)  # the MLP's layers *set* their kernel gradients (WideInput)
         (ce * self.active).sum().backward()
-        self.model.add_l2_grad(self.wd * self.active)
-        self.opt.step(lr, self.active)
+        self.opt.step(lr, self.active, self.wd * self.active)  # with the L2 penalty's gradient
         return loss
 
     def _end_epoch(self, epoch_loss: np.ndarray, lr: np.ndarray) -> None:

@@ -13,6 +13,10 @@ import torch
 
 from acthash.nets.results import member_result, to_plain
 
+# The layout of the saved model and optimizer: 2 from acthash 0.5.0 (the MLP's deeper layers in width buckets).
+# A state of another layout (a pack job resumed after an upgrade) is set aside and the pack trains from the start.
+STATE_FORMAT = 2
+
 
 class TrainState:
     """Saving and resuming a `Trainer`."""
@@ -21,7 +25,7 @@ class TrainState:
         """Write the complete training state atomically (temporary name, then rename), as plain tensors,
         numbers and strings only, so that reading it back (`weights_only=True`) cannot run code."""
         state = {
-            "hashes": [c.param_hash for c in self.cells], "epoch": self.epoch, "model": self.model.state_dict(),
+            "format": STATE_FORMAT, "hashes": [c.param_hash for c in self.cells], "epoch": self.epoch, "model": self.model.state_dict(),
             "opt": self.opt.state_dict(), "cpu_streams": [g.get_state() for g in self.order_gens + self.aug_gens],
             "drop": [g.get_state() for g in self.drop_gens], "active": self.active, "best": self.best,
             "wait": self.wait, "results": [to_plain(r) for r in self.results],
@@ -44,6 +48,12 @@ class TrainState:
             why = (str(err).strip().splitlines() or [""])[0][:200]
             self.log(f"training state {path} unreadable ({type(err).__name__}: {why}); moved to "
                      f"{path.name}.damaged, training from the start")
+            return False
+        if state.get("format", 1) != STATE_FORMAT:
+            os.replace(path, path.with_name(path.name + ".old"))
+            self.log(f"training state {path} has the layout of another acthash version (format "
+                     f"{state.get('format', 1)}, this one reads {STATE_FORMAT}); moved to {path.name}.old, training "
+                     "from the start")
             return False
         if state["hashes"] != [c.param_hash for c in self.cells]:
             raise ValueError(f"{path}: training state belongs to other cell parameters; delete it to start over")

@@ -1,0 +1,68 @@
+"""Seconds per epoch of acthash's stacked trainer on one of the benchmark grids, as JSON on stdout.
+
+Imports only what every acthash version since 0.3.0 has (`Cell`, `cell_samples`, `Trainer`), so `trainer_floor.py`
+runs it against the current tree and against an older commit's `src/` (PYTHONPATH), side by side:
+
+    python benchmarks/trainer_epoch.py depth5 --epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+
+import numpy as np
+import torch
+
+from acthash.data.samples import cell_samples
+from acthash.nets.train import Trainer
+from acthash.params.cell import Cell
+
+# The grids of the "trainer at the machine's limit" issue: (dataset, input shape, training-set size, depth, widths,
+# seeds, steps of 64 per epoch, tiled). Random inputs: speed does not depend on pixel values.
+GRIDS = {
+    "mnist_width": ("mnist", (1, 28, 28), 60000, 1,
+                    (3, 7, 10, 15, 20, 23, 27, 30, 33, 37, 40, 43, 47, 50, 53, 57, 60, 65, 70, 75, 80, 90, 100),
+                    2, 200, False),
+    "depth5": ("cifar10", (3, 32, 32), 50000, 5, tuple(range(10, 201, 10)), 3, 60, False),
+    "demo_pack": ("mnist", (1, 28, 28), 60000, 1, (3, 8, 16, 32, 64), 2, 750, True),
+}
+
+
+def grid(name: str) -> tuple[np.ndarray, np.ndarray, list[Cell]]:
+    """Random inputs and labels of the grid's dataset shape, and its cells (one pack). The demo pack trains n = 1 000
+    tiled to a full MNIST epoch of 750 steps, as the demo's packs do."""
+    dataset, shape, size, depth, widths, seeds, steps, tile = GRIDS[name]
+    rng = np.random.default_rng(0)
+    x, y = rng.random((size, *shape), dtype=np.float32), rng.integers(0, 10, size)
+    base = Cell(dataset=dataset, depth=depth, n_train=1000 if tile else steps * 64, tile=tile, checkpoints=(1,),
+                early_stopping=False)
+    return x, y, [dataclasses.replace(base, width=w, seed=s) for s in range(seeds) for w in widths]
+
+
+def epoch_seconds(name: str, epochs: int) -> list[float]:
+    """Seconds of each of `epochs` epochs after a warm-up epoch, one pack of the grid on the CPU."""
+    x, y, cells = grid(name)
+    trainer = Trainer(cells, [cell_samples(c, y, 10) for c in cells], x, x[:10], y[:10], 10, "cpu", log=lambda s: None)
+    trainer.train_epoch()
+    out = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        trainer.train_epoch()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("grid", choices=sorted(GRIDS))
+    p.add_argument("--epochs", type=int, default=2)
+    args = p.parse_args()
+    print(json.dumps({"grid": args.grid, "seconds": epoch_seconds(args.grid, args.epochs),
+                      "steps": GRIDS[args.grid][6], "threads": torch.get_num_threads()}))
+
+
+if __name__ == "__main__":
+    main()
