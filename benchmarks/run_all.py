@@ -26,7 +26,7 @@ from acthash.nets.train import Trainer
 from acthash.params.cell import Cell, split_size
 from acthash.params.config import resolve_file
 from acthash.params.layout import DATA_ROOT, Layout
-from acthash.run.machine import cpu_model
+from acthash.store.machine import cpu_model
 from trainer_floor import bench_trainer
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
@@ -274,7 +274,7 @@ def bench_measure(data_root: str, widths: tuple[int, ...], repeat: int = 2) -> d
     from acthash.data.sources import fetch
     from acthash.metrics.measure import code_metrics, recipe
     from acthash.run.pack import train_pack
-    from acthash.run.store import read_codes
+    from acthash.store.cellfile import read_codes
 
     assert set(widths) <= set(WIDTHS), f"{widths} not all in the width grid {WIDTHS}"
     fetch("mnist", data_root)

@@ -21,7 +21,7 @@ from acthash.params.config import resolve_file
 from acthash.params.layout import DATA_ROOT
 from acthash.run.pack import pick_device
 from acthash.run.runner import run_pack
-from acthash.run.store import read_cell
+from acthash.store.cellfile import read_cell
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 CHECKPOINTS = list(resolve_file(CONFIG, "mnist_epochs")[0].cells[0].checkpoints)  # the training-time sweep's

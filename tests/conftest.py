@@ -32,7 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header() -> list[str]:
     """The machine in the header, so that a red run on a new CPU can be read: floats of training depend on it."""
-    from acthash.run.machine import blas_summary, cpu_model
+    from acthash.store.machine import blas_summary, cpu_model
 
     return [f"cpu: {cpu_model()}", f"numerics: {blas_summary()}"]
 
@@ -79,7 +79,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True, slurm: bool = False
 def reseal(f) -> None:
     """Seal an open cell file edited by a test as acthash seals the files it writes, so that the edit stands for
     a rewrite by acthash (another measurement) rather than damage."""
-    from acthash.run.store import cell_seal
+    from acthash.store.cellfile import cell_seal
 
     f.attrs["seal"] = cell_seal(f)
 

@@ -73,7 +73,7 @@ def test_a_flipped_bit_in_stored_codes_is_refused_by_name(tree, tmp_path):
     import h5py
 
     from acthash.run.pack import remeasure
-    from acthash.run.store import CellFileError
+    from acthash.store.cellfile import CellFileError
 
     _, paths, _ = tree
     copy = tmp_path / paths[0].name

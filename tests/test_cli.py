@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 from acthash.params.datasets import NAMES
-from acthash.run.store import read_cell
+from acthash.store.cellfile import read_cell
 
 
 @pytest.mark.slow

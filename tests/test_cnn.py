@@ -12,7 +12,7 @@ from acthash.nets.cnn import CNN_ARCHS, RESNET, VGG, StackedCNN
 from acthash.nets.codes import extract, sample_units
 from acthash.params.cell import Cell
 from acthash.run.pack import measure_member, train_pack
-from acthash.run.store import open_checked, read_codes
+from acthash.store.cellfile import open_checked, read_codes
 
 BN = {"bn_eps": Cell().bn_eps, "bn_momentum": Cell().bn_momentum}
 

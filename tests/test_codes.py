@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from acthash.nets.codes import extract, keep_mask, pack_bits, unpack_bits
+from acthash.nets.codes import extract, pack_bits
+from acthash.store.bits import keep_mask, unpack_bits
 from acthash.nets.mlp import StackedMLP
 from acthash.params.cell import Cell
 

@@ -12,7 +12,7 @@ from acthash.data.sources import load
 from acthash.params.cell import Cell
 from acthash.params.datasets import DATASETS
 from acthash.run.estimate import SHIPPED, Calibration, job_resources, pack_cost, report
-from acthash.run.plan import Pack
+from acthash.store.plan import Pack
 
 from .conftest import REPO
 
@@ -91,7 +91,7 @@ def test_calibration_files(tmp_path):
 def test_estimate_cli_on_the_shipped_grids(tmp_path):
     from acthash.params.config import resolve_file
     from acthash.params.layout import Layout
-    from acthash.run.plan import plan_work
+    from acthash.store.plan import plan_work
 
     for experiments in ("mnist_width", "all"):
         out = subprocess.run(["acthash", "estimate", experiments, "--results", str(tmp_path),
@@ -108,7 +108,7 @@ def test_estimate_cli_takes_config_overrides(tmp_path):
     plan, whose packs `pack_cost` prices (its Keras arithmetic: the test above)."""
     from acthash.params.config import resolve_file
     from acthash.params.layout import Layout
-    from acthash.run.plan import plan_work
+    from acthash.store.plan import plan_work
 
     overrides = {"framework": "keras", "width": [10, 40], "seed": [0, 1], "view": "keras"}
     out = subprocess.run(["acthash", "estimate", "mnist_width", "--results", str(tmp_path), "--set",

@@ -103,7 +103,7 @@ def test_a_label_noise_cell_file_scores_its_codes_with_both_labelings(tmp_path):
 
     from acthash.metrics import fast as fm
     from acthash.run.runner import run_pack
-    from acthash.run.store import read_cell, read_codes
+    from acthash.store.cellfile import read_cell, read_codes
 
     cells = [Cell(dataset="digits", width=24, n_train=600, label_noise=v, checkpoints=(0, 2), early_stopping=False,
                   kmeans_n_init=2) for v in (0.0, 0.6)]
@@ -133,7 +133,7 @@ def test_fashion_mnist_is_fetched_and_loads(tmp_path):
 def test_a_random_input_cell_that_diverges_before_its_first_checkpoint_is_written(tmp_path):
     """Its file holds the registered random-input metrics (no checkpoint, no values) and no code metrics."""
     from acthash.run.runner import run_pack
-    from acthash.run.store import read_cell
+    from acthash.store.cellfile import read_cell
 
     cell = dataclasses.replace(BASE, random_inputs="uniform01", checkpoints=(2,), lr=1e30)
     (out,) = run_pack([cell], [tmp_path / "c.h5"], ".", tmp_path / "pack", "cpu")

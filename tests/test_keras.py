@@ -9,7 +9,7 @@ import pytest
 from acthash.params.cell import Cell
 from acthash.params.grid import expand
 from acthash.run.runner import run_pack
-from acthash.run.store import read_cell
+from acthash.store.cellfile import read_cell
 
 GRID = {"dataset": "digits", "n_train": 300, "width": [8, 32], "seed": [0], "checkpoints": [0, 2, 6],
         "early_stopping": False, "kmeans_n_init": 2, "framework": "keras"}

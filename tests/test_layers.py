@@ -1,7 +1,9 @@
-"""The layers of the package, pinned: every module of `acthash.params` loads no numpy or torch, what the
-Snakefile imports (parsed on every job) loads no torch, numba or scikit-learn, nor does any module of
-`acthash.analysis`; loading a merged dataset loads no torch (a fresh interpreter each)."""
+"""The layers of the package, pinned: each subpackage imports only from itself and the layers before it in
+LAYERS (so no import cycle between subpackages); every module of `acthash.params` loads no numpy or torch, what
+the Snakefile imports (parsed on every job) loads no torch, numba or scikit-learn, nor does any module of
+`acthash.store` or `acthash.analysis`; loading a merged dataset loads no torch (a fresh interpreter each)."""
 
+import ast
 import pkgutil
 import re
 import subprocess
@@ -11,6 +13,7 @@ import pytest
 
 import acthash.analysis
 import acthash.params
+import acthash.store
 
 from .conftest import REPO
 
@@ -28,6 +31,39 @@ def modules(package) -> list[str]:
     return [m.name for m in pkgutil.iter_modules(package.__path__, f"{package.__name__}.")]
 
 
+LAYERS = ("params", "store", "data", "metrics", "nets", "analysis", "run")  # README, "Files"
+
+
+def imports_between_layers() -> set[tuple[str, str, str]]:
+    """(module file, its layer, the layer it imports) for every `acthash.<layer>` import anywhere in a module
+    (top level, inside functions, under TYPE_CHECKING), within src/acthash/<layer>/."""
+    edges = set()
+    for path in sorted((REPO / "src" / "acthash").glob("*/*.py")):
+        layer = path.parent.name
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "acthash" and len(parts) > 1 and parts[1] != layer:
+                    edges.add((str(path.relative_to(REPO)), layer, parts[1]))
+    return edges
+
+
+def test_every_import_between_subpackages_goes_to_an_earlier_layer():
+    """The direction of every import: a layer uses only the layers before it, so none two import each other."""
+    edges = imports_between_layers()
+    assert {layer for _, layer, _ in edges} >= {"store", "metrics", "nets", "analysis", "run"}  # the walk sees them
+    upward = sorted(f"{path} ({layer}) imports acthash.{to}" for path, layer, to in edges
+                    if to not in LAYERS or LAYERS.index(to) > LAYERS.index(layer))
+    assert not upward, "\n".join(upward)
+
+
+@pytest.mark.parametrize("module", modules(acthash.store))
+def test_the_store_loads_no_torch(module):
+    assert not loaded(f"import {module}") & {"torch", "numba", "sklearn"}
+
+
 def test_every_layer_has_its_modules():
     assert {"acthash.params.cell", "acthash.params.registry"} <= set(modules(acthash.params))
     assert {"acthash.analysis.merge", "acthash.analysis.plots"} <= set(modules(acthash.analysis))
@@ -41,7 +77,7 @@ def test_the_parameters_the_snakefile_imports_load_no_numpy_or_torch(module):
 def test_what_the_snakefile_imports_loads_no_torch():
     rules = "".join(p.read_text() for p in sorted(REPO.glob("workflow/rules/*.smk")))
     imported = sorted(set(re.findall(r"^from (acthash[\w.]*) import", rules, re.M)))
-    assert "acthash.run.plan" in imported
+    assert "acthash.store.plan" in imported
     assert not loaded("\n".join(f"import {m}" for m in imported)) & {"torch", "numba", "sklearn"}
 
 

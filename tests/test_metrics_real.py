@@ -11,10 +11,10 @@ from sklearn.cluster import KMeans
 from acthash.metrics import fast as fm
 from acthash.metrics import reference as ref
 from acthash.metrics.kmeans import kmeans_exact
-from acthash.nets.codes import unpack_bits
+from acthash.store.bits import unpack_bits
 from acthash.params.cell import Cell
 from acthash.run.pack import train_pack
-from acthash.run.store import read_codes
+from acthash.store.cellfile import read_codes
 
 WIDTHS = (8, 40)  # thousands of repeated codes at 8 units, almost none at 40
 

@@ -19,10 +19,10 @@ from acthash.params.config import View
 from acthash.params.grid import expand, packs
 from acthash.params.layout import Layout, pack_id
 from acthash.run.pack import remeasure, train_pack
-from acthash.run.plan import plan_work, write_plan
+from acthash.store.plan import plan_work, write_plan
 from acthash.run.runner import run_layout_pack, run_pack
 from acthash.run.status import status
-from acthash.run.store import open_checked, read_cell, read_codes
+from acthash.store.cellfile import open_checked, read_cell, read_codes
 
 from .conftest import reseal
 
@@ -101,7 +101,7 @@ def test_one_module_decides_every_cell_state_reading_each_file_once(tree, tmp_pa
     reads each existing file once however many views list it."""
     import h5py
 
-    from acthash.run import cellstate
+    from acthash.store import cellstate
 
     layout, a, b = tree
     copy = Layout(str(tmp_path / "r"))
@@ -219,7 +219,7 @@ def test_a_registered_metric_nothing_computes_stops_the_cell_file_from_being_wri
 def test_a_metric_of_the_codes_is_added_by_its_registry_entry_alone(tree, tmp_path, monkeypatch):
     """A registered metric with a `compute` is measured from the stored codes, written, and merged with its
     long name: no other source changes."""
-    from acthash.nets.codes import unpack_bits
+    from acthash.store.bits import unpack_bits
     from acthash.params import registry
 
     layout, a, _ = tree

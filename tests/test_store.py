@@ -8,7 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
-from acthash.run.store import CellFileError, atomic_h5, open_checked
+from acthash.store.atomic import atomic_h5
+from acthash.store.cellfile import CellFileError, open_checked
 
 
 def test_atomic_write_only_appears_when_complete(tmp_path):
@@ -28,7 +29,7 @@ def test_killed_writer_leaves_no_file_that_passes_as_complete(tmp_path):
     out = tmp_path / "cell.h5"
     script = textwrap.dedent(f"""
         import os, signal, numpy as np
-        from acthash.run.store import atomic_h5
+        from acthash.store.atomic import atomic_h5
         with atomic_h5({str(out)!r}) as f:
             f["codes"] = np.zeros((1000, 100), np.uint8)
             f.flush()

@@ -24,9 +24,9 @@ from acthash.analysis.merge import MergeError, load, merge_files
 from acthash.analysis.phase import REGIMES
 from acthash.analysis.plots import figures, panels
 from acthash.params.layout import Layout
-from acthash.run.machine import cpu_model
-from acthash.run.plan import read_plan
-from acthash.run.store import read_cell
+from acthash.store.machine import cpu_model
+from acthash.store.plan import read_plan
+from acthash.store.cellfile import read_cell
 
 from .conftest import NO_SLURM, REPO, copy_workflow, reseal, snakemake
 

@@ -1,5 +1,5 @@
 # Views, packs and small input/param functions; no rules here. Paths come from acthash.params.layout, the config is
-# resolved and checked by acthash.params.config, the packs to run by acthash.run.plan.
+# resolved and checked by acthash.params.config, the packs to run by acthash.store.plan.
 import hashlib
 import json
 import re
@@ -14,8 +14,8 @@ from acthash.params.config import ConfigError, measure_on, resolve, state_every_
 from acthash.params.datasets import NAMES as DATASET_NAMES
 from acthash.params.layout import Layout, dataset_stamp
 from acthash.run.estimate import SHIPPED, Calibration, job_resources
-from acthash.run.plan import plan_mismatch, plan_work, write_plan
-from acthash.run.store import republish
+from acthash.store.plan import plan_mismatch, plan_work, write_plan
+from acthash.store.atomic import republish
 
 LAYOUT = Layout()
 # Rules run `acthash` as the interpreter that runs Snakemake has it, so no environment needs activating (jobs on a
@@ -33,7 +33,7 @@ except ConfigError as err:
     sys.exit(f"acthash: config error: {err}")
 MEASURE_ON = measure_on(config)
 STATE_EVERY = state_every_min(config)
-# what this run computes, from one read of each cell file (acthash.run.cellstate decides every cell's state)
+# what this run computes, from one read of each cell file (acthash.store.cellstate decides every cell's state)
 WORK = plan_work(list(VIEWS.values()), LAYOUT)
 PACKS = {pack.id: pack for pack in WORK.packs}
 REMEASURE = {cell.param_hash: cell for cell in WORK.remeasure}

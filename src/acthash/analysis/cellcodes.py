@@ -1,6 +1,6 @@
 """Codes as data: one cell's stored neural codes, train and test, at any checkpoint, as arrays (no torch).
 
-A cell file (`results/cells/<hash>.h5`, layout in `acthash.run.store`) keeps, per checkpoint epoch, the codes of
+A cell file (`results/cells/<hash>.h5`, layout in `acthash.store.cellfile`) keeps, per checkpoint epoch, the codes of
 its training rows and of the test set, one row per example and one bit per hidden ReLU (1 iff its output is
 > 0; layers in order), packed 8 bits per byte, most significant bit first (`numpy.packbits(axis=1)`). For
 long codes (CNNs) only a seeded sample of units is stored, with a 128-bit digest of every whole row.
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from acthash.params.layout import RESULTS, Layout
-from acthash.run.store import open_checked, read_codes
+from acthash.store.cellfile import open_checked, read_codes
 
 
 @dataclass(frozen=True)

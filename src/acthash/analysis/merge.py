@@ -17,9 +17,10 @@ from acthash.analysis.phase import classify
 from acthash.params import registry
 from acthash.params.cell import ALWAYS_DIMS, FIELDS, GRID_AXES, PhaseRule, short_hash
 from acthash.params.registry import OPTIONAL_SOURCES, unmeasured
-from acthash.run.machine import mixture
-from acthash.run.plan import read_plan
-from acthash.run.store import CellFileError, read_cell, temp_path
+from acthash.store.machine import mixture
+from acthash.store.plan import read_plan
+from acthash.store.atomic import temp_path
+from acthash.store.cellfile import CellFileError, read_cell
 
 
 class MergeError(ValueError):

@@ -414,7 +414,7 @@ def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
 def publish_figures(staged: Path | str, outdir: Path | str) -> None:
     """Publish every file of `staged` into `outdir`, each in one rename, then drop the files of `outdir` that
     the new set lacks: the old figures stay readable until their replacements are complete."""
-    from acthash.run.store import publish_file
+    from acthash.store.atomic import publish_file
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import numpy as np
 from acthash.metrics import fast as fm
 from acthash.metrics import reference as ref
 from acthash.metrics.kmeans import kmeans_exact
-from acthash.nets.codes import unpack_bits
+from acthash.store.bits import unpack_bits
 from acthash.params import registry
 from acthash.params.cell import Cell
 from acthash.params.registry import BACKENDS

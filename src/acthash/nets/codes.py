@@ -1,4 +1,5 @@
-"""Neural codes: bit-packing (on the device), unpacking, keep-masks and batched extraction from a pack.
+"""Neural codes: bit-packing on the device and batched extraction from a pack (the numpy side of the format,
+unpacking, keep-masks and row digests, is `acthash.store.bits`).
 
 A code row holds one bit per hidden ReLU (1 iff its eval-mode output is > 0), layers in order, packed
 8 bits per byte, most significant bit first (the layout of `numpy.packbits`). Long codes (CNNs, 10^5–10^6
@@ -8,12 +9,13 @@ of every whole row for the redundancy ratio.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from acthash.store.bits import row_hashes
 
 _WEIGHTS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
 
@@ -24,25 +26,6 @@ def pack_bits(bits: Tensor) -> Tensor:
     pad = (-length) % 8
     b = torch.nn.functional.pad(bits.to(torch.uint8), (0, pad)).view(n, -1, 8)
     return (b * _WEIGHTS.to(bits.device)).sum(dim=2, dtype=torch.uint8)
-
-
-def unpack_bits(packed: np.ndarray, length: int) -> np.ndarray:
-    """Inverse of `pack_bits`: (N, nbytes) uint8 → (N, length) uint8 0/1."""
-    return np.unpackbits(packed, axis=1, count=length)
-
-
-def keep_mask(bits_any: np.ndarray, bits_all: np.ndarray) -> np.ndarray:
-    """Units that are not constant over a dataset, from their column-wise OR and AND."""
-    return np.asarray(bits_any, dtype=bool) & ~np.asarray(bits_all, dtype=bool)
-
-
-def row_hashes(packed: np.ndarray) -> np.ndarray:
-    """A 128-bit BLAKE2b digest of each packed row, (N, 16) uint8: equal rows give equal digests, and distinct
-    rows collide with probability about N²·2⁻¹²⁹, so counting distinct digests counts distinct codes."""
-    out = np.empty((len(packed), 16), dtype=np.uint8)
-    for i, row in enumerate(np.ascontiguousarray(packed)):
-        out[i] = np.frombuffer(hashlib.blake2b(row.data, digest_size=16).digest(), dtype=np.uint8)
-    return out
 
 
 def sample_units(length: int, n_units: int, seed: int) -> np.ndarray | None:

@@ -301,7 +301,8 @@ class StackedMLP(nn.Module):
 
     def member_layers(self, i: int) -> list[Tensor]:
         """Member i's kernels, (out, in) views of the stacked parameters: the first layer, the deeper ones, the head."""
-        w, (b, r), bucket = self.widths[i], self.where[i], self.buckets[self.where[i][0]]
+        w, (b, r) = self.widths[i], self.where[i]
+        bucket = self.buckets[b]
         first = self.kernel0[self.groups[i], self.offsets[i]:self.offsets[i] + w]
         return [first] + [k[r, :w, :w].T for k in bucket.kernels] + [bucket.head[r, :, :w]]
 

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # the type only: the registry stays light
-    from acthash.metrics.measure import Codes
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -27,9 +24,9 @@ class Metric:
     description: str
     drawn: bool = True  # a panel of `metric_lines` (plots.panels)
     tabled: bool = False  # a column of the factor tables (plots.factor_table)
-    # a "code" metric computed from one checkpoint's codes alone: `code_metrics` applies it to their `Codes`, so
-    # adding such a metric is this entry and nothing else
-    compute: Callable[[Codes], float] | None = None
+    # a "code" metric computed from one checkpoint's codes alone: `code_metrics` applies it to their
+    # `acthash.metrics.measure.Codes` (a layer above: not imported here), so adding such a metric is this entry
+    compute: Callable[[Any], float] | None = None
 
     @property
     def attrs(self) -> dict[str, str]:

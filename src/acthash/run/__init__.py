@@ -1,2 +1,2 @@
-"""The shell around the computation: HDF5 files, packs, plans, status, the cost estimate, ablation runs and the
-`acthash` command line."""
+"""The shell around the computation: packs, status, the cost estimate, ablation runs, evidence and the `acthash`
+command line (the files they read and write are `acthash.store`'s)."""

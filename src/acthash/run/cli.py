@@ -56,7 +56,7 @@ def _cmd_fetch(args: argparse.Namespace) -> None:
 def _cmd_cell(args: argparse.Namespace) -> None:
     from acthash.run.pack import pick_device, print_json
     from acthash.run.runner import run_pack
-    from acthash.run.store import read_cell
+    from acthash.store.cellfile import read_cell
 
     cell = _cell_from_args(args)
     out = Path(args.out)
@@ -68,7 +68,7 @@ def _cmd_cell(args: argparse.Namespace) -> None:
 
 def _cmd_run_pack(args: argparse.Namespace) -> None:
     from acthash.params.layout import Layout
-    from acthash.run.plan import plan_cells, read_plan
+    from acthash.store.plan import plan_cells, read_plan
     from acthash.run.progress import Progress
     from acthash.run.runner import run_layout_pack
 
@@ -99,7 +99,7 @@ def _cmd_measure(args: argparse.Namespace) -> None:
     metrics, out = remeasure(args.target, args.backend, pick_device(args.device), **overrides)
     print(f"wrote {out}", file=sys.stderr)
     if args.receipt:
-        from acthash.run.store import atomic_text
+        from acthash.store.atomic import atomic_text
 
         atomic_text(args.receipt, json.dumps({"cells": [str(out)]}, indent=1))
     print_json({k: [float(x) for x in v] for k, v in metrics.items()})
@@ -107,7 +107,7 @@ def _cmd_measure(args: argparse.Namespace) -> None:
 
 def _cmd_merge(args: argparse.Namespace) -> None:
     from acthash.analysis.merge import merge_files
-    from acthash.run.store import publish_file
+    from acthash.store.atomic import publish_file
 
     ds = merge_files(args.plan, args.cells, args.staged, args.receipts)
     publish_file(args.staged, args.out)
@@ -152,7 +152,7 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
     from acthash.params.config import ConfigError, measure_on, resolve
     from acthash.params.layout import Layout
     from acthash.run.estimate import SHIPPED, Calibration, pack_cost, report
-    from acthash.run.plan import plan_work
+    from acthash.store.plan import plan_work
 
     layout = Layout(args.results)
     config = yaml.safe_load(Path(args.config).read_text())

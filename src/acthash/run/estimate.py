@@ -29,7 +29,7 @@ import numpy as np
 from acthash.params.cell import Cell, split_size
 from acthash.params.datasets import DATASETS
 from acthash.params.config import MEASURE_ON
-from acthash.run.plan import Pack
+from acthash.store.plan import Pack
 
 SHIPPED = Path(__file__).with_name("calibration.json")
 # codes per checkpoint measured by the benchmark

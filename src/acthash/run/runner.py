@@ -24,9 +24,10 @@ from acthash.params.cell import HASH_CHARS, Cell
 from acthash.params.config import STATE_EVERY_MIN
 from acthash.params.grid import PACK_OVER, PACK_SIZE, packs
 from acthash.params.layout import DATA_ROOT, Layout, pack_id, work_files
-from acthash.run.cellstate import cell_state
+from acthash.store.cellstate import cell_state
 from acthash.run.locks import cell_locks
-from acthash.run.store import CellFileError, atomic_text, open_checked, read_codes, temp_glob
+from acthash.store.atomic import atomic_text, temp_glob
+from acthash.store.cellfile import CellFileError, open_checked, read_codes
 
 
 # how a pack job's log names its cells (for status)

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from acthash.params.layout import RESULTS, Layout
-from acthash.run.cellstate import CellState, survey
-from acthash.run.machine import mixture
-from acthash.run.plan import read_plan
+from acthash.store.cellstate import CellState, survey
+from acthash.store.machine import mixture
+from acthash.store.plan import read_plan
 from acthash.run.runner import CELL_LINE
 
 COLUMNS = ["view", "experiment", "cell", "hash", "state", "detail", "path", "log"]

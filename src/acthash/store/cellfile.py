@@ -2,7 +2,7 @@
 
 Cell file layout (a pack member group has the same layout, with only the trainer's metrics):
   attrs      params (JSON), param_hash, name, seed, status (ok | diverged), stopped_epoch, code_length,
-             versions (JSON), device (`acthash.run.machine.device_name`: threads and CPU model, or GPU),
+             versions (JSON), device (`acthash.store.machine.device_name`: threads and CPU model, or GPU),
              train_seconds, measure_seconds, measured_by (the acthash version that computed the metrics;
              absent before 0.4.0), pack_cells (JSON: the parameter hashes
              of the pack it was trained in; absent before 0.2.0), seal (`record_digest` of the file as written,
@@ -25,12 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import shutil
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +36,8 @@ import numpy as np
 
 from acthash.params.cell import HASH_CHARS, Cell, stored_params
 from acthash.params.registry import names
-from acthash.run.machine import hardware
+from acthash.store.bits import keep_mask
+from acthash.store.machine import hardware
 
 
 class CellFileError(ValueError):
@@ -61,65 +58,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-def temp_path(path: Path) -> Path:
-    """Where this process writes `path` before renaming it into place: `.<name>.tmp<pid>` beside it (a killed
-    writer's leftovers match `temp_glob`)."""
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
-
-
-def temp_glob(path: Path) -> str:
-    """The glob pattern, in `path`'s folder, of every writer's temporary file for `path` (`temp_path`)."""
-    return f".{path.name}.tmp*"
-
-
-def atomic_text(path: Path | str, text: str) -> Path:
-    """Write `text` to `path` under a temporary name beside it, then rename: readers see all of it or none."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
-
-
-def publish_file(src: Path | str, dst: Path | str) -> None:
-    """Make `dst` a copy of `src` in one rename: readers of `dst` see the old file or the new one, never none.
-    A copy, not a link: whatever happens to the published file leaves the workflow's staged one intact."""
-    src, dst = Path(src), Path(dst)
-    tmp = temp_path(dst)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def republish(staged: Path | str, published: Path | str) -> bool:
-    """Publish `staged` again where the published copy is missing or of another size (removed or cut short
-    since); True if it did."""
-    staged, published = Path(staged), Path(published)
-    if not staged.exists() or (published.exists() and published.stat().st_size == staged.stat().st_size):
-        return False
-    publish_file(staged, published)
-    return True
-
-
-@contextmanager
-def atomic_h5(path: Path | str) -> Iterator[h5py.File]:
-    """Open a temporary HDF5 file beside `path`; rename it to `path` only if the block completes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            yield f
-            f.attrs["complete"] = True
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _row_chunks(packed: np.ndarray) -> tuple[int, int] | None:
     """HDF5 chunks of up to 4096 whole rows (packed codes do not compress; reads go by rows)."""
     return (min(len(packed), 4096), packed.shape[1]) if packed.size else None
@@ -127,7 +65,6 @@ def _row_chunks(packed: np.ndarray) -> tuple[int, int] | None:
 
 def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: np.ndarray) -> None:
     """Write one trained member (trainer `MemberResult`, its `Samples`) into group `g`."""
-    from acthash.nets.codes import keep_mask
 
     g.attrs.update(params=json.dumps(cell.params()), param_hash=cell.param_hash, name=cell.name,
                    seed=cell.seed, status=result.status, stopped_epoch=result.stopped_epoch or -1,

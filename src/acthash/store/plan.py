@@ -12,8 +12,8 @@ from acthash.params.cell import Cell
 from acthash.params.config import View
 from acthash.params.grid import packs
 from acthash.params.layout import Layout, pack_id
-from acthash.run.cellstate import CellState, survey
-from acthash.run.store import atomic_text
+from acthash.store.cellstate import CellState, survey
+from acthash.store.atomic import atomic_text
 
 
 @dataclass(frozen=True)

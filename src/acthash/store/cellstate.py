@@ -10,7 +10,7 @@ from pathlib import Path
 
 from acthash.params.layout import Layout
 from acthash.params.registry import unmeasured
-from acthash.run.store import CellFileError, read_cell
+from acthash.store.cellfile import CellFileError, read_cell
 
 
 @dataclass(frozen=True)
