@@ -10,6 +10,7 @@ from acthash.data.augment import augment_batch
 from acthash.data.probes import random_inputs
 from acthash.data.sources import load
 from acthash.metrics.measure import code_metrics, noise_metrics, recipe
+from acthash.nets.train import training_inputs
 from acthash.params.cell import Cell
 
 from .conftest import make_trainer
@@ -21,8 +22,9 @@ def test_augmentation_changes_training_batches_but_never_codes():
     plain.evaluate(), aug.evaluate()  # epoch 0: same initialisation, codes without augmentation
     np.testing.assert_array_equal(plain.results[0].checkpoints[0].train.packed, aug.results[0].checkpoints[0].train.packed)
     rows = plain.rows[:, :64]
-    assert torch.equal(plain._inputs(rows), plain.x[rows])
-    assert not torch.equal(aug._inputs(rows), aug.x[rows])
+    batch = [training_inputs(t.x, rows, t.cells[0], t.image_shape, t.aug_gens) for t in (plain, aug)]
+    assert torch.equal(batch[0], plain.x[rows])
+    assert not torch.equal(batch[1], aug.x[rows])
     codes_again = make_trainer([dataclasses.replace(BASE, width=16, augment=True)])
     codes_again.evaluate()  # extraction is deterministic: no augmentation at evaluation
     np.testing.assert_array_equal(codes_again.results[0].checkpoints[0].test.packed, aug.results[0].checkpoints[0].test.packed)

@@ -66,6 +66,42 @@ def chunk_rows(bits_per_row: int, budget: int = 2**27, most: int = 4096) -> int:
     return max(1, min(most, budget // max(1, bits_per_row)))
 
 
+def _padded(rows: list[np.ndarray], device: torch.device) -> Tensor:
+    """Integer arrays of unequal lengths as one zero-padded (len(rows), longest) int64 tensor on `device`."""
+    out = np.zeros((len(rows), max(len(r) for r in rows)), dtype=np.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return torch.from_numpy(out).to(device)
+
+
+class _Collected:
+    """What extraction gathers of one member, chunk after chunk: packed codes (sampled units and whole-row digests
+    where `units` is given), the units' column-wise OR and AND, and the network's predictions."""
+
+    def __init__(self, length: int, units: Tensor | None, device: torch.device) -> None:
+        self.length, self.units = length, units
+        self.parts: list[Tensor] = []
+        self.hashes: list[np.ndarray] = []
+        self.preds: list[Tensor] = []
+        self.col_any = torch.zeros(length, dtype=torch.bool, device=device)
+        self.col_all = torch.ones(length, dtype=torch.bool, device=device)
+
+    def add(self, bits: Tensor, pred: Tensor) -> None:
+        self.col_any |= bits.any(0)
+        self.col_all &= bits.all(0)
+        if self.units is None:
+            self.parts.append(pack_bits(bits))
+        else:
+            self.parts.append(pack_bits(bits[:, self.units]))
+            self.hashes.append(row_hashes(pack_bits(bits).cpu().numpy()))
+        self.preds.append(pred.to(torch.int16))
+
+    def codes(self, loss: float, correct: int) -> MemberCodes:
+        return MemberCodes(torch.cat(self.parts).cpu().numpy(), self.length, self.col_any.cpu().numpy(),
+                           self.col_all.cpu().numpy(), loss, correct, torch.cat(self.preds).cpu().numpy(),
+                           np.concatenate(self.hashes) if self.units is not None else None)
+
+
 @torch.no_grad()
 def extract(
     model: torch.nn.Module, x: Tensor, index: list[np.ndarray], labels: list[np.ndarray], chunk: int | None = None,
@@ -81,52 +117,26 @@ def extract(
     """
     model.eval()
     device, groups, lengths_m = x.device, model.groups, model.code_lengths
-    n_members = len(lengths_m)
-    units = units or [None] * n_members
-    units_t = [None if u is None else torch.as_tensor(u, device=device) for u in units]
+    units = units or [None] * len(lengths_m)
+    members = [_Collected(n, None if u is None else torch.as_tensor(u, device=device), device)
+               for n, u in zip(lengths_m, units)]
     chunk = chunk or chunk_rows(sum(lengths_m))
     lengths = [len(i) for i in index]
-    longest = max(lengths)
-    padded = np.zeros((len(index), longest), dtype=np.int64)
-    for g, rows in enumerate(index):
-        padded[g, : len(rows)] = rows
-    lab = np.zeros((n_members, longest), dtype=np.int64)
-    for m, y in enumerate(labels):
-        lab[m, : len(y)] = y
-    padded_t, lab_t = torch.from_numpy(padded).to(device), torch.from_numpy(lab).to(device)
+    padded_t, lab_t = _padded(index, device), _padded(labels, device)
     member_len = torch.tensor([lengths[g] for g in groups], device=device)
-    parts: list[list[Tensor]] = [[] for _ in range(n_members)]
-    hashes: list[list[np.ndarray]] = [[] for _ in range(n_members)]
-    preds: list[list[Tensor]] = [[] for _ in range(n_members)]
-    col_any = [torch.zeros(n, dtype=torch.bool, device=device) for n in lengths_m]
-    col_all = [torch.ones(n, dtype=torch.bool, device=device) for n in lengths_m]
-    loss_sum = torch.zeros(n_members, dtype=torch.float64, device=device)
-    correct = torch.zeros(n_members, dtype=torch.int64, device=device)
-    for start in range(0, longest, chunk):
-        stop = min(start + chunk, longest)
+    loss_sum = torch.zeros(len(members), dtype=torch.float64, device=device)
+    correct = torch.zeros(len(members), dtype=torch.int64, device=device)
+    for start in range(0, max(lengths), chunk):
+        stop = min(start + chunk, max(lengths))
         logits, hidden = model(x[padded_t[:, start:stop]])
         valid = torch.arange(start, stop, device=device).unsqueeze(0) < member_len.unsqueeze(1)
         y = lab_t[:, start:stop]
         ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none")
         loss_sum += (ce * valid).sum(1).to(torch.float64)
         correct += ((logits.argmax(2) == y) & valid).sum(1)
-        for m in range(n_members):
+        for m, member in enumerate(members):
             n_valid = min(stop, lengths[groups[m]]) - start
-            if n_valid <= 0:
-                continue
-            bits = model.member_bits(hidden, m, n_valid)
-            col_any[m] |= bits.any(0)
-            col_all[m] &= bits.all(0)
-            if units_t[m] is None:
-                parts[m].append(pack_bits(bits))
-            else:
-                parts[m].append(pack_bits(bits[:, units_t[m]]))
-                hashes[m].append(row_hashes(pack_bits(bits).cpu().numpy()))
-            preds[m].append(logits[m, :n_valid].argmax(1).to(torch.int16))
+            if n_valid > 0:
+                member.add(model.member_bits(hidden, m, n_valid), logits[m, :n_valid].argmax(1))
         del hidden
-    return [
-        MemberCodes(torch.cat(parts[m]).cpu().numpy(), lengths_m[m], col_any[m].cpu().numpy(),
-                    col_all[m].cpu().numpy(), float(loss_sum[m]), int(correct[m]), torch.cat(preds[m]).cpu().numpy(),
-                    np.concatenate(hashes[m]) if units[m] is not None else None)
-        for m in range(n_members)
-    ]
+    return [member.codes(float(loss_sum[m]), int(correct[m])) for m, member in enumerate(members)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,24 @@ def _clipped_loss(clip: float):
     return loss
 
 
+def _build(keras: Any, cell: Cell, in_dim: int, n_classes: int) -> tuple[Any, Any]:
+    """The cell's compiled model (softmax output) and a reader of its hidden ReLUs and logits."""
+    inputs = keras.Input(shape=(in_dim,))
+    x, acts = inputs, []
+    for _ in range(cell.depth):
+        x = keras.layers.Dense(cell.width, kernel_regularizer=keras.regularizers.l2(cell.weight_decay))(x)
+        if cell.bn:
+            x = keras.layers.BatchNormalization(momentum=1 - cell.bn_momentum, epsilon=cell.bn_eps)(x)
+        x = keras.layers.Activation("relu")(x)
+        acts.append(x)
+    logits = keras.layers.Dense(n_classes)(x)
+    probs = keras.layers.Activation("softmax")(logits)  # the same function as Dense(..., activation="softmax")
+    model = keras.Model(inputs, probs)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cell.lr, epsilon=cell.adam_eps),
+                  loss=_clipped_loss(cell.ce_clip) if cell.ce_clip else "categorical_crossentropy")
+    return model, keras.Model(inputs, [*acts, logits])
+
+
 def train_keras(cell: Cell, samples: Samples, x_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
                 n_classes: int, log: Callable[[str], None]) -> MemberResult:
     """Train one cell's network in tf-keras and read it at the cell's checkpoints → its `MemberResult`."""
@@ -63,20 +82,7 @@ def train_keras(cell: Cell, samples: Samples, x_train: np.ndarray, x_test: np.nd
     keras.utils.set_random_seed(stream_seed(cell.seed, 5) % 2**31)  # weights, shuffling: one stream per seed
     tf.config.experimental.enable_op_determinism()  # the same cell, the same numbers
     flat = x_train.reshape(len(x_train), -1)
-    inputs = keras.Input(shape=(flat.shape[1],))
-    x, acts = inputs, []
-    for _ in range(cell.depth):
-        x = keras.layers.Dense(cell.width, kernel_regularizer=keras.regularizers.l2(cell.weight_decay))(x)
-        if cell.bn:
-            x = keras.layers.BatchNormalization(momentum=1 - cell.bn_momentum, epsilon=cell.bn_eps)(x)
-        x = keras.layers.Activation("relu")(x)
-        acts.append(x)
-    logits = keras.layers.Dense(n_classes)(x)
-    probs = keras.layers.Activation("softmax")(logits)  # the same function as Dense(..., activation="softmax")
-    model = keras.Model(inputs, probs)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cell.lr, epsilon=cell.adam_eps),
-                  loss=_clipped_loss(cell.ce_clip) if cell.ce_clip else "categorical_crossentropy")
-    reader = keras.Model(inputs, [*acts, logits])
+    model, reader = _build(keras, cell, flat.shape[1], n_classes)
     train_x, train_y = flat[samples.index], samples.labels
     test_x = x_test.reshape(len(x_test), -1)
     result = MemberResult(code_length=cell.width * cell.depth)
@@ -99,7 +105,7 @@ def train_keras(cell: Cell, samples: Samples, x_train: np.ndarray, x_test: np.nd
 
     if 0 in cell.checkpoints:
         read(0)
-    callbacks = [keras.callbacks.LearningRateScheduler(lambda e: cell.lr * cell.lr_decay ** (e // cell.lr_step)),
+    callbacks = [keras.callbacks.LearningRateScheduler(lambda e: cell.lr_at(e + 1)),  # Keras counts from 0
                  Readings()]
     if cell.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="loss", patience=cell.patience))

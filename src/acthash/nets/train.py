@@ -40,9 +40,51 @@ def check_packable(cells: Sequence[Cell], rows_per_epoch: Sequence[int]) -> None
         raise ValueError(f"cells of one pack must have equal rows per tiled epoch; got {sorted(set(rows_per_epoch))}")
 
 
-def _lr(cell: Cell, epoch: int) -> float:
-    """Step decay of the reference: lr·decay^((epoch−1) // step) for 1-based epoch."""
-    return cell.lr * cell.lr_decay ** ((epoch - 1) // cell.lr_step)
+def input_groups(cells: Sequence[Cell], samples: Sequence[Samples]) -> tuple[list[int], list[int]]:
+    """Members with the same seed and training rows see the same batches: one input group. → (the group of each
+    member, the first member of each group)."""
+    keys = [(c.seed, s.index[s.rows].tobytes()) for c, s in zip(cells, samples)]
+    first = {k: i for i, k in reversed(list(enumerate(keys)))}
+    leaders = sorted(set(first.values()))
+    return [leaders.index(first[k]) for k in keys], leaders
+
+
+def stacked_model(cells: Sequence[Cell], groups: Sequence[int], in_dim: int, image_shape: tuple[int, ...],
+                  n_classes: int, dtype: torch.dtype) -> StackedMLP | StackedCNN:
+    """The pack's stacked model, each member initialised from its own seed."""
+    c0, seeds = cells[0], [c.seed for c in cells]
+    if c0.arch == "mlp":
+        return StackedMLP(in_dim, n_classes, c0.depth, [c.width for c in cells], seeds, groups, c0.bn, c0.bn_eps,
+                          c0.bn_momentum, dtype, bn_biased_var=c0.bn_variance == "biased",
+                          bn_zero_debias=c0.bn_zero_debias)
+    return StackedCNN(c0.arch, image_shape, n_classes, c0.width, seeds, groups, c0.bn_eps, c0.bn_momentum, dtype)
+
+
+def dropout_masks(rates: Sequence[float], sites: Sequence[Sequence[int]], gens: Sequence[torch.Generator], b: int,
+                  dtype: torch.dtype) -> list[torch.Tensor | None]:
+    """Keep/scale masks (M, b, widest) of one step, one per dropout site (`sites`: each member's units there),
+    drawn from each member's own generator; None everywhere when no member has dropout."""
+    if not any(rates):
+        return [None] * len(sites)
+    masks = []
+    for widths in sites:
+        mask = torch.ones(len(rates), b, max(widths), dtype=dtype, device=gens[0].device)
+        for i, (p, w) in enumerate(zip(rates, widths)):
+            if p > 0:
+                keep = torch.rand(b, w, generator=gens[i], device=gens[0].device) >= p
+                mask[i, :, :w] = keep.to(dtype) / (1 - p)
+        masks.append(mask)
+    return masks
+
+
+def training_inputs(x: torch.Tensor, rows: torch.Tensor, cell: Cell, image_shape: tuple[int, ...],
+                    gens: Sequence[torch.Generator]) -> torch.Tensor:
+    """Training inputs (G, B, D) of the given rows (G, B) of x, augmented per group (`gens`: one generator per
+    group) when the recipe asks for it."""
+    if not cell.augment:
+        return x[rows]
+    return torch.stack([augment_batch(x[r], image_shape, cell.dataset, gen, cnn=cell.arch != "mlp")
+                        for r, gen in zip(rows, gens)])
 
 
 class Trainer(Readout, TrainState):
@@ -63,20 +105,9 @@ class Trainer(Readout, TrainState):
         self.x = torch.as_tensor(x_train.reshape(len(x_train), -1), dtype=dtype, device=self.device)
         self.x_test = torch.as_tensor(x_test.reshape(len(x_test), -1), dtype=dtype, device=self.device)
         self.y_test = y_test
-        # members with the same seed and training rows see the same batches: one input group
-        keys = [(c.seed, s.index[s.rows].tobytes()) for c, s in zip(cells, samples)]
-        first = {k: i for i, k in reversed(list(enumerate(keys)))}
-        leaders = sorted(set(first.values()))
-        self.group = torch.as_tensor([leaders.index(first[k]) for k in keys], device=self.device)
-        seeds, groups = [c.seed for c in cells], self.group.tolist()
-        if c0.arch == "mlp":
-            self.model: StackedMLP | StackedCNN = StackedMLP(
-                self.x.shape[1], n_classes, c0.depth, [c.width for c in cells], seeds, groups, c0.bn, c0.bn_eps,
-                c0.bn_momentum, dtype, bn_biased_var=c0.bn_variance == "biased", bn_zero_debias=c0.bn_zero_debias)
-        else:
-            self.model = StackedCNN(c0.arch, self.image_shape, n_classes, c0.width, seeds, groups, c0.bn_eps,
-                                    c0.bn_momentum, dtype)
-        self.model.to(self.device)
+        groups, leaders = input_groups(cells, samples)
+        self.group = torch.as_tensor(groups, device=self.device)
+        self.model = stacked_model(cells, groups, self.x.shape[1], self.image_shape, n_classes, dtype).to(self.device)
         self.units = [sample_units(n, c.code_units, stream_seed(c.seed, 4))
                       for c, n in zip(cells, self.model.code_lengths)]
         params, owners, decayed = list(self.model.parameters()), self.model.owners(), self.model.decayed()
@@ -101,29 +132,6 @@ class Trainer(Readout, TrainState):
         self.results = [MemberResult(n, u) for n, u in zip(self.model.code_lengths, self.units)]
 
     # -- one epoch -------------------------------------------------------------------------------
-    def _dropout_masks(self, b: int) -> list[torch.Tensor | None]:
-        rates = [c.dropout for c in self.cells]
-        sites = self.model.drop_widths
-        if not any(rates):
-            return [None] * len(sites)
-        masks = []
-        for widths in sites:
-            mask = torch.ones(len(rates), b, max(widths), dtype=self.x.dtype, device=self.device)
-            for i, (p, w) in enumerate(zip(rates, widths)):
-                if p > 0:
-                    keep = torch.rand(b, w, generator=self.drop_gens[i], device=self.device) >= p
-                    mask[i, :, :w] = keep.to(self.x.dtype) / (1 - p)
-            masks.append(mask)
-        return masks
-
-    def _inputs(self, rows: torch.Tensor) -> torch.Tensor:
-        """Training inputs (G, B, D) of the given rows, augmented per group when the recipe asks for it."""
-        x, c0 = self.x[rows], self.cells[0]
-        if not c0.augment:
-            return x
-        return torch.stack([augment_batch(x[g], self.image_shape, c0.dataset, gen, cnn=c0.arch != "mlp")
-                            for g, gen in enumerate(self.aug_gens)])
-
     def train_epoch(self, after_step: Callable[[int], None] | None = None) -> None:
         """One epoch for every active member; updates histories, early stopping and divergence status.
         `after_step(i)` is called after the epoch's step i (0-based), e.g. to read codes mid-epoch; the model
@@ -134,7 +142,7 @@ class Trainer(Readout, TrainState):
         bsz = self.cells[0].batch_size
         perm = torch.stack([torch.randperm(n_rows, generator=g) for g in self.order_gens]).to(self.device)
         member_perm = perm[self.group]
-        lr_now = _lr(self.cells[0], self.epoch)  # the schedule is a shared key of a pack
+        lr_now = self.cells[0].lr_at(self.epoch)  # the schedule is a shared key of a pack
         self.bn_active = None if bool(self.active.all()) else self.active  # members stop only between epochs
         lr = np.full(m, lr_now)
         total = torch.zeros(m, dtype=torch.float64, device=self.device)
@@ -142,7 +150,10 @@ class Trainer(Readout, TrainState):
             pos = perm[:, start:start + bsz]
             rows = torch.gather(self.rows, 1, pos)
             y = torch.gather(self.labels, 1, member_perm[:, start:start + bsz])
-            loss = self.step(self._inputs(rows), y, lr_now, self._dropout_masks(pos.shape[1]))
+            x = training_inputs(self.x, rows, self.cells[0], self.image_shape, self.aug_gens)
+            drop = dropout_masks([c.dropout for c in self.cells], self.model.drop_widths, self.drop_gens,
+                                 pos.shape[1], self.x.dtype)
+            loss = self.step(x, y, lr_now, drop)
             total += loss.to(torch.float64) * pos.shape[1]
             if after_step is not None:
                 after_step(start // bsz)
@@ -213,7 +224,7 @@ class Trainer(Readout, TrainState):
                 losses = [r.loss[-1] for r in self.results if r.loss and np.isfinite(r.loss[-1])]  # not diverged
                 self.log(f"epoch {self.epoch}/{checkpoints[-1]} members={len(self.cells)} active={n_active} "
                          f"loss_mean={np.mean(losses) if losses else float('nan'):.4f} "
-                         f"lr={_lr(self.cells[0], self.epoch):.1e} {time.perf_counter() - t0:.2f}s")
+                         f"lr={self.cells[0].lr_at(self.epoch):.1e} {time.perf_counter() - t0:.2f}s")
                 if self.progress:
                     self.progress(self.epoch, checkpoints[-1], n_active, len(self.cells), time.perf_counter() - t0)
             if self.epoch in checkpoints:

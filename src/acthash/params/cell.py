@@ -129,6 +129,10 @@ class Cell:
         """Number of training epochs: the last checkpoint."""
         return self.checkpoints[-1]
 
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate of 1-based `epoch`: the reference's step decay, lr·lr_decay^((epoch − 1) // lr_step)."""
+        return self.lr * self.lr_decay ** ((epoch - 1) // self.lr_step)
+
     @property
     def name(self) -> str:
         """Readable label of the cell's grid-axis values, `key~value` segments joined by '/'."""

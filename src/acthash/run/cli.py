@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from acthash.params.cell import FIELDS, Cell, allowed
@@ -164,7 +165,7 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
         if key in ("experiments", "measure_on"):
             where = "the experiments argument" if key == "experiments" else "--measure-on"
             raise ConfigError(f"--set {key}: give it as {where}")
-        config[key] = yaml.safe_load(value)
+        config[key] = value  # a string, as Snakemake's --config gives it: `resolve` reads it (config.coerce)
     views = resolve(config)
     todo = plan_work(views, layout).packs
     source = args.calibration or (layout.bench() if Path(layout.bench()).exists() else SHIPPED)
@@ -318,27 +319,26 @@ def _device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i] (default auto)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="acthash", description=__doc__)
-    sub = parser.add_subparsers(dest="verb", required=True)
-
-    p = sub.add_parser("fetch-data", help="make a dataset available under --data-root")
+def _args_fetch_data(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash fetch-data`."""
     sources = {d.name: "fetched" if d.fetched else "on disk" if d.provide else "built in" for d in DATASETS.values()}
     p.add_argument("dataset", help=", ".join(f"{name} ({how})" for name, how in sources.items()))
     _data_root(p)
     p.add_argument("--stamp", default=None, help="write a JSON stamp file here when the dataset is ready")
-    p.set_defaults(func=_cmd_fetch)
 
-    p = sub.add_parser("cell", help="train and measure one cell into one HDF5 file; prints its metrics as JSON")
+
+def _args_cell(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash cell`."""
     _add_cell_options(p)
     p.add_argument("--epochs", type=int, default=None, help="epochs to train (default: the last checkpoint)")
     _data_root(p)
     p.add_argument("--out", required=True, help="the cell file to write")
     _device(p)
     _backend(p)
-    p.set_defaults(func=_cmd_cell)
 
-    p = sub.add_parser("run-pack", help="train and measure the cells of a view's plan (by hash) as one pack")
+
+def _args_run_pack(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash run-pack`."""
     p.add_argument("--plan", required=True, help="the view's plan.json")
     p.add_argument("--cells", nargs="+", required=True, help="parameter hashes of the pack's cells")
     p.add_argument("--pack", default=None, help="the pack's id (default: a hash of the cells' hashes)")
@@ -352,39 +352,41 @@ def build_parser() -> argparse.ArgumentParser:
                    "least this often (minutes), besides each checkpoint (default %(default)g)")
     p.add_argument("--threads", type=int, default=None, help="compute threads (torch, numba): the cores the job was "
                    "given (the rules pass Snakemake's threads), at most OMP_NUM_THREADS; default: torch's")
-    p.set_defaults(func=_cmd_run_pack)
 
-    p = sub.add_parser("measure", help="recompute a cell file's code metrics (e.g. another --knn-k); a file named "
-                       "by its hash gets a sibling named by the new hash")
+
+def _args_measure(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash measure`."""
     p.add_argument("target", help="a cell file")
     p.add_argument("--knn-k", type=int, default=None, help="neighbours of the K-NN (default: the cell's)")
     _backend(p)
     p.add_argument("--device", default="cpu", help="cpu | cuda[:i] | auto: where K-Means and (on a GPU) LR run")
     p.add_argument("--receipt", help="when done, write a receipt naming the cell file here (the workflow's)")
-    p.set_defaults(func=_cmd_measure)
 
-    p = sub.add_parser("merge", help="merge a view's cell files into one netCDF dataset")
+
+def _args_merge(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash merge`."""
     p.add_argument("--plan", required=True, help="the view's plan.json")
     p.add_argument("--cells", nargs="*", default=[], help="cell files")
     p.add_argument("--receipts", nargs="*", default=[], help="receipts of pack jobs: their cell files are merged too")
     p.add_argument("--staged", required=True, help="where the merged dataset is written first")
     p.add_argument("--out", required=True, help="where it is published once complete")
-    p.set_defaults(func=_cmd_merge)
 
-    p = sub.add_parser("plot", help="regime maps and metric panels (PNG and SVG) and factor tables from a merged "
-                       "dataset (docs/figures.md)")
+
+def _args_plot(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash plot`."""
     p.add_argument("--metrics", required=True, help="a merged metrics.nc")
     p.add_argument("--staged", required=True, help="folder the figures are drawn into")
     p.add_argument("--outdir", required=True, help="folder they are published to once all are drawn")
-    p.set_defaults(func=_cmd_plot)
 
-    p = sub.add_parser("status", help="cells per view and state; then the cells that need attention")
+
+def _args_status(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash status`."""
     _results(p, positional=True)
     p.add_argument("--all", action="store_true", help="list every cell, done ones included")
-    p.set_defaults(func=_cmd_status)
 
-    p = sub.add_parser("estimate", help="before submitting: jobs, machine hours, disk and the largest job of the "
-                       "cells still to compute")
+
+def _args_estimate(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash estimate`."""
     p.add_argument("experiments", help="comma-separated experiment names, or all")
     p.add_argument("--config", default="config/config.yaml", help="the workflow's config (default config/config.yaml)")
     _results(p)
@@ -394,10 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "results/benchmarks/bench.json if present, else the figures shipped with acthash)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides as the workflow's "
                    "--config takes them, values in YAML (e.g. framework=keras \"seed=[0,1,2]\")")
-    p.set_defaults(func=_cmd_estimate)
 
-    p = sub.add_parser("compare-paper", help="the paper's figure values (F1-F16) beside ours, with verdicts, "
-                       "as a Markdown table")
+
+def _args_compare_paper(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash compare-paper`."""
     p.add_argument("datasets", nargs="*", help="merged metrics.nc files, one per experiment (default: "
                    "<results>/<experiment>/metrics.nc of the shipped experiments that have one)")
     _results(p)
@@ -407,19 +409,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", nargs=2, default=["ours", "beside"], metavar=("FIRST", "SECOND"),
                    help="names of the two runs' columns with --beside")
     p.add_argument("--out", default=None, help="also write the table to this file")
-    p.set_defaults(func=_cmd_compare_paper)
 
-    p = sub.add_parser("ablation-table", help="recipe variants side by side: one row per variant and width, a "
-                       "metric at every epoch (mean ± sd over seeds), its change at epoch 1 from the first dataset's")
+
+def _args_ablation_table(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash ablation-table`."""
     p.add_argument("datasets", nargs="+", help="merged metrics.nc files of the variants; the first is the baseline")
     p.add_argument("--metric", default="redundancy_train", help="the metric per epoch (default redundancy_train)")
     p.add_argument("--accuracy", default="knn_test",
                    help="the accuracy at epoch 1 and at the last epoch every dataset has (default knn_test)")
     p.add_argument("--out", default=None, help="also write the table to this file")
-    p.set_defaults(func=_cmd_ablation_table)
 
-    p = sub.add_parser("first-epoch", help="R_train, R_test and K-NN after fractions of the first epoch (the F11 "
-                       "ablation); the recipe from the cell options, one pack of --widths × --seeds")
+
+def _args_first_epoch(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash first-epoch`."""
     _add_cell_options(p, skip=("width", "seed", "checkpoints"))
     p.add_argument("--widths", type=int, nargs="+", required=True, help="widths of the pack's members")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the pack's members (default 0)")
@@ -429,38 +431,106 @@ def build_parser() -> argparse.ArgumentParser:
     _data_root(p)
     _device(p)
     p.add_argument("--out", required=True, help="where the dataset (member × epoch) is written, NetCDF")
-    p.set_defaults(func=_cmd_first_epoch, epochs=None)
+    p.set_defaults(epochs=None)
 
-    p = sub.add_parser("boundaries", help="the phase chart's critical widths (where R crosses r_hi and r_lo) for "
-                       "every (epoch, n_train), with bootstrap intervals over seeds, and their power laws")
+
+def _args_boundaries(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash boundaries`."""
     p.add_argument("metrics", help="a merged metrics.nc")
     p.add_argument("--boot", type=int, default=None, help="bootstrap resamples of the seeds (default "
                    "acthash.analysis.boundaries.N_BOOT)")
-    p.set_defaults(func=_cmd_boundaries)
 
-    p = sub.add_parser("robustness", help="how many cells of each chart slice change regime when r_hi, r_lo or eps "
-                       "move by a factor either way, and the near-ties")
+
+def _args_robustness(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash robustness`."""
     p.add_argument("metrics", help="a merged metrics.nc")
     p.add_argument("--factor", type=float, default=None, help="the multiplicative move of each threshold "
                    "(default acthash.analysis.phase.FACTOR)")
-    p.set_defaults(func=_cmd_robustness)
 
-    p = sub.add_parser("effects", help="how far each axis moves R_test and K-NN: the factors' levels against "
-                       "width, training time and sample size, on one scale (a table, and a figure with --figure)")
+
+def _args_effects(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash effects`."""
     p.add_argument("phase", help="a merged dataset varying width, epoch and n_train (e.g. mnist_phase)")
     p.add_argument("factors", nargs="+", help="merged datasets each varying one factor (e.g. mnist_weight_decay)")
     p.add_argument("--figure", help="also draw the ranges into this file (PNG or SVG)")
-    p.set_defaults(func=_cmd_effects)
 
-    p = sub.add_parser("evidence", help="the committed evidence (docs/evidence.yaml): check the generated tables, "
-                       "rewrite them, or reproduce every dataset and table (resumable; make reproduce)")
+
+def _args_evidence(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash evidence`."""
     p.add_argument("action", choices=["check", "tables", "reproduce"])
     p.add_argument("--root", default=".", help="the repository (default: here)")
     p.add_argument("--dry-run", action="store_true", help="reproduce: print the commands only")
-    p.set_defaults(func=_cmd_evidence)
 
-    p = sub.add_parser("params", help="every cell and phase parameter: default, allowed values, meaning")
-    p.set_defaults(func=_cmd_params)
+
+def _args_params(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash params`."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Verb:
+    """One verb of the command line: its name, its one-line help, the function adding its arguments and the
+    function running it."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], None]
+
+
+VERBS = (
+    Verb("fetch-data", "make a dataset available under --data-root",
+         _args_fetch_data, _cmd_fetch),
+    Verb("cell", "train and measure one cell into one HDF5 file; prints its metrics as JSON",
+         _args_cell, _cmd_cell),
+    Verb("run-pack", "train and measure the cells of a view's plan (by hash) as one pack",
+         _args_run_pack, _cmd_run_pack),
+    Verb("measure", "recompute a cell file's code metrics (e.g. another --knn-k); a file named "
+         "by its hash gets a sibling named by the new hash",
+         _args_measure, _cmd_measure),
+    Verb("merge", "merge a view's cell files into one netCDF dataset",
+         _args_merge, _cmd_merge),
+    Verb("plot", "regime maps and metric panels (PNG and SVG) and factor tables from a merged "
+         "dataset (docs/figures.md)",
+         _args_plot, _cmd_plot),
+    Verb("status", "cells per view and state; then the cells that need attention",
+         _args_status, _cmd_status),
+    Verb("estimate", "before submitting: jobs, machine hours, disk and the largest job of the "
+         "cells still to compute",
+         _args_estimate, _cmd_estimate),
+    Verb("compare-paper", "the paper's figure values (F1-F16) beside ours, with verdicts, "
+         "as a Markdown table",
+         _args_compare_paper, _cmd_compare_paper),
+    Verb("ablation-table", "recipe variants side by side: one row per variant and width, a "
+         "metric at every epoch (mean ± sd over seeds), its change at epoch 1 from the first dataset's",
+         _args_ablation_table, _cmd_ablation_table),
+    Verb("first-epoch", "R_train, R_test and K-NN after fractions of the first epoch (the F11 "
+         "ablation); the recipe from the cell options, one pack of --widths × --seeds",
+         _args_first_epoch, _cmd_first_epoch),
+    Verb("boundaries", "the phase chart's critical widths (where R crosses r_hi and r_lo) for "
+         "every (epoch, n_train), with bootstrap intervals over seeds, and their power laws",
+         _args_boundaries, _cmd_boundaries),
+    Verb("robustness", "how many cells of each chart slice change regime when r_hi, r_lo or eps "
+         "move by a factor either way, and the near-ties",
+         _args_robustness, _cmd_robustness),
+    Verb("effects", "how far each axis moves R_test and K-NN: the factors' levels against "
+         "width, training time and sample size, on one scale (a table, and a figure with --figure)",
+         _args_effects, _cmd_effects),
+    Verb("evidence", "the committed evidence (docs/evidence.yaml): check the generated tables, "
+         "rewrite them, or reproduce every dataset and table (resumable; make reproduce)",
+         _args_evidence, _cmd_evidence),
+    Verb("params", "every cell and phase parameter: default, allowed values, meaning",
+         _args_params, _cmd_params),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """`acthash`'s parser: one subcommand per row of VERBS."""
+    parser = argparse.ArgumentParser(prog="acthash", description=__doc__)
+    sub = parser.add_subparsers(dest="verb", required=True)
+    for verb in VERBS:
+        p = sub.add_parser(verb.name, help=verb.help)
+        verb.arguments(p)
+        p.set_defaults(func=verb.run)
     return parser
 
 
