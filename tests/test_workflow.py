@@ -235,6 +235,44 @@ def test_a_sub_grid_is_a_new_view_and_the_full_grid_recomputes_nothing(workdir, 
     assert len(list((workdir / "results/cells").glob("*.h5"))) == 16
 
 
+# A Snakemake run under a counter of HDF5 opens (cell files are HDF5): the parse of a main process or of a job.
+COUNT_OPENS = """
+import atexit, sys
+import h5py
+opened, real = [], h5py.File
+def counting(name, *args, **kwargs):
+    opened.append(str(name))
+    return real(name, *args, **kwargs)
+h5py.File = counting
+atexit.register(lambda: print(f"HDF5 files opened: {len(opened)}", file=sys.stderr))
+from snakemake.cli import main
+sys.argv = ["snakemake", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.slow
+def test_a_jobs_own_parse_opens_no_cell_file_and_runs_the_pack_the_main_process_planned(workdir, tiny_run):
+    """The main process surveys the view's cell files once and writes the run's work file; a job's own parse (as
+    a SLURM job runs it: --mode remote --target-jobs) reads that file instead and opens no cell file."""
+    args = ["-s", str(workdir / "workflow/Snakefile"), "--directory", str(workdir), "-n", "--workflow-profile",
+            str(workdir / "profiles/local"), "--configfile", str(workdir / "tiny.yaml"), "--config",
+            "experiments=tiny", "data_root=data", "seed=[0, 9]", "view=jobparse"]  # seed 0 done, seed 9 to train
+
+    def parse(*extra: str) -> tuple[int, str]:
+        proc = subprocess.run([sys.executable, "-c", COUNT_OPENS, *args, *extra], capture_output=True, text=True,
+                              cwd=workdir, env={**os.environ, **NO_SLURM})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return int(re.search(r"HDF5 files opened: (\d+)", proc.stderr).group(1)), proc.stdout + proc.stderr
+
+    assert parse()[0] == 4  # the view's 4 cells of seed 0 (2 widths × 2 n), once each; seed 9 has no files yet
+    work = max((workdir / "results/packs").glob("work-*.json"), key=lambda p: p.stat().st_mtime)
+    packs = json.loads(work.read_text())["packs"]
+    assert packs and {c["seed"] for pack in packs for c in pack["cells"]} == {9}
+    opened, out = parse("--mode", "remote", "--target-jobs", f"pack:pack={packs[0]['id']}")
+    assert opened == 0 and f"pack {packs[0]['id']}: train and measure" in out, out[-2000:]
+
+
 @pytest.mark.slow
 def test_damaged_cell_files_are_recomputed_while_the_merged_dataset_stays(workdir, tiny_run):
     import h5py

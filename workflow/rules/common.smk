@@ -14,7 +14,14 @@ from acthash.params.config import ConfigError, measure_on, resolve, state_every_
 from acthash.params.datasets import NAMES as DATASET_NAMES
 from acthash.params.layout import Layout, dataset_stamp
 from acthash.run.estimate import SHIPPED, Calibration, job_resources
-from acthash.store.plan import plan_mismatch, plan_work, write_plan
+from acthash.store.plan import (
+    plan_mismatch,
+    plan_work,
+    read_work,
+    work_key,
+    write_plan,
+    write_work,
+)
 from acthash.store.atomic import republish
 
 LAYOUT = Layout()
@@ -33,36 +40,49 @@ except ConfigError as err:
     sys.exit(f"acthash: config error: {err}")
 MEASURE_ON = measure_on(config)
 STATE_EVERY = state_every_min(config)
-# what this run computes, from one read of each cell file (acthash.store.cellstate decides every cell's state)
-WORK = plan_work(list(VIEWS.values()), LAYOUT)
+WORK_FILE = LAYOUT.work(work_key(list(VIEWS.values())))
+
+
+def start_of_run():
+    """The main process's checks when a run starts: stale receipts removed (their packs run again), plan.json
+    files that differ from the config written again, published datasets removed or cut short since their merge
+    published again, damaged cell files named."""
+    for pack in PACKS:
+        Path(LAYOUT.pack_receipt(pack)).unlink(missing_ok=True)
+    for cell in REMEASURE:
+        Path(LAYOUT.remeasure_receipt(cell)).unlink(missing_ok=True)
+    for view in VIEWS:
+        wrong = plan_mismatch(LAYOUT.plan(view), VIEWS[view].plan())
+        if wrong:  # the config changed, or the file was cut short or edited
+            print(
+                f"acthash: {LAYOUT.plan(view)}: {wrong}; writing it again",
+                file=sys.stderr,
+            )
+            write_plan(VIEWS[view].plan(), LAYOUT.plan(view))
+        if republish(LAYOUT.staged_metrics(view), LAYOUT.metrics(view)):
+            print(
+                f"acthash: published {LAYOUT.metrics(view)} again from its staged copy",
+                file=sys.stderr,
+            )
+    for cell, problem in WORK.damaged.items():
+        print(
+            f"acthash: cell file {LAYOUT.cell(cell)}: {problem}; its pack job moves it to "
+            f"{LAYOUT.root}/cells/damaged/ and recomputes it",
+            file=sys.stderr,
+        )
+
+
+if workflow.is_main_process:
+    # what this run computes, from one read of each cell file (acthash.store.cellstate decides every cell's state)
+    WORK = plan_work(list(VIEWS.values()), LAYOUT)
+    write_work(WORK, WORK_FILE)
+else:
+    # a job's own parse (a cluster job's): the work the main process decided; no cell file is opened
+    WORK = read_work(WORK_FILE)
 PACKS = {pack.id: pack for pack in WORK.packs}
 REMEASURE = {cell.param_hash: cell for cell in WORK.remeasure}
-# a receipt whose cells are not all complete is stale: its pack runs again
-for _pack in PACKS:
-    Path(LAYOUT.pack_receipt(_pack)).unlink(missing_ok=True)
-for _hash in REMEASURE:
-    Path(LAYOUT.remeasure_receipt(_hash)).unlink(missing_ok=True)
-for _view in VIEWS:
-    _wrong = plan_mismatch(LAYOUT.plan(_view), VIEWS[_view].plan())
-    # the config changed, or the file was cut short or edited: written again now, so what reads it reruns
-    if _wrong:
-        print(
-            f"acthash: {LAYOUT.plan(_view)}: {_wrong}; writing it again",
-            file=sys.stderr,
-        )
-        write_plan(VIEWS[_view].plan(), LAYOUT.plan(_view))
-    # a published dataset removed or cut short since its merge: the staged one again
-    if republish(LAYOUT.staged_metrics(_view), LAYOUT.metrics(_view)):
-        print(
-            f"acthash: published {LAYOUT.metrics(_view)} again from its staged copy",
-            file=sys.stderr,
-        )
-for _hash, _problem in WORK.damaged.items():
-    print(
-        f"acthash: cell file {LAYOUT.cell(_hash)}: {_problem}; its pack job moves it to "
-        f"{LAYOUT.root}/cells/damaged/ and recomputes it",
-        file=sys.stderr,
-    )
+if workflow.is_main_process:
+    start_of_run()
 
 
 wildcard_constraints:
@@ -168,7 +188,8 @@ def data_root_of(wildcards, output):
 
 
 def view_cells(wildcards):
-    """The view's cell files that are complete now (no job in this run writes them)."""
+    """The view's cell files that are complete now (no job in this run writes them); merge jobs run in the main
+    process, the one that knows the cells' states."""
     return [
         LAYOUT.cell(c.param_hash)
         for c in VIEWS[wildcards.view].cells

@@ -100,6 +100,10 @@ class Layout:
     def pack_benchmark(self, pack: str) -> str:
         return self._p("benchmarks", "packs", f"{pack}.tsv")
 
+    def work(self, key: str) -> str:
+        """The work file of a run (`store.plan.write_work`): what its jobs read instead of the cell files."""
+        return self._p("packs", f"work-{key}.json")
+
     def bench(self) -> str:
         return self._p("benchmarks", "bench.json")
 

@@ -1,10 +1,13 @@
 """Plans: a view's plan.json (written by the workflow's plan rule, read by merge and status) and the packs a
-run needs — only cells whose file is not complete are trained, each once however many views list it."""
+run needs — only cells whose file is not complete are trained, each once however many views list it. The run's
+work is decided once, by the main Snakemake process, and written to a work file that each job's own parse reads
+instead of surveying the cell files again (`write_work`, `read_work`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +72,7 @@ class Work:
 
     packs: list[Pack]
     remeasure: list[Cell]
-    states: dict[str, CellState]
+    states: dict[str, CellState] = field(default_factory=dict)  # empty when read back from a work file
 
     @property
     def damaged(self) -> dict[str, str]:
@@ -99,3 +102,27 @@ def plan_work(views: list[View], layout: Layout) -> Work:
             pid = pack_id(f"{c.param_hash}:{states[c.param_hash].token}" for c in members)
             packs_out.append(Pack(pid, view.name, members))
     return Work(packs_out, remeasure, states)
+
+
+def work_key(views: list[View]) -> str:
+    """A digest of the views' plans: the name of their work file, the same in the main process and in each job."""
+    blob = json.dumps([view.plan() for view in views], sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def write_work(work: Work, path: Path | str) -> Path:
+    """The packs and re-measurements of a run, as its jobs read them (`read_work`), written atomically."""
+    doc = {"packs": [{"id": p.id, "view": p.view, "cells": [c.params() for c in p.cells]} for p in work.packs],
+           "remeasure": [c.params() for c in work.remeasure]}
+    return atomic_text(path, json.dumps(doc))
+
+
+def read_work(path: Path | str) -> Work:
+    """The work the main process wrote (`write_work`); the cells' states are not in it."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: the run's work file cannot be read ({err}); the main Snakemake process writes "
+                         "it when it starts: start the run again") from err
+    return Work([Pack(p["id"], p["view"], [Cell.from_params(c) for c in p["cells"]]) for p in doc["packs"]],
+                [Cell.from_params(c) for c in doc["remeasure"]])
