@@ -12,6 +12,8 @@ TEST_WORKERS ?= 3
 # Local runs point SLURM's clients at an empty config: where a SLURM client is installed but no controller answers
 # (e.g. after `make test` stopped its cluster), the SLURM executor plugin's import-time `scontrol show config`
 # would otherwise wait about 10 s in every Snakemake process. SLURM runs (PROFILE=slurm) keep the site's config.
+# torch==X torchvision==Y: the upper bounds of pyproject.toml's dependencies, the one place they are stated
+TORCH_PINS := $(shell sed -n 's/^ *"\(torch[a-z]*\)>=[0-9.]*,<=\([0-9.]*\)",$$/\1==\2/p' pyproject.toml)
 RUN_ENV = PATH=$(abspath $(BIN)):$$PATH $(if $(filter local,$(PROFILE)),SLURM_CONF=/dev/null)
 
 .PHONY: install demo report test test-fast bench estimate lint reproduce clean-results
@@ -19,8 +21,8 @@ RUN_ENV = PATH=$(abspath $(BIN)):$$PATH $(if $(filter local,$(PROFILE)),SLURM_CO
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	# torch and torchvision first, pinned to the releases this project supports (local wheels on our CI)
-	$(BIN)/pip install torch==2.14.1 torchvision==0.29.1
+	# torch and torchvision first, at the newest releases pyproject.toml allows (local wheels on our CI)
+	$(BIN)/pip install $(TORCH_PINS)
 	$(BIN)/pip install -e '.[workflow,test,notebook]'
 	touch $(STAMP)
 

@@ -12,7 +12,7 @@ from snakemake.settings.types import DeploymentMethod
 from acthash.params.cell import HASH_CHARS
 from acthash.params.config import ConfigError, measure_on, resolve, state_every_min
 from acthash.params.datasets import NAMES as DATASET_NAMES
-from acthash.params.layout import Layout, dataset_stamp
+from acthash.params.layout import DATA_ROOT, Layout, dataset_stamp
 from acthash.run.estimate import SHIPPED, Calibration, job_resources
 from acthash.store.plan import (
     plan_mismatch,
@@ -39,6 +39,7 @@ try:
 except ConfigError as err:
     sys.exit(f"acthash: config error: {err}")
 MEASURE_ON = measure_on(config)
+DATA = config.get("data_root", DATA_ROOT)  # where datasets live
 STATE_EVERY = state_every_min(config)
 WORK_FILE = LAYOUT.work(work_key(list(VIEWS.values())))
 
@@ -119,7 +120,7 @@ def pack_plan(wildcards):
 
 
 def pack_dataset(wildcards):
-    return dataset_stamp(config["data_root"], PACKS[wildcards.pack].cells[0].dataset)
+    return dataset_stamp(DATA, PACKS[wildcards.pack].cells[0].dataset)
 
 
 def pack_summary(wildcards):

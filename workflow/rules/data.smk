@@ -1,8 +1,8 @@
 rule fetch_data:
     output:
-        stamp=dataset_stamp(config["data_root"], "{dataset}"),
+        stamp=dataset_stamp(DATA, "{dataset}"),
     log:
-        f"{config['data_root']}/logs/fetch_{{dataset}}.log",
+        f"{DATA}/logs/fetch_{{dataset}}.log",
     localrule: True
     conda:
         "../envs/acthash.yaml"

@@ -32,7 +32,7 @@ if MEASURE_ON == "pack":
         params:
             summary=pack_summary,
             cells=pack_hashes,
-            root=config["data_root"],
+            root=DATA,
             results=results_root,
             state_every=STATE_EVERY,
         message:
@@ -64,7 +64,7 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
         params:
             summary=pack_summary,
             cells=pack_hashes,
-            root=config["data_root"],
+            root=DATA,
             results=results_root,
             state_every=STATE_EVERY,
         message:
@@ -94,7 +94,7 @@ else:  # measure_on: cpu -- the pack's training job hands its codes file to a me
             runtime=pack_resources("measure", "runtime"),
         params:
             cells=pack_hashes,
-            root=config["data_root"],
+            root=DATA,
             results=results_root,
         message:
             "pack {wildcards.pack}: measure its cells on the CPU; asks {resources.runtime} min, "

@@ -23,7 +23,7 @@ import yaml
 
 from acthash.params.cell import GRID_AXES, PACK_SHARED, PARAMS, Cell, PhaseRule, check_key, check_value
 from acthash.params.grid import PACK_OVER, PACK_SIZE, expand
-from acthash.params.layout import check_view_name
+from acthash.params.layout import DATA_ROOT, check_view_name
 
 CONTROL_KEYS = ("experiments", "data_root", "measure_on", "state_every_min", "defaults", "grids", "view")
 MEASURE_ON = ("pack", "cpu")  # where cells are measured: in their pack's job (default), or in a CPU job after it
@@ -35,7 +35,7 @@ PHASE_KEYS = tuple(f.name for f in dataclasses.fields(PhaseRule))
 # prints them beside the parameters. "(config.yaml)": the shipped config sets it.
 WORKFLOW_KEYS: dict[str, tuple[str, str, str]] = {
     "experiments": ("(config.yaml) demo", "names of `grids`, comma-separated, or all", "the experiments to run"),
-    "data_root": ("(config.yaml) data", "a folder", "where datasets live (torchvision layout); MNIST, "
+    "data_root": (DATA_ROOT, "a folder", "where datasets live (torchvision layout); MNIST, "
                   "Fashion-MNIST, CIFAR-10 and SVHN are fetched there (or copied there without internet)"),
     "measure_on": (MEASURE_ON[0], ", ".join(MEASURE_ON), "pack: each pack job measures its cells on its own "
                    "device; cpu: a second job per pack measures them on a CPU node"),

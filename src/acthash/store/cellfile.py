@@ -34,7 +34,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from acthash.params.cell import HASH_CHARS, Cell, stored_params
+from acthash.params.cell import Cell, short_hash, stored_params
 from acthash.params.registry import names
 from acthash.store.bits import keep_mask
 from acthash.store.machine import hardware
@@ -116,12 +116,11 @@ def open_checked(path: Path | str, expected_hash: str | None = None) -> h5py.Fil
 
 def record_digest(params: dict[str, Any], status: str, epochs: np.ndarray, metrics: dict[str, np.ndarray]) -> str:
     """A digest of a cell's parameters, status, checkpoint epochs and every metric's values."""
-    h = hashlib.sha256(json.dumps([params, status], sort_keys=True).encode())
-    h.update(np.ascontiguousarray(epochs, dtype=np.int64).tobytes())
+    parts = [json.dumps([params, status], sort_keys=True).encode(),
+             np.ascontiguousarray(epochs, dtype=np.int64).tobytes()]
     for name in sorted(metrics):
-        h.update(name.encode())
-        h.update(np.ascontiguousarray(metrics[name], dtype=np.float64).tobytes())
-    return h.hexdigest()[:HASH_CHARS]
+        parts += [name.encode(), np.ascontiguousarray(metrics[name], dtype=np.float64).tobytes()]
+    return short_hash(b"".join(parts))
 
 
 def cell_seal(f: h5py.Group) -> str:

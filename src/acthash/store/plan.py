@@ -5,13 +5,12 @@ instead of surveying the cell files again (`write_work`, `read_work`)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acthash.params.cell import Cell
+from acthash.params.cell import Cell, short_hash
 from acthash.params.config import View
 from acthash.params.grid import packs
 from acthash.params.layout import Layout, pack_id
@@ -106,8 +105,7 @@ def plan_work(views: list[View], layout: Layout) -> Work:
 
 def work_key(views: list[View]) -> str:
     """A digest of the views' plans: the name of their work file, the same in the main process and in each job."""
-    blob = json.dumps([view.plan() for view in views], sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return short_hash(json.dumps([view.plan() for view in views], sort_keys=True).encode())
 
 
 def write_work(work: Work, path: Path | str) -> Path:
