@@ -75,7 +75,7 @@ def test_a_shipped_sweep_is_one_pack_job(workdir):
     assert jobs == {"fetch_data": 1, "plan": 1, "pack": 1, "merge": 1, "figures": 1, "all": 1, "total": 6}
     split = job_counts(snakemake(workdir, "-n", "--config", "experiments=mnist_width", "measure_on=cpu").stdout)
     # measure_on=cpu: the pack's training job (GPU partition), then its measuring job (CPU partition)
-    assert split == {"fetch_data": 1, "plan": 1, "pack_train": 1, "pack_measure": 1, "merge": 1, "figures": 1,
+    assert split == {"fetch_data": 1, "plan": 1, "pack": 1, "pack_measure": 1, "merge": 1, "figures": 1,
                      "all": 1, "total": 7}
 
 

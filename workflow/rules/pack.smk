@@ -10,70 +10,47 @@ rule plan:
         write_plan(VIEWS[wildcards.view].plan(), output[0], log[0])
 
 
-if MEASURE_ON == "pack":
+# measure_on: pack (default) -- a pack's job trains its cells as one stacked model and measures them on its own
+# device; cpu -- it trains them and hands its codes file to a measuring job on a CPU node (pack_measure)
+TRAIN_ONLY = MEASURE_ON == "cpu"
 
-    rule pack:
-        input:
-            data=pack_dataset,
-            plan=pack_plan,
-        output:
-            LAYOUT.pack_receipt("{pack}"),
-        log:
-            LAYOUT.pack_log("{pack}"),
-        benchmark:
-            LAYOUT.pack_benchmark("{pack}")
-        conda:
-            "../envs/acthash.yaml"
-        threads: 2
-        resources:
-            gpu=1,
-            mem_mb=pack_resources("all", "mem_mb"),
-            runtime=pack_resources("all", "runtime"),
-        params:
-            summary=pack_summary,
-            cells=pack_hashes,
-            root=DATA,
-            results=results_root,
-            state_every=STATE_EVERY,
-        message:
-            "pack {wildcards.pack}: train and measure {params.summary}; asks {resources.runtime} min, "
-            "{resources.mem_mb} MB; log {log}"
-        shell:
-            "acthash run-pack --plan {input.plan:q} --pack {wildcards.pack:q} --cells {params.cells:q} --results {params.results:q}"
-            " --data-root {params.root:q} --state-every-min {params.state_every:q} --threads {threads} 2> {log:q}"
 
-else:  # measure_on: cpu -- the pack's training job hands its codes file to a measuring job
+rule pack:
+    input:
+        data=pack_dataset,
+        plan=pack_plan,
+    output:
+        LAYOUT.pack_codes("{pack}") if TRAIN_ONLY else LAYOUT.pack_receipt("{pack}"),
+    log:
+        LAYOUT.pack_log("{pack}", "train" if TRAIN_ONLY else ""),
+    benchmark:
+        LAYOUT.pack_benchmark("{pack}.train" if TRAIN_ONLY else "{pack}")
+    conda:
+        "../envs/acthash.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=pack_resources("train" if TRAIN_ONLY else "all", "mem_mb"),
+        runtime=pack_resources("train" if TRAIN_ONLY else "all", "runtime"),
+    params:
+        summary=pack_summary,
+        cells=pack_hashes,
+        root=DATA,
+        results=results_root,
+        state_every=STATE_EVERY,
+        # a fixed flag, no value of the config (an empty one must not become an argument)
+        train_only="--train-only" if TRAIN_ONLY else "",
+        what="train" if TRAIN_ONLY else "train and measure",
+    message:
+        "pack {wildcards.pack}: {params.what} {params.summary}; asks {resources.runtime} min, "
+        "{resources.mem_mb} MB; log {log}"
+    shell:
+        "acthash run-pack {params.train_only} --plan {input.plan:q} --pack {wildcards.pack:q} --cells {params.cells:q}"
+        " --results {params.results:q} --data-root {params.root:q} --state-every-min {params.state_every:q}"
+        " --threads {threads} 2> {log:q}"
 
-    rule pack_train:
-        input:
-            data=pack_dataset,
-            plan=pack_plan,
-        output:
-            LAYOUT.pack_codes("{pack}"),
-        log:
-            LAYOUT.pack_log("{pack}", "train"),
-        benchmark:
-            LAYOUT.pack_benchmark("{pack}.train")
-        conda:
-            "../envs/acthash.yaml"
-        threads: 2
-        resources:
-            gpu=1,
-            mem_mb=pack_resources("train", "mem_mb"),
-            runtime=pack_resources("train", "runtime"),
-        params:
-            summary=pack_summary,
-            cells=pack_hashes,
-            root=DATA,
-            results=results_root,
-            state_every=STATE_EVERY,
-        message:
-            "pack {wildcards.pack}: train {params.summary}; asks {resources.runtime} min, {resources.mem_mb} MB; "
-            "log {log}"
-        shell:
-            "acthash run-pack --train-only --plan {input.plan:q} --pack {wildcards.pack:q} --cells {params.cells:q}"
-            " --results {params.results:q} --data-root {params.root:q} --state-every-min {params.state_every:q}"
-            " --threads {threads} 2> {log:q}"
+
+if TRAIN_ONLY:
 
     rule pack_measure:
         input:
