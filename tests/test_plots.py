@@ -178,3 +178,12 @@ def test_a_boundary_figure_with_no_crossing_in_the_grid_says_so():
     assert not ax.lines and [t.get_text() for t in ax.texts] == [
         f"R crosses neither threshold within widths {ds['width'].values.min():g}–{ds['width'].values.max():g}"]
     plt.close(fig)
+
+
+def test_docs_figures_lists_the_catalogue_of_a_figures_folder():
+    from acthash.analysis.catalog import KINDS, markdown_table
+
+    from .conftest import REPO
+
+    assert markdown_table() in (REPO / "docs" / "figures.md").read_text()
+    assert [k.prefix for k in KINDS] == ["regimes", "boundaries", "lines", "table"]

@@ -20,8 +20,10 @@ import pytest
 import yaml
 from matplotlib.collections import QuadMesh
 
-from acthash.analysis.merge import MergeError, load, merge_files
-from acthash.analysis.phase import REGIMES
+from acthash.analysis.boundaries import boundary_table
+from acthash.analysis.catalog import captions
+from acthash.analysis.merge import MergeError, load, merge_files, phase_rule
+from acthash.analysis.phase import REGIMES, robustness_table
 from acthash.analysis.plots import figures, panels
 from acthash.params.layout import Layout
 from acthash.store.machine import cpu_model
@@ -200,6 +202,9 @@ def test_every_figure_is_written_as_png_and_svg_with_labelled_axes_and_one_block
     assert "kmeans_purity_test" in panels(ds)
     for fig in drawn.values():
         plt.close(fig)
+    rule = phase_rule(ds)  # the tables beside them are what `acthash boundaries` and `acthash robustness` print
+    assert (tiny_run / "figures/table_boundaries.md").read_text() == boundary_table(ds, rule)
+    assert (tiny_run / "figures/table_robustness.md").read_text() == robustness_table(ds, rule)
 
 
 @pytest.mark.slow
@@ -385,6 +390,11 @@ def test_make_report_writes_each_experiments_report_beside_its_results(workdir, 
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     html = (tiny_run / "report.html").read_text(errors="replace")
     assert "regimes_width_x_n_train.png" in html and "lines_vs_width.png" in html and "metrics.nc" in html
+    categories = json.loads(re.search(r"var categories = (\{.*?\});", html).group(1))
+    assert {"metrics", "regimes", "boundaries", "lines", "table"} <= set(categories)  # one per kind of file
+    assert "table_robustness.md" in json.dumps(categories["table"])
+    for kind in ("regimes", "boundaries", "lines", "table"):  # each file with its kind's caption
+        assert captions()[kind][:40] in html, kind
     assert not (workdir / "report.html").exists()
 
 

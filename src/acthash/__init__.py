@@ -2,9 +2,9 @@
 
 The package is grouped by role, in layers (README, "Files"; each imports only from those before it): `params`
 (every parameter, path and registry; no numpy or torch), `store` (cell files, the code format, atomic writes,
-plans, each cell's state; no torch: with `params`, all the Snakefile imports), `data`, `metrics` and `nets` (the
-computation: torch, numba, scikit-learn), `analysis` (merged datasets to tables and figures; no torch) and `run`
-(packs, status, cost and the command line). The analysis API below is imported lazily, so importing `acthash` loads
+plans, each cell's state; no torch), `data`, `metrics` and `nets` (the computation: torch, numba,
+scikit-learn), `analysis` (merged datasets to tables and figures; no torch) and `run` (packs, status, cost and
+the command line). The analysis API below is imported lazily, so importing `acthash` loads
 none of it. No subpackage shares a name with a function of the API, so `acthash.status` is the function.
 """
 

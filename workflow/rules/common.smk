@@ -9,6 +9,7 @@ from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
 
+from acthash.analysis.catalog import captions
 from acthash.params.cell import HASH_CHARS
 from acthash.params.config import ConfigError, measure_on, resolve, state_every_min
 from acthash.params.datasets import NAMES as DATASET_NAMES

@@ -9,7 +9,8 @@ rule merge:
         report(
             LAYOUT.staged_metrics("{view}"),
             caption="../report/metrics.rst",
-            category="{view}",
+            category="metrics",
+            subcategory="{view}",
         ),
     log:
         LAYOUT.view_log("{view}", "merge"),
@@ -27,11 +28,13 @@ rule figures:
     input:
         LAYOUT.staged_metrics("{view}"),
     output:
+        # one report entry per file, under its kind (acthash.analysis.catalog) with that kind's caption
         report(
             directory(LAYOUT.staged_figures("{view}")),
-            patterns=["{name}.png"],
+            patterns=["{kind,[a-z]+}_{name}.png", "{kind,[a-z]+}_{name}.md"],
             caption="../report/figures.rst",
-            category="{view}",
+            category="{kind}",
+            subcategory="{view}",
         ),
     log:
         LAYOUT.view_log("{view}", "figures"),
@@ -40,5 +43,6 @@ rule figures:
         "../envs/acthash.yaml"
     params:
         out=lambda wildcards: LAYOUT.figures(wildcards.view),
+        captions=captions(),
     shell:
         "acthash plot --metrics {input:q} --staged {output:q} --outdir {params.out:q} > {log:q} 2>&1"

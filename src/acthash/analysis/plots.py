@@ -18,9 +18,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter, NullLocator
 
-from acthash.analysis.boundaries import BOUNDARIES, N_BOOT, critical_widths
+from acthash.analysis.boundaries import BOUNDARIES, N_BOOT, boundary_table, critical_widths
 from acthash.analysis.dims import grid_dims
-from acthash.analysis.phase import REGIMES, SLICES, classify, margin
+from acthash.analysis.phase import REGIMES, SLICES, classify, margin, robustness_table
 from acthash.analysis.stats import mean_sd, pm
 from acthash.params.cell import ALWAYS_DIMS, GRID_AXES
 from acthash.params.registry import METRICS
@@ -389,8 +389,8 @@ def provenance_note(ds: xr.Dataset) -> tuple[str, bool]:
 
 
 def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
-    """Write every figure of `figures` as PNG and SVG (each with `provenance_note` under it), and a
-    `table_<factor>.md` for each varying factor of `FACTORS`, under `outdir`; returns their paths."""
+    """Write every figure of `figures` as PNG and SVG (each with `provenance_note` under it) and every table of
+    `tables` as `table_<name>.md` under `outdir` (the kinds of `acthash.analysis.catalog`); returns their paths."""
     from acthash.analysis.merge import load
 
     ds = load(metrics_path)
@@ -404,11 +404,26 @@ def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
             paths.append(outdir / f"{stem}.{fmt}")
             fig.savefig(paths[-1], dpi=130, bbox_inches="tight")
         plt.close(fig)
+    for name, text in tables(ds):
+        paths.append(outdir / f"table_{name}.md")
+        paths[-1].write_text(text)
+    return paths
+
+
+def tables(ds: xr.Dataset) -> Iterator[tuple[str, str]]:
+    """Every table the grid supports, as (name, Markdown): one per varying factor of `FACTORS`, the critical
+    widths where width and n_train vary (as `boundaries_vs_n_train`), and the robustness of the regimes where a
+    chart slice is drawn."""
+    from acthash.analysis.merge import phase_rule
+
     for factor in FACTORS:
         if factor in ds.dims and ds.sizes[factor] > 1 and "width" in ds.dims:
-            paths.append(outdir / f"table_{factor}.md")
-            paths[-1].write_text(factor_table(ds, factor))
-    return paths
+            yield factor, factor_table(ds, factor)
+    varying = [d for d in grid_dims(ds) if d != "seed" and ds.sizes[d] > 1]
+    if "width" in varying and "n_train" in varying and "arch" not in varying and panels(ds):
+        yield "boundaries", boundary_table(ds, phase_rule(ds))
+    if "arch" not in varying and any(x in varying and y in varying for x, y in SLICES):
+        yield "robustness", robustness_table(ds, phase_rule(ds))
 
 
 def publish_figures(staged: Path | str, outdir: Path | str) -> None:
