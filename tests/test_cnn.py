@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from acthash.data.augment import policy
-from acthash.nets.cnn import CNN_ARCHS, RESNET, VGG, StackedCNN
+from acthash.nets.cnn import StackedCNN
 from acthash.nets.codes import extract, sample_units
-from acthash.params.cell import Cell
+from acthash.params.cell import ARCHS, Cell
 from acthash.run.pack import measure_member, train_pack
 from acthash.store.cellfile import open_checked, read_codes
 
@@ -28,8 +28,17 @@ def test_code_lengths_of_the_reference_networks(arch, width, bits):
         assert StackedCNN(arch, (1, 28, 28), 10, width, [0], None, **BN).code_lengths == [bits]
 
 
-def test_every_cnn_arch_of_the_config_is_built():
-    assert set(CNN_ARCHS) == set(VGG) | set(RESNET)
+@pytest.mark.parametrize("arch", [a for a in ARCHS if a != "mlp"])
+def test_every_cnn_arch_a_cell_accepts_is_built_and_codes_its_images(arch):
+    """Each CNN a Cell accepts builds as a pack of two members on CIFAR-shaped images: logits of each member for
+    each image, and codes of its declared length (every ReLU of its blocks)."""
+    model = StackedCNN(arch, (3, 32, 32), 10, 2, [0, 1], None, Cell().bn_eps, Cell().bn_momentum).eval()
+    x = torch.rand(5, 3 * 32 * 32)
+    with torch.no_grad():
+        logits, _ = model(x.expand(2, -1, -1))
+    assert logits.shape == (2, 5, 10) and torch.isfinite(logits).all()
+    codes = extract(model, x, [np.arange(5)] * 2, [np.zeros(5, dtype=np.int64)] * 2)
+    assert [c.length for c in codes] == model.code_lengths and model.code_lengths[0] > 0
 
 
 def test_cnn_recipe_checks_and_augmentation_policy():

