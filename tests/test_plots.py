@@ -160,10 +160,10 @@ def test_the_boundary_figure_draws_each_epochs_critical_widths_over_n():
     from .test_boundaries import known
 
     ds = known()
-    fig = boundary_lines(ds, n_boot=50)
+    fig = boundary_lines(ds)
     ax = fig.axes[0]
     solid = [line for line in ax.lines if line.get_linestyle() == "-"]
-    want = critical_widths(ds, n_boot=50).sel(epoch=10)["width_r_hi"].values
+    want = critical_widths(ds).sel(epoch=10)["width_r_hi"].values
     np.testing.assert_allclose(solid[0].get_ydata(), want)  # epoch 0 never crosses: only epoch 10 drawn
     assert ax.get_xscale() == ax.get_yscale() == "log" and "not drawn" in ax.get_title()
     plt.close(fig)
@@ -173,7 +173,7 @@ def test_a_boundary_figure_with_no_crossing_in_the_grid_says_so():
     from .test_boundaries import known
 
     ds = known().sel(epoch=[0])  # epoch 0 never crosses
-    fig = boundary_lines(ds, n_boot=20)
+    fig = boundary_lines(ds)
     ax = fig.axes[0]
     assert not ax.lines and [t.get_text() for t in ax.texts] == [
         f"R crosses neither threshold within widths {ds['width'].values.min():g}–{ds['width'].values.max():g}"]

@@ -31,8 +31,8 @@ KINDS = (
     FileKind("boundaries", "`boundaries_vs_n_train.png` / `.svg`", "width and n_train vary",
              "`acthash.boundary_lines(ds)`",
              "Critical widths against the sample size at each checkpoint epoch: where the seed-mean R_test falls "
-             "below r_hi (solid) and below r_lo (dashed), interpolated in log width, with bootstrap intervals over "
-             "seeds; crossings outside the width grid are not drawn."),
+             "below r_hi (solid) and below r_lo (dashed), interpolated in log width, with bars over the grid widths "
+             "around the crossings of the mean and of every seed; crossings outside the width grid are not drawn."),
     FileKind("lines", "`lines_vs_<dim>.png` / `.svg`", "for every dim that varies",
              "`acthash.metric_lines(ds, x, hue)`",
              "Each metric against one axis: the mean over seeds with a band of ± one sample standard deviation (none "

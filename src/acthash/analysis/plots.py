@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter, NullLocator
 
-from acthash.analysis.boundaries import BOUNDARIES, N_BOOT, boundary_table, critical_widths
+from acthash.analysis.boundaries import BOUNDARIES, boundary_table, critical_widths
 from acthash.analysis.dims import grid_dims
 from acthash.analysis.phase import REGIMES, SLICES, classify, margin, robustness_table
 from acthash.analysis.stats import mean_sd, pm
@@ -224,15 +224,15 @@ def regime_maps(ds: xr.Dataset, x: str, y: str, facet: str) -> plt.Figure:
     return fig
 
 
-def boundary_lines(ds: xr.Dataset, n_boot: int = N_BOOT) -> plt.Figure:
+def boundary_lines(ds: xr.Dataset) -> plt.Figure:
     """The phase chart's boundaries over sample size: for each checkpoint epoch, the width at which R crosses
-    r_hi (under/critical, solid) and r_lo (critical/sufficient, dashed) against n_train, log-log, with the
-    bootstrap interval over seeds as error bars (`acthash.analysis.boundaries.critical_widths`; the values of
-    `acthash boundaries`). Crossings outside the width grid are not drawn; the title says so."""
+    r_hi (under/critical, solid) and r_lo (critical/sufficient, dashed) against n_train, log-log, with the range
+    of the crossing brackets of the seed mean and of every seed as bars (`acthash.analysis.boundaries`; the
+    values of `acthash boundaries`). Crossings outside the width grid are not drawn; the title says so."""
     from acthash.analysis.merge import phase_rule
 
     rule = phase_rule(ds)
-    cw = critical_widths(_reduce_to(ds, ("width", "n_train", "epoch")), rule, n_boot)
+    cw = critical_widths(_reduce_to(ds, ("width", "n_train", "epoch")), rule)
     fig, ax = plt.subplots(figsize=(6.8, 4.8), layout="constrained")
     epochs = cw["epoch"].values if "epoch" in cw.dims else [None]
     for i, e in enumerate(epochs):
@@ -246,7 +246,7 @@ def boundary_lines(ds: xr.Dataset, n_boot: int = N_BOOT) -> plt.Figure:
             lo, hi = one[f"width_{key}_lo"].values[ok], one[f"width_{key}_hi"].values[ok]
             top = ds["width"].values.max()  # an interval open above the grid ends there, with a ▲
             yerr = np.vstack([w.values[ok] - np.maximum(lo, ds["width"].values.min()), np.minimum(hi, top) - w.values[ok]])
-            n = w["n_train"].values[ok]
+            n = w["n_train"].values[ok] * 1.05 ** (i - (len(epochs) - 1) / 2)  # epochs side by side
             ax.errorbar(n, w.values[ok], yerr=yerr, color=color, linestyle=style, marker="o",
                         ms=3, capsize=2, label=f"epoch {_tick_labels([e])[0]}" if key == "r_hi" and e is not None
                         else None)
@@ -262,9 +262,9 @@ def boundary_lines(ds: xr.Dataset, n_boot: int = N_BOOT) -> plt.Figure:
     ax.set_ylabel("critical width (neurons)")
     grid = ds["width"].values
     ax.set_title(f"{ds.attrs.get('experiment', '')}: where R_{rule.r_metric} crosses r_hi = {rule.r_hi:g} (solid) and "
-                 f"r_lo = {rule.r_lo:g} (dashed)\nbars: {100 * cw.attrs['level']:g} % bootstrap over "
-                 f"{cw.attrs['seeds']} seeds (▲: open above width {grid.max():g}); crossings outside widths "
-                 f"{grid.min():g}–{grid.max():g} not drawn",
+                 f"r_lo = {rule.r_lo:g} (dashed)\nbars: the grid widths around the crossings of the mean and of each "
+                 f"of {cw.attrs['seeds']} seeds\n(▲: open above width {grid.max():g}; crossings outside "
+                 f"{grid.min():g}–{grid.max():g} not drawn; epochs side by side)",
                  fontsize=9)
     ax.grid(alpha=0.3, which="both")
     if ax.get_legend_handles_labels()[0]:

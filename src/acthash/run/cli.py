@@ -235,11 +235,11 @@ def _cmd_compare_paper(args: argparse.Namespace) -> None:
 
 
 def _cmd_boundaries(args: argparse.Namespace) -> None:
-    from acthash.analysis.boundaries import N_BOOT, boundary_table
+    from acthash.analysis.boundaries import boundary_table
     from acthash.analysis.merge import load, phase_rule
 
     ds = load(args.metrics)
-    print(boundary_table(ds, phase_rule(ds), N_BOOT if args.boot is None else args.boot), end="")
+    print(boundary_table(ds, phase_rule(ds)), end="")
 
 
 def _cmd_robustness(args: argparse.Namespace) -> None:
@@ -437,8 +437,6 @@ def _args_first_epoch(p: argparse.ArgumentParser) -> None:
 def _args_boundaries(p: argparse.ArgumentParser) -> None:
     """The arguments of `acthash boundaries`."""
     p.add_argument("metrics", help="a merged metrics.nc")
-    p.add_argument("--boot", type=int, default=None, help="bootstrap resamples of the seeds (default "
-                   "acthash.analysis.boundaries.N_BOOT)")
 
 
 def _args_robustness(p: argparse.ArgumentParser) -> None:
@@ -507,7 +505,7 @@ VERBS = (
          "ablation); the recipe from the cell options, one pack of --widths × --seeds",
          _args_first_epoch, _cmd_first_epoch),
     Verb("boundaries", "the phase chart's critical widths (where R crosses r_hi and r_lo) for "
-         "every (epoch, n_train), with bootstrap intervals over seeds, and their power laws",
+         "every (epoch, n_train), to the grid's precision with the range over seeds, and their power laws",
          _args_boundaries, _cmd_boundaries),
     Verb("robustness", "how many cells of each chart slice change regime when r_hi, r_lo or eps "
          "move by a factor either way, and the near-ties",
