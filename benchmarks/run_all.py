@@ -115,10 +115,10 @@ def _fused_adam_step(opt, lr: float, active: torch.Tensor, l2: torch.Tensor | No
     """The Adam step acthash took before 0.2.0: torch's fused kernel, whose vector body and scalar tail round
     differently, so a member's bits depended on its pack (the L2 gradient added before it, as then). The
     reference side of `bench_optimizer`."""
-    from acthash.nets.optim import _add_l2_grad
+    from acthash.nets.optim import add_l2_grad
 
     if l2 is not None:
-        _add_l2_grad(opt.decayed, l2)
+        add_l2_grad(opt.decayed, l2)
     opt.t += 1
     t = float(opt.t)
     restore = opt.freezer.hold(list(zip(opt.params, opt.m, opt.v)), active)

@@ -35,10 +35,12 @@ def test_every_cnn_arch_a_cell_accepts_is_built_and_codes_its_images(arch):
     model = StackedCNN(arch, (3, 32, 32), 10, 2, [0, 1], None, Cell().bn_eps, Cell().bn_momentum).eval()
     x = torch.rand(5, 3 * 32 * 32)
     with torch.no_grad():
-        logits, _ = model(x.expand(2, -1, -1))
+        logits, hidden = model(x.expand(2, -1, -1))
     assert logits.shape == (2, 5, 10) and torch.isfinite(logits).all()
+    relus = sum(h[0].numel() for h in hidden) // 2  # every ReLU output of one image, split over the 2 members
+    assert model.code_lengths == [relus, relus] and model.member_bits(hidden, 1, 5).shape == (5, relus)
     codes = extract(model, x, [np.arange(5)] * 2, [np.zeros(5, dtype=np.int64)] * 2)
-    assert [c.length for c in codes] == model.code_lengths and model.code_lengths[0] > 0
+    assert codes[1].packed.shape == (5, -(-relus // 8))
 
 
 def test_cnn_recipe_checks_and_augmentation_policy():

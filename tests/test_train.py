@@ -44,6 +44,19 @@ def test_each_member_of_a_pack_equals_training_it_alone(members):
     assert_pack_equals_alone(members, member_weights)
 
 
+def test_members_in_several_width_buckets_with_ghost_rows_equal_training_each_alone(monkeypatch):
+    """Depth 2 with dropout, decay and label noise in two width buckets (no cost per bucket: width 5 beside a
+    ghost row, three of width 40), the logits back through the buckets' reordering: bit for bit as each member
+    alone."""
+    from acthash.nets import mlp
+
+    monkeypatch.setattr(mlp, "BUCKET_CALL_COST", 0)
+    members = [dataclasses.replace(m, depth=2, width=m.width if i == 0 else 40) for i, m in enumerate(MEMBERS)]
+    model = make_trainer(members).model
+    assert len(model.buckets) == 2 and any(int(b.ids.max()) == len(members) for b in model.buckets)  # a ghost row
+    assert assert_pack_equals_alone(members, member_weights) is None
+
+
 @pytest.mark.parametrize("recipe", [{}, {"depth": 2, "optimizer": "sgd", "sgd_momentum": 0.9}],
                          ids=["adam", "depth2-sgd"])
 def test_a_cell_has_the_same_numbers_alone_and_in_any_pack(recipe):
@@ -152,7 +165,16 @@ def test_training_state_is_read_back_as_plain_data_only_and_a_bad_one_is_set_asi
     logs, fresh = [], make_trainer(MEMBERS[:2])
     fresh.log = logs.append
     assert not fresh.load_state(older) and fresh.epoch == 0 and older.with_name("older.pt.old").exists()
-    assert re.search("layout of another acthash version .*training from the start", logs[0]), logs
+    assert re.search("another layout \\(format .* of another acthash version.*training from the start", logs[0]), logs
+    other = tmp_path / "other.pt"  # tensors of another bucket plan: set aside before anything is loaded
+    state = torch.load(tmp_path / "s.pt", weights_only=True)
+    state["model"] = {**state["model"], "kernel0": state["model"]["kernel0"][:, :-1]}
+    torch.save(state, other)
+    logs, fresh = [], make_trainer(MEMBERS[:2])
+    before = fresh.model.kernel0.clone()
+    fresh.log = logs.append
+    assert not fresh.load_state(other) and torch.equal(fresh.model.kernel0, before)
+    assert "another layout (other model tensors)" in logs[0], logs
     assert make_trainer(MEMBERS[:2]).load_state(tmp_path / "s.pt")
 
 
@@ -401,7 +423,9 @@ def test_a_zero_debiased_model_trains_as_the_plain_one_and_reads_its_codes_throu
     (the batch statistics normalise training), its loss falls, and its codes, read through the running
     statistics, differ from the plain model's after one epoch."""
     cells = [dataclasses.replace(BASE, n_train=300, bn_zero_debias=z, checkpoints=(1, 3)) for z in (False, True)]
-    plain, debiased = (make_trainer([c]).run()[0] for c in cells)
+    trainers = [make_trainer([c]) for c in cells]
+    plain, debiased = (t.run()[0] for t in trainers)
+    assert torch.equal(member_weights(trainers[0], 0), member_weights(trainers[1], 0))
     np.testing.assert_array_equal(debiased.loss, plain.loss)
     assert debiased.loss[-1] < debiased.loss[0]
     assert not np.array_equal(debiased.checkpoints[0].test.packed, plain.checkpoints[0].test.packed)

@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 
 from acthash.analysis.catalog import captions
@@ -192,6 +193,10 @@ def data_root_of(wildcards, output):
 def view_cells(wildcards):
     """The view's cell files that are complete now (no job in this run writes them); merge jobs run in the main
     process, the one that knows the cells' states."""
+    if not WORK.states:
+        raise WorkflowError(
+            "merge inputs are decided by the main Snakemake process only (merge is a local rule)"
+        )
     return [
         LAYOUT.cell(c.param_hash)
         for c in VIEWS[wildcards.view].cells

@@ -41,9 +41,9 @@ KINDS = (
              "a factor (weight_decay, bn, dropout, label_noise, augment) varies; width and n_train vary "
              "(boundaries); a chart slice is drawn (robustness)",
              "`acthash.factor_table(ds, factor)`, `acthash.boundary_table(ds)`, `acthash.robustness_table(ds)`",
-             "A table: the levels of a factor against width (mean ± sd over seeds), the critical widths with their "
-             "intervals and power laws, or how many cells change regime when a threshold of the phase rule "
-             "moves."),
+             "A table: the levels of a factor against width (mean ± sd over seeds), the critical widths (grid "
+             "brackets, ranges over seeds) and their power laws, or how many cells change regime when a threshold "
+             "of the phase rule moves."),
 )
 
 

@@ -35,13 +35,14 @@ def glorot_uniform(shape: Sequence[int], fan_in: int, fan_out: int, gen: torch.G
 
 # Fewest rows of a stacked matrix product. torch's CPU BLAS picks its kernel by shape, and kernels round
 # differently: a member's result changes with the pack around it when a matrix has few rows (1 to 3 measured on
-# MKL) or when the batch holds one matrix. With at least this many rows and a batch of two or more, each
-# member's rows come out the same whatever the batch size and zero padding (tests/test_model.py pins it).
+# MKL) or when a batched product holds one matrix. With at least this many rows, each member's rows come out the
+# same whatever the batch size and zero padding in a batched product of two or more matrices (buckets: a ghost
+# row beside a lone member) and in the first layer's one product per group (tests/test_model.py pins both).
 MIN_ROWS = 16
 
-# What one more bucket costs a training step, in multiply-adds of the products it saves, per deeper layer: the
-# dozen extra calls (forward, backward, BN, ReLU, mask) at about 10 µs each on a CPU, at about 70 G
-# multiply-adds per second. Only speed depends on it, never a number (`width_buckets`).
+# What one more bucket costs a training step, in multiply-adds of the products it saves, per layer it runs (each
+# deeper layer and the head): the dozen extra calls (forward, backward, BN, ReLU, mask) at about 10 µs each on a
+# CPU, at about 70 G multiply-adds per second. Only speed depends on it, never a number (`width_buckets`).
 BUCKET_CALL_COST = 5_000_000
 BUCKET_BATCH = 64  # the batch `width_buckets` plans for
 
@@ -49,7 +50,7 @@ BUCKET_BATCH = 64  # the batch `width_buckets` plans for
 def width_buckets(widths: Sequence[int], depth: int, n_classes: int) -> list[list[int]]:
     """Members (indices into `widths`) in buckets of consecutive widths, each bucket in ascending width, that
     minimise the products of the deeper layers and the head, padded to each bucket's widest member (and to two
-    members at least), plus BUCKET_CALL_COST per bucket and deeper layer: an exact dynamic programme over the
+    members at least), plus BUCKET_CALL_COST per bucket and layer it runs: an exact dynamic programme over the
     members sorted by width. Depth 1 (only the small head is per member) is one bucket."""
     order = sorted(range(len(widths)), key=lambda i: (widths[i], i))
     if depth == 1:
@@ -215,7 +216,7 @@ class Bucket(nn.Module):
                  bn: BNSettings | None, dtype: torch.dtype) -> None:
         super().__init__()
         rows = len(members)
-        self.cap, self.depth = cap, depth
+        self.cap = cap
         self.register_buffer("ids", torch.tensor(list(members)))
         self.register_buffer("unit_mask", (torch.arange(cap)[None, :] < torch.tensor(list(widths))[:, None])
                              .to(dtype).unsqueeze(2), persistent=False)
@@ -309,7 +310,7 @@ class StackedMLP(nn.Module):
     def _init_member(self, i: int, in_dim: int, n_classes: int, seed: int) -> None:
         g, w = torch.Generator().manual_seed(seed), self.widths[i]
         shapes = [(in_dim, w)] + [(w, w)] * (self.depth - 1) + [(w, n_classes)]
-        for layer, ((fan_in, fan_out), kernel) in enumerate(zip(shapes, self.member_layers(i))):
+        for (fan_in, fan_out), kernel in zip(shapes, self.member_layers(i)):
             kernel.copy_(glorot_uniform((fan_in, fan_out), fan_in, fan_out, g).T)
 
     def owners(self) -> list[Tensor]:

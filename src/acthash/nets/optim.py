@@ -55,7 +55,7 @@ def _row_coefficients(decayed: Decayed, l2: Tensor) -> dict[int, Tensor]:
 
 
 @torch.no_grad()
-def _add_l2_grad(decayed: Decayed, l2: Tensor) -> None:
+def add_l2_grad(decayed: Decayed, l2: Tensor) -> None:
     """Add 2·λ·W to the gradient of each decayed parameter (torch's element-wise kernels)."""
     coef = _row_coefficients(decayed, l2)
     for p, _ in decayed:
@@ -137,7 +137,7 @@ class StackedAdam:
             self._cpu_step(lr, t, l2)
         else:
             if l2 is not None:
-                _add_l2_grad(self.decayed, l2)
+                add_l2_grad(self.decayed, l2)
             torch._fused_adam_(self.params, [p.grad for p in self.params], self.m, self.v, [],
                                [self.t] * len(self.params), lr=lr, beta1=self.b1, beta2=self.b2, weight_decay=0.0,
                                eps=self.eps / math.sqrt(1 - self.b2**t), amsgrad=False, maximize=False)
@@ -182,7 +182,7 @@ class StackedSGD:
         """One update with learning rate `lr` for the members where `active` ((M,) bool) is True, the gradients
         of the decayed parameters taking the L2 term 2·λ_m·W first (`l2`: λ per member, (M,))."""
         if l2 is not None:
-            _add_l2_grad(self.decayed, l2)
+            add_l2_grad(self.decayed, l2)
         restore = self.freezer.hold(list(zip(self.params, self.b)), active)
         torch._foreach_mul_(self.b, self.momentum)  # the buffers start at zero: the first step takes b = g
         torch._foreach_add_(self.b, [p.grad for p in self.params])

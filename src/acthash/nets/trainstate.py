@@ -49,11 +49,11 @@ class TrainState:
             self.log(f"training state {path} unreadable ({type(err).__name__}: {why}); moved to "
                      f"{path.name}.damaged, training from the start")
             return False
-        if state.get("format", 1) != STATE_FORMAT:
+        wrong = self._other_layout(state)
+        if wrong:
             os.replace(path, path.with_name(path.name + ".old"))
-            self.log(f"training state {path} has the layout of another acthash version (format "
-                     f"{state.get('format', 1)}, this one reads {STATE_FORMAT}); moved to {path.name}.old, training "
-                     "from the start")
+            self.log(f"training state {path} has another layout ({wrong}); moved to {path.name}.old, training from "
+                     "the start")
             return False
         if state["hashes"] != [c.param_hash for c in self.cells]:
             raise ValueError(f"{path}: training state belongs to other cell parameters; delete it to start over")
@@ -66,3 +66,16 @@ class TrainState:
         self.results = [member_result(r) for r in state["results"]]
         self.seconds_before = float(state.get("seconds", 0.0))  # states before 0.4.0 do not say
         return True
+
+    def _other_layout(self, state: dict) -> str:
+        """Why a saved state does not fit this trainer's model and optimizer ('' when it does), checked before
+        anything is loaded: another acthash version's format, or other tensors (e.g. other width buckets)."""
+        if state.get("format", 1) != STATE_FORMAT:
+            return f"format {state.get('format', 1)} of another acthash version; this one reads {STATE_FORMAT}"
+        ours = self.model.state_dict()
+        if {k: tuple(v.shape) for k, v in state["model"].items()} != {k: tuple(v.shape) for k, v in ours.items()}:
+            return "other model tensors"
+        saved, mine = state["opt"], self.opt.state_dict()
+        if any([tuple(t.shape) for t in saved[k]] != [tuple(t.shape) for t in mine[k]] for k in mine if k != "t"):
+            return "other optimizer tensors"
+        return ""

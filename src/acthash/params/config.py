@@ -12,7 +12,6 @@ else `results/<experiment>@<view or a hash of the overrides>`, so a sub-grid nev
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import sys
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from acthash.params.cell import GRID_AXES, PACK_SHARED, PARAMS, Cell, PhaseRule, check_key, check_value
+from acthash.params.cell import GRID_AXES, PACK_SHARED, PARAMS, Cell, PhaseRule, check_key, check_value, short_hash
 from acthash.params.grid import PACK_OVER, PACK_SIZE, expand
 from acthash.params.layout import DATA_ROOT, check_view_name
 
@@ -154,7 +153,7 @@ def resolve_experiment(name: str, config: dict[str, Any]) -> View:
         raise ConfigError(f"experiment {name}: {err}") from err
     tag = config.get("view")
     if overrides or tag:
-        tag = str(tag) if tag else hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
+        tag = str(tag) if tag else short_hash(json.dumps(overrides, sort_keys=True).encode())[:8]
         view = check_view_name(f"{name}@{tag}")
     else:
         view = check_view_name(name)

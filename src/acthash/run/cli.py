@@ -487,8 +487,8 @@ VERBS = (
          _args_measure, _cmd_measure),
     Verb("merge", "merge a view's cell files into one netCDF dataset",
          _args_merge, _cmd_merge),
-    Verb("plot", "regime maps and metric panels (PNG and SVG) and factor tables from a merged "
-         "dataset (docs/figures.md)",
+    Verb("plot", "regime maps and metric panels (PNG and SVG), factor, boundary and robustness tables from a "
+         "merged dataset (docs/figures.md)",
          _args_plot, _cmd_plot),
     Verb("status", "cells per view and state; then the cells that need attention",
          _args_status, _cmd_status),

@@ -109,9 +109,18 @@ def work_key(views: list[View]) -> str:
 
 
 def write_work(work: Work, path: Path | str) -> Path:
-    """The packs and re-measurements of a run, as its jobs read them (`read_work`), written atomically."""
+    """The packs and re-measurements of a run, as its jobs read them (`read_work`), written atomically. Packs and
+    re-measurements already in the file are kept: a job still queued from an earlier run of the same views (a
+    dry run or a report parses them again meanwhile) finds its pack there."""
     doc = {"packs": [{"id": p.id, "view": p.view, "cells": [c.params() for c in p.cells]} for p in work.packs],
            "remeasure": [c.params() for c in work.remeasure]}
+    try:
+        before = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        before = {"packs": [], "remeasure": []}
+    ids = {p["id"] for p in doc["packs"]}
+    doc["packs"] += [p for p in before["packs"] if p["id"] not in ids]
+    doc["remeasure"] += [c for c in before["remeasure"] if c not in doc["remeasure"]]
     return atomic_text(path, json.dumps(doc))
 
 
