@@ -51,7 +51,8 @@ def test_members_in_several_width_buckets_with_ghost_rows_equal_training_each_al
     from acthash.nets import mlp
 
     monkeypatch.setattr(mlp, "BUCKET_CALL_COST", 0)
-    members = [dataclasses.replace(m, depth=2, width=m.width if i == 0 else 40) for i, m in enumerate(MEMBERS)]
+    members = [dataclasses.replace(m, depth=2, width=m.width if i == 0 else 40, n_train=300, checkpoints=(0, 1))
+               for i, m in enumerate(MEMBERS)]
     model = make_trainer(members).model
     assert len(model.buckets) == 2 and any(int(b.ids.max()) == len(members) for b in model.buckets)  # a ghost row
     assert assert_pack_equals_alone(members, member_weights) is None
