@@ -51,10 +51,10 @@ def width_buckets(widths: Sequence[int], depth: int, n_classes: int) -> list[lis
     """Members (indices into `widths`) in buckets of consecutive widths, each bucket in ascending width, that
     minimise the products of the deeper layers and the head, padded to each bucket's widest member (and to two
     members at least), plus BUCKET_CALL_COST per bucket and layer it runs: an exact dynamic programme over the
-    members sorted by width. Depth 1 (only the small head is per member) is one bucket."""
+    members sorted by width. Depth 1 (only the small head is per member) is one bucket, in member order."""
+    if depth == 1:  # in member order: the logits need no reordering
+        return [list(range(len(widths)))]
     order = sorted(range(len(widths)), key=lambda i: (widths[i], i))
-    if depth == 1:
-        return [order]
 
     def cost(a: int, b: int) -> float:
         cap = max(widths[order[b - 1]], MIN_ROWS)
@@ -292,8 +292,9 @@ class StackedMLP(nn.Module):
                 if i < m:
                     gather[r, :self.widths[i]] = self.groups[i] * total + offsets[i] + torch.arange(self.widths[i])
             self.register_buffer(f"gather{b}", gather.flatten(), persistent=False)
-        self.register_buffer("member_rows", torch.tensor([sum(len(bk.ids) for bk in buckets[:b]) + r
-                                                          for b, r in self.where]), persistent=False)
+        rows = [sum(len(bk.ids) for bk in buckets[:b]) + r for b, r in self.where]
+        self.register_buffer("member_rows", torch.tensor(rows), persistent=False)
+        self.reordered = rows != list(range(m))  # the buckets' rows are not the members in order
         with torch.no_grad():
             for i, seed in enumerate(seeds):
                 self._init_member(i, in_dim, n_classes, int(seed))
@@ -367,7 +368,8 @@ class StackedMLP(nn.Module):
             if self.training and dropout is not None and dropout[layer] is not None:
                 hs = self._dropout(hs, dropout[layer])
         logits = [bk.logits(h) for bk, h in zip(self.buckets, hs)]
-        logits = (logits[0] if len(logits) == 1 else torch.cat(logits)).index_select(0, self.member_rows)
+        logits = logits[0] if len(logits) == 1 else torch.cat(logits)
+        logits = logits.index_select(0, self.member_rows) if self.reordered else logits[:len(self.widths)]
         return logits.transpose(1, 2), hidden
 
     def _dropout(self, hs: list[Tensor], mask: Tensor) -> list[Tensor]:

@@ -125,6 +125,7 @@ class StackedAdam:
         self.t = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
         rows = {id(p): len(owner) for p, owner in self.decayed}  # a decayed parameter is updated as (rows, cols)
         self._shapes = [(rows[id(p)], -1) if id(p) in rows else (-1,) for p in self.params]
+        self._arrays: list[list[np.ndarray]] | None = None
 
     @torch.no_grad()
     def step(self, lr: float, active: Tensor, l2: Tensor | None = None) -> None:
@@ -150,12 +151,15 @@ class StackedAdam:
         scalars = (real(lr) * (np.sqrt(one - b2 ** real(t)) / (one - b1 ** real(t))), b1, one - b1, b2, one - b2,
                    real(self.eps))
         coef = {} if l2 is None else _row_coefficients(self.decayed, l2)
-        for p, m, v, shape in zip(self.params, self.m, self.v, self._shapes):
-            arrays = [x.detach().view(shape).numpy() for x in (p, p.grad.contiguous(), m, v)]
+        if self._arrays is None:  # numpy views of parameters and moments: they are updated in place, never replaced
+            self._arrays = [[x.detach().view(shape).numpy() for x in (p, m, v)]
+                            for p, m, v, shape in zip(self.params, self.m, self.v, self._shapes)]
+        for p, (pa, ma, va), shape in zip(self.params, self._arrays, self._shapes):
+            ga = p.grad.contiguous().view(shape).numpy()
             if id(p) in coef:
-                _keras_adam_decayed(*arrays, coef[id(p)].numpy(), *scalars)
+                _keras_adam_decayed(pa, ga, ma, va, coef[id(p)].numpy(), *scalars)
             else:
-                _keras_adam(*(a.reshape(-1) for a in arrays), *scalars)
+                _keras_adam(pa, ga, ma, va, *scalars)
 
     def state_dict(self) -> dict:
         return {"m": self.m, "v": self.v, "t": self.t}

@@ -81,8 +81,8 @@ def training_inputs(x: torch.Tensor, rows: torch.Tensor, cell: Cell, image_shape
                     gens: Sequence[torch.Generator]) -> torch.Tensor:
     """Training inputs (G, B, D) of the given rows (G, B) of x, augmented per group (`gens`: one generator per
     group) when the recipe asks for it."""
-    if not cell.augment:
-        return x[rows]
+    if not cell.augment:  # one gather of whole rows (index_select: faster than advanced indexing)
+        return x.index_select(0, rows.flatten()).view(*rows.shape, x.shape[1])
     return torch.stack([augment_batch(x[r], image_shape, cell.dataset, gen, cnn=cell.arch != "mlp")
                         for r, gen in zip(rows, gens)])
 
