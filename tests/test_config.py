@@ -9,11 +9,13 @@ import dataclasses
 import re
 import subprocess
 
+import jsonschema
 import pytest
 import yaml
 
 from acthash.params.cell import FIELDS, GRID_AXES, PACK_SHARED, PARAMS, Cell, PhaseRule, check_value, param
 from acthash.params.config import TOP_KEYS, ConfigError, coerce, resolve
+from acthash.params.schema import schema_yaml
 
 from .conftest import REPO
 
@@ -182,3 +184,55 @@ def test_the_shipped_config_writes_each_long_list_once():
     """Lists several grids share are named once (YAML anchors), so changing one cannot leave a copy behind."""
     lists = collections.Counter(re.findall(r"\[[^\]\n]{20,}\]", (REPO / "config" / "config.yaml").read_text()))
     assert not [text for text, n in lists.items() if n > 1]
+
+
+def schema_errors(config: dict) -> list[str]:
+    """The committed schema's complaints about `config` as the workflow passes it (coerced), as key paths."""
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    return [".".join(map(str, e.absolute_path)) for e in validator.iter_errors(coerce(config))]
+
+
+def test_the_committed_schema_is_generated_from_the_parameter_records():
+    committed = (REPO / "workflow/schemas/config.schema.yaml").read_text()
+    assert committed == schema_yaml(), "run: acthash params --schema > workflow/schemas/config.schema.yaml"
+
+
+@pytest.mark.parametrize("key", PARAMS)
+def test_the_schema_accepts_every_override_resolve_accepts(key):
+    other = other_value(key)
+    config = demo_config(**{key: str(other) if key not in GRID_AXES else f"[{other}]".lower()})
+    assert schema_errors(config) == []
+
+
+def test_the_schema_accepts_every_shipped_config():
+    assert schema_errors({**SHIPPED, "experiments": "all"}) == []
+    ablation = yaml.safe_load((REPO / "config/f11_ablation.yaml").read_text())
+    assert schema_errors({**SHIPPED, **ablation}) == []
+
+
+@pytest.mark.parametrize("top, key", [
+    ({"widht": "3"}, ""),  # an unknown key: the object itself is wrong
+    ({"width": "[0,10]"}, "width"),
+    ({"width": "[]"}, "width"),
+    ({"dropout": "2"}, "dropout"),
+    ({"lr": "fast"}, "lr"),
+    ({"lr": "0"}, "lr"),
+    ({"bn": "2"}, "bn"),
+    ({"dataset": "cifar100"}, "dataset"),
+    ({"checkpoints": "[]"}, "checkpoints"),
+    ({"phase": {"r_hi": 2}}, "phase.r_hi"),
+    ({"phase": "{r_hig: 1}"}, "phase"),
+    ({"pack_over": "[augment]"}, "pack_over"),
+    ({"pack_size": "0"}, "pack_size"),
+    ({"measure_on": "gpu"}, "measure_on"),
+    ({"seed": "[18446744073709551616]"}, "seed"),
+    ({"state_every_min": "0"}, "state_every_min"),
+    ({"view": "a b"}, "view"),
+])
+def test_the_schema_and_resolve_reject_the_same_bad_values(top, key):
+    """Every value resolve rejects by itself, the schema rejects at the same key (combinations of keys and
+    non-finite numbers are resolve's alone)."""
+    with pytest.raises(ConfigError):
+        resolve(demo_config(**top))
+    assert key in schema_errors(demo_config(**top))

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
+from snakemake.utils import validate
 
 from acthash.analysis.catalog import captions
 from acthash.params.cell import HASH_CHARS
-from acthash.params.config import ConfigError, measure_on, resolve, state_every_min
+from acthash.params.config import ConfigError, coerce, measure_on, resolve, state_every_min
 from acthash.params.datasets import NAMES as DATASET_NAMES
 from acthash.params.layout import DATA_ROOT, Layout, dataset_stamp
 from acthash.run.estimate import SHIPPED, Calibration, job_resources
@@ -40,6 +41,9 @@ try:
     VIEWS = {view.name: view for view in resolve(config)}
 except ConfigError as err:
     sys.exit(f"acthash: config error: {err}")
+# the published contract too (generated from the same records by `acthash params --schema`), on the config as
+# resolve read it (command-line values arrive as strings)
+validate(coerce(config), "../schemas/config.schema.yaml")
 MEASURE_ON = measure_on(config)
 DATA = config.get("data_root", DATA_ROOT)  # where datasets live
 STATE_EVERY = state_every_min(config)

@@ -288,6 +288,11 @@ def _cmd_evidence(args: argparse.Namespace) -> None:
 def _cmd_params(args: argparse.Namespace) -> None:
     from acthash.params.cell import PhaseRule
 
+    if args.schema:
+        from acthash.params.schema import schema_yaml
+
+        print(schema_yaml(), end="")
+        return
     print("| key | axis | default | allowed | meaning |\n|---|---|---|---|---|")
     phase = {f.name: f for f in dataclasses.fields(PhaseRule)}
     for prefix, fields in (("", FIELDS), ("phase.", phase)):
@@ -462,6 +467,8 @@ def _args_evidence(p: argparse.ArgumentParser) -> None:
 
 def _args_params(p: argparse.ArgumentParser) -> None:
     """The arguments of `acthash params`."""
+    p.add_argument("--schema", action="store_true", help="print the config's JSON schema as YAML instead (the "
+                   "workflow's copy: workflow/schemas/config.schema.yaml)")
 
 
 @dataclasses.dataclass(frozen=True)
