@@ -299,16 +299,17 @@ def test_an_interrupted_pack_job_reuses_its_codes_and_measured_cells(tmp_path, c
     assert all(read_cell(o, o.stem).status == "ok" for o in outs) and not list((tmp_path / "packs").iterdir())
 
 
-def test_the_work_file_keeps_the_packs_of_an_earlier_parse_for_jobs_still_queued(tmp_path):
+def test_the_work_file_keeps_the_packs_and_plans_of_an_earlier_parse_for_jobs_still_queued(tmp_path):
     """A second main-process parse of the same views (a dry run, a report) writes its packs first and keeps the
     earlier ones: a job of the first run still finds its pack; the cells read back equal the written ones."""
     cells = [Cell(dataset="digits", width=w, n_train=300) for w in (4, 8, 16)]
     path = tmp_path / "work.json"
-    write_work(Work([Pack("a" * 16, "v", cells[:2])], [cells[2]]), path)
-    write_work(Work([Pack("b" * 16, "v", cells[2:])], []), path)
+    write_work(Work([Pack("a" * 16, "v", cells[:2])], [cells[2]], {"v": {"cells": 1}, "w": {"cells": 2}}), path)
+    write_work(Work([Pack("b" * 16, "v", cells[2:])], [], {"v": {"cells": 3}}), path)
     work = read_work(path)
     assert [p.id for p in work.packs] == ["b" * 16, "a" * 16] and work.packs[1].cells == cells[:2]
     assert work.remeasure == [cells[2]] and work.states == {}
+    assert work.plans == {"v": {"cells": 3}, "w": {"cells": 2}}  # the newer parse's plan of a view wins
     path.write_text("{")
     with pytest.raises(ValueError, match="work file cannot be read"):
         read_work(path)

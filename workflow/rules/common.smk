@@ -13,7 +13,13 @@ from snakemake.utils import validate
 
 from acthash.analysis.catalog import captions
 from acthash.params.cell import HASH_CHARS
-from acthash.params.config import ConfigError, coerce, measure_on, resolve, state_every_min
+from acthash.params.config import (
+    ConfigError,
+    coerce,
+    measure_on,
+    resolve,
+    state_every_min,
+)
 from acthash.params.datasets import NAMES as DATASET_NAMES
 from acthash.params.layout import DATA_ROOT, Layout, dataset_stamp
 from acthash.run.estimate import SHIPPED, Calibration, job_resources

@@ -4,10 +4,13 @@ rule plan:
     log:
         LAYOUT.view_log("{view}", "plan"),
     localrule: True
+    conda:
+        "../envs/acthash.yaml"
     params:
         digest=plan_digest,
-    run:
-        write_plan(VIEWS[wildcards.view].plan(), output[0], log[0])
+        work=WORK_FILE,
+    shell:
+        "acthash plan --work {params.work:q} --view {wildcards.view:q} --out {output:q} 2> {log:q}"
 
 
 # measure_on: pack (default) -- a pack's job trains its cells as one stacked model and measures them on its own

@@ -126,6 +126,18 @@ def _cmd_plot(args: argparse.Namespace) -> None:
     publish_figures(args.staged, args.outdir)
 
 
+def _cmd_plan(args: argparse.Namespace) -> None:
+    from acthash.store.plan import read_work, write_plan
+
+    plans = read_work(args.work).plans
+    if args.view not in plans:
+        raise SystemExit(f"acthash plan: {args.work} has no plan of view {args.view} (views: {', '.join(plans)}); "
+                         "the main Snakemake process writes it when a run of that view starts")
+    plan = plans[args.view]
+    write_plan(plan, args.out)
+    print(f"view {plan['view']} of {plan['experiment']}: {len(plan['cells'])} cells -> {args.out}", file=sys.stderr)
+
+
 def _cmd_status(args: argparse.Namespace) -> None:
     from acthash.run.status import status_tables
 
@@ -384,6 +396,13 @@ def _args_plot(p: argparse.ArgumentParser) -> None:
     p.add_argument("--outdir", required=True, help="folder they are published to once all are drawn")
 
 
+def _args_plan(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash plan`."""
+    p.add_argument("--work", required=True, help="the run's work file (results/packs/work-<digest>.json)")
+    p.add_argument("--view", required=True, help="the view whose plan to write")
+    p.add_argument("--out", required=True, help="where plan.json goes (written atomically)")
+
+
 def _args_status(p: argparse.ArgumentParser) -> None:
     """The arguments of `acthash status`."""
     _results(p, positional=True)
@@ -497,6 +516,8 @@ VERBS = (
     Verb("plot", "regime maps and metric panels (PNG and SVG), factor, boundary and robustness tables from a "
          "merged dataset (docs/figures.md)",
          _args_plot, _cmd_plot),
+    Verb("plan", "(run by the workflow) a view's plan.json, from the work file its main process wrote",
+         _args_plan, _cmd_plan),
     Verb("status", "cells per view and state; then the cells that need attention",
          _args_status, _cmd_status),
     Verb("estimate", "before submitting: jobs, machine hours, disk and the largest job of the "

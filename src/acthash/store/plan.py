@@ -1,4 +1,4 @@
-"""Plans: a view's plan.json (written by the workflow's plan rule, read by merge and status) and the packs a
+"""Plans: a view's plan.json (written by the workflow's plan rule, `acthash plan`; read by merge and status) and the packs a
 run needs — only cells whose file is not complete are trained, each once however many views list it. The run's
 work is decided once, by the main Snakemake process, and written to a work file that each job's own parse reads
 instead of surveying the cell files again (`write_work`, `read_work`)."""
@@ -27,13 +27,9 @@ class Pack:
     cells: list[Cell]
 
 
-def write_plan(plan: dict[str, Any], out: Path | str, log: Path | str | None = None) -> Path:
-    """Write plan.json atomically (and, with `log`, a one-line summary there)."""
-    out = atomic_text(out, json.dumps(plan, indent=1))
-    if log:
-        Path(log).parent.mkdir(parents=True, exist_ok=True)
-        Path(log).write_text(f"view {plan['view']} of {plan['experiment']}: {len(plan['cells'])} cells\n")
-    return out
+def write_plan(plan: dict[str, Any], out: Path | str) -> Path:
+    """Write plan.json atomically."""
+    return atomic_text(out, json.dumps(plan, indent=1))
 
 
 def read_plan(path: Path | str) -> dict[str, Any]:
@@ -67,10 +63,12 @@ def plan_cells(plan: dict[str, Any]) -> list[Cell]:
 class Work:
     """What a run of some views must do, from one survey of their cell files (`cellstate.survey`): the `packs`
     that compute every cell with no usable file (each cell once however many views list it), the cells to
-    `remeasure` (complete, measured before a registered metric existed) and every cell's state."""
+    `remeasure` (complete, measured before a registered metric existed), each view's plan (what its plan.json
+    holds) and every cell's state."""
 
     packs: list[Pack]
     remeasure: list[Cell]
+    plans: dict[str, dict[str, Any]] = field(default_factory=dict)
     states: dict[str, CellState] = field(default_factory=dict)  # empty when read back from a work file
 
     @property
@@ -100,7 +98,7 @@ def plan_work(views: list[View], layout: Layout) -> Work:
         for members in packs(todo, view.pack_over, view.pack_size):
             pid = pack_id(f"{c.param_hash}:{states[c.param_hash].token}" for c in members)
             packs_out.append(Pack(pid, view.name, members))
-    return Work(packs_out, remeasure, states)
+    return Work(packs_out, remeasure, {view.name: view.plan() for view in views}, states)
 
 
 def work_key(views: list[View]) -> str:
@@ -113,14 +111,15 @@ def write_work(work: Work, path: Path | str) -> Path:
     re-measurements already in the file are kept: a job still queued from an earlier run of the same views (a
     dry run or a report parses them again meanwhile) finds its pack there."""
     doc = {"packs": [{"id": p.id, "view": p.view, "cells": [c.params() for c in p.cells]} for p in work.packs],
-           "remeasure": [c.params() for c in work.remeasure]}
+           "remeasure": [c.params() for c in work.remeasure], "plans": work.plans}
     try:
         before = json.loads(Path(path).read_text())
     except (OSError, ValueError):
-        before = {"packs": [], "remeasure": []}
+        before = {"packs": [], "remeasure": [], "plans": {}}
     ids = {p["id"] for p in doc["packs"]}
     doc["packs"] += [p for p in before["packs"] if p["id"] not in ids]
     doc["remeasure"] += [c for c in before["remeasure"] if c not in doc["remeasure"]]
+    doc["plans"] = {**before.get("plans", {}), **work.plans}
     return atomic_text(path, json.dumps(doc))
 
 
@@ -132,4 +131,4 @@ def read_work(path: Path | str) -> Work:
         raise ValueError(f"{path}: the run's work file cannot be read ({err}); the main Snakemake process writes "
                          "it when it starts: start the run again") from err
     return Work([Pack(p["id"], p["view"], [Cell.from_params(c) for c in p["cells"]]) for p in doc["packs"]],
-                [Cell.from_params(c) for c in doc["remeasure"]])
+                [Cell.from_params(c) for c in doc["remeasure"]], doc.get("plans", {}))
