@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from acthash.data.samples import cell_samples
-from acthash.metrics import fast as fm
+from acthash.metrics.distinct import distinct_rows
+from acthash.metrics.knn import knn_predict
 from acthash.metrics import reference as ref
 from acthash.metrics.kmeans import kmeans_exact
 from acthash.nets.train import Trainer
@@ -231,8 +232,8 @@ def bench_knn(n_train: int, n_test: int, bits: int, ref_rows: int) -> dict:
     tr, ytr = structured_codes(n_train, bits, 1)
     te, _ = structured_codes(n_test, bits, 2)
     ptr, pte = np.packbits(tr, 1), np.packbits(te, 1)
-    fm.knn_predict(ptr[:100], ytr[:100], pte[:10], 9)  # compile the kernel (cached on disk afterwards)
-    fast, pred = timed(lambda: fm.knn_predict(ptr, ytr, pte, 9))
+    knn_predict(ptr[:100], ytr[:100], pte[:10], 9)  # compile the kernel (cached on disk afterwards)
+    fast, pred = timed(lambda: knn_predict(ptr, ytr, pte, 9))
     knn = KNeighborsClassifier(9, metric="hamming", algorithm="brute").fit(tr, ytr)
     ref_part, ref_pred = timed(lambda: knn.predict(te[:ref_rows]))
     reference = ref_part * n_test / ref_rows
@@ -246,7 +247,7 @@ def bench_distinct(n: int, bits: int) -> dict:
     codes[n // 2:] = codes[: n - n // 2]  # half the rows repeat: a real deduplication
     packed = np.packbits(codes, 1)
     int8 = codes.astype(np.int8)
-    fast, r1 = timed(lambda: fm.distinct_rows(packed), repeat=3)
+    fast, r1 = timed(lambda: distinct_rows(packed), repeat=3)
     slow, r2 = timed(lambda: len(np.unique(int8, axis=0)))
     assert r1 == r2
     return {"distinct_shape": [n, bits], "distinct_seconds": fast, "distinct_reference_seconds": slow,

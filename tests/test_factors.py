@@ -103,7 +103,7 @@ def test_noise_cells_score_codes_with_the_true_labels_too():
 def test_a_label_noise_cell_file_scores_its_codes_with_both_labelings(tmp_path):
     import h5py
 
-    from acthash.metrics import fast as fm
+    from acthash.metrics.knn import knn_predict
     from acthash.run.runner import run_pack
     from acthash.store.cellfile import read_cell, read_codes
 
@@ -117,7 +117,7 @@ def test_a_label_noise_cell_file_scores_its_codes_with_both_labelings(tmp_path):
     with h5py.File(outs[1]) as f:  # the stored scores are those of the stored codes with each labeling
         c, y_test = read_codes(f, 2), f["labels/test"][()]
         for key, labels in (("knn_test", "labels/train"), ("knn_test_true", "labels/train_true")):
-            want = (fm.knn_predict(c.train, f[labels][()], c.test, 9) == y_test).mean()
+            want = (knn_predict(c.train, f[labels][()], c.test, 9) == y_test).mean()
             assert noisy[key][-1] == pytest.approx(want), key
     assert noisy["knn_test_true"][-1] > noisy["knn_test"][-1]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from acthash.metrics import fast as fm
+from acthash.metrics.logreg import logreg_ovo
 from acthash.metrics.kmeans import kmeans_exact
 from acthash.nets.codes import pack_bits
 
@@ -49,4 +49,4 @@ def test_newton_logreg_on_gpu_equals_cpu():
     rng = np.random.default_rng(1)
     tr, te = ((rng.random((n, 32)) < 0.4).astype(np.uint8) for n in (2000, 500))
     y = rng.integers(0, 10, 2000)
-    np.testing.assert_array_equal(fm.logreg_ovo(tr, y, te, device="cuda"), fm.logreg_ovo(tr, y, te))
+    np.testing.assert_array_equal(logreg_ovo(tr, y, te, device="cuda"), logreg_ovo(tr, y, te))

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
-from acthash.metrics import fast as fm
+from acthash.metrics.distinct import redundancy_ratio_packed, shared_fraction_packed
+from acthash.metrics.knn import knn_neighbors, knn_predict
+from acthash.metrics.logreg import logreg_ovo, logreg_ovo_fit
 from acthash.metrics import reference as ref
 from acthash.metrics.measure import code_metrics, recipe
 from acthash.params.cell import Cell
@@ -13,7 +15,7 @@ from acthash.params.cell import Cell
 def test_redundancy_on_hand_made_codes():
     codes = np.array([[0, 1], [0, 1], [1, 1], [0, 1], [1, 0]], dtype=np.uint8)
     assert ref.redundancy_ratio(codes) == pytest.approx(2 / 5)  # 3 distinct among 5
-    assert fm.redundancy_ratio_packed(np.packbits(codes, axis=1)) == pytest.approx(2 / 5)
+    assert redundancy_ratio_packed(np.packbits(codes, axis=1)) == pytest.approx(2 / 5)
 
 
 @pytest.mark.parametrize("bits", [3, 10, 70])
@@ -21,7 +23,7 @@ def test_redundancy_packed_matches_np_unique_and_the_bound(bits):
     rng = np.random.default_rng(bits)
     codes = (rng.random((2000, bits)) < 0.3).astype(np.uint8)
     expected = (2000 - len(np.unique(codes, axis=0))) / 2000
-    got = fm.redundancy_ratio_packed(np.packbits(codes, axis=1))
+    got = redundancy_ratio_packed(np.packbits(codes, axis=1))
     assert got == pytest.approx(expected)
     assert got >= 1 - 2**bits / 2000 - 1e-12
 
@@ -94,7 +96,7 @@ def test_knn_equals_scikit_learn_exactly_except_at_ties_where_k_matters(k):
     decided = ~_knn_ties(tr, ytr, te, 7) & ~_knn_ties(tr, ytr, te, 9)
     assert decided.mean() > 0.25
     assert (sk[7] != sk[9])[decided].sum() >= 10  # the data tells 7 from 9 neighbours
-    got = fm.knn_predict(np.packbits(tr, 1), ytr, np.packbits(te, 1), k)
+    got = knn_predict(np.packbits(tr, 1), ytr, np.packbits(te, 1), k)
     np.testing.assert_array_equal(got[decided], sk[k][decided])
     metrics = code_metrics(np.packbits(tr, 1), np.packbits(te, 1), 2048, np.ones(2048, bool), ytr, yte,
                            **{**recipe(Cell()), "knn_k": k, "kmeans_n_init": 1}, n_classes=2)
@@ -104,7 +106,7 @@ def test_knn_equals_scikit_learn_exactly_except_at_ties_where_k_matters(k):
 def test_knn_neighbours_are_exact_hamming_nearest():
     tr, _ = _codes(500, 70, 4)
     te, _ = _codes(50, 70, 5)
-    idx, dist = fm.knn_neighbors(np.packbits(tr, 1), np.packbits(te, 1), 9)
+    idx, dist = knn_neighbors(np.packbits(tr, 1), np.packbits(te, 1), 9)
     full = (te[:, None, :] != tr[None, :, :]).sum(2)
     np.testing.assert_array_equal(dist, np.sort(full, 1)[:, :9])
     np.testing.assert_array_equal(np.take_along_axis(full, idx, 1), dist)
@@ -143,9 +145,9 @@ def test_newton_ovo_logreg_agrees_with_scikit_learn():
     tr, ytr = _codes(3000, 40, 12, classes=10)
     te, _ = _codes(1000, 40, 13, classes=10)
     expected = ref.logreg_predict(tr, ytr, te)
-    got = fm.logreg_ovo(tr, ytr, te)
+    got = logreg_ovo(tr, ytr, te)
     assert (got == expected).mean() >= 0.99
-    single = fm.logreg_ovo(tr, np.zeros_like(ytr), te)
+    single = logreg_ovo(tr, np.zeros_like(ytr), te)
     assert (single == 0).all()
 
 
@@ -157,7 +159,7 @@ def test_logreg_fit_on_distinct_rows_is_scikit_learns_optimum():
     tr, ytr = _codes(3000, 12, 14, classes=3)  # 12 bits: many repeated rows
     tr[:500] = tr[500:1000]
     assert len(np.unique(tr, axis=0)) < 1500
-    classes, beta = fm.logreg_ovo_fit(tr, ytr, tol=1e-10)
+    classes, beta = logreg_ovo_fit(tr, ytr, tol=1e-10)
     for p, (i, j) in enumerate(zip(*np.triu_indices(3, 1))):
         pair = (ytr == i) | (ytr == j)
         sk = LogisticRegression(C=1.0, tol=1e-12, max_iter=10000).fit(tr[pair], ytr[pair] == j)
@@ -182,8 +184,8 @@ def test_the_measurement_computes_exactly_the_registered_metrics():
 def test_the_shared_code_fraction_counts_every_example_of_a_repeated_code():
     codes = np.array([[0, 1], [0, 1], [0, 1], [1, 1], [1, 0], [1, 0], [0, 0], [1, 1]], np.uint8)
     # codes 01 (3 times), 11 (2), 10 (2) are shared; 00 is not: 7 of 8 examples, and R = (8 - 4) / 8
-    assert ref.shared_fraction(codes) == fm.shared_fraction_packed(np.packbits(codes, 1)) == 7 / 8
+    assert ref.shared_fraction(codes) == shared_fraction_packed(np.packbits(codes, 1)) == 7 / 8
     assert ref.redundancy_ratio(codes) == 0.5
     tr, _ = _codes(500, 12, 3)
     r, share = ref.redundancy_ratio(tr), ref.shared_fraction(tr)
-    assert 0 < r < share <= 2 * r and fm.shared_fraction_packed(np.packbits(tr, 1)) == share
+    assert 0 < r < share <= 2 * r and shared_fraction_packed(np.packbits(tr, 1)) == share

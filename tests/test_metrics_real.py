@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
-from acthash.metrics import fast as fm
+from acthash.metrics.distinct import redundancy_ratio_packed
+from acthash.metrics.knn import knn_neighbors, knn_predict
+from acthash.metrics.logreg import logreg_ovo_fit
 from acthash.metrics import reference as ref
 from acthash.metrics.kmeans import kmeans_exact
 from acthash.store.bits import unpack_bits
@@ -45,13 +47,13 @@ def test_redundancy_and_knn_equal_scikit_learn_on_real_codes(real_codes):
     k = 9
     for case in real_codes:
         (ptr, pte), (tr, te), (ytr, _) = case["packed"], case["codes"], case["y"]
-        assert fm.redundancy_ratio_packed(ptr) == ref.redundancy_ratio(tr), case["where"]
+        assert redundancy_ratio_packed(ptr) == ref.redundancy_ratio(tr), case["where"]
         rows = slice(0, 2000)  # scikit-learn's brute-force Hamming K-NN is slow
-        idx, dist = fm.knn_neighbors(ptr, pte[rows], k + 1)
+        idx, dist = knn_neighbors(ptr, pte[rows], k + 1)
         sk_dist, _ = NearestNeighbors(n_neighbors=k, metric="hamming", algorithm="brute").fit(tr.astype(bool)) \
             .kneighbors(te[rows].astype(bool))
         np.testing.assert_array_equal(dist[:, :k], np.rint(sk_dist * tr.shape[1]), err_msg=case["where"])
-        got = fm.knn_predict(ptr, ytr, pte[rows], k)
+        got = knn_predict(ptr, ytr, pte[rows], k)
         expected = ref.knn_reference(tr, ytr, te[rows], k)
         votes = np.sort(np.stack([np.bincount(ytr[i[:k]], minlength=10) for i in idx]), 1)
         decided = (dist[:, k - 1] < dist[:, k]) & (votes[:, -1] > votes[:, -2])
@@ -73,7 +75,7 @@ def test_newton_logistic_regression_is_at_least_as_optimal_as_scikit_learn_on_re
 
     for case in real_codes:
         (tr, _), (ytr, _) = case["codes"], case["y"]
-        classes, beta = fm.logreg_ovo_fit(tr, ytr)
+        classes, beta = logreg_ovo_fit(tr, ytr)
         theirs = OneVsOneClassifier(LogisticRegression(C=1.0, max_iter=100, random_state=9)).fit(tr, ytr)
         pairs = [(i, j) for i in range(len(classes)) for j in range(i + 1, len(classes))]
         for p, ((i, j), est) in enumerate(zip(pairs, theirs.estimators_)):

@@ -308,7 +308,8 @@ def test_a_batch_of_one_row_keeps_bn_statistics_finite():
 def test_first_epoch_readings_leave_training_untouched_and_end_at_the_epoch_1_checkpoint():
     from acthash.data.samples import cell_samples
     from acthash.data.sources import load
-    from acthash.metrics.fast import knn_predict, redundancy_ratio_packed
+    from acthash.metrics.distinct import redundancy_ratio_packed
+    from acthash.metrics.knn import knn_predict
     from acthash.run.ablation import first_epoch_readings, table
 
     cells = [Cell(dataset="digits", width=w, n_train=1000, seed=s, checkpoints=(0, 1), early_stopping=False)

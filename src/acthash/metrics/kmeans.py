@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from acthash.metrics.fast import distinct_counts
+from acthash.metrics.distinct import distinct_counts
 from acthash.metrics.reference import SEED
 
 

@@ -1,7 +1,7 @@
 """All code metrics of one (cell, checkpoint): redundancy, K-Means, K-NN and logistic regression.
 
-`backend="fast"` uses `acthash.metrics.fast` (hashed distinct rows, packed popcount K-NN, a batched Newton
-solver of the one-vs-one logistic regression, on the device where given) and `acthash.metrics.kmeans` (K-Means
+`backend="fast"` uses `acthash.metrics.distinct` (hashed distinct rows), `.knn` (packed popcount K-NN), `.logreg`
+(a batched Newton solver of the one-vs-one logistic regression, on the device where given) and `.kmeans` (K-Means
 computed exactly from the codes);
 `backend="reference"` uses scikit-learn / numpy throughout, as the reference code did.
 """
@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from acthash.metrics import fast as fm
+from acthash.metrics.distinct import redundancy_ratio_packed, shared_fraction_packed
+from acthash.metrics.knn import knn_predict
+from acthash.metrics.logreg import logreg_ovo
 from acthash.metrics import reference as ref
 from acthash.metrics.kmeans import kmeans_exact
 from acthash.store.bits import unpack_bits
@@ -77,9 +79,9 @@ def code_metrics(
     out = {m.name: float(m.compute(codes)) for m in registry.METRICS if m.source == "code" and m.compute}
     out["code_bits_total"] = total
     if hashes is not None:  # distinct whole-row digests = distinct codes, whichever backend
-        rows, redundancy, share = hashes, fm.redundancy_ratio_packed, fm.shared_fraction_packed
+        rows, redundancy, share = hashes, redundancy_ratio_packed, shared_fraction_packed
     elif backend == "fast":
-        rows, redundancy, share = (train_packed, test_packed), fm.redundancy_ratio_packed, fm.shared_fraction_packed
+        rows, redundancy, share = (train_packed, test_packed), redundancy_ratio_packed, shared_fraction_packed
     else:
         rows, redundancy, share = (tr01, te01), ref.redundancy_ratio, ref.shared_fraction
     out["redundancy_train"], out["redundancy_test"] = redundancy(rows[0]), redundancy(rows[1])
@@ -87,7 +89,7 @@ def code_metrics(
     labelings = {"": y_train} if y_true is None else {"": y_train, "_true": y_true}
     for suffix, y in labelings.items():
         if backend == "fast":
-            knn = fm.knn_predict(train_packed, y, test_packed, knn_k)
+            knn = knn_predict(train_packed, y, test_packed, knn_k)
         else:
             knn = ref.knn_reference(tr01, y, te01, min(knn_k, len(tr01)))
         out[f"knn_test{suffix}"] = float((knn == y_test).mean())
@@ -99,7 +101,7 @@ def code_metrics(
             out["kmeans_purity_train_true"] = ref.purity(ids, y_true)
     exact = backend == "fast" and logreg_solver == "lbfgs"  # the optimum lbfgs seeks (liblinear's differs)
     for suffix, y in labelings.items():
-        pred = fm.logreg_ovo(tr01, y, te01, device=device) if exact else \
+        pred = logreg_ovo(tr01, y, te01, device=device) if exact else \
             ref.logreg_predict(tr01, y, te01, logreg_solver)
         out[f"logreg_test{suffix}"] = float((pred == y_test).mean())
     return out

@@ -1,7 +1,7 @@
 """Metrics of neural codes (docs/spec.md Part A §2), reference implementations on scikit-learn.
 
 Codes are 0/1 arrays (N, L) or packed rows (N, nbytes) uint8 as stated per function; labels int (N,).
-The fast backends in `acthash.metrics.fast` are tested against these functions on the same codes.
+The fast backends (`acthash.metrics.distinct`, `.knn`, `.logreg`, `.kmeans`) are tested against these functions on the same codes.
 """
 
 from __future__ import annotations

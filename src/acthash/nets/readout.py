@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from acthash.data.probes import random_inputs
-from acthash.metrics.fast import redundancy_ratio_packed
+from acthash.metrics.distinct import redundancy_ratio_packed
 from acthash.nets.codes import MemberCodes, extract
 from acthash.nets.results import Checkpoint
 

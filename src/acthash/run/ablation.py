@@ -20,7 +20,8 @@ import xarray as xr
 from acthash.analysis.stats import mean_sd, pm
 from acthash.data import sources as data
 from acthash.data.samples import cell_samples
-from acthash.metrics.fast import knn_predict, redundancy_ratio_packed
+from acthash.metrics.distinct import redundancy_ratio_packed
+from acthash.metrics.knn import knn_predict
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell
 from acthash.params.registry import BY_NAME
