@@ -8,7 +8,11 @@ import pytest
 import xarray as xr
 
 from acthash.analysis.phase import REGIMES, classify
-from acthash.analysis.plots import boundary_lines, factor_table, figures, metric_lines, panels, regime_map, regime_maps
+from acthash.analysis.boundary_figure import boundary_lines
+from acthash.analysis.line_figure import metric_lines, panels
+from acthash.analysis.plots import figures
+from acthash.analysis.regime_figure import regime_map, regime_maps
+from acthash.analysis.tables import factor_table
 from acthash.params.registry import BY_NAME
 
 

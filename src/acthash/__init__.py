@@ -16,8 +16,9 @@ import importlib
 # 0.5.0: the L2 gradient inside the CPU Adam pass (training moves at rounding level); MLP width buckets
 __version__ = "0.5.0"
 _LAZY = {"load": "analysis.merge", "status": "run.status", "run_cells": "run.runner",
-         "regime_map": "analysis.plots", "regime_maps": "analysis.plots", "metric_lines": "analysis.plots",
-         "boundary_lines": "analysis.plots", "factor_table": "analysis.plots", "compare_paper": "analysis.paper",
+         "regime_map": "analysis.regime_figure", "regime_maps": "analysis.regime_figure",
+         "metric_lines": "analysis.line_figure", "boundary_lines": "analysis.boundary_figure",
+         "factor_table": "analysis.tables", "compare_paper": "analysis.paper",
          "cell_codes": "analysis.cellcodes", "critical_widths": "analysis.boundaries",
          "boundary_table": "analysis.boundaries", "robustness_table": "analysis.phase"}
 __all__ = [*_LAZY, "__version__"]

@@ -7,6 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# what the regime maps mark, set here so that their captions say it: contour levels (thick to thin) and the share
+# of seeds below which a cell's regime is crossed as uncertain
+R_LEVELS = (0.5, 0.1, 0.01)
+KNN_LEVELS = (0.9, 0.7, 0.5)
+AGREEMENT = 0.8
+
 
 @dataclass(frozen=True)
 class FileKind:
@@ -26,8 +32,9 @@ KINDS = (
              "`acthash.regime_maps(ds, x, y, third)` (one panel: `regime_map`)",
              "The activation hash phase chart over two axes, as small multiples over the third: each block a cell, "
              "red under-, yellow critically-, green sufficiently-expressive (seed means, against the accuracy "
-             "plateau of the slice drawn); R_test contours solid (0.5, 0.1, 0.01), K-NN accuracy contours dashed "
-             "(0.9, 0.7, 0.5); a grey cross where under 80 % of the seeds share the regime, a circle at a near-tie."),
+             f"plateau of the slice drawn); R_test contours solid {R_LEVELS}, K-NN accuracy contours dashed "
+             f"{KNN_LEVELS}; a grey cross where under {AGREEMENT * 100:.0f} % of the seeds share the regime, a circle at a "
+             "near-tie."),
     FileKind("boundaries", "`boundaries_vs_n_train.png` / `.svg`", "width and n_train vary",
              "`acthash.boundary_lines(ds)`",
              "Critical widths against the sample size at each checkpoint epoch: where the seed-mean R_test falls "

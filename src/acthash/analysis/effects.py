@@ -13,7 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from acthash.analysis.dims import grid_dims
-from acthash.analysis.plots import FACTORS, label
+from acthash.analysis.figure_axes import FACTORS, label
 from acthash.params.cell import FIELDS
 
 METRICS = ("redundancy_test", "knn_test")

@@ -102,8 +102,7 @@ def merge_records(plan: dict[str, Any], records: dict[str, Any]) -> xr.Dataset:
                     trained_on=" | ".join(sorted(set(np.ravel(devices)) - {""})) or "unrecorded",
                     mixture=mixed or "none",
                     cells_hash=cells_hash,
-                    phase_rule="under if R >= r_hi; sufficient if R <= r_lo and accuracy >= plateau - eps; "
-                               "critical otherwise", phase=json.dumps(plan["phase"]), recipe=json.dumps(recipe))
+                    phase_rule=PhaseRule.TEXT, phase=json.dumps(plan["phase"]), recipe=json.dumps(recipe))
     return ds
 
 

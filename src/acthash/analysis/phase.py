@@ -34,7 +34,7 @@ def redundancy_for(ds: xr.Dataset, r_metric: str) -> xr.DataArray:
 
 def classify_values(r: xr.DataArray, acc: xr.DataArray, plateau: xr.DataArray, r_hi: float, r_lo: float,
                     eps: float) -> xr.DataArray:
-    """Regime codes: under if R ≥ r_hi; sufficient if R ≤ r_lo and acc ≥ plateau − eps; critical otherwise."""
+    """Regime codes by the rule (`PhaseRule.TEXT`) with these thresholds."""
     r, acc, plateau = xr.broadcast(r, acc, plateau)
     return r.copy(data=_codes(r.values, acc.values, plateau.values, r_hi, r_lo, eps))
 

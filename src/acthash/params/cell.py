@@ -14,9 +14,10 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from acthash.params.datasets import DATASETS, NAMES
+from acthash.params.registry import METRICS
 
 HASH_CHARS = 16  # hex characters of every short hash: cell addresses, pack ids, cell digests
 ARCHS = ("mlp", "vgg16", "vgg19", "resnet18", "resnet20")  # the CNNs are built by acthash.nets.cnn
@@ -285,14 +286,17 @@ def validate(cell: Cell) -> list[str]:
 
 @dataclass(frozen=True)
 class PhaseRule:
-    """The phase-chart rule (docs/spec.md Part A §6): under if R >= r_hi; sufficient if R <= r_lo and the accuracy
-    >= its plateau - eps; critical otherwise. The `phase:` block of the config sets these keys."""
+    """The phase-chart rule (docs/spec.md Part A §6), `PhaseRule.TEXT`. The `phase:` block of the config sets
+    these keys."""
+
+    TEXT: ClassVar[str] = ("under if R >= r_hi; sufficient if R <= r_lo and accuracy >= plateau - eps; "
+                           "critical otherwise")
 
     r_hi: float = param(0.1, "under-expressive if R >= r_hi", lo=0, hi=1)
     r_lo: float = param(0.01, "sufficient needs R <= r_lo", lo=0, hi=1)
     eps: float = param(0.02, "sufficient needs accuracy >= plateau - eps", lo=0)
     accuracy: str = param("knn_test", "the accuracy whose plateau is tested",
-                          choices=("knn_test", "logreg_test", "kmeans_purity_test", "net_acc_test"))
+                          choices=tuple(m.name for m in METRICS if m.accuracy))
     r_metric: str = param("test", "which redundancy ratio: test, train or the larger (max)",
                           choices=("test", "train", "max"))
     plateau_over: Any = param("slice", 'where the seed-mean accuracy is maximised to get its plateau: "slice" (the '

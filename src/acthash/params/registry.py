@@ -22,8 +22,9 @@ class Metric:
     long_name: str
     units: str
     description: str
-    drawn: bool = True  # a panel of `metric_lines` (plots.panels)
-    tabled: bool = False  # a column of the factor tables (plots.factor_table)
+    drawn: bool = True  # a panel of `metric_lines` (line_figure.panels)
+    tabled: bool = False  # a column of the factor tables (tables.factor_table)
+    accuracy: bool = False  # an accuracy the phase rule may test against its plateau (PhaseRule.accuracy)
     # a "code" metric computed from one checkpoint's codes alone: `code_metrics` applies it to their
     # `acthash.metrics.measure.Codes` (a layer above: not imported here), so adding such a metric is this entry
     compute: Callable[[Any], float] | None = None
@@ -47,15 +48,15 @@ METRICS = (
     Metric("kmeans_purity_train", "code", "K-Means purity, train", "1",
            "K-Means cluster purity (majority mapping) on training codes"),
     Metric("kmeans_purity_test", "code", "K-Means purity, test", "1", "K-Means cluster purity on test codes",
-           tabled=True),
+           tabled=True, accuracy=True),
     Metric("kmeans_hungarian_train", "code", "K-Means accuracy, train", "1",
            "K-Means accuracy, one-to-one Hungarian mapping, training codes", drawn=False),
     Metric("kmeans_hungarian_test", "code", "K-Means accuracy, test", "1",
            "K-Means accuracy, Hungarian mapping, test codes", drawn=False),
     Metric("knn_test", "code", "K-NN accuracy, test", "1",
-           "K-NN (Hamming) accuracy, fit on training codes, scored on test codes", tabled=True),
+           "K-NN (Hamming) accuracy, fit on training codes, scored on test codes", tabled=True, accuracy=True),
     Metric("logreg_test", "code", "logistic regression accuracy, test", "1",
-           "one-vs-one logistic regression accuracy on test codes", tabled=True),
+           "one-vs-one logistic regression accuracy on test codes", tabled=True, accuracy=True),
     Metric("code_bits", "code", "code bits used", "bit",
            "number of non-constant code units the K-Means, K-NN and logistic regression saw (a seeded random "
            "sample of code_units units for codes longer than code_units, e.g. CNNs)", drawn=False,
@@ -67,7 +68,8 @@ METRICS = (
     Metric("net_acc_train", "net", "network accuracy, train", "1",
            "network accuracy on the training examples (training labels)", drawn=False),
     Metric("net_loss_test", "net", "network loss, test", "nat", "network cross-entropy on the test set", drawn=False),
-    Metric("net_acc_test", "net", "network accuracy, test", "1", "network accuracy on the test set", tabled=True),
+    Metric("net_acc_test", "net", "network accuracy, test", "1", "network accuracy on the test set", tabled=True,
+           accuracy=True),
     Metric("knn_test_true", "noise", "K-NN accuracy with true labels, test", "1",
            "K-NN test accuracy with the true (clean) training labels, label-noise cells"),
     Metric("kmeans_purity_train_true", "noise", "K-Means purity, train, true labels", "1",
