@@ -146,9 +146,14 @@ def test_leftovers_of_killed_writers_are_removed_and_the_pack_completes(tmp_path
     assert not [p for p in junk if p.exists()] and not staged.exists()
 
 
-def test_a_pack_codes_file_with_damaged_codes_is_trained_again(tmp_path, capsys):
-    """A flipped bit in a pack's codes file (left by a training job for its measuring job) breaks a codes seal:
-    the next run of the pack trains again instead of failing on it every time."""
+@pytest.mark.parametrize("damage, said", [
+    ("flip", "the stored codes of epoch 1 changed since they were written (their seal does not match)"),
+    ("drop", "Unable to synchronously open object"),  # h5py's KeyError for a missing group
+])
+def test_a_pack_codes_file_with_damaged_codes_is_trained_again(tmp_path, capsys, damage, said):
+    """A flipped bit in a pack's codes file (left by a training job for its measuring job) breaks a codes seal,
+    a lost checkpoint group leaves h5py to raise: the next run of the pack trains again instead of failing on it
+    every time."""
     import h5py
 
     from acthash.params.layout import work_files
@@ -159,10 +164,13 @@ def test_a_pack_codes_file_with_damaged_codes_is_trained_again(tmp_path, capsys)
     run_layout_pack(cells, layout, ".", device="cpu", train_only=True)
     codes = work_files(layout.pack_work(pid))[0]
     with h5py.File(codes, "a") as f:
-        f["members/0000/codes/1/train"][0, 0] ^= 1
+        if damage == "flip":
+            f["members/0000/codes/1/train"][0, 0] ^= 1
+        else:
+            del f["members/0001/codes/1"]
     outs = run_layout_pack(cells, layout, ".", device="cpu", pid=pid)
-    assert f"{codes}: the stored codes of epoch 1 changed since they were written (their seal does not match): " \
-           "training the pack again" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{codes}: " in err and said in err and "training the pack again" in err
     assert [read_cell(o).params["width"] for o in outs] == [4, 6]
 
 

@@ -50,9 +50,10 @@ def _holds(codes: Path, cells: Sequence[Cell]) -> bool:
                 for epoch in g["epochs"][()]:
                     read_codes(g, int(epoch))
         return True
-    except CellFileError as err:
+    except (CellFileError, KeyError, OSError) as err:  # a damaged chunk or a missing group: h5py's errors
         if codes.exists():
-            _say(f"{err}: training the pack again")
+            _say(f"{codes}: {err}: training the pack again" if not isinstance(err, CellFileError)
+                 else f"{err}: training the pack again")
         return False
 
 
