@@ -176,6 +176,19 @@ def test_training_state_is_read_back_as_plain_data_only_and_a_bad_one_is_set_asi
     fresh.log = logs.append
     assert not fresh.load_state(other) and torch.equal(fresh.model.kernel0, before)
     assert "another layout (other model tensors)" in logs[0], logs
+    order = tmp_path / "order.pt"  # the same shapes, the bucket's members in another order
+    state = torch.load(tmp_path / "s.pt", weights_only=True)
+    state["model"] = {**state["model"], "buckets.0.ids": state["model"]["buckets.0.ids"].flip(0)}
+    torch.save(state, order)
+    logs, fresh = [], make_trainer(MEMBERS[:2])
+    fresh.log = logs.append
+    assert not fresh.load_state(order) and "another layout (other member order" in logs[0], logs
+    stranger = tmp_path / "stranger.pt"  # another pack's state: refused, and neither loaded nor set aside
+    torch.save({**torch.load(tmp_path / "s.pt", weights_only=True), "format": STATE_FORMAT - 1,
+                "hashes": ["0" * 16, "1" * 16]}, stranger)
+    with pytest.raises(ValueError, match="belongs to other cell parameters"):
+        make_trainer(MEMBERS[:2]).load_state(stranger)
+    assert stranger.exists()
     assert make_trainer(MEMBERS[:2]).load_state(tmp_path / "s.pt")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from acthash.nets.results import member_result, to_plain
+from acthash.store.atomic import temp_path
 
 # The layout of the saved model and optimizer: 2 from acthash 0.5.0 (the MLP's deeper layers in width buckets).
 # A state of another layout (a pack job resumed after an upgrade) is set aside and the pack trains from the start.
@@ -31,7 +32,7 @@ class TrainState:
             "wait": self.wait, "results": [to_plain(r) for r in self.results],
             "seconds": self.seconds_before + time.perf_counter() - self.started,
         }
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        tmp = temp_path(path)
         try:
             torch.save(state, tmp)
             os.replace(tmp, path)
@@ -40,7 +41,8 @@ class TrainState:
 
     def load_state(self, path: Path) -> bool:
         """Resume from the state at `path` → True; a state that cannot be read (cut short, damaged) is moved to
-        `<path>.damaged` with a log line, and training starts over → False."""
+        `<path>.damaged`, one of another layout (another acthash version's format, other width buckets) to
+        `<path>.old`, each with a log line, and training starts over → False. A state of other cells raises."""
         try:  # on the CPU first: a device short of memory is no damaged file
             state = torch.load(path, map_location="cpu", weights_only=True)
         except (EOFError, pickle.UnpicklingError, RuntimeError) as err:  # cut short, not plain data, not a zip
@@ -49,14 +51,14 @@ class TrainState:
             self.log(f"training state {path} unreadable ({type(err).__name__}: {why}); moved to "
                      f"{path.name}.damaged, training from the start")
             return False
+        if state.get("hashes") != [c.param_hash for c in self.cells]:
+            raise ValueError(f"{path}: training state belongs to other cell parameters; delete it to start over")
         wrong = self._other_layout(state)
         if wrong:
             os.replace(path, path.with_name(path.name + ".old"))
             self.log(f"training state {path} has another layout ({wrong}); moved to {path.name}.old, training from "
                      "the start")
             return False
-        if state["hashes"] != [c.param_hash for c in self.cells]:
-            raise ValueError(f"{path}: training state belongs to other cell parameters; delete it to start over")
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
         for g, s in zip(self.order_gens + self.aug_gens + self.drop_gens, state["cpu_streams"] + state["drop"]):
@@ -69,13 +71,17 @@ class TrainState:
 
     def _other_layout(self, state: dict) -> str:
         """Why a saved state does not fit this trainer's model and optimizer ('' when it does), checked before
-        anything is loaded: another acthash version's format, or other tensors (e.g. other width buckets)."""
+        anything is loaded: another acthash version's format, other tensors (e.g. other width buckets) or other
+        integer buffers (a bucket's member ids: the same shapes can hold members in another order)."""
         if state.get("format", 1) != STATE_FORMAT:
             return f"format {state.get('format', 1)} of another acthash version; this one reads {STATE_FORMAT}"
         ours = self.model.state_dict()
         if {k: tuple(v.shape) for k, v in state["model"].items()} != {k: tuple(v.shape) for k, v in ours.items()}:
             return "other model tensors"
+        if any(not v.is_floating_point() and not torch.equal(v, ours[k]) for k, v in state["model"].items()):
+            return "other member order in the model's buckets"
         saved, mine = state["opt"], self.opt.state_dict()
-        if any([tuple(t.shape) for t in saved[k]] != [tuple(t.shape) for t in mine[k]] for k in mine if k != "t"):
+        if set(saved) != set(mine) or any([tuple(t.shape) for t in saved[k]] != [tuple(t.shape) for t in mine[k]]
+                                          for k in mine if k != "t"):
             return "other optimizer tensors"
         return ""
