@@ -6,6 +6,7 @@ import dataclasses
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +19,7 @@ from acthash.params.cell import FIELDS, Cell, PhaseRule
 from acthash.params.config import View
 from acthash.params.grid import expand, packs
 from acthash.params.layout import Layout, pack_id
+from acthash.run.locks import lock_path
 from acthash.run.pack import remeasure, train_pack
 from acthash.store.plan import Pack, Work, plan_work, read_work, write_plan, write_work
 from acthash.run.runner import run_layout_pack, run_pack
@@ -284,14 +286,24 @@ def test_merge_takes_from_receipts_only_the_cells_of_its_view(tree, tmp_path):
     assert acthash.load(tmp_path / "m.nc").sizes["width"] == 2
 
 
-def test_remeasuring_with_other_parameters_keeps_the_addressed_file(tree, tmp_path):
+def test_remeasuring_with_other_parameters_keeps_the_addressed_file(tree, tmp_path, capfd):
+    """The new cell goes beside the old file under its own hash, written under its own lock: while another
+    process holds that lock (a pack computing the same cell), the re-measurement waits for it."""
     layout, a, _ = tree
     copy = Layout(str(tmp_path / "r"))
     shutil.copytree(layout.root, copy.root)
     path = Path(copy.cell(a.cells[0].param_hash))
     before = path.read_bytes()
+    target = path.with_name(f"{dataclasses.replace(a.cells[0], knn_k=1).param_hash}.h5")
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); "
+                               "fcntl.lockf(f, fcntl.LOCK_EX); f.write('pid 1 on the test'); f.flush(); "
+                               "print('held', flush=True); time.sleep(2)", str(lock_path(target))],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\n"
     _, out = remeasure(path, knn_k=1)
-    assert out.stem == dataclasses.replace(a.cells[0], knn_k=1).param_hash and path.read_bytes() == before
+    holder.wait()
+    assert f"cell {target.stem}: being computed by pid 1 on the test" in capfd.readouterr().err
+    assert out == target and path.read_bytes() == before
     assert plan_work([a], copy).packs == []
 
 

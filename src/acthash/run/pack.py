@@ -151,13 +151,15 @@ def remeasure(path: Path | str, backend: str = "fast", device: str = "cpu",
 
     The file is rewritten in place, except a file addressed by its parameter hash (`<hash>.h5`, as in the
     results tree) whose parameters the overrides change: the new cell is written beside it under its own hash.
-    The cell's lock (`run.locks`) is held meanwhile, so no pack job computes it at the same time.
+    The locks (`run.locks`) of the file read and the file written are held meanwhile, so no pack job computes
+    either at the same time.
     """
     path = Path(path)
-    with cell_locks([path], lambda line: print(line, file=sys.stderr, flush=True)), open_checked(path) as f:
+    with open_checked(path) as f:
         old = Cell.from_params(stored_params(json.loads(f.attrs["params"])))
-        cell = dataclasses.replace(old, **overrides)
-        out = path.with_name(f"{cell.param_hash}.h5") if path.stem == old.param_hash else path
+    cell = dataclasses.replace(old, **overrides)
+    out = path.with_name(f"{cell.param_hash}.h5") if path.stem == old.param_hash else path
+    with cell_locks([path, out], lambda line: print(line, file=sys.stderr, flush=True)), open_checked(path) as f:
         metrics = _all_metrics(f, cell, int(f.attrs["n_classes"]), backend, device) if f.attrs["status"] == "ok" else {}
         _write_cell(f, cell, out, metrics, {"metric_backend": backend})  # a new file replaces the one read
     return metrics, out
