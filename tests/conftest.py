@@ -32,7 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header() -> list[str]:
     """The machine in the header, so that a red run on a new CPU can be read: floats of training depend on it."""
-    from acthash.store.machine import blas_summary, cpu_model
+    from acthash.nets.device import blas_summary
+    from acthash.store.machine import cpu_model
 
     return [f"cpu: {cpu_model()}", f"numerics: {blas_summary()}"]
 

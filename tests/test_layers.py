@@ -64,6 +64,17 @@ def test_the_store_loads_no_torch(module):
     assert not loaded(f"import {module}") & {"torch", "numba", "sklearn"}
 
 
+def test_no_function_of_the_store_or_the_parameters_imports_torch():
+    """Not even when called (an import inside a function escapes the tests above): reading results needs no torch."""
+    found = []
+    for path in sorted([*(REPO / "src/acthash/store").glob("*.py"), *(REPO / "src/acthash/params").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("torch", "numba", "sklearn")]
+    assert found == []
+
+
 def test_every_layer_has_its_modules():
     assert {"acthash.params.cell", "acthash.params.registry"} <= set(modules(acthash.params))
     assert {"acthash.analysis.merge", "acthash.analysis.plots"} <= set(modules(acthash.analysis))

@@ -139,7 +139,7 @@ def test_leftovers_of_killed_writers_are_removed_and_the_pack_completes(tmp_path
     codes, state, staged = work_files(layout.pack_work(pack_id(c.param_hash for c in cells)))
     first = Path(layout.cell(cells[1].param_hash))
     junk = [staged / f".{cells[0].param_hash}.h5.tmp99999", first.with_name(f".{first.name}.tmp4"),
-            codes.with_name(f".{codes.name}.tmp7"), state.with_name(f"{state.name}.tmp8")]
+            codes.with_name(f".{codes.name}.tmp7"), state.with_name(f".{state.name}.tmp8")]
     for path in junk:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"half written")

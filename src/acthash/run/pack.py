@@ -24,9 +24,10 @@ from acthash.params.cell import Cell, stored_params
 from acthash.params.config import STATE_EVERY_MIN
 from acthash.params.registry import BY_NAME, expected
 from acthash.run.locks import cell_locks
-from acthash.store.machine import cpu_model, device_name
+from acthash.nets.device import device_name, versions
+from acthash.store.machine import cpu_model
 from acthash.store.atomic import atomic_h5
-from acthash.store.cellfile import CellFileError, cell_seal, open_checked, read_codes, versions, write_member
+from acthash.store.cellfile import CellFileError, cell_seal, open_checked, read_codes, write_member
 
 
 # What a cell file keeps of its pack file: software, device, training time, classes and the pack's members

@@ -2,7 +2,7 @@
 
 Cell file layout (a pack member group has the same layout, with only the trainer's metrics):
   attrs      params (JSON), param_hash, name, seed, status (ok | diverged), stopped_epoch, code_length,
-             versions (JSON), device (`acthash.store.machine.device_name`: threads and CPU model, or GPU),
+             versions (JSON), device (`acthash.nets.device.device_name`: threads and CPU model, or GPU),
              train_seconds, measure_seconds, measured_by (the acthash version that computed the metrics;
              absent before 0.4.0), pack_cells (JSON: the parameter hashes
              of the pack it was trained in; absent before 0.2.0), seal (`record_digest` of the file as written,
@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,20 +40,6 @@ from acthash.store.machine import hardware
 
 class CellFileError(ValueError):
     """A cell or pack file is missing, incomplete, corrupt or made with other parameters."""
-
-
-def versions() -> dict[str, str]:
-    """Versions of the packages that shape the results."""
-    import sklearn
-    import torch
-
-    from acthash import __version__
-
-    out = {"acthash": __version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__,
-           "numpy": np.__version__, "h5py": h5py.__version__, "python": platform.python_version()}
-    if "tensorflow" in sys.modules:  # a Keras cell (framework: keras) was trained in this process
-        out.update(tensorflow=sys.modules["tensorflow"].__version__, tf_keras=sys.modules["tf_keras"].__version__)
-    return out
 
 
 def _row_chunks(packed: np.ndarray) -> tuple[int, int] | None:
