@@ -9,11 +9,11 @@ SNAKEMAKE_ARGS ?=
 CONFIG ?=
 # `make test` runs the test files on this many pytest-xdist workers (tests/conftest.py says how they share the cores)
 TEST_WORKERS ?= 3
+# torch==X torchvision==Y: the upper bounds of pyproject.toml's dependencies, the one place they are stated
+TORCH_PINS := $(shell sed -n 's/^ *"\(torch[a-z]*\)>=[0-9.]*,<=\([0-9.]*\)",$$/\1==\2/p' pyproject.toml)
 # Local runs point SLURM's clients at an empty config: where a SLURM client is installed but no controller answers
 # (e.g. after `make test` stopped its cluster), the SLURM executor plugin's import-time `scontrol show config`
 # would otherwise wait about 10 s in every Snakemake process. SLURM runs (PROFILE=slurm) keep the site's config.
-# torch==X torchvision==Y: the upper bounds of pyproject.toml's dependencies, the one place they are stated
-TORCH_PINS := $(shell sed -n 's/^ *"\(torch[a-z]*\)>=[0-9.]*,<=\([0-9.]*\)",$$/\1==\2/p' pyproject.toml)
 RUN_ENV = PATH=$(abspath $(BIN)):$$PATH $(if $(filter local,$(PROFILE)),SLURM_CONF=/dev/null)
 
 .PHONY: install demo report test test-fast bench estimate lint reproduce clean-results

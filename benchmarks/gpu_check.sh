@@ -2,7 +2,8 @@
 # Every GPU check and benchmark in one call, on a machine with a GPU (see docs/benchmarks.md):
 #   GPU tests, the benchmarks on the device (incl. CNN code extraction), one pack job end to end on the GPU and on
 #   the CPU, and the full MNIST width grid end to end.
-# Needs data/MNIST/raw (carry it: about 11 MB) and torch with CUDA on the machine. Writes to $OUT (or results/).
+# Needs data/MNIST/raw (about 11 MB) and torch with CUDA on the machine. Writes to $OUT when set, else to
+# results/benchmarks.
 set -uo pipefail
 out=${OUT:-results/benchmarks}
 mkdir -p "$out"

@@ -32,5 +32,13 @@ def test_the_conda_environments_agree_with_pyproject():
             assert re.search(rf"^\s*- {name}{op}{re.escape(version)}\b", text, re.M), (path, name, version)
 
 
+def test_every_torch_version_the_docs_name_is_the_one_pyproject_allows():
+    """A pinned install command in a manual (e.g. a CUDA build for an older driver) names today's releases."""
+    bounds = upper_bounds()
+    for doc in [REPO / "README.md", *REPO.glob("profiles/*.md"), *REPO.glob("docs/*.md")]:
+        for name, version in re.findall(r"\b(torch|torchvision)==([0-9.]+)", doc.read_text()):
+            assert version == bounds[name], (doc.name, name, version)
+
+
 def test_the_shipped_configs_data_root_is_the_default():
     assert yaml.safe_load((REPO / "config" / "config.yaml").read_text())["data_root"] == DATA_ROOT

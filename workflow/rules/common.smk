@@ -91,7 +91,10 @@ if workflow.is_main_process:
     write_work(WORK, WORK_FILE)
 else:
     # a job's own parse (a cluster job's): the work the main process decided; no cell file is opened
-    WORK = read_work(WORK_FILE)
+    try:
+        WORK = read_work(WORK_FILE)
+    except ValueError as err:
+        sys.exit(f"acthash: {err}")
 PACKS = {pack.id: pack for pack in WORK.packs}
 REMEASURE = {cell.param_hash: cell for cell in WORK.remeasure}
 if workflow.is_main_process:

@@ -46,7 +46,7 @@ KINDS = (
              "for one seed), one line per value of the most telling other axis; other axes at their last value."),
     FileKind("table", "`table_<factor>.md`, `table_boundaries.md`, `table_robustness.md`",
              "a factor (weight_decay, bn, dropout, label_noise, augment) varies; width and n_train vary "
-             "(boundaries); a chart slice is drawn (robustness)",
+             "(boundaries); a chart slice is drawn and one architecture (robustness)",
              "`acthash.factor_table(ds, factor)`, `acthash.boundary_table(ds)`, `acthash.robustness_table(ds)`",
              "A table: the levels of a factor against width (mean ± sd over seeds), the critical widths (grid "
              "brackets, ranges over seeds) and their power laws, or how many cells change regime when a threshold "

@@ -11,3 +11,8 @@ CURVE_DIM = "epoch_trained"
 def grid_dims(ds: xr.Dataset) -> list[str]:
     """The dims of `ds` over which its metrics vary (every dim but the training curves')."""
     return [d for d in ds.dims if d != CURVE_DIM]
+
+
+def varying_dims(ds: xr.Dataset) -> list[str]:
+    """The grid dims of `ds`, seed aside, that hold more than one value: what its figures and tables are drawn over."""
+    return [d for d in grid_dims(ds) if d != "seed" and ds.sizes[d] > 1]

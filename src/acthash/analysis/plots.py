@@ -11,12 +11,12 @@ import matplotlib.pyplot as plt
 import xarray as xr
 
 from acthash.analysis.boundary_figure import boundary_lines
-from acthash.analysis.dims import grid_dims
+from acthash.analysis.dims import varying_dims
 from acthash.analysis.figure_axes import FACTORS
 from acthash.analysis.line_figure import metric_lines, panels
 from acthash.analysis.phase import SLICES
 from acthash.analysis.regime_figure import regime_maps
-from acthash.analysis.tables import tables
+from acthash.analysis.tables import shows_boundaries, tables
 
 FORMATS = ("png", "svg")
 
@@ -28,14 +28,14 @@ def figures(ds: xr.Dataset) -> Iterator[tuple[str, plt.Figure]]:
     and n_train vary (`boundary_lines`), and metric
     panels against each varying dim, coloured by the most telling other one (none when no metric has a
     value, e.g. every cell diverged)."""
-    varying = [d for d in grid_dims(ds) if d != "seed" and ds.sizes[d] > 1]
+    varying = varying_dims(ds)
     archs = [str(a) for a in ds["arch"].values] if "arch" in varying else [None]
     for (x, y), facet in zip(SLICES, ("epoch", "n_train", "width")):
         if x in varying and y in varying:
             for arch in archs:
                 fig = regime_maps(ds if arch is None else ds.sel(arch=arch), x, y, facet)
                 yield f"regimes_{x}_x_{y}{'' if arch is None else '_' + arch}", fig
-    if "width" in varying and "n_train" in varying and "arch" not in varying and panels(ds):
+    if shows_boundaries(ds):
         yield "boundaries_vs_n_train", boundary_lines(ds)
     for x in varying if panels(ds) else ():
         if "arch" in varying and x != "arch":

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from acthash.analysis.boundaries import boundary_table
-from acthash.analysis.dims import grid_dims
+from acthash.analysis.dims import varying_dims
 from acthash.analysis.figure_axes import FACTORS, held_fixed, label, reduce_to, tick_labels
 from acthash.analysis.line_figure import panels
 from acthash.analysis.phase import SLICES, robustness_table
@@ -17,6 +17,13 @@ from acthash.analysis.stats import mean_sd, pm
 from acthash.params.registry import METRICS
 
 TABLE_METRICS = tuple(m.name for m in METRICS if m.tabled)  # the registry says which metrics are tabled
+
+
+def shows_boundaries(ds: xr.Dataset) -> bool:
+    """Whether a view's figures folder holds the critical widths (figure and table): width and n_train vary, one
+    architecture, and some metric has a value."""
+    varying = varying_dims(ds)
+    return "width" in varying and "n_train" in varying and "arch" not in varying and bool(panels(ds))
 
 
 def factor_table(ds: xr.Dataset, factor: str, metrics: tuple[str, ...] = TABLE_METRICS) -> str:
@@ -44,8 +51,8 @@ def tables(ds: xr.Dataset) -> Iterator[tuple[str, str]]:
     for factor in FACTORS:
         if factor in ds.dims and ds.sizes[factor] > 1 and "width" in ds.dims:
             yield factor, factor_table(ds, factor)
-    varying = [d for d in grid_dims(ds) if d != "seed" and ds.sizes[d] > 1]
-    if "width" in varying and "n_train" in varying and "arch" not in varying and panels(ds):
+    varying = varying_dims(ds)
+    if shows_boundaries(ds):
         yield "boundaries", boundary_table(ds, phase_rule(ds))
     if "arch" not in varying and any(x in varying and y in varying for x, y in SLICES):
         yield "robustness", robustness_table(ds, phase_rule(ds))

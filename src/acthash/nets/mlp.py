@@ -41,8 +41,9 @@ def glorot_uniform(shape: Sequence[int], fan_in: int, fan_out: int, gen: torch.G
 MIN_ROWS = 16
 
 # What one more bucket costs a training step, in multiply-adds of the products it saves, per layer it runs (each
-# deeper layer and the head): the dozen extra calls (forward, backward, BN, ReLU, mask) at about 10 µs each on a
-# CPU, at about 70 G multiply-adds per second. Only speed depends on it, never a number (`width_buckets`).
+# deeper layer and the head): a dozen extra calls (forward, backward, BN, ReLU, mask) of several µs each on a
+# CPU doing about 70 G multiply-adds per second, i.e. some millions; a round figure in that range. Only speed
+# depends on it, never a number (`width_buckets`).
 BUCKET_CALL_COST = 5_000_000
 BUCKET_BATCH = 64  # the batch `width_buckets` plans for
 
