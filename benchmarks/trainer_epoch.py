@@ -16,6 +16,7 @@ import time
 import numpy as np
 import torch
 
+import acthash
 from acthash.data.samples import cell_samples
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell
@@ -42,11 +43,17 @@ def grid(name: str) -> tuple[np.ndarray, np.ndarray, list[Cell]]:
     return x, y, [dataclasses.replace(base, width=w, seed=s) for s in range(seeds) for w in widths]
 
 
-def epoch_seconds(name: str, epochs: int) -> list[float]:
-    """Seconds of each of `epochs` epochs after a warm-up epoch, one pack of the grid on the CPU."""
+def warm_trainer(name: str) -> Trainer:
+    """One pack of the grid on the CPU, after a warm-up epoch (numba kernels compiled, buffers allocated)."""
     x, y, cells = grid(name)
     trainer = Trainer(cells, [cell_samples(c, y, 10) for c in cells], x, x[:10], y[:10], 10, "cpu", log=lambda s: None)
     trainer.train_epoch()
+    return trainer
+
+
+def epoch_seconds(name: str, epochs: int) -> list[float]:
+    """Seconds of each of `epochs` epochs after a warm-up epoch, one pack of the grid on the CPU."""
+    trainer = warm_trainer(name)
     out = []
     for _ in range(epochs):
         t0 = time.perf_counter()
@@ -61,7 +68,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=2)
     args = p.parse_args()
     print(json.dumps({"grid": args.grid, "seconds": epoch_seconds(args.grid, args.epochs),
-                      "steps": GRIDS[args.grid][6], "threads": torch.get_num_threads()}))
+                      "steps": GRIDS[args.grid][6], "threads": torch.get_num_threads(), "acthash": acthash.__file__}))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainer_epoch import GRIDS, epoch_seconds, grid
+from acthash.data.sources import extract_data
+from trainer_epoch import GRIDS, warm_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "73bc007"  # the trainer before the "trainer at the machine's limit" issue (acthash 0.3.0 arithmetic)
@@ -77,7 +78,7 @@ def machine_rates(name: str) -> dict:
     return out
 
 
-def floor_seconds(arch: dict, rates: dict, depth: int) -> dict:
+def floor_seconds(arch: dict, rates: dict) -> dict:
     """The floor of one step and its terms (seconds)."""
     deeper_rate = rates.get("gemm_deeper_gflops", rates["gemm_first_gflops"]) * 1e9
     terms = {"floor_first_gemm_s": 2 * arch["first_macs"] / (rates["gemm_first_gflops"] * 1e9),
@@ -94,15 +95,20 @@ def baseline_src(rev: str, into: Path) -> Path | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     with tarfile.open(fileobj=BytesIO(tar)) as archive:
-        archive.extractall(into, filter="data")
+        extract_data(archive, into)
     return into / "src"
 
 
 def _epoch_in_process(name: str, epochs: int, src: Path) -> list[float]:
+    """Seconds of `epochs` epochs of the grid in a fresh process that imports acthash from `src` (checked: the
+    process says which acthash it imported)."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     res = subprocess.run([sys.executable, str(Path(__file__).with_name("trainer_epoch.py")), name, "--epochs",
                           str(epochs)], capture_output=True, text=True, env=env, check=True)
-    return json.loads(res.stdout.splitlines()[-1])["seconds"]
+    doc = json.loads(res.stdout.splitlines()[-1])
+    if not Path(doc["acthash"]).resolve().is_relative_to(Path(src).resolve()):
+        raise RuntimeError(f"the timed process imported {doc['acthash']}, not the acthash of {src}")
+    return doc["seconds"]
 
 
 def bench_trainer(rounds: int = 3, epochs: int = 2, baseline: str = BASELINE, grids=tuple(GRIDS)) -> dict:
@@ -113,14 +119,14 @@ def bench_trainer(rounds: int = 3, epochs: int = 2, baseline: str = BASELINE, gr
         if old is None:
             print(f"trainer: no baseline (git archive {baseline} failed): current trainer only")
         for name in grids:
-            steps, depth = GRIDS[name][6], GRIDS[name][3]
+            steps = GRIDS[name][6]
             now, before = [], []
             for _ in range(rounds):
                 now.append(float(np.median(_epoch_in_process(name, epochs, ROOT / "src"))))
                 if old is not None:
                     before.append(float(np.median(_epoch_in_process(name, epochs, old))))
             arch, rates = architecture(name), machine_rates(name)
-            floor = floor_seconds(arch, rates, depth)
+            floor = floor_seconds(arch, rates)
             step = float(np.median(now)) / steps
             flops = 2 * (arch["first_macs"] + arch["deeper_macs"] + arch["head_macs"])
             res = {"step_s": step, "epoch_s": float(np.median(now)), "achieved_gflops": flops / step / 1e9,
@@ -152,13 +158,7 @@ def profile(name: str) -> None:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    x, y, cells = grid(name)
-    epoch_seconds(name, 0)  # compiles the numba kernels of this process
-    from acthash.data.samples import cell_samples
-    from acthash.nets.train import Trainer
-
-    trainer = Trainer(cells, [cell_samples(c, y, 10) for c in cells], x, x[:10], y[:10], 10, "cpu", log=lambda s: None)
-    trainer.train_epoch()
+    trainer = warm_trainer(name)
     with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         trainer.train_epoch()
     print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=30))

@@ -46,3 +46,5 @@ def test_the_baseline_trainer_runs_from_its_commit_beside_the_current_one(tmp_pa
     seconds = trainer_floor._epoch_in_process("demo_pack", 1, REPO / "src")
     assert len(seconds) == 1 and seconds[0] > 0
     assert trainer_floor.baseline_src("no-such-commit", tmp_path / "x") is None
+    with pytest.raises(RuntimeError, match="the timed process imported"):  # a tree without acthash: not timed
+        trainer_floor._epoch_in_process("demo_pack", 0, tmp_path / "x")

@@ -252,6 +252,12 @@ def _download_files(root: Path, d: Dataset) -> list[str]:
     return tried
 
 
+def extract_data(tar: tarfile.TarFile, into: Path) -> None:
+    """Extract every member of `tar` under `into` with tarfile's "data" filter where this Python has it (3.10.12,
+    3.11.4 and later), which refuses what would land outside `into`."""
+    tar.extractall(into, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+
+
 def _unpack(archive: Path, root: Path) -> None:
     """Unpack a .tar.gz into `root` whole or not at all: into a folder beside, then each top-level entry moved
     into place (one left half-written by a killed unpacking is replaced). Members that would land outside the
@@ -261,9 +267,11 @@ def _unpack(archive: Path, root: Path) -> None:
         with tarfile.open(archive) as tar:
             for member in tar.getmembers():
                 name = Path(member.name)
-                if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
+                if name.is_absolute() or ".." in name.parts:
                     raise ValueError(f"{archive}: member {member.name} would land outside {root}")
-            tar.extractall(staging, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+                if not (member.isfile() or member.isdir()):
+                    raise ValueError(f"{archive}: member {member.name} is a link or a special file, not unpacked")
+            extract_data(tar, staging)
         for entry in staging.iterdir():
             target = root / entry.name
             if target.is_dir():
