@@ -33,8 +33,8 @@ KINDS = (
              "The activation hash phase chart over two axes, as small multiples over the third: each block a cell, "
              "red under-, yellow critically-, green sufficiently-expressive (seed means, against the accuracy "
              f"plateau of the slice drawn); R_test contours solid {R_LEVELS}, K-NN accuracy contours dashed "
-             f"{KNN_LEVELS}; a grey cross where under {AGREEMENT * 100:.0f} % of the seeds share the regime, a circle at a "
-             "near-tie."),
+             f"{KNN_LEVELS}; a grey cross where under {AGREEMENT * 100:.0f} % of the seeds share the regime, a circle "
+             "at a near-tie."),
     FileKind("boundaries", "`boundaries_vs_n_train.png` / `.svg`", "width and n_train vary",
              "`acthash.boundary_lines(ds)`",
              "Critical widths against the sample size at each checkpoint epoch: where the seed-mean R_test falls "

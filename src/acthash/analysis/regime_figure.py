@@ -60,10 +60,9 @@ def _draw_map(ax: plt.Axes, sub: xr.Dataset, x: str, y: str) -> dict[str, object
         used["no data"] = Patch(facecolor="white", hatch="///", edgecolor="0.6", label="no data")
     gx, gy = np.meshgrid(px, py)
     near = MARGIN_FACTORS[0]  # the smallest threshold move tried
-    marks = ((f"seeds disagree (< {AGREEMENT * 100:.0f} %)", chart["regime_agreement"].transpose(y, x).values < AGREEMENT,
-              "x", 45),
-             (f"near-tie (a {(near - 1) * 100:.0f} % threshold move changes it)", chart["margin"].transpose(y, x).values == near,
-              "o", 110))
+    agree, margins = (chart[v].transpose(y, x).values for v in ("regime_agreement", "margin"))
+    marks = ((f"seeds disagree (< {AGREEMENT * 100:.0f} %)", agree < AGREEMENT, "x", 45),
+             (f"near-tie (a {(near - 1) * 100:.0f} % threshold move changes it)", margins == near, "o", 110))
     for name, where, marker, size in marks:
         if where.any():
             style = {"c": "0.2"} if marker == "x" else {"facecolors": "none", "edgecolors": "0.2"}

@@ -4,8 +4,8 @@ Cell file layout (a pack member group has the same layout, with only the trainer
   attrs      params (JSON), param_hash, name, seed, status (ok | diverged), stopped_epoch, code_length,
              versions (JSON), device (`acthash.nets.device.device_name`: threads and CPU model, or GPU),
              train_seconds, measure_seconds, measured_by (the acthash version that computed the metrics;
-             absent in files written before commit fe91ec8, some of them 0.4.0), pack_cells (JSON: the parameter hashes
-             of the pack it was trained in; absent before 0.2.0), seal (`record_digest` of the file as written,
+             absent in files written before commit fe91ec8, some of them 0.4.0), pack_cells (JSON: the parameter
+             hashes of the pack it was trained in; absent before 0.2.0), seal (`record_digest` of the file as written,
              over its params as stored; absent before 0.4.0), complete (written last)
   labels/    train (n,) labels used in training (noisy where noise_mask), train_true, test; noise_mask (n,)
   history/   loss, lr: (epochs run,) per-epoch training loss (incl. L2) and learning rate
