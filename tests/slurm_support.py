@@ -19,6 +19,7 @@ import yaml
 from acthash.params.cell import Cell
 
 from .conftest import REPO, copy_workflow
+from .synthetic import small_cell
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 GRID = {"dataset": "digits", "width": [4, 24], "n_train": [600], "seed": [0, 1], "checkpoints": [0, 3],
@@ -130,7 +131,7 @@ def hold_when_saved(workdir: Path, experiment: str, packs: int) -> None:
 
 
 def grid_cells(grid: dict) -> list[Cell]:
-    base = Cell(dataset="digits", n_train=600, checkpoints=(0, 3), early_stopping=False, kmeans_n_init=3)
+    base = small_cell(n_train=600, checkpoints=(0, 3), early_stopping=False, kmeans_n_init=3)
     return [dataclasses.replace(base, width=w, seed=s) for w in grid["width"] for s in grid["seed"]]
 
 

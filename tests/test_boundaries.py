@@ -5,6 +5,7 @@ import pytest
 import xarray as xr
 
 from acthash.analysis.boundaries import boundary_table, bracket, critical_widths, crossing, power_law
+from .synthetic import merged
 
 WIDTHS = 2 ** np.arange(1, 21)
 NS = np.array([100, 1000, 10000, 100000])
@@ -16,12 +17,9 @@ def known(slope: float = 0.5) -> xr.Dataset:
     wc = 2 * NS.astype(float) ** slope
     r = 0.1 - 0.05 * np.log10(WIDTHS[None, :] / wc[:, None])  # (n, width)
     r = r[:, :, None] + np.array([-0.01, 0.0, 0.01])  # not clipped to [0, 1]: the law exactly
-    trained = xr.DataArray(r, dims=("n_train", "width", "seed"))
-    data = xr.concat([xr.ones_like(trained), trained], dim="epoch")
-    ds = xr.Dataset({"redundancy_test": data, "redundancy_train": data},
-                    coords={"epoch": [0, 10], "n_train": NS, "width": WIDTHS, "seed": [0, 1, 2]})
-    ds.attrs["experiment"] = "known"
-    return ds
+    data = np.stack([np.ones_like(r), r])  # (epoch, n, width, seed)
+    return merged({"redundancy_test": data, "redundancy_train": data},
+                  {"epoch": [0, 10], "n_train": NS, "width": WIDTHS, "seed": [0, 1, 2]}, "known")
 
 
 def test_a_crossing_is_interpolated_in_log_width_and_sides_are_named():

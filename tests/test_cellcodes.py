@@ -8,12 +8,13 @@ import pytest
 
 import acthash
 from acthash.analysis.merge import collect, merge_records
-from acthash.params.cell import Cell, PhaseRule
+from acthash.params.cell import PhaseRule
 from acthash.params.config import View
 from acthash.params.layout import Layout
 from acthash.run.runner import run_layout_pack
+from .synthetic import small_cell
 
-BASE = Cell(dataset="digits", width=6, n_train=300, checkpoints=(0, 2), batch_size=32, kmeans_n_init=2)
+BASE = small_cell(width=6, checkpoints=(0, 2), batch_size=32, kmeans_n_init=2)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import xarray as xr
 
 from acthash.params.datasets import NAMES
 from acthash.store.cellfile import read_cell
+from .synthetic import merged
 
 
 @pytest.mark.slow
@@ -60,12 +61,8 @@ def test_first_epoch_ablation_end_to_end(tmp_path):
 
 def _variant(name: str, r_train: np.ndarray, epochs: tuple[int, ...] = (0, 1, 3)) -> xr.Dataset:
     """A merged dataset of one recipe variant: widths 40/60, `epochs`, three seeds."""
-    dims = ("width", "epoch", "n_train", "seed")
     coords = {"width": [40, 60], "epoch": list(epochs), "n_train": [48000], "seed": [0, 1, 2]}
-    knn = np.full(r_train.shape, 0.9)
-    return xr.Dataset({"redundancy_train": (dims, r_train, {"long_name": "R train"}),
-                       "knn_test": (dims, knn, {"long_name": "K-NN test"})}, coords=coords,
-                      attrs={"experiment": name})
+    return merged({"redundancy_train": r_train, "knn_test": np.full(r_train.shape, 0.9)}, coords, name)
 
 
 def test_ablation_table_sets_variants_side_by_side(tmp_path):
@@ -79,7 +76,7 @@ def test_ablation_table_sets_variants_side_by_side(tmp_path):
                           capture_output=True, text=True, check=True)
     lines = proc.stdout.splitlines()
     assert lines[0] == ("| variant | width | R train ep0 | R train ep1 | R train ep3 | Δ ep1 vs f11_default | "
-                        "K-NN test ep1 | K-NN test ep3 |")
+                        "K-NN accuracy, test ep1 | K-NN accuracy, test ep3 |")
     assert len(lines) == 2 + 4 and (tmp_path / "t.md").read_text() == proc.stdout
     row = lines[5].strip("| ").split(" | ")  # f11_other, width 60
     assert row[:2] == ["f11_other", "60"]
@@ -91,7 +88,7 @@ def test_ablation_table_sets_variants_side_by_side(tmp_path):
     short.to_netcdf(tmp_path / "short.nc")
     shared = subprocess.run(["acthash", "ablation-table", str(paths[0]), str(tmp_path / "short.nc")],
                             capture_output=True, text=True, check=True).stdout.splitlines()
-    assert shared[0] == "| variant | width | R train ep0 | R train ep1 | Δ ep1 vs f11_default | K-NN test ep1 |"
+    assert shared[0] == "| variant | width | R train ep0 | R train ep1 | Δ ep1 vs f11_default | K-NN accuracy, test ep1 |"
     assert shared[4].startswith(f"| f11@short | 40 | {other[0, 0, 0].mean():.3f} ± ")  # the epochs both have
     assert shared[-1] == "(epochs not in every dataset, left out: 3)"
     _variant("f11_late", other[:, [0, 2]], epochs=(0, 3)).to_netcdf(tmp_path / "late.nc")

@@ -17,6 +17,7 @@ from acthash.store.cellfile import open_checked, read_codes
 BN = {"bn_eps": Cell().bn_eps, "bn_momentum": Cell().bn_momentum}
 
 from .conftest import assert_pack_equals_alone, make_trainer
+from .synthetic import small_cell
 
 
 @pytest.mark.parametrize("arch, width, bits", [("vgg16", 64, 277504), ("resnet18", 64, 557056),
@@ -55,8 +56,8 @@ def test_cnn_recipe_checks_and_augmentation_policy():
     assert not policy("svhn", 32, cnn=True)[2]
 
 
-BASE = Cell(dataset="digits", arch="resnet20", width=3, n_train=300, checkpoints=(0, 1, 2), batch_size=32, lr=5e-3,
-            code_units=200, augment=True)
+BASE = small_cell(arch="resnet20", width=3, checkpoints=(0, 1, 2), batch_size=32, lr=5e-3, code_units=200,
+                  augment=True)
 
 
 def member_state(trainer, i):

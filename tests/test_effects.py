@@ -4,18 +4,16 @@ import numpy as np
 import xarray as xr
 
 from acthash.analysis.effects import effects_figure, effects_table, factor_effects
+from .synthetic import merged
 
 
 def grid(**dims) -> xr.Dataset:
     """R_test = 1/width + epoch/1000 + n/1e6 (+ factor level/10), K-NN = 1 − R_test; two identical seeds."""
-    dims = {**dims, "seed": [0, 1]}
-    mesh = xr.Dataset(coords=dims)
-    r = 1 / mesh["width"] + mesh.get("epoch", 0) / 1000 + mesh.get("n_train", 0) / 1e6
-    r = r + mesh.get("weight_decay", 0) * 10 + 0 * mesh["seed"]
-    ds = xr.Dataset({"redundancy_test": r, "knn_test": 1 - r})
-    for m, name in (("redundancy_test", "R test"), ("knn_test", "K-NN accuracy, test")):
-        ds[m].attrs["long_name"] = name
-    return ds
+    def r(mesh: xr.Dataset) -> xr.DataArray:
+        return (1 / mesh["width"] + mesh.get("epoch", 0) / 1000 + mesh.get("n_train", 0) / 1e6
+                + mesh.get("weight_decay", 0) * 10)
+
+    return merged({"redundancy_test": r, "knn_test": lambda mesh: 1 - r(mesh)}, {**dims, "seed": [0, 1]})
 
 
 def test_each_axis_range_is_taken_at_the_reference_cell():

@@ -14,6 +14,7 @@ from acthash.nets.train import training_inputs
 from acthash.params.cell import Cell
 
 from .conftest import make_trainer
+from .synthetic import small_cell
 from .test_train import BASE
 
 
@@ -107,7 +108,7 @@ def test_a_label_noise_cell_file_scores_its_codes_with_both_labelings(tmp_path):
     from acthash.run.runner import run_pack
     from acthash.store.cellfile import read_cell, read_codes
 
-    cells = [Cell(dataset="digits", width=24, n_train=600, label_noise=v, checkpoints=(0, 2), early_stopping=False,
+    cells = [small_cell(width=24, n_train=600, label_noise=v, checkpoints=(0, 2), early_stopping=False,
                   kmeans_n_init=2) for v in (0.0, 0.6)]
     outs = [tmp_path / f"{i}.h5" for i in range(2)]
     run_pack(cells, outs, ".", tmp_path / "pack", "cpu", "fast", "cpu")

@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 
 from acthash.analysis.paper import TARGETS, compare_paper, markdown
+from .synthetic import merged as merged_law
 
 
 def merged(experiment: str, widths, epochs, seeds=3, **metrics) -> xr.Dataset:
@@ -14,9 +15,8 @@ def merged(experiment: str, widths, epochs, seeds=3, **metrics) -> xr.Dataset:
     of (width, epoch), plus seed noise of ±0.001."""
     coords = {"width": list(widths), "epoch": list(epochs), "n_train": [48000], "seed": list(range(seeds))}
     noise = np.linspace(-0.001, 0.001, seeds)
-    data = {name: (tuple(coords), np.array([[[[fn(w, e) + d for d in noise]] for e in epochs] for w in widths]))
-            for name, fn in metrics.items()}
-    return xr.Dataset(data, coords=coords, attrs={"experiment": experiment, "view": experiment})
+    return merged_law({name: np.array([[[[fn(w, e) + d for d in noise]] for e in epochs] for w in widths])
+                       for name, fn in metrics.items()}, coords, experiment)
 
 
 def paper_value(fid: str, metric: str, **at) -> float:

@@ -7,14 +7,13 @@ import xarray as xr
 
 from acthash.analysis.phase import CRITICAL, SUFFICIENT, UNDER, classify, margin, robustness_table, sensitivity
 from acthash.params.cell import PhaseRule
+from .synthetic import merged
 
 
 def make(r, acc):
     """Dataset over width (4 values) × seed (2) with given R_test and K-NN values per width."""
-    r, acc = np.asarray(r, float), np.asarray(acc, float)
-    dims = ("width", "seed")
-    return xr.Dataset({"redundancy_test": (dims, r), "redundancy_train": (dims, r), "knn_test": (dims, acc)},
-                      coords={"width": [3, 10, 40, 100], "seed": [0, 1]})
+    return merged({"redundancy_test": r, "redundancy_train": r, "knn_test": acc},
+                  {"width": [3, 10, 40, 100], "seed": [0, 1]})
 
 
 def test_regimes_follow_the_rule():

@@ -27,8 +27,9 @@ from acthash.run.status import status
 from acthash.store.cellfile import open_checked, read_cell, read_codes
 
 from .conftest import reseal
+from .synthetic import SMALL, small_cell
 
-BASE = {"dataset": "digits", "n_train": 300, "checkpoints": [0, 2], "early_stopping": False, "kmeans_n_init": 2}
+BASE = {**SMALL, "checkpoints": [0, 2], "early_stopping": False, "kmeans_n_init": 2}
 
 
 def test_expand_is_the_full_factorial_product_in_axis_order():
@@ -135,7 +136,7 @@ def test_leftovers_of_killed_writers_are_removed_and_the_pack_completes(tmp_path
     from acthash.params.layout import work_files
 
     layout = Layout(str(tmp_path / "r"))
-    cells = [Cell(dataset="digits", width=w, n_train=300, checkpoints=(0, 1), kmeans_n_init=2) for w in (4, 6)]
+    cells = [small_cell(width=w, checkpoints=(0, 1), kmeans_n_init=2) for w in (4, 6)]
     codes, state, staged = work_files(layout.pack_work(pack_id(c.param_hash for c in cells)))
     first = Path(layout.cell(cells[1].param_hash))
     junk = [staged / f".{cells[0].param_hash}.h5.tmp99999", first.with_name(f".{first.name}.tmp4"),
@@ -161,7 +162,7 @@ def test_a_pack_codes_file_with_damaged_codes_is_trained_again(tmp_path, capsys,
     from acthash.params.layout import work_files
 
     layout = Layout(str(tmp_path / "r"))
-    cells = [Cell(dataset="digits", width=w, n_train=300, checkpoints=(0, 1), kmeans_n_init=2) for w in (4, 6)]
+    cells = [small_cell(width=w, checkpoints=(0, 1), kmeans_n_init=2) for w in (4, 6)]
     pid = pack_id(c.param_hash for c in cells)
     run_layout_pack(cells, layout, ".", device="cpu", train_only=True)
     codes = work_files(layout.pack_work(pid))[0]
@@ -322,7 +323,7 @@ def test_an_interrupted_pack_job_reuses_its_codes_and_measured_cells(tmp_path, c
 def test_the_work_file_keeps_the_packs_and_plans_of_an_earlier_parse_for_jobs_still_queued(tmp_path):
     """A second main-process parse of the same views (a dry run, a report) writes its packs first and keeps the
     earlier ones: a job of the first run still finds its pack; the cells read back equal the written ones."""
-    cells = [Cell(dataset="digits", width=w, n_train=300) for w in (4, 8, 16)]
+    cells = [small_cell(width=w) for w in (4, 8, 16)]
     path = tmp_path / "work.json"
     write_work(Work([Pack("a" * 16, "v", cells[:2])], [cells[2]], {"v": {"cells": 1}, "w": {"cells": 2}}), path)
     write_work(Work([Pack("b" * 16, "v", cells[2:])], [], {"v": {"cells": 3}}), path)

@@ -13,7 +13,7 @@ from acthash.analysis.line_figure import metric_lines, panels
 from acthash.analysis.plots import figures
 from acthash.analysis.regime_figure import regime_map, regime_maps
 from acthash.analysis.tables import factor_table
-from acthash.params.registry import BY_NAME
+from .synthetic import merged
 
 
 def dataset(**dims: list) -> xr.Dataset:
@@ -21,14 +21,13 @@ def dataset(**dims: list) -> xr.Dataset:
     dims = {**dims, "seed": [0, 1, 2]}
     shape = [len(v) for v in dims.values()]
     rng = np.random.default_rng(0)
-    ds = xr.Dataset({m: (list(dims), rng.random(shape), {"long_name": BY_NAME[m].long_name, "units": "1"})
-                     for m in ("redundancy_train", "redundancy_test", "kmeans_purity_train", "kmeans_purity_test",
-                               "knn_test", "logreg_test", "net_acc_test")}, coords=dims)
+    ds = merged({m: rng.random(shape) for m in ("redundancy_train", "redundancy_test", "kmeans_purity_train",
+                                                "kmeans_purity_test", "knn_test", "logreg_test", "net_acc_test")},
+                dims)
     reduced = [d for d in dims if d not in ("seed", "epoch")]
     ds["regime"] = (reduced + ["epoch"], rng.integers(0, 3, [len(dims[d]) for d in reduced + ["epoch"]]))
     ds["regime_agreement"] = (ds["regime"].dims, np.ones(ds["regime"].shape))
     ds["width"].attrs["long_name"] = "width"
-    ds.attrs["experiment"] = "synthetic"
     return ds
 
 

@@ -12,8 +12,9 @@ from acthash.nets.trainstate import STATE_FORMAT
 from acthash.params.cell import Cell
 
 from .conftest import assert_member_results_equal, assert_pack_equals_alone, make_trainer
+from .synthetic import small_cell
 
-BASE = Cell(dataset="digits", width=8, n_train=600, checkpoints=(0, 1, 2), batch_size=32, lr=5e-3)
+BASE = small_cell(width=8, n_train=600, checkpoints=(0, 1, 2), batch_size=32, lr=5e-3)
 MEMBERS = [
     dataclasses.replace(BASE, width=5, seed=1),
     dataclasses.replace(BASE, width=12, seed=2, weight_decay=1e-3),
@@ -325,7 +326,7 @@ def test_first_epoch_readings_leave_training_untouched_and_end_at_the_epoch_1_ch
     from acthash.metrics.knn import knn_predict
     from acthash.run.ablation import first_epoch_readings, table
 
-    cells = [Cell(dataset="digits", width=w, n_train=1000, seed=s, checkpoints=(0, 1), early_stopping=False)
+    cells = [small_cell(width=w, n_train=1000, seed=s, checkpoints=(0, 1), early_stopping=False)
              for w in (8, 24) for s in (0, 1)]
     ds = first_epoch_readings(cells, ".", fractions=(0.25, 0.5, 1))
     assert list(ds["epoch"].values) == [0, 0.25, 0.5, 1] and list(ds["width"].values) == [8, 8, 24, 24]
