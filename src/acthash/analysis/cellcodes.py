@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from acthash.params.layout import RESULTS, Layout
-from acthash.store.cellfile import open_checked, read_codes
+from acthash.store.cellfile import open_checked, read_codes, read_epochs, read_labels, read_predictions
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def cell_codes(source: Any, epoch: int | None = None, *, results: Path | str = R
     files under `results`). 0/1 arrays unless `packed`."""
     path = Path(source) if isinstance(source, (str, Path)) else cell_file(source, results, **coords)
     with open_checked(path) as f:
-        epochs = [int(e) for e in f["epochs"][()]]
+        epochs = read_epochs(f)
         if not epochs:
             raise ValueError(f"{path}: no codes (status {f.attrs['status']})")
         epoch = epochs[-1] if epoch is None else int(epoch)
@@ -79,10 +79,9 @@ def cell_codes(source: Any, epoch: int | None = None, *, results: Path | str = R
             raise ValueError(f"{path}: no checkpoint at epoch {epoch}; it has {epochs}")
         stored = read_codes(f, epoch)
         bits = len(stored.keep) if stored.units is None else len(stored.units)
-        cg, labels = f[f"codes/{epoch}"], f["labels"]
+        y = read_labels(f)
         train, test = stored.train, stored.test
         if not packed:
             train, test = (np.unpackbits(a, axis=1, count=bits) for a in (train, test))
         return CellCodes(path, epoch, train, test, bits, packed, stored.keep, stored.units, stored.hashes,
-                         labels["train"][()], labels["train_true"][()], labels["test"][()],
-                         labels["noise_mask"][()], cg["pred_train"][()], cg["pred_test"][()])
+                         y.train, y.train_true, y.test, y.noise_mask, *read_predictions(f, epoch))

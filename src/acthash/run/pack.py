@@ -27,7 +27,8 @@ from acthash.run.locks import cell_locks
 from acthash.nets.device import device_name, versions
 from acthash.store.machine import cpu_model
 from acthash.store.atomic import atomic_h5
-from acthash.store.cellfile import CellFileError, cell_seal, open_checked, read_codes, write_member
+from acthash.store.cellfile import (CellFileError, add_member, member_groups, open_checked, read_codes, read_epochs,
+                                     read_labels, read_metrics, read_predictions, write_cell, write_member)
 
 
 # What a cell file keeps of its pack file: software, device, training time, classes and the pack's members
@@ -77,7 +78,7 @@ def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, de
         f.attrs.update(versions=json.dumps(versions()), device=trained_on, train_seconds=seconds,
                        n_classes=arrays.n_classes, pack_cells=json.dumps([c.param_hash for c in cells]))
         for i, (cell, s, r) in enumerate(zip(cells, samples, results)):
-            write_member(f.create_group(f"members/{i:04d}"), cell, s, r, arrays.y_test)
+            write_member(add_member(f, i), cell, s, r, arrays.y_test)
     if state_path and Path(state_path).exists():
         Path(state_path).unlink()
     return Path(out)
@@ -85,7 +86,7 @@ def train_pack(cells: Sequence[Cell], data_root: Path | str, out: Path | str, de
 
 def find_member(pack: h5py.File, cell: Cell, path: Path) -> h5py.Group:
     """The group of `cell` inside an open pack file, checked by name and parameter hash."""
-    for g in pack["members"].values():
+    for g in member_groups(pack):
         if g.attrs["name"] == cell.name:
             if g.attrs["param_hash"] != cell.param_hash:
                 raise CellFileError(f"{path}: member {cell.name} made with other parameters; retrain the pack")
@@ -94,18 +95,16 @@ def find_member(pack: h5py.File, cell: Cell, path: Path) -> h5py.Group:
 
 
 def _all_metrics(g: h5py.Group, cell: Cell, n_classes: int, backend: str, device: str) -> dict[str, np.ndarray]:
-    epochs = g["epochs"][()]
-    mask = g["labels/noise_mask"][()]
+    epochs, y = read_epochs(g), read_labels(g)
     out: dict[str, np.ndarray] = {}  # what the measurement returns, checked against the registry on writing
-    y_train, y_true, y_test = g["labels/train"][()], g["labels/train_true"][()], g["labels/test"][()]
     for j, epoch in enumerate(epochs):
-        c = read_codes(g, int(epoch))
+        c = read_codes(g, epoch)
         keep = c.stored_keep
-        values = code_metrics(c.train, c.test, len(keep), keep, y_train, y_test, n_classes=n_classes,
+        values = code_metrics(c.train, c.test, len(keep), keep, y.train, y.test, n_classes=n_classes,
                               **recipe(cell), backend=backend, device=device, hashes=c.hashes,
-                              y_true=y_true if mask.any() else None, whole_keep=c.keep)
-        if mask.any():
-            values.update(noise_metrics(y_true, y_train, mask, g[f"codes/{int(epoch)}/pred_train"][()]))
+                              y_true=y.train_true if y.noisy else None, whole_keep=c.keep)
+        if y.noisy:
+            values.update(noise_metrics(y.train_true, y.train, y.noise_mask, read_predictions(g, epoch)[0]))
         for k, v in values.items():
             out.setdefault(k, np.full(len(epochs), np.nan))[j] = v
     return out
@@ -113,23 +112,14 @@ def _all_metrics(g: h5py.Group, cell: Cell, n_classes: int, backend: str, device
 
 def _write_cell(src: h5py.Group, cell: Cell, out: Path, metrics: dict[str, np.ndarray], attrs: dict) -> None:
     """Write the cell file `out`: everything of `src`, the trainer's metrics it holds and the `metrics` computed."""
-    kept = {k: src[f"metrics/{k}"][()] for k in src.get("metrics", {}) if BY_NAME[k].source in ("net", "random")}
+    kept = {k: v for k, v in read_metrics(src).items() if BY_NAME[k].source in ("net", "random")}
     metrics = {**kept, **metrics}
-    due = expected(str(src.attrs["status"]), bool(src["labels/noise_mask"][()].any()), cell.random_inputs != "none")
+    due = expected(str(src.attrs["status"]), read_labels(src).noisy, cell.random_inputs != "none")
     if sorted(metrics) != sorted(due):
         missing, extra = sorted(set(due) - set(metrics)), sorted(set(metrics) - set(due))
         raise RuntimeError(f"cell {cell.name}: computed metrics differ from the registry (acthash.params.registry): "
                            f"missing {missing}, not registered {extra}")
-    with atomic_h5(out) as f:
-        for key in src:
-            if key != "metrics":
-                src.copy(key, f)
-        f.attrs.update({k: v for k, v in src.attrs.items() if k != "complete"})
-        f.attrs.update(attrs)
-        f.attrs.update(params=json.dumps(cell.params()), param_hash=cell.param_hash, measured_by=__version__)
-        for k, v in metrics.items():
-            f[f"metrics/{k}"] = v
-        f.attrs["seal"] = cell_seal(f)
+    write_cell(src, cell, out, metrics, {**attrs, "measured_by": __version__})
 
 
 def measure_member(pack_path: Path | str, cell: Cell, out: Path | str, backend: str = "fast",

@@ -27,7 +27,7 @@ from acthash.params.layout import DATA_ROOT, Layout, pack_id, work_files
 from acthash.store.cellstate import cell_state
 from acthash.run.locks import cell_locks
 from acthash.store.atomic import atomic_text, temp_glob
-from acthash.store.cellfile import CellFileError, open_checked, read_codes
+from acthash.store.cellfile import CellFileError, open_checked, read_codes, read_epochs
 
 
 # how a pack job's log names its cells (for status)
@@ -47,8 +47,8 @@ def _holds(codes: Path, cells: Sequence[Cell]) -> bool:
         with open_checked(codes) as pack:
             for cell in cells:
                 g = find_member(pack, cell, codes)
-                for epoch in g["epochs"][()]:
-                    read_codes(g, int(epoch))
+                for epoch in read_epochs(g):
+                    read_codes(g, epoch)
         return True
     except (CellFileError, KeyError, OSError) as err:  # a damaged chunk or a missing group: h5py's errors
         if codes.exists():

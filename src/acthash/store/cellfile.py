@@ -18,7 +18,9 @@ Cell file layout (a pack member group has the same layout, with only the trainer
   code_units (K,) int64: the sampled units of a long code (absent when the whole code is stored)
   metrics/   one (C,) float64 array per metric of `acthash.params.registry.METRICS`, under its registry name; in a
              pack member only those the trainer computes (network loss and accuracy, random-input redundancy)
-Files are written under a temporary name in the same folder and renamed when complete.
+A pack file holds one such group per member under members/<index>. Files are written under a temporary name in
+the same folder and renamed when complete. The keys are named in this module only: other modules read through
+`read_epochs`, `read_labels`, `read_codes`, `read_predictions`, `read_metrics` and `member_groups`.
 """
 
 from __future__ import annotations
@@ -34,12 +36,16 @@ import numpy as np
 
 from acthash.params.cell import Cell, short_hash, stored_params
 from acthash.params.registry import names
+from acthash.store.atomic import atomic_h5
 from acthash.store.bits import keep_mask
 from acthash.store.machine import hardware
 
 
 class CellFileError(ValueError):
     """A cell or pack file is missing, incomplete, corrupt or made with other parameters."""
+
+
+MEMBERS = "members"  # a pack file's group of member groups
 
 
 def _row_chunks(packed: np.ndarray) -> tuple[int, int] | None:
@@ -77,6 +83,66 @@ def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: n
     g["metrics/net_acc_train"] = np.asarray([c.train.correct / n_tr for c in cps], float)
     g["metrics/net_loss_test"] = np.asarray([c.test.loss_sum / n_te for c in cps], float)
     g["metrics/net_acc_test"] = np.asarray([c.test.correct / n_te for c in cps], float)
+
+
+def write_cell(src: h5py.Group, cell: Cell, out: Path, metrics: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
+    """Write the cell file `out` atomically: every group of the member or cell group `src` but its metrics, its
+    attributes updated with `attrs` and the cell's parameters, and `metrics`; then its seal."""
+    with atomic_h5(out) as f:
+        for key in src:
+            if key != "metrics":
+                src.copy(key, f)
+        f.attrs.update({k: v for k, v in src.attrs.items() if k != "complete"})
+        f.attrs.update(attrs)
+        f.attrs.update(params=json.dumps(cell.params()), param_hash=cell.param_hash)
+        for k, v in metrics.items():
+            f[f"metrics/{k}"] = v
+        f.attrs["seal"] = cell_seal(f)
+
+
+def add_member(pack: h5py.File, index: int) -> h5py.Group:
+    """A new, empty member group of a pack file being written (`write_member` fills it)."""
+    return pack.create_group(f"{MEMBERS}/{index:04d}")
+
+
+def member_groups(pack: h5py.File) -> list[h5py.Group]:
+    """The member groups of an open pack file, in the order they were written."""
+    return list(pack[MEMBERS].values())
+
+
+@dataclass(frozen=True)
+class StoredLabels:
+    """A member's or cell's labels: those it trained on (noisy where `noise_mask`), the true ones, the test set's."""
+
+    train: np.ndarray
+    train_true: np.ndarray
+    test: np.ndarray
+    noise_mask: np.ndarray
+
+    @property
+    def noisy(self) -> bool:
+        """Whether some training labels were corrupted (a label-noise cell)."""
+        return bool(self.noise_mask.any())
+
+
+def read_labels(g: h5py.Group) -> StoredLabels:
+    """The labels of a member or cell group."""
+    return StoredLabels(*(g[f"labels/{k}"][()] for k in ("train", "train_true", "test", "noise_mask")))
+
+
+def read_epochs(g: h5py.Group) -> list[int]:
+    """The checkpoint epochs of a member or cell group, in order (none for a run that diverged before any)."""
+    return [int(e) for e in g["epochs"][()]]
+
+
+def read_predictions(g: h5py.Group, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The network's predicted labels at checkpoint `epoch`: (training examples, test set)."""
+    return g[f"codes/{epoch}/pred_train"][()], g[f"codes/{epoch}/pred_test"][()]
+
+
+def read_metrics(g: h5py.Group) -> dict[str, np.ndarray]:
+    """Every metric a member or cell group holds, by registry name: (checkpoints,) float64 arrays."""
+    return {k: v[()] for k, v in g["metrics"].items()}
 
 
 def open_checked(path: Path | str, expected_hash: str | None = None) -> h5py.File:
@@ -158,10 +224,9 @@ def read_cell(path: Path | str, expected_hash: str | None = None) -> CellRecord:
     """Read a cell file's parameters and per-checkpoint metrics."""
     with open_checked(path, expected_hash) as f:
         try:
-            metrics = {k: f[f"metrics/{k}"][()] for k in f["metrics"]}
             rec = CellRecord(Path(path), stored_params(json.loads(f.attrs["params"])), str(f.attrs["status"]),
-                             f["epochs"][()],
-                             metrics, {k: f.attrs[k] for k in f.attrs}, bool(f["labels/noise_mask"][()].any()),
+                             f["epochs"][()], read_metrics(f), {k: f.attrs[k] for k in f.attrs},
+                             read_labels(f).noisy,
                              {k: f[f"history/{k}"][()] for k in f.get("history", {})})
             sealed = cell_seal(f)
         except KeyError as err:
