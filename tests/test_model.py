@@ -4,7 +4,8 @@ batch (how many members, how wide the widest, a lone group or several), the prem
 import pytest
 import torch
 
-from acthash.nets.mlp import MIN_ROWS, MemberLinear, WideInput, width_buckets
+from acthash.nets.layers import MemberLinear, WideInput
+from acthash.nets.mlp import MIN_ROWS, width_buckets
 
 
 def _embed(member: torch.Tensor, batch: int, rows: int, at: int, gen: torch.Generator) -> torch.Tensor:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from acthash.nets.mlp import batch_norm, glorot_uniform
+from acthash.nets.layers import batch_norm, glorot_uniform
 from acthash.params.cell import ARCHS
 
 # arch → (convs per VGG block, or blocks per ResNet stage)
