@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from acthash.nets.train import check_packable
-from acthash.nets.trainstate import STATE_FORMAT
+from acthash.nets.trainstate import STATE_FORMAT, load_state, save_state
 from acthash.params.cell import Cell
 
 from .conftest import assert_member_results_equal, assert_pack_equals_alone, make_trainer
@@ -150,7 +150,7 @@ def test_training_state_is_read_back_as_plain_data_only_and_a_bad_one_is_set_asi
     to `.old` the same way."""
     trainer = make_trainer(MEMBERS[:2])
     trainer.evaluate()
-    trainer.save_state(tmp_path / "s.pt")
+    save_state(trainer, tmp_path / "s.pt")
     torch.load(tmp_path / "s.pt", weights_only=True)
     evil, cut = tmp_path / "evil.pt", tmp_path / "cut.pt"
     torch.save({"hashes": [c.param_hash for c in MEMBERS[:2]], "x": Cell()}, evil)
@@ -159,14 +159,14 @@ def test_training_state_is_read_back_as_plain_data_only_and_a_bad_one_is_set_asi
         logs = []
         fresh = make_trainer(MEMBERS[:2])
         fresh.log = logs.append
-        assert not fresh.load_state(path) and fresh.epoch == 0
+        assert not load_state(fresh, path) and fresh.epoch == 0
         assert not path.exists() and path.with_name(path.name + ".damaged").exists()
         assert re.search(f"training state {path} unreadable .*{why}.*training from the start", logs[0]), logs
     older = tmp_path / "older.pt"  # a state of another version's layout: set aside, not loaded
     torch.save({**torch.load(tmp_path / "s.pt", weights_only=True), "format": STATE_FORMAT - 1}, older)
     logs, fresh = [], make_trainer(MEMBERS[:2])
     fresh.log = logs.append
-    assert not fresh.load_state(older) and fresh.epoch == 0 and older.with_name("older.pt.old").exists()
+    assert not load_state(fresh, older) and fresh.epoch == 0 and older.with_name("older.pt.old").exists()
     assert re.search("another layout \\(format .* of another acthash version.*training from the start", logs[0]), logs
     other = tmp_path / "other.pt"  # tensors of another bucket plan: set aside before anything is loaded
     state = torch.load(tmp_path / "s.pt", weights_only=True)
@@ -175,7 +175,7 @@ def test_training_state_is_read_back_as_plain_data_only_and_a_bad_one_is_set_asi
     logs, fresh = [], make_trainer(MEMBERS[:2])
     before = fresh.model.kernel0.clone()
     fresh.log = logs.append
-    assert not fresh.load_state(other) and torch.equal(fresh.model.kernel0, before)
+    assert not load_state(fresh, other) and torch.equal(fresh.model.kernel0, before)
     assert "another layout (other model tensors)" in logs[0], logs
     order = tmp_path / "order.pt"  # the same shapes, the bucket's members in another order
     state = torch.load(tmp_path / "s.pt", weights_only=True)
@@ -183,14 +183,14 @@ def test_training_state_is_read_back_as_plain_data_only_and_a_bad_one_is_set_asi
     torch.save(state, order)
     logs, fresh = [], make_trainer(MEMBERS[:2])
     fresh.log = logs.append
-    assert not fresh.load_state(order) and "another layout (other member order" in logs[0], logs
+    assert not load_state(fresh, order) and "another layout (other member order" in logs[0], logs
     stranger = tmp_path / "stranger.pt"  # another pack's state: refused, and neither loaded nor set aside
     torch.save({**torch.load(tmp_path / "s.pt", weights_only=True), "format": STATE_FORMAT - 1,
                 "hashes": ["0" * 16, "1" * 16]}, stranger)
     with pytest.raises(ValueError, match="belongs to other cell parameters"):
-        make_trainer(MEMBERS[:2]).load_state(stranger)
+        load_state(make_trainer(MEMBERS[:2]), stranger)
     assert stranger.exists()
-    assert make_trainer(MEMBERS[:2]).load_state(tmp_path / "s.pt")
+    assert load_state(make_trainer(MEMBERS[:2]), tmp_path / "s.pt")
 
 
 def test_an_owner_map_must_give_whole_rows_of_its_parameter():
@@ -209,7 +209,7 @@ def test_resume_from_saved_state_equals_an_uninterrupted_run(tmp_path, optimizer
     while first.epoch < 1:
         first.train_epoch()
     first.evaluate()
-    first.save_state(state)
+    save_state(first, state)
     resumed = make_trainer(cells).run(state)
     straight = make_trainer(cells).run()
     for a, b in zip(resumed, straight):
@@ -357,7 +357,7 @@ def test_codes_read_with_batch_statistics_are_a_training_mode_forward_and_leave_
     for name, value in moving.model.state_dict().items():
         torch.testing.assert_close(batch.model.state_dict()[name], value, rtol=0, atol=0)
     model = batch.model
-    x = batch.x[torch.as_tensor(np.stack(batch.group_index))]
+    x = batch.x[torch.as_tensor(np.stack(batch.readout.group_index))]
     model.adopt_batch_statistics(x)  # the first layer's statistics: those of its input, biased variance
     pre = torch.baddbmm(model.bias0.unsqueeze(2), model.kernel0, x.transpose(1, 2))  # (G, units, rows)
     torch.testing.assert_close(model.norm0.running_mean, pre.mean(2), rtol=1e-12, atol=1e-12)
@@ -365,9 +365,9 @@ def test_codes_read_with_batch_statistics_are_a_training_mode_forward_and_leave_
     model.load_state_dict(moving.model.state_dict())
     model.train()  # a training-mode forward of each set as one batch; no momentum, statistics untouched
     model.bn_settings.momentum = 0.0
-    test_x = batch.x_test.expand(len(batch.group_index), -1, -1)
+    test_x = batch.readout.x_test.expand(len(batch.readout.group_index), -1, -1)
     changed = False
-    for split, inputs, rows in (("train", x, len(batch.group_index[0])), ("test", test_x, len(batch.y_test))):
+    for split, inputs, rows in (("train", x, len(batch.readout.group_index[0])), ("test", test_x, len(batch.readout.y_test))):
         _, hidden = model(inputs)
         for i, res in enumerate(b):
             bits = model.member_bits(hidden, i, rows).numpy()

@@ -1,8 +1,10 @@
 """Reading a pack's networks at a checkpoint: every member's codes and network metrics on its training rows
 and the test set (through the batch-norm statistics its recipe names), and the redundancy of codes of seeded
-random inputs. A part of `Trainer` (nets.train), which holds the model, data and members it reads."""
+random inputs. A `Trainer` (nets.train) owns one, built on its model and data."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -11,16 +13,33 @@ from acthash.data.probes import random_inputs
 from acthash.metrics.distinct import redundancy_ratio_packed
 from acthash.nets.codes import MemberCodes, extract
 from acthash.nets.results import Checkpoint
+from acthash.params.cell import Cell
 
 
+@dataclass(frozen=True)
 class Readout:
-    """Checkpoint evaluation of a `Trainer`."""
+    """What reading a pack's networks needs: its stacked `model` and `cells`; the training inputs as the model
+    takes them (`x`, rows of the flattened images) and as loaded (`x_np`, for random inputs shaped like them),
+    the test set's (`x_test`, `y_test`); per input group its training rows (`group_index`) and first member
+    (`leaders`); per member its input group (`group`), training labels (`labels`) and sampled code units."""
 
-    def read_codes(self) -> tuple[list[MemberCodes], list[MemberCodes]]:
+    model: torch.nn.Module
+    cells: list[Cell]
+    x: torch.Tensor
+    x_np: np.ndarray
+    x_test: torch.Tensor
+    y_test: np.ndarray
+    group_index: list[np.ndarray]
+    leaders: list[int]
+    group: torch.Tensor
+    labels: list[np.ndarray]
+    units: list[np.ndarray | None]
+
+    def codes(self) -> tuple[list[MemberCodes], list[MemberCodes]]:
         """Every member's codes (with the network's loss and accuracy) of its training rows and of the test set,
         through the batch-norm statistics the recipe's `code_bn` names; the training state is left as it was."""
         test_index = [np.arange(len(self.y_test))] * len(self.group_index)
-        sets = [(self.x, self.group_index, [s.labels for s in self.samples]),
+        sets = [(self.x, self.group_index, self.labels),
                 (self.x_test, test_index, [self.y_test] * len(self.cells))]
         if self.cells[0].code_bn == "moving":
             train, test = (extract(self.model, x, index, labels, units=self.units) for x, index, labels in sets)
@@ -33,22 +52,21 @@ class Readout:
         out = []
         try:
             for x, index, labels in sets:
-                self.model.adopt_batch_statistics(x[torch.as_tensor(np.stack(index), device=self.device)])
+                self.model.adopt_batch_statistics(x[torch.as_tensor(np.stack(index), device=x.device)])
                 out.append(extract(self.model, x, index, labels, units=self.units))
         finally:
             for buffer, saved in running:
                 buffer.copy_(saved)
         return out[0], out[1]
 
-    def evaluate(self) -> None:
-        """Codes and network metrics of every member at the current epoch (diverged members skipped)."""
-        train, test = self.read_codes()
-        rand = self._random_redundancy() if self.cells[0].random_inputs != "none" else [{}] * len(self.cells)
-        for i, res in enumerate(self.results):
-            if res.status == "ok":
-                res.checkpoints.append(Checkpoint(self.epoch, train[i], test[i], rand[i]))
+    def checkpoints(self, epoch: int) -> list[Checkpoint]:
+        """Every member's codes and network metrics now, as the checkpoint of `epoch` (with the random-input
+        redundancy where the recipe asks for it)."""
+        train, test = self.codes()
+        rand = self.random_redundancy() if self.cells[0].random_inputs != "none" else [{}] * len(self.cells)
+        return [Checkpoint(epoch, *member) for member in zip(train, test, rand)]
 
-    def _random_redundancy(self) -> list[dict[str, float]]:
+    def random_redundancy(self) -> list[dict[str, float]]:
         """Redundancy of each member's codes on seeded random inputs shaped like its train and test sets
         (the same inputs at every checkpoint)."""
         kind, n_test = self.cells[0].random_inputs, len(self.y_test)
@@ -59,7 +77,7 @@ class Readout:
             train_idx.append(np.arange(start, start + n))
             test_idx.append(np.arange(start + n, start + n + n_test))
             start += n + n_test
-        x = torch.as_tensor(np.concatenate(blocks), dtype=self.x.dtype, device=self.device)
+        x = torch.as_tensor(np.concatenate(blocks), dtype=self.x.dtype, device=self.x.device)
         dummy = [np.zeros(len(train_idx[g]), dtype=np.int64) for g in self.group.tolist()]
         train = extract(self.model, x, train_idx, dummy, units=self.units)
         test = extract(self.model, x, test_idx, [np.zeros(n_test, dtype=np.int64)] * len(self.cells), units=self.units)

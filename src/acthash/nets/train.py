@@ -24,7 +24,7 @@ from acthash.nets.mlp import StackedMLP
 from acthash.nets.optim import StackedAdam, StackedSGD
 from acthash.nets.readout import Readout
 from acthash.nets.results import MemberResult
-from acthash.nets.trainstate import TrainState
+from acthash.nets.trainstate import load_state, save_state
 from acthash.params.cell import PACK_SHARED, Cell
 
 
@@ -60,6 +60,15 @@ def stacked_model(cells: Sequence[Cell], groups: Sequence[int], in_dim: int, ima
     return StackedCNN(c0.arch, image_shape, n_classes, c0.width, seeds, groups, c0.bn_eps, c0.bn_momentum, dtype)
 
 
+def stacked_optimizer(model: StackedMLP | StackedCNN, cell: Cell) -> StackedAdam | StackedSGD:
+    """The pack's optimizer over the stacked model's parameters, each entry owned by its member (frozen when the
+    member stops) and the kernels the L2 penalty decays marked."""
+    params, owners, decayed = list(model.parameters()), model.owners(), model.decayed()
+    if cell.optimizer == "adam":
+        return StackedAdam(params, owners, eps=cell.adam_eps, decayed=decayed)
+    return StackedSGD(params, owners, momentum=cell.sgd_momentum, decayed=decayed)
+
+
 def dropout_masks(rates: Sequence[float], sites: Sequence[Sequence[int]], gens: Sequence[torch.Generator], b: int,
                   dtype: torch.dtype) -> list[torch.Tensor | None]:
     """Keep/scale masks (M, b, widest) of one step, one per dropout site (`sites`: each member's units there),
@@ -87,46 +96,42 @@ def training_inputs(x: torch.Tensor, rows: torch.Tensor, cell: Cell, image_shape
                         for r, gen in zip(rows, gens)])
 
 
-class Trainer(Readout, TrainState):
-    """Train `cells` (sharing the keys in PACK_SHARED) as one stacked model on `device`: the setup (here), the
-    epoch loop and `run` (here), checkpoint evaluation (`Readout`) and the resumable state (`TrainState`)."""
+class Trainer:
+    """Train `cells` (sharing the keys in PACK_SHARED) as one stacked model on `device`: the setup, the epoch
+    loop and `run`; it reads its networks through its `readout` and saves and resumes through `trainstate`."""
 
     def __init__(self, cells: Sequence[Cell], samples: Sequence[Samples], x_train: np.ndarray,
                  x_test: np.ndarray, y_test: np.ndarray, n_classes: int, device: str = "cpu",
                  dtype: torch.dtype = torch.float32, log: Callable[[str], None] | None = None,
                  image_shape: tuple[int, ...] | None = None) -> None:
         check_packable(cells, [len(s.rows) for s in samples])
-        self.cells, self.samples, self.device = list(cells), list(samples), torch.device(device)
+        self.cells, self.device = list(cells), torch.device(device)
         self.log = log or (lambda s: print(s, file=sys.stderr, flush=True))
         # called after each epoch trained with (epoch, last epoch, members training, members, seconds)
         self.progress: Callable[[int, int, int, int, float], None] | None = None
         c0 = cells[0]
-        self.x_np, self.image_shape = x_train, image_shape or tuple(x_train.shape[1:])
+        self.image_shape = image_shape or tuple(x_train.shape[1:])
         self.x = torch.as_tensor(x_train.reshape(len(x_train), -1), dtype=dtype, device=self.device)
-        self.x_test = torch.as_tensor(x_test.reshape(len(x_test), -1), dtype=dtype, device=self.device)
-        self.y_test = y_test
         groups, leaders = input_groups(cells, samples)
         self.group = torch.as_tensor(groups, device=self.device)
         self.model = stacked_model(cells, groups, self.x.shape[1], self.image_shape, n_classes, dtype).to(self.device)
         self.units = [sample_units(n, c.code_units, stream_seed(c.seed, 4))
                       for c, n in zip(cells, self.model.code_lengths)]
-        params, owners, decayed = list(self.model.parameters()), self.model.owners(), self.model.decayed()
-        self.opt = (StackedAdam(params, owners, eps=c0.adam_eps, decayed=decayed) if c0.optimizer == "adam"
-                    else StackedSGD(params, owners, momentum=c0.sgd_momentum, decayed=decayed))
+        self.opt = stacked_optimizer(self.model, c0)
         m = len(cells)
-        self.group_index = [samples[i].index for i in leaders]
+        self.readout = Readout(self.model, self.cells, self.x, x_train,
+                               torch.as_tensor(x_test.reshape(len(x_test), -1), dtype=dtype, device=self.device),
+                               y_test, [samples[i].index for i in leaders], leaders, self.group,
+                               [s.labels for s in samples], self.units)
         self.rows = torch.as_tensor(np.stack([samples[i].index[samples[i].rows] for i in leaders]), device=self.device)
         self.labels = torch.as_tensor(np.stack([s.labels[s.rows] for s in samples]), device=self.device)
         self.wd = torch.tensor([c.weight_decay for c in cells], dtype=dtype, device=self.device)
-        self.leaders = leaders
         self.order_gens = [torch.Generator().manual_seed(stream_seed(cells[i].seed, 1)) for i in leaders]
         self.aug_gens = [torch.Generator().manual_seed(stream_seed(cells[i].seed, 2)) for i in leaders]
         self.drop_gens = [torch.Generator(device=self.device).manual_seed(stream_seed(c.seed, 3)) for c in cells]
         self.active = torch.ones(m, dtype=torch.bool, device=self.device)
         self.bn_active: torch.Tensor | None = None  # `active`, or None while every member is (no BN masking)
-        self.best = [float("inf")] * m
-        self.wait = [0] * m
-        self.epoch = 0
+        self.best, self.wait, self.epoch = [float("inf")] * m, [0] * m, 0  # early stopping's counters; epochs done
         self.seconds_before = 0.0  # training time of earlier processes of this run (from a resumed state)
         self.started = time.perf_counter()
         self.results = [MemberResult(n, u) for n, u in zip(self.model.code_lengths, self.units)]
@@ -198,6 +203,12 @@ class Trainer(Readout, TrainState):
                 self.active[i] = False
 
     # -- the whole run ---------------------------------------------------------------------------
+    def evaluate(self) -> None:
+        """Codes and network metrics of every member at the current epoch (diverged members skipped)."""
+        for res, checkpoint in zip(self.results, self.readout.checkpoints(self.epoch)):
+            if res.status == "ok":
+                res.checkpoints.append(checkpoint)
+
     def all_stopped(self) -> bool:
         """True once every member has stopped (early stopping or divergence): later epochs change nothing."""
         return not bool(self.active.any())
@@ -208,7 +219,7 @@ class Trainer(Readout, TrainState):
         more after the last save, and resume from it if it exists."""
         checkpoints = self.cells[0].checkpoints
         saved = self.started = time.perf_counter()
-        if state_path is not None and Path(state_path).exists() and self.load_state(Path(state_path)):
+        if state_path is not None and Path(state_path).exists() and load_state(self, Path(state_path)):
             self.log(f"resumed from {state_path} at epoch {self.epoch}")
         if self.epoch == 0 and 0 in checkpoints:
             self.evaluate()
@@ -231,6 +242,6 @@ class Trainer(Readout, TrainState):
                 self.evaluate()
             due = self.epoch in checkpoints or time.perf_counter() - saved >= state_every_s
             if state_path is not None and due:
-                self.save_state(Path(state_path))
+                save_state(self, Path(state_path))
                 saved = time.perf_counter()
         return self.results

@@ -50,7 +50,7 @@ def first_epoch_readings(cells: Sequence[Cell], data_root: Path | str, fractions
     r = np.full((3, len(cells), len(fractions) + 1), np.nan)
 
     def read(cols: list[int]) -> None:
-        train, test = trainer.read_codes()
+        train, test = trainer.readout.codes()
         for i, (cell, sample) in enumerate(zip(cells, samples)):
             r[0, i, cols] = redundancy_ratio_packed(train[i].rows_for_redundancy)
             r[1, i, cols] = redundancy_ratio_packed(test[i].rows_for_redundancy)
