@@ -24,7 +24,8 @@ from acthash.metrics.knn import knn_predict
 from acthash.metrics import reference as ref
 from acthash.metrics.kmeans import kmeans_exact
 from acthash.nets.train import Trainer
-from acthash.params.cell import Cell, split_size
+from acthash.params.cell import Cell
+from acthash.params.datasets import split_size
 from acthash.params.config import resolve_file
 from acthash.params.layout import DATA_ROOT, Layout
 from acthash.store.machine import cpu_model

@@ -8,7 +8,7 @@ import pytest
 
 import acthash
 from acthash.analysis.merge import collect, merge_records
-from acthash.params.cell import PhaseRule
+from acthash.params.phase_rule import PhaseRule
 from acthash.params.config import View
 from acthash.params.layout import Layout
 from acthash.run.runner import run_layout_pack

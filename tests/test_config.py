@@ -13,7 +13,9 @@ import jsonschema
 import pytest
 import yaml
 
-from acthash.params.cell import FIELDS, GRID_AXES, PACK_SHARED, PARAMS, Cell, PhaseRule, check_value, param
+from acthash.params.cell import FIELDS, GRID_AXES, PACK_SHARED, PARAMS, Cell
+from acthash.params.fields import check_value, param
+from acthash.params.phase_rule import PhaseRule
 from acthash.params.config import TOP_KEYS, ConfigError, coerce, resolve
 from acthash.params.schema import schema_yaml
 
@@ -46,8 +48,8 @@ def demo_config(**top) -> dict:
 def test_every_parameter_is_documented_typed_and_bounded_by_its_field():
     for name, f in FIELDS.items():
         assert f.metadata["doc"], name
-        assert check_value(name, f.default) is None, name  # the built-in default is allowed by its own bounds
-        assert check_value(name, other_value(name)) is None, name
+        assert check_value(name, f.default, FIELDS) is None, name  # the built-in default is allowed by its own bounds
+        assert check_value(name, other_value(name), FIELDS) is None, name
     out = subprocess.run(["acthash", "params"], capture_output=True, text=True, check=True).stdout
     for name in PARAMS:
         assert f"| `{name}` |" in out

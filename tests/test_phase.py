@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from acthash.analysis.phase import CRITICAL, SUFFICIENT, UNDER, classify, margin, robustness_table, sensitivity
-from acthash.params.cell import PhaseRule
+from acthash.params.phase_rule import PhaseRule
 from .synthetic import merged
 
 

@@ -15,7 +15,8 @@ import pytest
 
 import acthash
 from acthash.analysis.merge import merge_files
-from acthash.params.cell import FIELDS, Cell, PhaseRule
+from acthash.params.cell import FIELDS, Cell
+from acthash.params.phase_rule import PhaseRule
 from acthash.params.config import View
 from acthash.params.grid import expand, packs
 from acthash.params.layout import Layout, pack_id

@@ -12,7 +12,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from acthash.analysis.catalog import captions
-from acthash.params.cell import HASH_CHARS
+from acthash.params.fields import HASH_CHARS
 from acthash.params.config import (
     ConfigError,
     coerce,

@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from acthash.analysis.phase import redundancy_for
-from acthash.params.cell import PhaseRule
+from acthash.params.phase_rule import PhaseRule
 
 BOUNDARIES = {"r_hi": "under/critical", "r_lo": "critical/sufficient"}
 

@@ -15,7 +15,9 @@ from acthash import __version__
 from acthash.analysis.dims import CURVE_DIM
 from acthash.analysis.phase import classify
 from acthash.params import registry
-from acthash.params.cell import ALWAYS_DIMS, FIELDS, GRID_AXES, PhaseRule, short_hash
+from acthash.params.cell import ALWAYS_DIMS, FIELDS, GRID_AXES
+from acthash.params.fields import short_hash
+from acthash.params.phase_rule import PhaseRule
 from acthash.params.registry import OPTIONAL_SOURCES, unmeasured
 from acthash.store.machine import mixture
 from acthash.store.plan import read_plan

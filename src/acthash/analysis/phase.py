@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from acthash.params.cell import PhaseRule
+from acthash.params.phase_rule import PhaseRule
 
 UNDER, CRITICAL, SUFFICIENT = 0, 1, 2
 REGIMES = {UNDER: "under-expressive", CRITICAL: "critically-expressive", SUFFICIENT: "sufficiently-expressive"}

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from acthash.params.cell import Cell, split_size
+from acthash.params.cell import Cell
+from acthash.params.datasets import split_size
 from acthash.params.datasets import DATASETS
 
 

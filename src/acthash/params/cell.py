@@ -1,5 +1,5 @@
-"""Every parameter, in one place: those of one grid cell (a trained network and its evaluation) and those
-of the phase-chart rule. Light on purpose (no numpy, torch or xarray): the Snakefile imports it.
+"""Every parameter of one grid cell (a trained network and its evaluation), in one place (the phase-chart rule's
+are `acthash.params.phase_rule`). Light on purpose (no numpy, torch or xarray): the Snakefile imports it.
 
 Each `Cell` field carries its type, default, bounds or choices, description and whether it is a grid axis;
 the workflow's config validation, the `acthash cell` options, `acthash params` (the documented key list)
@@ -9,17 +9,13 @@ and the checks below are all derived from these fields. Defaults are the referen
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import hashlib
 import json
-import math
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
-from acthash.params.datasets import DATASETS, NAMES
-from acthash.params.registry import METRICS
+from acthash.params.datasets import NAMES, split_size
+from acthash.params.fields import check_key, check_value, param, short_hash
 
-HASH_CHARS = 16  # hex characters of every short hash: cell addresses, pack ids, cell digests
 ARCHS = ("mlp", "vgg16", "vgg19", "resnet18", "resnet20")  # the CNNs are built by acthash.nets.cnn
 FRAMEWORKS = ("torch", "keras")
 RANDOM_INPUTS = ("none", "uniform01", "neg_uniform01", "gaussian_like_data")
@@ -28,25 +24,6 @@ PACK_SHARED = ("dataset", "arch", "depth", "bn", "checkpoints", "batch_size", "b
                "code_bn", "optimizer", "sgd_momentum", "adam_eps", "lr", "lr_decay", "lr_step", "early_stopping",
                "patience", "train_fraction", "augment", "random_inputs", "framework", "ce_clip",
                "bn_zero_debias")
-
-
-def short_hash(data: bytes) -> str:
-    """The first HASH_CHARS hex characters of the sha256 of `data`."""
-    return hashlib.sha256(data).hexdigest()[:HASH_CHARS]
-
-
-def param(default: Any, doc: str, *, axis: str = "", choices: tuple[Any, ...] | None = None,
-          lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
-          neutral: Any = None) -> Any:
-    """A Cell field with its description, whether it is a grid axis, and its allowed values.
-
-    `axis`: for a grid axis, its label on figures and in the merged dataset (`long_name`); empty otherwise.
-
-    `neutral`: for a parameter added after cells were computed, the value that reproduces what was done before
-    it existed; a cell with that value leaves the key out of its hash, so existing cells keep their addresses.
-    """
-    return field(default=default, metadata={"doc": doc, "axis": axis, "choices": choices, "lo": lo, "hi": hi,
-                                            "lo_open": lo_open, "hi_open": hi_open, "neutral": neutral})
 
 
 @dataclass(frozen=True)
@@ -182,15 +159,6 @@ def stored_params(params: dict[str, Any]) -> dict[str, Any]:
     return {**{k: params.get(k, FIELDS[k].metadata["neutral"]) for k in PARAMS}, **params}
 
 
-def check_key(key: str, known: tuple[str, ...] | list[str], where: str = "", what: str = "key") -> None:
-    """Raise ValueError for a `what` (key, experiment) not in `known`, suggesting the closest one."""
-    if key in known:
-        return
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
-    raise ValueError(f"{where}{key}: unknown {what}; {hint}")
-
-
 def _fmt(value: Any) -> str:
     if isinstance(value, bool):
         return str(int(value))
@@ -199,58 +167,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def allowed(name: str, fields: dict[str, dataclasses.Field] | None = None) -> str:
-    """The allowed values of parameter `name` in words, e.g. 'float in [0, 1)' or 'one of lbfgs, liblinear'."""
-    f = (fields or FIELDS)[name]
-    m, kind = f.metadata, {"tuple[int, ...]": "list of int"}.get(str(f.type), str(f.type))
-    if m["choices"]:
-        return "one of " + ", ".join(map(str, m["choices"]))
-    lo, hi = (v if v is None or isinstance(v, int) else f"{v:g}" for v in (m["lo"], m["hi"]))
-    if m["lo"] is not None and m["hi"] is not None:
-        return f"{kind} in {'(' if m['lo_open'] else '['}{lo}, {hi}{')' if m['hi_open'] else ']'}"
-    if m["lo"] is not None:
-        return f"{kind} {'>' if m['lo_open'] else '>='} {lo}"
-    return kind
-
-
-def check_value(name: str, value: Any, fields: dict[str, dataclasses.Field] | None = None) -> str | None:
-    """A problem with `value` for parameter `name` (of `fields`, default the Cell's) as one phrase, or None."""
-    f = (fields or FIELDS)[name]
-    m, kind = f.metadata, str(f.type)
-    values = list(value) if kind.startswith("tuple") and isinstance(value, (list, tuple)) else [value]
-    if kind.startswith("tuple") and not values:
-        return f"{name}={value!r}: needs at least one value"
-    for v in values:
-        if kind == "bool":
-            ok = isinstance(v, bool)
-        elif kind in ("int", "tuple[int, ...]"):
-            ok = isinstance(v, int) and not isinstance(v, bool)
-        elif kind == "float":
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        elif kind == "str":
-            ok = isinstance(v, str)
-        else:  # a type checked by its owner
-            return None
-        if ok and m["choices"]:
-            ok = v in m["choices"]
-        if ok and m["lo"] is not None:
-            ok = v > m["lo"] if m["lo_open"] else v >= m["lo"]
-        if ok and m["hi"] is not None:
-            ok = v < m["hi"] if m["hi_open"] else v <= m["hi"]
-        if not ok:
-            return f"{name}={value!r}: must be {allowed(name, fields)}"
-    return None
-
-
-def split_size(dataset: str, fraction: float) -> int:
-    """Size of the training split: the first `fraction` of the official training set (MNIST: 48 000)."""
-    return int(round(DATASETS[dataset].train_size * fraction))
-
-
 def validate(cell: Cell) -> list[str]:
     """Human-readable problems with a cell's parameters (empty if valid): each value against its field's
     bounds, then the combinations that cannot be run."""
-    p = [msg for name in PARAMS if (msg := check_value(name, getattr(cell, name)))]
+    p = [msg for name in PARAMS if (msg := check_value(name, getattr(cell, name), FIELDS))]
     if p:
         return p
     if cell.arch != "mlp":
@@ -284,39 +204,3 @@ def validate(cell: Cell) -> list[str]:
     return p
 
 
-@dataclass(frozen=True)
-class PhaseRule:
-    """The phase-chart rule (docs/spec.md Part A §6), `PhaseRule.TEXT`. The `phase:` block of the config sets
-    these keys."""
-
-    TEXT: ClassVar[str] = ("under if R >= r_hi; sufficient if R <= r_lo and accuracy >= plateau - eps; "
-                           "critical otherwise")
-
-    r_hi: float = param(0.1, "under-expressive if R >= r_hi", lo=0, hi=1)
-    r_lo: float = param(0.01, "sufficient needs R <= r_lo", lo=0, hi=1)
-    eps: float = param(0.02, "sufficient needs accuracy >= plateau - eps", lo=0)
-    accuracy: str = param("knn_test", "the accuracy whose plateau is tested",
-                          choices=tuple(m.name for m in METRICS if m.accuracy))
-    r_metric: str = param("test", "which redundancy ratio: test, train or the larger (max)",
-                          choices=("test", "train", "max"))
-    plateau_over: Any = param("slice", 'where the seed-mean accuracy is maximised to get its plateau: "slice" (the '
-                              'two dims of the chart slice drawn, docs/spec.md; the merged regime: width × epoch), '
-                              'a list of dims, "all", or a fixed number')
-
-    def __post_init__(self) -> None:
-        fields = {f.name: f for f in dataclasses.fields(self)}
-        problems = [m for n in fields if (m := check_value(n, getattr(self, n), fields))]
-        p = self.plateau_over
-        if isinstance(p, (list, tuple)):
-            object.__setattr__(self, "plateau_over", tuple(p))
-            if not all(isinstance(d, str) for d in p):
-                problems.append(f"plateau_over={p!r}: a list of dimension names")
-        elif p not in ("all", "slice") and (isinstance(p, bool) or not isinstance(p, (int, float))):
-            problems.append(f"plateau_over={p!r}: must be \"slice\", a list of dims, \"all\" or a number")
-        if problems:
-            raise ValueError("; ".join(f"phase.{m}" for m in problems))
-
-    def as_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["plateau_over"] = list(self.plateau_over) if isinstance(self.plateau_over, tuple) else self.plateau_over
-        return d

@@ -20,7 +20,9 @@ from typing import Any
 
 import yaml
 
-from acthash.params.cell import GRID_AXES, PACK_SHARED, PARAMS, Cell, PhaseRule, check_key, check_value, short_hash
+from acthash.params.cell import FIELDS, GRID_AXES, PACK_SHARED, PARAMS, Cell
+from acthash.params.fields import check_key, check_value, short_hash
+from acthash.params.phase_rule import PhaseRule
 from acthash.params.grid import PACK_OVER, PACK_SIZE, expand
 from acthash.params.layout import DATA_ROOT, check_view_name
 
@@ -125,7 +127,7 @@ def _check_entry(key: str, value: Any, where: str) -> None:
             print(f"acthash: warning: {where}{key}={value}: {', '.join(repeated)} repeated; each value makes its "
                   "cells once", file=sys.stderr)
         for v in values:
-            problem = check_value(key, v)
+            problem = check_value(key, v, FIELDS)
             if problem:
                 raise ValueError(where + problem)
 

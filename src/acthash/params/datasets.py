@@ -75,3 +75,8 @@ def dataset(name: str) -> Dataset:
     if name not in DATASETS:
         raise ValueError(f"dataset={name!r}: unknown; choose from {', '.join(NAMES)}")
     return DATASETS[name]
+
+
+def split_size(dataset: str, fraction: float) -> int:
+    """Size of the training split: the first `fraction` of the official training set (MNIST: 48 000)."""
+    return int(round(DATASETS[dataset].train_size * fraction))

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from acthash.params.cell import short_hash
+from acthash.params.fields import short_hash
 
 RESULTS = "results"  # the default results tree, relative to the working directory
 DATA_ROOT = "data"  # the default dataset folder (the shipped config's data_root)

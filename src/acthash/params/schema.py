@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from acthash.params.cell import FIELDS, GRID_AXES, PACK_SHARED, PhaseRule
+from acthash.params.cell import FIELDS, GRID_AXES, PACK_SHARED
+from acthash.params.phase_rule import PhaseRule
 from acthash.params.config import MEASURE_ON, WORKFLOW_KEYS
 from acthash.params.layout import VIEW_NAME
 

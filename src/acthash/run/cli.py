@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from acthash.params.cell import FIELDS, Cell, allowed
+from acthash.params.cell import FIELDS, Cell
+from acthash.params.fields import allowed
 from acthash.params.config import MEASURE_ON, STATE_EVERY_MIN, WORKFLOW_KEYS
 from acthash.params.datasets import DATASETS
 from acthash.params.layout import DATA_ROOT, RESULTS
@@ -26,7 +27,7 @@ def _add_cell_options(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) ->
         if name in skip:
             continue
         flag = "--" + name.replace("_", "-")
-        doc = f"{f.metadata['doc']} ({allowed(name)}; default {f.default})"
+        doc = f"{f.metadata['doc']} ({allowed(name, FIELDS)}; default {f.default})"
         if f.type == "bool":
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=doc)
         elif name == "checkpoints":
@@ -298,7 +299,7 @@ def _cmd_evidence(args: argparse.Namespace) -> None:
 
 
 def _cmd_params(args: argparse.Namespace) -> None:
-    from acthash.params.cell import PhaseRule
+    from acthash.params.phase_rule import PhaseRule
 
     if args.schema:
         from acthash.params.schema import schema_yaml

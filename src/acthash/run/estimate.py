@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from acthash.params.cell import Cell, split_size
+from acthash.params.cell import Cell
+from acthash.params.datasets import split_size
 from acthash.params.datasets import DATASETS
 from acthash.params.config import MEASURE_ON
 from acthash.store.plan import Pack

@@ -20,7 +20,8 @@ from typing import Any
 
 import submitit
 
-from acthash.params.cell import HASH_CHARS, Cell
+from acthash.params.cell import Cell
+from acthash.params.fields import HASH_CHARS
 from acthash.params.config import STATE_EVERY_MIN
 from acthash.params.grid import PACK_OVER, PACK_SIZE, packs
 from acthash.params.layout import DATA_ROOT, Layout, pack_id, work_files

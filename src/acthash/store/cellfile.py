@@ -34,7 +34,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from acthash.params.cell import Cell, short_hash, stored_params
+from acthash.params.cell import Cell, stored_params
+from acthash.params.fields import short_hash
 from acthash.params.registry import names
 from acthash.store.atomic import atomic_h5
 from acthash.store.bits import keep_mask

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acthash.params.cell import Cell, short_hash
+from acthash.params.cell import Cell
+from acthash.params.fields import short_hash
 from acthash.params.config import View
 from acthash.params.grid import packs
 from acthash.params.layout import Layout, pack_id
