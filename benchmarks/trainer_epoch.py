@@ -20,33 +20,54 @@ import acthash
 from acthash.data.samples import cell_samples
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell
+from acthash.params.datasets import DATASETS, Dataset
 
-# The grids of the "trainer at the machine's limit" issue: (dataset, input shape, training-set size, depth, widths,
-# seeds, steps of 64 per epoch, tiled). Random inputs: speed does not depend on pixel values.
+BATCH = Cell().batch_size  # the recipe's batch: every grid trains at it
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """One grid of the "trainer at the machine's limit" issue, as one pack: its dataset (the shape of its random
+    inputs: speed does not depend on pixel values), depth, widths, seeds, steps per epoch and whether the pack's
+    n = 1 000 examples are tiled to a full epoch (as the demo's packs are)."""
+
+    dataset: str
+    depth: int
+    widths: tuple[int, ...]
+    seeds: int
+    steps: int
+    tile: bool = False
+
+    @property
+    def record(self) -> Dataset:
+        return DATASETS[self.dataset]
+
+
 GRIDS = {
-    "mnist_width": ("mnist", (1, 28, 28), 60000, 1,
-                    (3, 7, 10, 15, 20, 23, 27, 30, 33, 37, 40, 43, 47, 50, 53, 57, 60, 65, 70, 75, 80, 90, 100),
-                    2, 200, False),
-    "depth5": ("cifar10", (3, 32, 32), 50000, 5, tuple(range(10, 201, 10)), 3, 60, False),
-    "demo_pack": ("mnist", (1, 28, 28), 60000, 1, (3, 8, 16, 32, 64), 2, 750, True),
+    "mnist_width": Grid("mnist", 1, (3, 7, 10, 15, 20, 23, 27, 30, 33, 37, 40, 43, 47, 50, 53, 57, 60, 65, 70, 75, 80,
+                                     90, 100), 2, 200),
+    "depth5": Grid("cifar10", 5, tuple(range(10, 201, 10)), 3, 60),
+    "demo_pack": Grid("mnist", 1, (3, 8, 16, 32, 64), 2, 750, tile=True),
 }
 
 
 def grid(name: str) -> tuple[np.ndarray, np.ndarray, list[Cell]]:
-    """Random inputs and labels of the grid's dataset shape, and its cells (one pack). The demo pack trains n = 1 000
-    tiled to a full MNIST epoch of 750 steps, as the demo's packs do."""
-    dataset, shape, size, depth, widths, seeds, steps, tile = GRIDS[name]
+    """Random inputs and labels of the grid's dataset shape, and its cells (one pack)."""
+    g = GRIDS[name]
     rng = np.random.default_rng(0)
-    x, y = rng.random((size, *shape), dtype=np.float32), rng.integers(0, 10, size)
-    base = Cell(dataset=dataset, depth=depth, n_train=1000 if tile else steps * 64, tile=tile, checkpoints=(1,),
-                early_stopping=False)
-    return x, y, [dataclasses.replace(base, width=w, seed=s) for s in range(seeds) for w in widths]
+    size, classes = g.record.train_size, g.record.n_classes
+    x, y = rng.random((size, *g.record.image_shape), dtype=np.float32), rng.integers(0, classes, size)
+    base = Cell(dataset=g.dataset, depth=g.depth, n_train=1000 if g.tile else g.steps * BATCH, tile=g.tile,
+                checkpoints=(1,), early_stopping=False)
+    return x, y, [dataclasses.replace(base, width=w, seed=s) for s in range(g.seeds) for w in g.widths]
 
 
 def warm_trainer(name: str) -> Trainer:
     """One pack of the grid on the CPU, after a warm-up epoch (numba kernels compiled, buffers allocated)."""
     x, y, cells = grid(name)
-    trainer = Trainer(cells, [cell_samples(c, y, 10) for c in cells], x, x[:10], y[:10], 10, "cpu", log=lambda s: None)
+    classes = GRIDS[name].record.n_classes
+    trainer = Trainer(cells, [cell_samples(c, y, classes) for c in cells], x, x[:10], y[:10], classes, "cpu",
+                      log=lambda s: None)
     trainer.train_epoch()
     return trainer
 
@@ -68,7 +89,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=2)
     args = p.parse_args()
     print(json.dumps({"grid": args.grid, "seconds": epoch_seconds(args.grid, args.epochs),
-                      "steps": GRIDS[args.grid][6], "threads": torch.get_num_threads(), "acthash": acthash.__file__}))
+                      "steps": GRIDS[args.grid].steps, "threads": torch.get_num_threads(), "acthash": acthash.__file__}))
 
 
 if __name__ == "__main__":

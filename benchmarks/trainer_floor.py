@@ -31,11 +31,10 @@ import numpy as np
 import torch
 
 from acthash.data.sources import extract_data
-from trainer_epoch import GRIDS, warm_trainer
+from trainer_epoch import BATCH, GRIDS, warm_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "73bc007"  # the trainer before the "trainer at the machine's limit" issue (acthash 0.3.0 arithmetic)
-BATCH, CLASSES = 64, 10
 
 
 def _best(fn, repeat: int = 5) -> float:
@@ -50,24 +49,24 @@ def _best(fn, repeat: int = 5) -> float:
 
 def architecture(name: str) -> dict:
     """Multiply-adds per step (first layer, deeper layers and head), parameters and hidden units of a grid."""
-    _, shape, _, depth, widths, seeds, _, _ = GRIDS[name]
-    d, ws = int(np.prod(shape)), [w for _ in range(seeds) for w in widths]
+    g = GRIDS[name]
+    d, k, depth, ws = g.record.input_size, g.record.n_classes, g.depth, [w for _ in range(g.seeds) for w in g.widths]
     return {"first_macs": sum(2 * d * w * BATCH for w in ws),
             "deeper_macs": sum(3 * w * w * BATCH * (depth - 1) for w in ws),
-            "head_macs": sum(3 * w * CLASSES * BATCH for w in ws),
-            "parameters": sum(d * w + 3 * w + (depth - 1) * (w * w + 3 * w) + w * CLASSES + CLASSES for w in ws),
+            "head_macs": sum(3 * w * k * BATCH for w in ws),
+            "parameters": sum(d * w + 3 * w + (depth - 1) * (w * w + 3 * w) + w * k + k for w in ws),
             "hidden_units": sum(w * depth for w in ws)}
 
 
 def machine_rates(name: str) -> dict:
     """GFLOP/s of the grid's first-layer product and deeper product, of a square 2048 GEMM, and GB/s of a copy."""
-    _, shape, _, depth, widths, _, _, _ = GRIDS[name]
-    d, t = int(np.prod(shape)), sum(widths)
+    g = GRIDS[name]
+    d, t = g.record.input_size, sum(g.widths)
     k, x = torch.rand(t, d), torch.rand(BATCH, d)
     first = 2 * t * d * BATCH / _best(lambda: torch.mm(k, x.T)) / 1e9
     out = {"gemm_first_gflops": first}
-    if depth > 1:
-        w, m = int(np.median(widths)), len(widths) * GRIDS[name][5]
+    if g.depth > 1:
+        w, m = int(np.median(g.widths)), len(g.widths) * g.seeds
         a, b = torch.rand(m, w, w), torch.rand(m, w, BATCH)
         out["gemm_deeper_gflops"] = 2 * m * w * w * BATCH / _best(lambda: torch.bmm(a, b)) / 1e9
     sq = torch.rand(2048, 2048)
@@ -119,7 +118,7 @@ def bench_trainer(rounds: int = 3, epochs: int = 2, baseline: str = BASELINE, gr
         if old is None:
             print(f"trainer: no baseline (git archive {baseline} failed): current trainer only")
         for name in grids:
-            steps = GRIDS[name][6]
+            steps = GRIDS[name].steps
             now, before = [], []
             for _ in range(rounds):
                 now.append(float(np.median(_epoch_in_process(name, epochs, ROOT / "src"))))
@@ -148,7 +147,7 @@ def summary(name: str, res: dict) -> str:
             f"optimizer {res['floor_optimizer_s'] * 1e3:.2f} and BN {res['floor_batch_norm_s'] * 1e3:.2f} at "
             f"{res['copy_gbps']:.1f} GB/s), step/floor {res['step_over_floor']:.2f}")
     if "speedup" in res:
-        line += (f"; baseline {res['baseline_epoch_s'] / GRIDS[name][6] * 1e3:.2f} ms/step (step/floor "
+        line += (f"; baseline {res['baseline_epoch_s'] / GRIDS[name].steps * 1e3:.2f} ms/step (step/floor "
                  f"{res['baseline_step_over_floor']:.2f}), speedup {res['speedup']:.2f}x")
     return line
 

@@ -19,13 +19,13 @@ from trainer_epoch import GRIDS  # noqa: E402
 def test_the_floor_counts_the_parameters_and_products_of_the_grids_networks(name):
     """Parameters: those of each member written as a plain torch MLP (Linear → BatchNorm1d blocks, a Linear head);
     multiply-adds: each Linear's forward once and its backward twice, except the first layer's input gradient."""
-    _, shape, _, depth, widths, seeds, _, _ = GRIDS[name]
-    d, batch = int(np.prod(shape)), trainer_floor.BATCH
+    g = GRIDS[name]
+    d, depth, widths, seeds, batch = int(np.prod(g.record.image_shape)), g.depth, g.widths, g.seeds, trainer_floor.BATCH
     params = macs = 0
     for w in widths:
         layers = [torch.nn.Linear(d, w)] + [torch.nn.Linear(w, w) for _ in range(depth - 1)]
         net = torch.nn.Sequential(*[m for lin in layers for m in (lin, torch.nn.BatchNorm1d(w))],
-                                  torch.nn.Linear(w, trainer_floor.CLASSES))
+                                  torch.nn.Linear(w, g.record.n_classes))
         params += sum(p.numel() for p in net.parameters())
         linears = [m for m in net if isinstance(m, torch.nn.Linear)]
         macs += sum(lin.weight.numel() * batch * (2 if i == 0 else 3) for i, lin in enumerate(linears))

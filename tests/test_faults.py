@@ -27,9 +27,14 @@ CRASH = {"grids": {"crash": {"dataset": "digits", "width": [4, 24], "n_train": [
                              "checkpoints": [0, 10, 30], "early_stopping": False, "kmeans_n_init": 3}}}
 
 
+def crash_args(root: Path) -> list[str]:
+    """Snakemake's arguments of the crash grid's run in the workflow copy at `root`."""
+    return ["--workflow-profile", str(root / "profiles/local"), "--configfile", str(root / "crash.yaml"), "--config",
+            "experiments=crash", "data_root=data", "--cores", "2"]
+
+
 def crash_run(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return snakemake(root, "--workflow-profile", str(root / "profiles/local"), "--configfile", str(root / "crash.yaml"),
-                     "--config", "experiments=crash", "data_root=data", "--cores", "2", *args, check=check)
+    return snakemake(root, *crash_args(root), *args, check=check)
 
 
 @pytest.mark.slow
@@ -40,9 +45,7 @@ def test_a_killed_local_controller_recovers_as_the_readme_says_with_the_same_num
     crashed, straight = (copy_workflow(tmp_path / name) for name in ("crashed", "straight"))
     for root in (crashed, straight):
         (root / "crash.yaml").write_text(yaml.safe_dump(CRASH))
-    cmd = ["snakemake", "-s", str(crashed / "workflow/Snakefile"), "--directory", str(crashed), "--workflow-profile",
-           str(crashed / "profiles/local"), "--configfile", str(crashed / "crash.yaml"), "--config",
-           "experiments=crash", "data_root=data", "--cores", "2"]
+    cmd = ["snakemake", "-s", str(crashed / "workflow/Snakefile"), "--directory", str(crashed), *crash_args(crashed)]
     controller = subprocess.Popen(cmd, cwd=crashed, env={**os.environ, **NO_SLURM}, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
     pack_job = "python[^ ]* -m acthash run-pack --plan results/crash/plan.json"

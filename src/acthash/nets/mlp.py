@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from acthash.nets.layers import BNSettings, MemberLinear, UnitBatchNorm, WideInput, glorot_uniform
+from acthash.params.cell import FIELDS
 
 
 # Fewest rows of a stacked matrix product. torch's CPU BLAS picks its kernel by shape, and kernels round
@@ -41,7 +42,7 @@ MIN_ROWS = 16
 # CPU doing about 70 G multiply-adds per second, i.e. some millions; a round figure in that range. Only speed
 # depends on it, never a number (`width_buckets`).
 BUCKET_CALL_COST = 5_000_000
-BUCKET_BATCH = 64  # the batch `width_buckets` plans for
+BUCKET_BATCH = FIELDS["batch_size"].default  # the batch `width_buckets` plans for: the recipe's
 
 
 def width_buckets(widths: Sequence[int], depth: int, n_classes: int) -> list[list[int]]:
