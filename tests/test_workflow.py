@@ -265,10 +265,12 @@ def test_a_jobs_own_parse_opens_no_cell_file_and_runs_the_pack_the_main_process_
             str(workdir / "profiles/local"), "--configfile", str(workdir / "tiny.yaml"), "--config",
             "experiments=tiny", "data_root=data", "seed=[0, 9]", "view=jobparse"]  # seed 0 done, seed 9 to train
 
-    def parse(*extra: str) -> tuple[int, str]:
+    def parse(*extra: str, fails: bool = False) -> tuple[int, str]:
         proc = subprocess.run([sys.executable, "-c", COUNT_OPENS, *args, *extra], capture_output=True, text=True,
                               cwd=workdir, env={**os.environ, **NO_SLURM})
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert (proc.returncode != 0) == fails, proc.stderr[-3000:]
+        if fails:
+            return 0, proc.stdout + proc.stderr
         return int(re.search(r"HDF5 files opened: (\d+)", proc.stderr).group(1)), proc.stdout + proc.stderr
 
     assert parse()[0] == 4  # the view's 4 cells of seed 0 (2 widths × 2 n), once each; seed 9 has no files yet
@@ -277,6 +279,10 @@ def test_a_jobs_own_parse_opens_no_cell_file_and_runs_the_pack_the_main_process_
     assert packs and {c["seed"] for pack in packs for c in pack["cells"]} == {9}
     opened, out = parse("--mode", "remote", "--target-jobs", f"pack:pack={packs[0]['id']}")
     assert opened == 0 and f"pack {packs[0]['id']}: train and measure" in out, out[-2000:]
+    work.write_text(work.read_text()[:40])  # cut short: the job stops with one line naming the file
+    _, out = parse("--mode", "remote", "--target-jobs", f"pack:pack={packs[0]['id']}", fails=True)
+    assert re.search(rf"^acthash: \S*{re.escape(work.name)}: the run's work file cannot be read \(.*\); the main "
+                     "Snakemake process writes it when it starts: start the run again$", out, re.M), out[-2000:]
 
 
 @pytest.mark.slow
