@@ -30,14 +30,16 @@ def boundary_lines(ds: xr.Dataset) -> plt.Figure:
             if not ok.any():
                 continue
             lo, hi = one[f"width_{key}_lo"].values[ok], one[f"width_{key}_hi"].values[ok]
-            top = ds["width"].values.max()  # an interval open above the grid ends there, with a ▲
-            yerr = np.vstack([w.values[ok] - np.maximum(lo, ds["width"].values.min()), np.minimum(hi, top) - w.values[ok]])
+            # an interval open above (below) the grid ends at its widest (narrowest) width, with a ▲ (▼)
+            bottom, top = ds["width"].values.min(), ds["width"].values.max()
+            yerr = np.vstack([w.values[ok] - np.maximum(lo, bottom), np.minimum(hi, top) - w.values[ok]])
             n = w["n_train"].values[ok] * 1.05 ** (i - (len(epochs) - 1) / 2)  # epochs side by side
             ax.errorbar(n, w.values[ok], yerr=yerr, color=color, linestyle=style, marker="o",
                         ms=3, capsize=2, label=f"epoch {tick_labels([e])[0]}" if key == "r_hi" and e is not None
                         else None)
-            if np.isinf(hi).any():
-                ax.scatter(n[np.isinf(hi)], np.full(np.isinf(hi).sum(), top), marker="^", color=color, s=25)
+            for open_end, at, marker in ((hi > top, top, "^"), (lo < bottom, bottom, "v")):
+                if open_end.any():
+                    ax.scatter(n[open_end], np.full(open_end.sum(), at), marker=marker, color=color, s=25)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 3, 5, 7)))
@@ -49,8 +51,8 @@ def boundary_lines(ds: xr.Dataset) -> plt.Figure:
     grid = ds["width"].values
     ax.set_title(f"{ds.attrs.get('experiment', '')}: where R_{rule.r_metric} crosses r_hi = {rule.r_hi:g} (solid) and "
                  f"r_lo = {rule.r_lo:g} (dashed)\nbars: the grid widths around the crossings of the mean and of each "
-                 f"of {cw.attrs['seeds']} seeds\n(▲: open above width {grid.max():g}; crossings outside "
-                 f"{grid.min():g}–{grid.max():g} not drawn; epochs side by side)",
+                 f"of {cw.attrs['seeds']} seeds\n(▲/▼: open above width {grid.max():g} / below {grid.min():g}; "
+                 f"crossings outside {grid.min():g}–{grid.max():g} not drawn; epochs side by side)",
                  fontsize=9)
     ax.grid(alpha=0.3, which="both")
     if ax.get_legend_handles_labels()[0]:
