@@ -119,7 +119,7 @@ class StackedMLP(nn.Module):
                  dtype: torch.dtype = torch.float32, bn_biased_var: bool = False,
                  bn_zero_debias: bool = False) -> None:
         super().__init__()
-        self.depth, self.bn = depth, bn
+        self.depth = depth
         self.bn_settings = BNSettings(bn_eps, bn_momentum, bn_biased_var, bn_zero_debias)
         self.widths = [int(w) for w in widths]
         self.groups = list(groups) if groups is not None else list(range(len(widths)))
