@@ -19,14 +19,14 @@ import numpy as np
 import torch
 
 from acthash.data.samples import cell_samples
-from acthash.metrics.distinct import distinct_rows
-from acthash.metrics.knn import knn_predict
 from acthash.metrics import reference as ref
+from acthash.metrics.distinct import distinct_rows
 from acthash.metrics.kmeans import kmeans_exact
+from acthash.metrics.knn import knn_predict
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell
-from acthash.params.datasets import split_size
 from acthash.params.config import resolve_file
+from acthash.params.datasets import split_size
 from acthash.params.layout import DATA_ROOT, Layout
 from acthash.store.machine import cpu_model
 from trainer_floor import bench_trainer

@@ -5,6 +5,7 @@ import pytest
 import xarray as xr
 
 from acthash.analysis.boundaries import boundary_table, bracket, critical_widths, crossing, power_law
+
 from .synthetic import merged
 
 WIDTHS = 2 ** np.arange(1, 21)

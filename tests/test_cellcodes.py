@@ -8,10 +8,11 @@ import pytest
 
 import acthash
 from acthash.analysis.merge import collect, merge_records
-from acthash.params.phase_rule import PhaseRule
 from acthash.params.config import View
 from acthash.params.layout import Layout
+from acthash.params.phase_rule import PhaseRule
 from acthash.run.runner import run_layout_pack
+
 from .synthetic import small_cell
 
 BASE = small_cell(width=6, checkpoints=(0, 2), batch_size=32, kmeans_n_init=2)

@@ -10,6 +10,7 @@ import xarray as xr
 
 from acthash.params.datasets import NAMES
 from acthash.store.cellfile import read_cell
+
 from .synthetic import merged
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from acthash.nets.codes import extract, pack_bits
-from acthash.store.bits import keep_mask, unpack_bits
 from acthash.nets.mlp import StackedMLP
 from acthash.params.cell import Cell
+from acthash.store.bits import keep_mask, unpack_bits
 
 
 @pytest.mark.parametrize("length", [1, 7, 8, 9, 40, 1001])

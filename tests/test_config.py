@@ -3,8 +3,8 @@ short errors naming the key, and views that never replace one another."""
 
 from __future__ import annotations
 
-import copy
 import collections
+import copy
 import dataclasses
 import re
 import subprocess
@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from acthash.params.cell import FIELDS, GRID_AXES, PACK_SHARED, PARAMS, Cell
+from acthash.params.config import TOP_KEYS, ConfigError, coerce, resolve
 from acthash.params.fields import check_value, param
 from acthash.params.phase_rule import PhaseRule
-from acthash.params.config import TOP_KEYS, ConfigError, coerce, resolve
 from acthash.params.schema import schema_yaml
 
 from .conftest import REPO

@@ -4,6 +4,7 @@ import numpy as np
 import xarray as xr
 
 from acthash.analysis.effects import effects_figure, effects_table, factor_effects
+
 from .synthetic import merged
 
 

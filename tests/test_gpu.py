@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from acthash.metrics.logreg import logreg_ovo
 from acthash.metrics.kmeans import kmeans_exact
+from acthash.metrics.logreg import logreg_ovo
 from acthash.nets.codes import pack_bits
 
 from .conftest import make_trainer

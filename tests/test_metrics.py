@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
+from acthash.metrics import reference as ref
 from acthash.metrics.distinct import redundancy_ratio_packed, shared_fraction_packed
 from acthash.metrics.knn import knn_neighbors, knn_predict
 from acthash.metrics.logreg import logreg_ovo, logreg_ovo_fit
-from acthash.metrics import reference as ref
 from acthash.metrics.measure import code_metrics, recipe
 from acthash.params.cell import Cell
 

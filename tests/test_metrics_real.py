@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
+from acthash.metrics import reference as ref
 from acthash.metrics.distinct import redundancy_ratio_packed
+from acthash.metrics.kmeans import kmeans_exact
 from acthash.metrics.knn import knn_neighbors, knn_predict
 from acthash.metrics.logreg import logreg_ovo_fit
-from acthash.metrics import reference as ref
-from acthash.metrics.kmeans import kmeans_exact
-from acthash.store.bits import unpack_bits
 from acthash.params.cell import Cell
 from acthash.run.pack import train_pack
+from acthash.store.bits import unpack_bits
 from acthash.store.cellfile import read_codes
 
 WIDTHS = (8, 40)  # thousands of repeated codes at 8 units, almost none at 40

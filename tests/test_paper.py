@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 
 from acthash.analysis.paper import TARGETS, compare_paper, markdown
+
 from .synthetic import merged as merged_law
 
 

@@ -7,6 +7,7 @@ import xarray as xr
 
 from acthash.analysis.phase import CRITICAL, SUFFICIENT, UNDER, classify, margin, robustness_table, sensitivity
 from acthash.params.phase_rule import PhaseRule
+
 from .synthetic import merged
 
 

@@ -16,16 +16,16 @@ import pytest
 import acthash
 from acthash.analysis.merge import merge_files
 from acthash.params.cell import FIELDS, Cell
-from acthash.params.phase_rule import PhaseRule
 from acthash.params.config import View
 from acthash.params.grid import expand, packs
 from acthash.params.layout import Layout, pack_id
+from acthash.params.phase_rule import PhaseRule
 from acthash.run.locks import lock_path
 from acthash.run.pack import remeasure, train_pack
-from acthash.store.plan import Pack, Work, plan_work, read_work, write_plan, write_work
 from acthash.run.runner import run_layout_pack, run_pack
 from acthash.run.status import status
 from acthash.store.cellfile import open_checked, read_cell, read_codes
+from acthash.store.plan import Pack, Work, plan_work, read_work, write_plan, write_work
 
 from .conftest import reseal
 from .synthetic import SMALL, small_cell
@@ -231,8 +231,8 @@ def test_a_registered_metric_nothing_computes_stops_the_cell_file_from_being_wri
 def test_a_metric_of_the_codes_is_added_by_its_registry_entry_alone(tree, tmp_path, monkeypatch):
     """A registered metric with a `compute` is measured from the stored codes, written, and merged with its
     long name: no other source changes."""
-    from acthash.store.bits import unpack_bits
     from acthash.params import registry
+    from acthash.store.bits import unpack_bits
 
     layout, a, _ = tree
     copy = Layout(str(tmp_path / "r"))

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from acthash.analysis.phase import REGIMES, classify
 from acthash.analysis.boundary_figure import boundary_lines
 from acthash.analysis.line_figure import metric_lines, panels
+from acthash.analysis.phase import REGIMES, classify
 from acthash.analysis.plots import figures
 from acthash.analysis.regime_figure import regime_map, regime_maps
 from acthash.analysis.tables import factor_table
+
 from .synthetic import merged
 
 

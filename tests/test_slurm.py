@@ -21,12 +21,24 @@ from acthash.analysis.merge import load
 from acthash.params.config import resolve
 from acthash.params.layout import Layout
 from acthash.run.estimate import Calibration, job_resources
-from acthash.store.plan import plan_work
 from acthash.store.cellfile import read_cell
+from acthash.store.plan import plan_work
 
 from .conftest import snakemake
-from .slurm_support import (GRID, LONG, cancel_jobs_of, cell_files, grid_cells, hold_when_saved, jobs_of, run_args,
-                            slurm_workdir, train_logs, trainer_pattern, wait_for)
+from .slurm_support import (
+    GRID,
+    LONG,
+    cancel_jobs_of,
+    cell_files,
+    grid_cells,
+    hold_when_saved,
+    jobs_of,
+    run_args,
+    slurm_workdir,
+    train_logs,
+    trainer_pattern,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

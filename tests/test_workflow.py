@@ -22,14 +22,14 @@ from matplotlib.collections import QuadMesh
 
 from acthash.analysis.boundaries import boundary_table
 from acthash.analysis.catalog import captions
+from acthash.analysis.line_figure import panels
 from acthash.analysis.merge import MergeError, load, merge_files, phase_rule
 from acthash.analysis.phase import REGIMES, robustness_table
-from acthash.analysis.line_figure import panels
 from acthash.analysis.plots import figures
 from acthash.params.layout import Layout
+from acthash.store.cellfile import read_cell
 from acthash.store.machine import cpu_model
 from acthash.store.plan import read_plan
-from acthash.store.cellfile import read_cell
 
 from .conftest import NO_SLURM, REPO, copy_workflow, reseal, snakemake
 

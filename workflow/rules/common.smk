@@ -12,7 +12,6 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from acthash.analysis.catalog import captions
-from acthash.params.fields import HASH_CHARS
 from acthash.params.config import (
     ConfigError,
     coerce,
@@ -21,8 +20,10 @@ from acthash.params.config import (
     state_every_min,
 )
 from acthash.params.datasets import NAMES as DATASET_NAMES
+from acthash.params.fields import HASH_CHARS
 from acthash.params.layout import DATA_ROOT, Layout, dataset_stamp
 from acthash.run.estimate import SHIPPED, Calibration, job_resources
+from acthash.store.atomic import republish
 from acthash.store.plan import (
     plan_mismatch,
     plan_work,
@@ -31,7 +32,6 @@ from acthash.store.plan import (
     write_plan,
     write_work,
 )
-from acthash.store.atomic import republish
 
 LAYOUT = Layout()
 # Rules run `acthash` as the interpreter that runs Snakemake has it, so no environment needs activating (jobs on a

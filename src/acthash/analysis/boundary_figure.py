@@ -10,6 +10,7 @@ from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 from acthash.analysis.boundaries import BOUNDARIES, critical_widths
 from acthash.analysis.figure_axes import label, reduce_to, tick_labels
 
+
 def boundary_lines(ds: xr.Dataset) -> plt.Figure:
     """The phase chart's boundaries over sample size: for each checkpoint epoch, the width at which R crosses
     r_hi (under/critical, solid) and r_lo (critical/sufficient, dashed) against n_train, log-log, with the range

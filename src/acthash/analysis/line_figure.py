@@ -7,8 +7,16 @@ import numpy as np
 import xarray as xr
 from matplotlib.ticker import NullLocator
 
-from acthash.analysis.figure_axes import (categorical_axis, held_fixed, label, log_axis, log_ticks, positions,
-                                          reduce_to, tick_labels)
+from acthash.analysis.figure_axes import (
+    categorical_axis,
+    held_fixed,
+    label,
+    log_axis,
+    log_ticks,
+    positions,
+    reduce_to,
+    tick_labels,
+)
 from acthash.analysis.stats import mean_sd
 from acthash.params.registry import METRICS
 

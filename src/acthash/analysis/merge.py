@@ -19,10 +19,10 @@ from acthash.params.cell import ALWAYS_DIMS, FIELDS, GRID_AXES
 from acthash.params.fields import short_hash
 from acthash.params.phase_rule import PhaseRule
 from acthash.params.registry import OPTIONAL_SOURCES, unmeasured
-from acthash.store.machine import mixture
-from acthash.store.plan import read_plan
 from acthash.store.atomic import temp_path
 from acthash.store.cellfile import CellFileError, read_cell
+from acthash.store.machine import mixture
+from acthash.store.plan import read_plan
 
 
 class MergeError(ValueError):

@@ -15,7 +15,6 @@ from torch import Tensor
 from acthash.params.datasets import DATASETS
 
 
-
 def policy(dataset: str, image_side: int, cnn: bool) -> tuple[float, int, bool]:
     """(max rotation in degrees, max shift in pixels, horizontal flips) for a dataset and model family: the
     dataset record's MLP policy, or the reference's CNN policy (digit-like datasets never flipped)."""

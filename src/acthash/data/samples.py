@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from acthash.params.cell import Cell
-from acthash.params.datasets import split_size
-from acthash.params.datasets import DATASETS
+from acthash.params.datasets import DATASETS, split_size
 
 
 @dataclass(frozen=True)

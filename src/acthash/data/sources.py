@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from acthash.params.datasets import DATASETS, Dataset, dataset as record
+from acthash.params.datasets import DATASETS, Dataset
+from acthash.params.datasets import dataset as record
 
 CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 

@@ -12,15 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from acthash.metrics import reference as ref
 from acthash.metrics.distinct import redundancy_ratio_packed, shared_fraction_packed
+from acthash.metrics.kmeans import kmeans_exact
 from acthash.metrics.knn import knn_predict
 from acthash.metrics.logreg import logreg_ovo
-from acthash.metrics import reference as ref
-from acthash.metrics.kmeans import kmeans_exact
-from acthash.store.bits import unpack_bits
 from acthash.params import registry
 from acthash.params.cell import Cell
 from acthash.params.registry import BACKENDS
+from acthash.store.bits import unpack_bits
 
 
 @dataclass(frozen=True)

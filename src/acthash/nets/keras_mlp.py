@@ -25,6 +25,7 @@ from acthash.nets.codes import MemberCodes
 from acthash.nets.results import Checkpoint, MemberResult
 from acthash.params.cell import Cell
 
+
 def _codes(reader, x: np.ndarray, labels: np.ndarray, batch: int = 4096) -> MemberCodes:
     """The Activation layers' on/off pattern of `x` (inference mode), packed, with the network's loss (the exact
     cross-entropy of its logits, as the torch trainer reports it) and accuracy on `labels`."""

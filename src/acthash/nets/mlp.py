@@ -29,7 +29,6 @@ from torch import Tensor, nn
 from acthash.nets.layers import BNSettings, MemberLinear, UnitBatchNorm, WideInput, glorot_uniform
 from acthash.params.cell import FIELDS
 
-
 # Fewest rows of a stacked matrix product. torch's CPU BLAS picks its kernel by shape, and kernels round
 # differently: a member's result changes with the pack around it when a matrix has few rows (1 to 3 measured on
 # MKL) or when a batched product holds one matrix. With at least this many rows, each member's rows come out the

@@ -22,9 +22,9 @@ import yaml
 
 from acthash.params.cell import FIELDS, GRID_AXES, PACK_SHARED, PARAMS, Cell
 from acthash.params.fields import check_key, check_value, short_hash
-from acthash.params.phase_rule import PhaseRule
 from acthash.params.grid import PACK_OVER, PACK_SIZE, expand
 from acthash.params.layout import DATA_ROOT, check_view_name
+from acthash.params.phase_rule import PhaseRule
 
 CONTROL_KEYS = ("experiments", "data_root", "measure_on", "state_every_min", "defaults", "grids", "view")
 MEASURE_ON = ("pack", "cpu")  # where cells are measured: in their pack's job (default), or in a CPU job after it

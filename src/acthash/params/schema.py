@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 
 from acthash.params.cell import FIELDS, GRID_AXES, PACK_SHARED
-from acthash.params.phase_rule import PhaseRule
 from acthash.params.config import MEASURE_ON, WORKFLOW_KEYS
 from acthash.params.layout import VIEW_NAME
+from acthash.params.phase_rule import PhaseRule
 
 _TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str": "string"}
 
@@ -76,7 +76,8 @@ def config_schema() -> dict[str, Any]:
             "measure_on": {"enum": list(MEASURE_ON), "description": WORKFLOW_KEYS["measure_on"][2]},
             "state_every_min": {"type": "number", "exclusiveMinimum": 0,
                                 "description": WORKFLOW_KEYS["state_every_min"][2]},
-            "view": {"type": ["string", "integer"], "pattern": f"^{VIEW_NAME.pattern}$", "description": WORKFLOW_KEYS["view"][2]},
+            "view": {"type": ["string", "integer"], "pattern": f"^{VIEW_NAME.pattern}$",
+                     "description": WORKFLOW_KEYS["view"][2]},
             "defaults": {"$ref": "#/$defs/experiment", "description": WORKFLOW_KEYS["defaults"][2]},
             "grids": {"type": "object", "additionalProperties": {"$ref": "#/$defs/experiment"},
                       "description": WORKFLOW_KEYS["grids"][2]}}

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from acthash.params.cell import FIELDS, Cell
-from acthash.params.fields import allowed
 from acthash.params.config import MEASURE_ON, STATE_EVERY_MIN, WORKFLOW_KEYS
 from acthash.params.datasets import DATASETS
+from acthash.params.fields import allowed
 from acthash.params.layout import DATA_ROOT, RESULTS
 from acthash.params.registry import BACKENDS
 
@@ -70,9 +70,9 @@ def _cmd_cell(args: argparse.Namespace) -> None:
 
 def _cmd_run_pack(args: argparse.Namespace) -> None:
     from acthash.params.layout import Layout
-    from acthash.store.plan import plan_cells, read_plan
     from acthash.run.progress import Progress
     from acthash.run.runner import run_layout_pack
+    from acthash.store.plan import plan_cells, read_plan
 
     print(f"=== run-pack {args.pack or ''} started {time.strftime('%Y-%m-%d %H:%M:%S')} (pid {os.getpid()}) ===",
           file=sys.stderr, flush=True)  # when this attempt began, at the top of the pack's log
@@ -265,8 +265,8 @@ def _cmd_robustness(args: argparse.Namespace) -> None:
 
 def _cmd_effects(args: argparse.Namespace) -> None:
     from acthash.analysis.effects import effects_figure, effects_table, factor_effects
-    from acthash.analysis.merge import load
     from acthash.analysis.figure_axes import FACTORS
+    from acthash.analysis.merge import load
 
     phase = load(args.phase)
     factors = {}

@@ -27,9 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from acthash.params.cell import Cell
-from acthash.params.datasets import split_size
-from acthash.params.datasets import DATASETS
 from acthash.params.config import MEASURE_ON
+from acthash.params.datasets import DATASETS, split_size
 from acthash.store.plan import Pack
 
 SHIPPED = Path(__file__).with_name("calibration.json")

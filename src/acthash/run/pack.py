@@ -19,17 +19,27 @@ from acthash import __version__
 from acthash.data import sources as data
 from acthash.data.samples import cell_samples
 from acthash.metrics.measure import code_metrics, noise_metrics, recipe
+from acthash.nets.device import device_name, versions
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell, stored_params
 from acthash.params.config import STATE_EVERY_MIN
 from acthash.params.registry import BY_NAME, expected
 from acthash.run.locks import cell_locks
-from acthash.nets.device import device_name, versions
-from acthash.store.machine import cpu_model
 from acthash.store.atomic import atomic_h5
-from acthash.store.cellfile import (CellFileError, add_member, member_groups, open_checked, read_codes, read_epochs,
-                                     read_labels, read_metrics, read_predictions, write_cell, write_member)
-
+from acthash.store.cellfile import (
+    CellFileError,
+    add_member,
+    member_groups,
+    open_checked,
+    read_codes,
+    read_epochs,
+    read_labels,
+    read_metrics,
+    read_predictions,
+    write_cell,
+    write_member,
+)
+from acthash.store.machine import cpu_model
 
 # What a cell file keeps of its pack file: software, device, training time, classes and the pack's members
 PACK_ATTRS = ("versions", "device", "train_seconds", "n_classes", "pack_cells")

@@ -21,15 +21,14 @@ from typing import Any
 import submitit
 
 from acthash.params.cell import Cell
-from acthash.params.fields import HASH_CHARS
 from acthash.params.config import STATE_EVERY_MIN
+from acthash.params.fields import HASH_CHARS
 from acthash.params.grid import PACK_OVER, PACK_SIZE, packs
 from acthash.params.layout import DATA_ROOT, Layout, pack_id, work_files
-from acthash.store.cellstate import cell_state
 from acthash.run.locks import cell_locks
 from acthash.store.atomic import atomic_text, temp_glob
 from acthash.store.cellfile import CellFileError, open_checked, read_codes, read_epochs
-
+from acthash.store.cellstate import cell_state
 
 # how a pack job's log names its cells (for status)
 CELL_LINE = re.compile(rf"^cell ([0-9a-f]{{{HASH_CHARS}}}) ", re.M)

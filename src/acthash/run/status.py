@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 
 from acthash.params.layout import RESULTS, Layout
+from acthash.run.runner import CELL_LINE
 from acthash.store.cellstate import CellState, survey
 from acthash.store.machine import mixture
 from acthash.store.plan import read_plan
-from acthash.run.runner import CELL_LINE
 
 COLUMNS = ["view", "experiment", "cell", "hash", "state", "detail", "path", "log"]
 VIEW_COLUMNS = ["view", "experiment", "cells", "merged", "changed", "state", "mixes"]

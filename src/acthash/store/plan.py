@@ -1,7 +1,7 @@
-"""Plans: a view's plan.json (written by the workflow's plan rule, `acthash plan`; read by merge and status) and the packs a
-run needs — only cells whose file is not complete are trained, each once however many views list it. The run's
-work is decided once, by the main Snakemake process, and written to a work file that each job's own parse reads
-instead of surveying the cell files again (`write_work`, `read_work`)."""
+"""Plans: a view's plan.json (written by the workflow's plan rule, `acthash plan`; read by merge and status) and
+the packs a run needs — only cells whose file is not complete are trained, each once however many views list it.
+The run's work is decided once, by the main Snakemake process, and written to a work file that each job's own
+parse reads instead of surveying the cell files again (`write_work`, `read_work`)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from acthash.params.cell import Cell
-from acthash.params.fields import short_hash
 from acthash.params.config import View
+from acthash.params.fields import short_hash
 from acthash.params.grid import packs
 from acthash.params.layout import Layout, pack_id
-from acthash.store.cellstate import CellState, survey
 from acthash.store.atomic import atomic_text
+from acthash.store.cellstate import CellState, survey
 
 
 @dataclass(frozen=True)
