@@ -29,7 +29,21 @@ def test_each_axis_range_is_taken_at_the_reference_cell():
     assert set(fx["width"].dropna()) == {10, 40}  # the widths both datasets hold
     table = effects_table(fx, phase)
     assert table.splitlines()[0].startswith("| axis | R test range, width 10 | R test range, width 40 |")
-    assert "| weight_decay | 0.010 | 0.010 |" in table
+    assert "| weight_decay | 0.010 [0.010, 0.010] | 0.010 [0.010, 0.010] |" in table  # identical seeds
     fig = effects_figure(fx, phase)
     assert [a.get_xlabel() for a in fig.axes][:2] == ["range of the seed means of R test",
                                                      "range of the seed means of K-NN accuracy, test"]
+
+
+def test_each_range_and_largest_step_come_with_the_seeds_own_lowest_and_highest():
+    """Seed s moves R by (1 + s)·epoch/1000 over epochs 0, 100, 300: the seeds' own ranges 0.3 and 0.6 around the
+    mean's 0.45, and the largest adjacent step the last one (mean 0.3, seeds 0.2 and 0.4)."""
+    coords = {"width": [10, 20], "epoch": [0, 100, 300], "n_train": [48000], "seed": [0, 1]}
+    phase = merged({"redundancy_test": lambda m: 1 / m["width"] + (1 + m["seed"]) * m["epoch"] / 1000,
+                    "knn_test": lambda m: 0.5 + 0 * m["width"]}, coords)
+    fx = factor_effects(phase, {})
+    row = fx[(fx["axis"] == "epoch") & (fx["metric"] == "redundancy_test") & (fx["width"] == 10)].iloc[0]
+    assert np.allclose(row[["range", "range_lo", "range_hi"]].astype(float), [0.45, 0.3, 0.6])
+    assert np.allclose(row[["step", "step_lo", "step_hi"]].astype(float), [0.3, 0.2, 0.4])
+    assert "| epoch | 0.450 [0.300, 0.600] |" in effects_table(fx, phase)
+    assert "| epoch | 0.300 [0.200, 0.400] |" in effects_table(fx, phase, "step")

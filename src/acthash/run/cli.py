@@ -264,7 +264,7 @@ def _cmd_robustness(args: argparse.Namespace) -> None:
 
 
 def _cmd_effects(args: argparse.Namespace) -> None:
-    from acthash.analysis.effects import effects_figure, effects_table, factor_effects
+    from acthash.analysis.effects import VALUES, effects_figure, effects_table, factor_effects
     from acthash.analysis.figure_axes import FACTORS
     from acthash.analysis.merge import load
 
@@ -277,7 +277,9 @@ def _cmd_effects(args: argparse.Namespace) -> None:
             raise ValueError(f"{path}: varies {varying or 'no factor'}; give one dataset per factor")
         factors[varying[0]] = ds
     effects = factor_effects(phase, factors)
-    print(effects_table(effects, phase), end="")
+    print("\n".join(f"{what[0].upper()}{what[1:]} [in brackets: the lowest and highest over the seeds of each "
+                      f"seed's own]; other axes at the reference cell:\n\n{effects_table(effects, phase, value)}"
+                      for value, what in VALUES.items()), end="")
     if args.figure:
         effects_figure(effects, phase).savefig(args.figure, dpi=130, bbox_inches="tight")
         print(f"figure: {args.figure}", file=sys.stderr)
