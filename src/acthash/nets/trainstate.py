@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from acthash.nets.results import member_result, to_plain
-from acthash.store.atomic import temp_path
+from acthash.store.atomic import replacing
 
 if TYPE_CHECKING:
     from acthash.nets.train import Trainer
@@ -34,12 +34,8 @@ def save_state(trainer: Trainer, path: Path) -> None:
         "active": t.active, "best": t.best, "wait": t.wait, "results": [to_plain(r) for r in t.results],
         "seconds": t.seconds_before + time.perf_counter() - t.started,
     }
-    tmp = temp_path(path)
-    try:
+    with replacing(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load_state(trainer: Trainer, path: Path) -> bool:

@@ -23,26 +23,32 @@ def temp_glob(path: Path) -> str:
     return f".{path.name}.tmp*"
 
 
-def atomic_text(path: Path | str, text: str) -> Path:
-    """Write `text` to `path` under a temporary name beside it, then rename: readers see all of it or none."""
+@contextmanager
+def replacing(path: Path | str) -> Iterator[Path]:
+    """The temporary path (`temp_path`) to write `path` under: when the block completes, it replaces `path` in one
+    rename; when the block fails, it is removed and `path` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_text(path: Path | str, text: str) -> Path:
+    """Write `text` to `path` under a temporary name beside it, then rename: readers see all of it or none."""
+    with replacing(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 def publish_file(src: Path | str, dst: Path | str) -> None:
     """Make `dst` a copy of `src` in one rename: readers of `dst` see the old file or the new one, never none.
     A copy, not a link: whatever happens to the published file leaves the workflow's staged one intact."""
-    src, dst = Path(src), Path(dst)
-    tmp = temp_path(dst)
-    try:
+    with replacing(dst) as tmp:
         shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def republish(staged: Path | str, published: Path | str) -> bool:
@@ -58,14 +64,6 @@ def republish(staged: Path | str, published: Path | str) -> bool:
 @contextmanager
 def atomic_h5(path: Path | str) -> Iterator[h5py.File]:
     """Open a temporary HDF5 file beside `path`; rename it to `path` only if the block completes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            yield f
-            f.attrs["complete"] = True
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with replacing(path) as tmp, h5py.File(tmp, "w") as f:
+        yield f
+        f.attrs["complete"] = True
