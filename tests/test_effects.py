@@ -3,6 +3,7 @@
 import numpy as np
 import xarray as xr
 
+from acthash.analysis.drift import drift, drift_table
 from acthash.analysis.effects import effects_figure, effects_table, factor_effects
 
 from .synthetic import merged
@@ -47,3 +48,18 @@ def test_each_range_and_largest_step_come_with_the_seeds_own_lowest_and_highest(
     assert np.allclose(row[["step", "step_lo", "step_hi"]].astype(float), [0.3, 0.2, 0.4])
     assert "| epoch | 0.450 [0.300, 0.600] |" in effects_table(fx, phase)
     assert "| epoch | 0.300 [0.200, 0.400] |" in effects_table(fx, phase, "step")
+
+
+def test_a_rerun_moves_only_the_cells_shifted_beyond_seed_noise():
+    """Two runs of one grid whose seeds scatter by ±0.01 (sd 0.01): a copy with the seeds reordered moves no cell;
+    one cell shifted by 0.05 (6.1 standard errors of a difference of 3-seed means) is the one cell that moves."""
+    coords = {"width": [10, 20, 40], "epoch": [0, 10], "n_train": [1000], "seed": [0, 1, 2]}
+    old = merged({"redundancy_test": lambda m: 1 / m["width"] + (m["seed"] - 1) * 0.01}, coords)
+    same = old.assign_coords(seed=[2, 1, 0])  # the same values, seeds in another order
+    shifted = old.copy(deep=True)
+    shifted["redundancy_test"].loc[{"width": 20, "epoch": 10}] += 0.05
+    assert drift(old, same)["moved"].sum() == 0
+    table = drift(old, shifted)
+    assert table[["epoch", "moved"]].values.tolist() == [[0, 0], [10, 1]]
+    assert np.isclose(table["max_se"].iloc[1], 0.05 / (0.01 * np.sqrt(2 / 3)))
+    assert "| redundancy_test | 10 | 3 | 0.0167 | 0.0500 | 0.0100 | 1 | 6.1 |" in drift_table(table)

@@ -285,6 +285,16 @@ def _cmd_effects(args: argparse.Namespace) -> None:
         print(f"figure: {args.figure}", file=sys.stderr)
 
 
+def _cmd_drift(args: argparse.Namespace) -> None:
+    from acthash.analysis.drift import drift, drift_table
+    from acthash.analysis.merge import load
+
+    old, new = load(args.old), load(args.new)
+    print(f"{args.old} ({old.attrs.get('acthash_version', '?')}, {old.attrs.get('trained_on', '?')}) against "
+          f"{args.new} ({new.attrs.get('acthash_version', '?')}, {new.attrs.get('trained_on', '?')}):\n")
+    print(drift_table(drift(old, new, args.by), args.by), end="")
+
+
 def _cmd_evidence(args: argparse.Namespace) -> None:
     from acthash.run.evidence import REGISTRY, reproduce, stale_tables, write_tables
 
@@ -480,6 +490,13 @@ def _args_effects(p: argparse.ArgumentParser) -> None:
     p.add_argument("--figure", help="also draw the ranges into this file (PNG or SVG)")
 
 
+def _args_drift(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash drift`."""
+    p.add_argument("old", help="a merged dataset (e.g. committed evidence)")
+    p.add_argument("new", help="a merged dataset of the same grid (e.g. its rerun by another version or machine)")
+    p.add_argument("--by", default="epoch", help="one row per value of this dim (default epoch)")
+
+
 def _args_evidence(p: argparse.ArgumentParser) -> None:
     """The arguments of `acthash evidence`."""
     p.add_argument("action", choices=["check", "tables", "reproduce"])
@@ -544,6 +561,9 @@ VERBS = (
     Verb("effects", "how far each axis moves R_test and K-NN: the factors' levels against "
          "width, training time and sample size, on one scale (a table, and a figure with --figure)",
          _args_effects, _cmd_effects),
+    Verb("drift", "whether a rerun moved the numbers: the cells both datasets hold, their seed means "
+         "compared against seed noise, per metric and epoch",
+         _args_drift, _cmd_drift),
     Verb("evidence", "the committed evidence (docs/evidence.yaml): check the generated tables, "
          "rewrite them, or reproduce every dataset and table (resumable; make reproduce)",
          _args_evidence, _cmd_evidence),
