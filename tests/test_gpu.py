@@ -1,5 +1,5 @@
 """GPU checks (skipped without CUDA): device packing, stacked MLP and CNN training, K-Means and logistic
-regression agree with the CPU."""
+regression agree with the CPU; a pack resumes on the GPU from its saved state."""
 
 import dataclasses
 
@@ -10,6 +10,7 @@ import torch
 from acthash.metrics.kmeans import kmeans_exact
 from acthash.metrics.logreg import logreg_ovo
 from acthash.nets.codes import pack_bits
+from acthash.nets.trainstate import load_state, save_state
 
 from .conftest import make_trainer
 from .test_cnn import BASE as CNN
@@ -50,3 +51,18 @@ def test_newton_logreg_on_gpu_equals_cpu():
     tr, te = ((rng.random((n, 32)) < 0.4).astype(np.uint8) for n in (2000, 500))
     y = rng.integers(0, 10, 2000)
     np.testing.assert_array_equal(logreg_ovo(tr, y, te, device="cuda"), logreg_ovo(tr, y, te))
+
+
+def test_a_pack_resumes_on_the_gpu_from_its_saved_state(tmp_path):
+    """The saved state is read onto the CPU and checked against a model on the GPU before loading: a depth-2 pack
+    (width buckets with member ids) saved after epoch 1 resumes to the losses of an uninterrupted run."""
+    cells = [dataclasses.replace(c, depth=2, checkpoints=(1, 2)) for c in SHARED]
+    straight = make_trainer(cells, device="cuda").run()
+    first = make_trainer(cells, device="cuda")
+    first.train_epoch()
+    first.evaluate()
+    save_state(first, tmp_path / "s.pt")
+    again = make_trainer(cells, device="cuda")
+    assert load_state(again, tmp_path / "s.pt") and again.epoch == 1
+    for a, b in zip(straight, again.run()):
+        np.testing.assert_allclose(a.loss, b.loss, rtol=1e-9)  # GPU kernels need not repeat to the bit

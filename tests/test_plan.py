@@ -307,6 +307,9 @@ def test_remeasuring_with_other_parameters_keeps_the_addressed_file(tree, tmp_pa
     assert f"cell {target.stem}: being computed by pid 1 on the test" in capfd.readouterr().err
     assert out == target and path.read_bytes() == before
     assert plan_work([a], copy).packs == []
+    made = target.read_bytes()  # a cell that is complete once its lock is free is kept, not written again
+    _, again = remeasure(path, knn_k=1)
+    assert again == target and target.read_bytes() == made
 
 
 def test_an_interrupted_pack_job_reuses_its_codes_and_measured_cells(tmp_path, capfd):

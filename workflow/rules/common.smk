@@ -14,7 +14,7 @@ from snakemake.utils import validate
 from acthash.analysis.catalog import captions
 from acthash.params.config import (
     ConfigError,
-    coerce,
+    as_read,
     measure_on,
     resolve,
     state_every_min,
@@ -48,8 +48,8 @@ try:
 except ConfigError as err:
     sys.exit(f"acthash: config error: {err}")
 # the published contract too (generated from the same records by `acthash params --schema`), on the config as
-# resolve read it (command-line values arrive as strings)
-validate(coerce(config), "../schemas/config.schema.yaml")
+# resolve reads it
+validate(as_read(config), "../schemas/config.schema.yaml")
 MEASURE_ON = measure_on(config)
 DATA = config.get("data_root", DATA_ROOT)  # where datasets live
 STATE_EVERY = state_every_min(config)

@@ -8,9 +8,11 @@ rule plan:
         "../envs/acthash.yaml"
     params:
         digest=plan_digest,
-        work=WORK_FILE,
+    # the work file is named by every view of the run: as a param it would rerun each view's plan (and its merge)
+    # whenever another set of views runs, so it is written into the command instead
     shell:
-        "acthash plan --work {params.work:q} --view {wildcards.view:q} --out {output:q} 2> {log:q}"
+        f"acthash plan --work {shlex.quote(WORK_FILE)} "
+        "--view {wildcards.view:q} --out {output:q} 2> {log:q}"
 
 
 # measure_on: pack (default) -- a pack's job trains its cells as one stacked model and measures them on its own

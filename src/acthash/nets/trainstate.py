@@ -75,10 +75,10 @@ def _other_layout(trainer: Trainer, state: dict) -> str:
     integer buffers (a bucket's member ids: the same shapes can hold members in another order)."""
     if state.get("format", 1) != STATE_FORMAT:
         return f"format {state.get('format', 1)} of another acthash version; this one reads {STATE_FORMAT}"
-    ours = trainer.model.state_dict()
+    ours = trainer.model.state_dict()  # on the trainer's device; the saved state was read onto the CPU
     if {k: tuple(v.shape) for k, v in state["model"].items()} != {k: tuple(v.shape) for k, v in ours.items()}:
         return "other model tensors"
-    if any(not v.is_floating_point() and not torch.equal(v, ours[k]) for k, v in state["model"].items()):
+    if any(not v.is_floating_point() and not torch.equal(v, ours[k].cpu()) for k, v in state["model"].items()):
         return "other member order in the model's buckets"
     saved, mine = state["opt"], trainer.opt.state_dict()
     if set(saved) != set(mine) or any([tuple(t.shape) for t in saved[k]] != [tuple(t.shape) for t in mine[k]]

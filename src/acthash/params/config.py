@@ -99,6 +99,15 @@ def coerce(value: Any) -> Any:
     return value
 
 
+AS_WRITTEN = ("experiments", "data_root", "view")  # keys `resolve` takes as written, not read as YAML
+
+
+def as_read(config: dict[str, Any]) -> dict[str, Any]:
+    """The config as `resolve` reads it: values read as YAML (`coerce`: command-line values arrive as strings),
+    except the keys of AS_WRITTEN (names and paths: `view=2024` is a name, not a number)."""
+    return {k: v if k in AS_WRITTEN else coerce(v) for k, v in config.items()}
+
+
 def _check_entry(key: str, value: Any, where: str) -> None:
     """Check one experiment key and its value (an axis may be a list of values)."""
     check_key(key, PARAMS + EXPERIMENT_KEYS, where)

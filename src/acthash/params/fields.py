@@ -61,7 +61,9 @@ def check_value(name: str, value: Any, fields: dict[str, dataclasses.Field]) -> 
     None."""
     f = fields[name]
     m, kind = f.metadata, str(f.type)
-    values = list(value) if kind.startswith("tuple") and isinstance(value, (list, tuple)) else [value]
+    if kind.startswith("tuple") and not isinstance(value, (list, tuple)):
+        return f"{name}={value!r}: must be a {allowed(name, fields)}"
+    values = list(value) if kind.startswith("tuple") else [value]
     if kind.startswith("tuple") and not values:
         return f"{name}={value!r}: needs at least one value"
     for v in values:

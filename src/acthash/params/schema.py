@@ -1,8 +1,10 @@
 """The workflow config's JSON schema, generated from the parameter records (`Cell`, `PhaseRule`) and the workflow
-keys, so it cannot drift from what `acthash.params.config.resolve` accepts. The workflow validates its config
-against the committed copy (`workflow/schemas/config.schema.yaml`, written by `acthash params --schema`; a test
-fails when it differs from this module's output). `resolve` still checks first: its messages name the key and
-the closest one; the schema is the published contract (editors, other tools) and a second, independent check.
+keys: the types, bounds and choices of every key, as `acthash.params.config.resolve` checks them one by one. The
+workflow validates its config (as `resolve` reads it, `config.as_read`) against the committed copy
+(`workflow/schemas/config.schema.yaml`, written by `acthash params --schema`; a test fails when it differs from
+this module's output). `resolve` checks first: its messages name the key and the closest one, and it alone
+checks combinations of keys, finite numbers and view names; the schema is the published contract (editors, other
+tools) and also checks the grids a run does not pick.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import yaml
 
 from acthash.params.cell import FIELDS, GRID_AXES, PACK_SHARED
 from acthash.params.config import MEASURE_ON, WORKFLOW_KEYS
-from acthash.params.layout import VIEW_NAME
 from acthash.params.phase_rule import PhaseRule
 
 _TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str": "string"}
@@ -72,12 +73,11 @@ def config_schema() -> dict[str, Any]:
     grid = experiment_schema()
     top = {k: v for k, v in grid["properties"].items() if k != "description"}
     top |= {"experiments": {"type": "string", "description": WORKFLOW_KEYS["experiments"][2]},
-            "data_root": {"type": "string", "description": WORKFLOW_KEYS["data_root"][2]},
+            "data_root": {"type": ["string", "number"], "description": WORKFLOW_KEYS["data_root"][2]},
             "measure_on": {"enum": list(MEASURE_ON), "description": WORKFLOW_KEYS["measure_on"][2]},
             "state_every_min": {"type": "number", "exclusiveMinimum": 0,
                                 "description": WORKFLOW_KEYS["state_every_min"][2]},
-            "view": {"type": ["string", "integer"], "pattern": f"^{VIEW_NAME.pattern}$",
-                     "description": WORKFLOW_KEYS["view"][2]},
+            "view": {"type": ["string", "number", "boolean"], "description": WORKFLOW_KEYS["view"][2]},
             "defaults": {"$ref": "#/$defs/experiment", "description": WORKFLOW_KEYS["defaults"][2]},
             "grids": {"type": "object", "additionalProperties": {"$ref": "#/$defs/experiment"},
                       "description": WORKFLOW_KEYS["grids"][2]}}

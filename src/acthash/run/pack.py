@@ -31,6 +31,7 @@ from acthash.store.cellfile import (
     add_member,
     member_groups,
     open_checked,
+    read_cell,
     read_codes,
     read_epochs,
     read_labels,
@@ -153,7 +154,7 @@ def remeasure(path: Path | str, backend: str = "fast", device: str = "cpu",
     The file is rewritten in place, except a file addressed by its parameter hash (`<hash>.h5`, as in the
     results tree) whose parameters the overrides change: the new cell is written beside it under its own hash.
     The locks (`run.locks`) of the file read and the file written are held meanwhile, so no pack job computes
-    either at the same time.
+    either at the same time; a new cell that is complete once its lock is ours (a pack made it meanwhile) is kept.
     """
     path = Path(path)
     with open_checked(path) as f:
@@ -161,6 +162,11 @@ def remeasure(path: Path | str, backend: str = "fast", device: str = "cpu",
     cell = dataclasses.replace(old, **overrides)
     out = path.with_name(f"{cell.param_hash}.h5") if path.stem == old.param_hash else path
     with cell_locks([path, out], lambda line: print(line, file=sys.stderr, flush=True)), open_checked(path) as f:
+        if out != path:
+            try:
+                return read_cell(out, cell.param_hash).metrics, out
+            except CellFileError:
+                pass  # not there yet, or damaged: written below
         metrics = _all_metrics(f, cell, int(f.attrs["n_classes"]), backend, device) if f.attrs["status"] == "ok" else {}
         _write_cell(f, cell, out, metrics, {"metric_backend": backend})  # a new file replaces the one read
     return metrics, out
