@@ -286,12 +286,11 @@ def _cmd_effects(args: argparse.Namespace) -> None:
 
 
 def _cmd_drift(args: argparse.Namespace) -> None:
-    from acthash.analysis.drift import drift, drift_table
+    from acthash.analysis.drift import drift, drift_table, provenance
     from acthash.analysis.merge import load
 
     old, new = load(args.old), load(args.new)
-    print(f"{args.old} ({old.attrs.get('acthash_version', '?')}, {old.attrs.get('trained_on', '?')}) against "
-          f"{args.new} ({new.attrs.get('acthash_version', '?')}, {new.attrs.get('trained_on', '?')}):\n")
+    print(f"{args.old} ({provenance(old)}) against\n{args.new} ({provenance(new)}):\n")
     print(drift_table(drift(old, new, args.by), args.by), end="")
 
 
