@@ -35,7 +35,8 @@ KINDS = (
              f"plateau of the slice drawn); R_test contours solid {R_LEVELS}, K-NN accuracy contours dashed "
              f"{KNN_LEVELS}; a grey cross where under {AGREEMENT * 100:.0f} % of the seeds share the regime, a circle "
              "at a near-tie."),
-    FileKind("boundaries", "`boundaries_vs_n_train.png` / `.svg`", "width and n_train vary",
+    FileKind("boundaries", "`boundaries_vs_n_train.png` / `.svg`", "width and n_train vary, one architecture, "
+             "some metric has a value",
              "`acthash.boundary_lines(ds)`",
              "Critical widths against the sample size at each checkpoint epoch: where the seed-mean R_test falls "
              "below r_hi (solid) and below r_lo (dashed), interpolated in log width, with bars over the grid widths "
@@ -45,7 +46,7 @@ KINDS = (
              "Each metric against one axis: the mean over seeds with a band of ± one sample standard deviation (none "
              "for one seed), one line per value of the most telling other axis; other axes at their last value."),
     FileKind("table", "`table_<factor>.md`, `table_boundaries.md`, `table_robustness.md`",
-             "a factor (weight_decay, bn, dropout, label_noise, augment) varies; width and n_train vary "
+             "a factor (weight_decay, bn, dropout, label_noise, augment) varies; as the boundaries figure "
              "(boundaries); a chart slice is drawn and one architecture (robustness)",
              "`acthash.factor_table(ds, factor)`, `acthash.boundary_table(ds)`, `acthash.robustness_table(ds)`",
              "A table: the levels of a factor against width (mean ± sd over seeds), the critical widths (grid "

@@ -69,7 +69,8 @@ def provenance(ds: xr.Dataset) -> str:
 
     if "trained_version" not in ds:
         return f"merged by acthash {ds.attrs.get('acthash_version', '?')}, trained on {ds.attrs.get('trained_on', '?')}"
-    return f"trained by acthash {said('trained_version')} on {said('trained_on')}, measured by {said('measured_version')}"
+    return (f"trained by acthash {said('trained_version')} on {said('trained_on')}, "
+            f"measured by {said('measured_version')}")
 
 
 def drift_table(table: pd.DataFrame, by: str = "epoch") -> str:

@@ -58,7 +58,8 @@ def _spread(da: xr.DataArray, axis: str) -> dict[str, float]:
             "step_lo": float(steps.min()), "step_hi": float(steps.max())}
 
 
-def factor_effects(phase: xr.Dataset, factors: dict[str, xr.Dataset], metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
+def factor_effects(phase: xr.Dataset, factors: dict[str, xr.Dataset],
+                   metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
     """One row per (axis, metric, width): the axis' range of the metric's seed means (`range`), with the values
     that give its min and max, the largest change between adjacent levels (`step`), and for both the lowest and
     highest over seeds of each seed's own (`range_lo`, `range_hi`, `step_lo`, `step_hi`). `phase` varies width,
@@ -127,6 +128,6 @@ def effects_figure(effects: pd.DataFrame, phase: xr.Dataset):  # noqa: ANN201 - 
         ax.grid(alpha=0.3, axis="x")
     axs[0][0].legend(fontsize=7)
     fig.suptitle("How far each axis moves the metrics: bars, the range of the seed means; lines, the lowest to the "
-                 "highest of each seed's own range\n(others at the last epoch, the largest n, defaults; width: its whole "
-                 "range)", fontsize=9)
+                 "highest of each seed's own range\n(others at the last epoch, the largest n, defaults; width: its "
+                 "whole range)", fontsize=9)
     return fig

@@ -45,7 +45,7 @@ CELL_VARS = {
     "trained_version": ("acthash version of training", "the acthash version that trained the cell ('' where its "
                         "file does not say)"),
     "measured_version": ("acthash version of measuring", "the acthash version that computed the cell's metrics "
-                         "('' before 0.4.0)"),
+                         "('' where its file does not say: `measured_by` in acthash.store.cellfile)"),
 }
 
 

@@ -102,12 +102,13 @@ def regime_map(ds: xr.Dataset, x: str = "width", y: str = "n_train", ax: plt.Axe
     plateau of this slice (docs/spec.md Part B §3.1); hatched: no data; ✕: fewer than `AGREEMENT` of the seeds share
     the regime; dot: a near-tie (moving r_hi, r_lo or eps by the smallest of `MARGIN_FACTORS` changes it).
     Contours of R_test (solid, `R_LEVELS`) and K-NN test accuracy (dashed, `KNN_LEVELS`), interpolated in log
-    coordinates, where both axes are numeric. Other dims are fixed at their last value (final epoch, largest n, ...), as the title says;
-    the legend lists only what is drawn."""
+    coordinates, where both axes are numeric. Other dims are fixed at their last value (final epoch, largest n,
+    ...), as the title says; the legend lists only what is drawn."""
     ax = ax or plt.subplots(figsize=(6.4, 5.2))[1]
     sub = reduce_to(ds, (x, y))
     used = _draw_map(ax, sub, x, y)
-    ax.set_title(f"{ds.attrs.get('experiment', '')}: regimes over {x} × {y}\n{held_fixed(ds, sub)}\n{regime_rule(x, y)}",
+    title = f"{ds.attrs.get('experiment', '')}: regimes over {x} × {y}"
+    ax.set_title(f"{title}\n{held_fixed(ds, sub)}\n{regime_rule(x, y)}",
                  fontsize=8)
     ax.legend(handles=list(used.values()), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
               frameon=False)

@@ -1,5 +1,7 @@
-"""The device a pack trains on, the numeric libraries that shape its floats and the versions of the packages, as
-cell files and test reports record them (`acthash.store.machine` reads them back)."""
+"""What a pack's cell files record of the machine and software that trained them: the device (`device_name`; read
+back by `acthash.store.machine.hardware`) and the package versions (`versions`; read back by
+`CellRecord.origin`); and the numeric libraries that shape its floats (`blas_summary`), which the test reports
+name."""
 
 from __future__ import annotations
 

@@ -56,7 +56,8 @@ class UnitBatchNorm(nn.Module):
     def __init__(self, shape: tuple[int, ...], settings: BNSettings, dtype: torch.dtype) -> None:
         super().__init__()
         self.settings = settings
-        self.gamma, self.beta = nn.Parameter(torch.ones(shape, dtype=dtype)), nn.Parameter(torch.zeros(shape, dtype=dtype))
+        self.gamma = nn.Parameter(torch.ones(shape, dtype=dtype))
+        self.beta = nn.Parameter(torch.zeros(shape, dtype=dtype))
         self.register_buffer("running_mean", torch.zeros(shape, dtype=dtype))
         self.register_buffer("running_var", torch.ones(shape, dtype=dtype))
         if settings.zero_debias:  # TF's zero-debiased moving averages: biased sums and per-unit step counts

@@ -16,7 +16,7 @@ from acthash.nets.results import Checkpoint
 from acthash.params.cell import Cell
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Readout:
     """What reading a pack's networks needs: its stacked `model` and `cells`; the training inputs as the model
     takes them (`x`, rows of the flattened images) and as loaded (`x_np`, for random inputs shaped like them),

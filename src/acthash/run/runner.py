@@ -126,8 +126,8 @@ def _run_pack_locked(cells: Sequence[Cell], outs: list[Path], data_root: Path | 
 def _clear_leftovers(outs: Sequence[Path], codes: Path, state: Path, staged: Path) -> None:
     """Remove the temporary files that writers of these cells and this pack left when they were killed (their
     locks are ours now, so no live process is writing them)."""
-    patterns = [(p.parent, temp_glob(p)) for p in (*outs, codes)] + [(state.parent, temp_glob(state)),
-                                                                      (staged, temp_glob(Path("*")))]
+    patterns = [(p.parent, temp_glob(p)) for p in (*outs, codes, state)] + [(staged, temp_glob(Path("*")))]
+    patterns.append((state.parent, f"{state.name}.tmp*"))  # a state's temporary name before commit 663aca6
     for folder, pattern in patterns:
         for leftover in folder.glob(pattern) if folder.is_dir() else ():
             leftover.unlink()

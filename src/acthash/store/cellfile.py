@@ -142,8 +142,9 @@ def read_predictions(g: h5py.Group, epoch: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def read_metrics(g: h5py.Group) -> dict[str, np.ndarray]:
-    """Every metric a member or cell group holds, by registry name: (checkpoints,) float64 arrays."""
-    return {k: v[()] for k, v in g["metrics"].items()}
+    """Every metric a member or cell group holds, by registry name: (checkpoints,) float64 arrays (none when it
+    has no metrics group: a cell file without one fails its seal)."""
+    return {k: v[()] for k, v in g.get("metrics", {}).items()}
 
 
 def open_checked(path: Path | str, expected_hash: str | None = None) -> h5py.File:
@@ -177,8 +178,7 @@ def record_digest(params: dict[str, Any], status: str, epochs: np.ndarray, metri
 def cell_seal(f: h5py.Group) -> str:
     """The seal of a cell file as it is: `record_digest` over its params as stored (a parameter added since, with
     its neutral value, leaves it intact), status, epochs and metrics; written as its `seal` attribute with it."""
-    metrics = {k: f[f"metrics/{k}"][()] for k in f.get("metrics", {})}
-    return record_digest(json.loads(f.attrs["params"]), str(f.attrs["status"]), f["epochs"][()], metrics)
+    return record_digest(json.loads(f.attrs["params"]), str(f.attrs["status"]), f["epochs"][()], read_metrics(f))
 
 
 def codes_seal(cg: h5py.Group, units: np.ndarray | None) -> str:
@@ -216,7 +216,7 @@ class CellRecord:
     @property
     def origin(self) -> tuple[str, str, str]:
         """(the hardware its pack trained on, the acthash version that trained it, the one that measured its
-        metrics); '' where the file does not say (before 0.4.0 the measuring version was not recorded)."""
+        metrics); '' where the file does not say (`measured_by` in the layout above)."""
         trained_by = json.loads(self.attrs.get("versions", "{}")).get("acthash", "")
         return hardware(str(self.attrs.get("device", ""))), str(trained_by), str(self.attrs.get("measured_by", ""))
 

@@ -19,9 +19,9 @@ def cpu_model() -> str:
 
 
 def hardware(device: str) -> str:
-    """The model of the device recorded by `acthash.nets.device.device_name` (or 'cpu: tf-keras, <CPU model>'), without the thread
-    count: what a merged dataset and `acthash status` compare between cells. Files written before the CPU model
-    was recorded with Keras give 'tf-keras'."""
+    """The model of the device recorded by `acthash.nets.device.device_name` (or 'cpu: tf-keras, <CPU model>'),
+    without the thread count: what a merged dataset and `acthash status` compare between cells. Files written
+    before the CPU model was recorded with Keras give 'tf-keras'."""
     kind, _, rest = device.partition(": ")
     if kind.startswith("cuda"):
         return rest or kind
