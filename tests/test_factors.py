@@ -9,7 +9,7 @@ import torch
 from acthash.data.augment import augment_batch
 from acthash.data.probes import random_inputs
 from acthash.data.sources import load
-from acthash.metrics.measure import code_metrics, noise_metrics, recipe
+from acthash.metrics.measure import code_metrics, noise_metrics, random_metrics, recipe
 from acthash.nets.train import training_inputs
 from acthash.params.cell import Cell
 
@@ -70,13 +70,13 @@ def test_random_inputs_are_seeded_and_measured_at_every_checkpoint():
     assert (random_inputs("neg_uniform01", 10, x, 0) <= 0).all()
     cells = [dataclasses.replace(BASE, width=w, random_inputs="uniform01") for w in (3, 24)]
     results = make_trainer(cells).run()
-    for res in results:
-        keys = ["redundancy_random_test", "redundancy_random_train"]
-        assert [sorted(c.random) for c in res.checkpoints] == [keys] * 3
-    narrow, wide = (r.checkpoints[-1].random["redundancy_random_test"] for r in results)
+    for res in results:  # codes of as many random inputs as training rows (600) and as test examples, each checkpoint
+        assert [tuple(len(rows) for rows in c.random) for c in res.checkpoints] == [(600, len(c.test.pred))
+                                                                                  for c in res.checkpoints]
+    narrow, wide = (random_metrics(*r.checkpoints[-1].random)["redundancy_random_test"] for r in results)
     assert narrow > wide  # 3 units cannot give 300 random inputs distinct codes; 24 can
     again = make_trainer(cells).run()
-    assert again[0].checkpoints[-1].random == results[0].checkpoints[-1].random
+    assert all(np.array_equal(a, b) for a, b in zip(again[0].checkpoints[-1].random, results[0].checkpoints[-1].random))
 
 
 def test_noise_cells_score_codes_with_the_true_labels_too():
@@ -131,6 +131,23 @@ def test_fashion_mnist_is_fetched_and_loads(tmp_path):
     a = load("fashion_mnist", tmp_path)
     assert a.x_train.shape == (60000, 1, 28, 28) and a.x_test.shape == (10000, 1, 28, 28)
     assert sorted(np.unique(a.y_test)) == list(range(10))
+
+
+def test_the_random_input_redundancy_is_measured_from_the_codes_the_trainer_stored(tmp_path):
+    """The pack file holds each checkpoint's codes of random inputs (sealed with the other codes); the cell file's
+    random-input redundancy is computed from them when the cell is measured."""
+    import h5py
+
+    from acthash.run.runner import run_pack
+    from acthash.store.cellfile import read_cell, read_random_rows
+
+    cell = dataclasses.replace(BASE, width=6, random_inputs="uniform01", checkpoints=(0, 1))
+    (out,) = run_pack([cell], [tmp_path / "c.h5"], ".", tmp_path / "pack", "cpu")
+    rec = read_cell(out, cell.param_hash)
+    with h5py.File(out) as f:
+        expected = [random_metrics(*read_random_rows(f, e)) for e in (0, 1)]
+    for key in ("redundancy_random_train", "redundancy_random_test"):
+        assert rec.metrics[key].tolist() == [e[key] for e in expected] and 0 < rec.metrics[key][0] < 1
 
 
 def test_a_random_input_cell_that_diverges_before_its_first_checkpoint_is_written(tmp_path):

@@ -107,6 +107,13 @@ def code_metrics(
     return out
 
 
+def random_metrics(train_rows: np.ndarray, test_rows: np.ndarray) -> dict[str, float]:
+    """For cells with random_inputs: the redundancy of a network's codes of random inputs shaped like its training
+    and test sets (rows as stored: whole packed rows or their digests)."""
+    return {"redundancy_random_train": redundancy_ratio_packed(train_rows),
+            "redundancy_random_test": redundancy_ratio_packed(test_rows)}
+
+
 def noise_metrics(y_true: np.ndarray, noisy: np.ndarray, noise_mask: np.ndarray,
                   pred_train: np.ndarray) -> dict[str, float]:
     """For cells trained on noisy labels: the network's fit of the noisy labels on the noisy subset, and its

@@ -1,6 +1,7 @@
 """Reading a pack's networks at a checkpoint: every member's codes and network metrics on its training rows
-and the test set (through the batch-norm statistics its recipe names), and the redundancy of codes of seeded
-random inputs. A `Trainer` (nets.train) owns one, built on its model and data."""
+and the test set (through the batch-norm statistics its recipe names), and its codes of seeded random inputs
+(their redundancy is measured with the other metrics). A `Trainer` (nets.train) owns one, built on its model and
+data."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import numpy as np
 import torch
 
 from acthash.data.probes import random_inputs
-from acthash.metrics.distinct import redundancy_ratio_packed
 from acthash.nets.codes import MemberCodes, extract
 from acthash.nets.results import Checkpoint
 from acthash.params.cell import Cell
@@ -60,15 +60,15 @@ class Readout:
         return out[0], out[1]
 
     def checkpoints(self, epoch: int) -> list[Checkpoint]:
-        """Every member's codes and network metrics now, as the checkpoint of `epoch` (with the random-input
-        redundancy where the recipe asks for it)."""
+        """Every member's codes and network metrics now, as the checkpoint of `epoch` (with its codes of random
+        inputs where the recipe asks for them)."""
         train, test = self.codes()
-        rand = self.random_redundancy() if self.cells[0].random_inputs != "none" else [{}] * len(self.cells)
+        rand = self.random_codes() if self.cells[0].random_inputs != "none" else [None] * len(self.cells)
         return [Checkpoint(epoch, *member) for member in zip(train, test, rand)]
 
-    def random_redundancy(self) -> list[dict[str, float]]:
-        """Redundancy of each member's codes on seeded random inputs shaped like its train and test sets
-        (the same inputs at every checkpoint)."""
+    def random_codes(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each member's codes of seeded random inputs shaped like its train and test sets (the same inputs at
+        every checkpoint), as the rows redundancy is counted on (whole packed rows, or their digests)."""
         kind, n_test = self.cells[0].random_inputs, len(self.y_test)
         blocks, train_idx, test_idx, start = [], [], [], 0
         for g, lead in enumerate(self.leaders):
@@ -81,5 +81,4 @@ class Readout:
         dummy = [np.zeros(len(train_idx[g]), dtype=np.int64) for g in self.group.tolist()]
         train = extract(self.model, x, train_idx, dummy, units=self.units)
         test = extract(self.model, x, test_idx, [np.zeros(n_test, dtype=np.int64)] * len(self.cells), units=self.units)
-        return [{"redundancy_random_train": redundancy_ratio_packed(a.rows_for_redundancy),
-                 "redundancy_random_test": redundancy_ratio_packed(b.rows_for_redundancy)} for a, b in zip(train, test)]
+        return [(a.rows_for_redundancy, b.rows_for_redundancy) for a, b in zip(train, test)]

@@ -14,12 +14,13 @@ from acthash.nets.codes import MemberCodes
 
 @dataclass
 class Checkpoint:
-    """One member at one checkpoint epoch: codes on its train rows and on the test set."""
+    """One member at one checkpoint epoch: codes on its train rows and on the test set, and (with random_inputs)
+    the rows of its codes of random inputs shaped like each (`MemberCodes.rows_for_redundancy`)."""
 
     epoch: int
     train: MemberCodes
     test: MemberCodes
-    random: dict[str, float] = field(default_factory=dict)  # redundancy of random-input codes
+    random: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass
@@ -58,6 +59,7 @@ def member_result(d: dict) -> MemberResult:
     def codes(c: dict) -> MemberCodes:
         return MemberCodes(**{k: arr(v) for k, v in c.items()})
 
-    cps = [Checkpoint(c["epoch"], codes(c["train"]), codes(c["test"]), dict(c["random"])) for c in d["checkpoints"]]
+    cps = [Checkpoint(c["epoch"], codes(c["train"]), codes(c["test"]),
+                      None if c["random"] is None else tuple(arr(v) for v in c["random"])) for c in d["checkpoints"]]
     return MemberResult(d["code_length"], arr(d["units"]), d["status"], d["stopped_epoch"], list(d["loss"]),
                         list(d["lr"]), cps)

@@ -18,9 +18,10 @@ from acthash.store.atomic import replacing
 if TYPE_CHECKING:
     from acthash.nets.train import Trainer
 
-# The layout of the saved model and optimizer: 2 from acthash 0.5.0 (the MLP's deeper layers in width buckets).
-# A state of another layout (a pack job resumed after an upgrade) is set aside and the pack trains from the start.
-STATE_FORMAT = 2
+# The layout of the saved model, optimizer and results: 2 from acthash 0.5.0 (the MLP's deeper layers in width
+# buckets), 3 when the results kept codes of random inputs instead of their redundancy. A state of another layout
+# (a pack job resumed after an upgrade) is set aside and the pack trains from the start.
+STATE_FORMAT = 3
 
 
 def save_state(trainer: Trainer, path: Path) -> None:

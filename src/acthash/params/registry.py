@@ -13,8 +13,9 @@ from typing import Any
 class Metric:
     """One metric of a cell checkpoint. `source` says which stage computes it: the measurement of the stored
     codes (`acthash.metrics.measure.code_metrics`, "code"; through the entry's `compute` where it has one), the
-    trainer ("net"; "random" with random_inputs), or, only in label-noise cells ("noise"), `code_metrics` given
-    the true labels and `noise_metrics`. A cell file holds exactly the metrics `expected` names (checked when it
+    trainer ("net"), the measurement of the stored codes of random inputs (`random_metrics`, "random", only with
+    random_inputs), or, only in label-noise cells ("noise"), `code_metrics` given the true labels and
+    `noise_metrics`. A cell file holds exactly the metrics `expected` names (checked when it
     is written)."""
 
     name: str

@@ -18,12 +18,12 @@ import torch
 from acthash import __version__
 from acthash.data import sources as data
 from acthash.data.samples import cell_samples
-from acthash.metrics.measure import code_metrics, noise_metrics, recipe
+from acthash.metrics.measure import code_metrics, noise_metrics, random_metrics, recipe
 from acthash.nets.device import device_name, versions
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell, stored_params
 from acthash.params.config import STATE_EVERY_MIN
-from acthash.params.registry import BY_NAME, expected
+from acthash.params.registry import BY_NAME, expected, names
 from acthash.run.locks import cell_locks
 from acthash.store.atomic import atomic_h5
 from acthash.store.cellfile import (
@@ -37,6 +37,7 @@ from acthash.store.cellfile import (
     read_labels,
     read_metrics,
     read_predictions,
+    read_random_rows,
     write_cell,
     write_member,
 )
@@ -121,10 +122,23 @@ def _all_metrics(g: h5py.Group, cell: Cell, n_classes: int, backend: str, device
     return out
 
 
+def _random_metrics(g: h5py.Group, cell: Cell) -> dict[str, np.ndarray]:
+    """The random-input redundancy at every checkpoint, from the stored codes of random inputs, whatever the
+    member's status (none without random_inputs, or where a file from before they were stored holds the metrics
+    its trainer computed)."""
+    epochs = read_epochs(g)
+    rows = [read_random_rows(g, epoch) for epoch in epochs] if cell.random_inputs != "none" else [None]
+    if any(r is None for r in rows):
+        return {}
+    values = [random_metrics(*r) for r in rows]
+    return {k: np.asarray([v[k] for v in values], dtype=float) for k in names("random")}
+
+
 def _write_cell(src: h5py.Group, cell: Cell, out: Path, metrics: dict[str, np.ndarray], attrs: dict) -> None:
-    """Write the cell file `out`: everything of `src`, the trainer's metrics it holds and the `metrics` computed."""
+    """Write the cell file `out`: everything of `src`, the trainer's metrics it holds, the random-input redundancy
+    (`_random_metrics`) and the `metrics` computed."""
     kept = {k: v for k, v in read_metrics(src).items() if BY_NAME[k].source in ("net", "random")}
-    metrics = {**kept, **metrics}
+    metrics = {**kept, **_random_metrics(src, cell), **metrics}
     due = expected(str(src.attrs["status"]), read_labels(src).noisy, cell.random_inputs != "none")
     if sorted(metrics) != sorted(due):
         missing, extra = sorted(set(due) - set(metrics)), sorted(set(metrics) - set(due))

@@ -14,10 +14,13 @@ Cell file layout (a pack member group has the same layout, with only the trainer
              pred_train (n,), pred_test (N_test,) int16: the network's predictions;
              for long codes (CNNs) train/test hold only the units in code_units, and hash_train /
              hash_test (rows, 16) uint8 hold BLAKE2b digests of the whole rows (for redundancy);
+             with random_inputs, random_train / random_test: the codes of seeded random inputs shaped like
+             each set, as the rows their redundancy is counted on (whole packed rows, or digests);
              attribute seal: `codes_seal` of the group (absent before 0.4.0)
   code_units (K,) int64: the sampled units of a long code (absent when the whole code is stored)
   metrics/   one (C,) float64 array per metric of `acthash.params.registry.METRICS`, under its registry name; in a
-             pack member only those the trainer computes (network loss and accuracy, random-input redundancy)
+             pack member only those the trainer computes (network loss and accuracy; in files written before the
+             codes of random inputs were stored, on 2026-12-07, also the random-input redundancy, kept as it is)
 A pack file holds one such group per member under members/<index>. Files are written under a temporary name in
 the same folder and renamed when complete. The keys are named in this module only: other modules read through
 `read_epochs`, `read_labels`, `read_codes`, `read_predictions`, `read_metrics` and `member_groups`.
@@ -36,7 +39,6 @@ import numpy as np
 
 from acthash.params.cell import Cell, stored_params
 from acthash.params.fields import short_hash
-from acthash.params.registry import names
 from acthash.store.atomic import atomic_h5
 from acthash.store.bits import keep_mask
 from acthash.store.machine import hardware
@@ -76,9 +78,9 @@ def write_member(g: h5py.Group, cell: Cell, samples: Any, result: Any, y_test: n
         cg.create_dataset("keep", data=keep, compression="gzip" if keep.size > 65536 else None)
         if c.train.hashes is not None:
             cg["hash_train"], cg["hash_test"] = c.train.hashes, c.test.hashes
+        if c.random is not None:
+            cg["random_train"], cg["random_test"] = c.random
         cg.attrs["seal"] = codes_seal(cg, result.units)
-    for key in names("random") if cell.random_inputs != "none" else ():  # also when no checkpoint was read
-        g[f"metrics/{key}"] = np.asarray([c.random.get(key, np.nan) for c in cps], float)
     n_tr, n_te = len(samples.labels), len(y_test)
     g["metrics/net_loss_train"] = np.asarray([c.train.loss_sum / n_tr for c in cps], float)
     g["metrics/net_acc_train"] = np.asarray([c.train.correct / n_tr for c in cps], float)
@@ -139,6 +141,13 @@ def read_epochs(g: h5py.Group) -> list[int]:
 def read_predictions(g: h5py.Group, epoch: int) -> tuple[np.ndarray, np.ndarray]:
     """The network's predicted labels at checkpoint `epoch`: (training examples, test set)."""
     return g[f"codes/{epoch}/pred_train"][()], g[f"codes/{epoch}/pred_test"][()]
+
+
+def read_random_rows(g: h5py.Group, epoch: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The rows of the codes of random inputs at checkpoint `epoch` (train-sized, test-sized), or None where the
+    group has none (no random_inputs, or written before they were stored)."""
+    cg = g[f"codes/{epoch}"]
+    return (cg["random_train"][()], cg["random_test"][()]) if "random_train" in cg else None
 
 
 def read_metrics(g: h5py.Group) -> dict[str, np.ndarray]:
