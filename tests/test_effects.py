@@ -1,6 +1,7 @@
 """Axis effects on one scale: the range of the seed means across an axis, others at the reference cell."""
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from acthash.analysis.drift import drift, drift_table
@@ -52,18 +53,27 @@ def test_each_range_and_largest_step_come_with_the_seeds_own_lowest_and_highest(
 
 def test_a_rerun_moves_only_the_cells_shifted_beyond_seed_noise():
     """Two runs of one grid whose seeds scatter by ±0.01 (sd 0.01): a rerun with other seed labels and the same
-    values moves no cell; one cell shifted by 0.05 (t = 6.1, 2.2 times the critical 2.78 of 3 + 3 seeds) is the
-    one cell that moves, and a shift of 0.02 (t = 2.4) does not; a cell with one seed in each run is not tested."""
+    values moves no cell (and cannot be paired); one cell shifted by 0.05 (t = 6.1, 2.2 times the critical 2.78 of
+    3 + 3 seeds) is the one cell that moves beyond seed noise, a shift of 0.02 (t = 2.4) does not, while the paired
+    test finds both shifted (the same seeds, consistently other values); a seed that alone moves 0.05 shifts
+    nothing; a cell with one seed in each run is not tested."""
     coords = {"width": [10, 20, 40], "epoch": [0, 10], "n_train": [1000], "seed": [0, 1, 2]}
     old = merged({"redundancy_test": lambda m: 1 / m["width"] + (m["seed"] - 1) * 0.01}, coords)
     relabelled = old.assign_coords(seed=[3, 4, 5])  # compared by cell, not by seed label
     shifted = old.copy(deep=True)
     shifted["redundancy_test"].loc[{"width": 20, "epoch": 10}] += 0.05
     shifted["redundancy_test"].loc[{"width": 40, "epoch": 10}] += 0.02
-    assert drift(old, relabelled)["moved"].sum() == 0 and drift(old, relabelled)["cells"].sum() == 6
+    shifted["redundancy_test"].loc[{"width": 10, "epoch": 0, "seed": 1}] += 0.05
+    unpaired = drift(old, relabelled)
+    assert unpaired[["moved", "shifted"]].values.tolist() == [[0, -1], [0, -1]] and unpaired["cells"].sum() == 6
     table = drift(old, shifted)
-    assert table[["epoch", "moved"]].values.tolist() == [[0, 0], [10, 1]]
+    assert table[["epoch", "moved", "shifted"]].values.tolist() == [[0, 0, 0], [10, 1, 2]]
     assert np.isclose(table["max_ratio"].iloc[1], 0.05 / (0.01 * np.sqrt(2 / 3)) / 2.7764451, rtol=1e-6)
-    assert "| redundancy_test | 10 | 3 | 0.0233 | 0.0500 | 0.0100 | 1 | 2.2 |" in drift_table(table)
+    assert "| redundancy_test | 10 | 3 | 0.0233 | 0.0500 | 0.0100 | 1 | 2.2 | 2 |" in drift_table(table)
+    assert drift_table(unpaired).splitlines()[2].endswith("| 0 | 0.0 | – |")  # no shared seed: not paired
+    with pytest.raises(ValueError, match="by='epochs': not a dim"):
+        drift(old, shifted, by="epochs")
+    with pytest.raises(ValueError, match="no cell in common"):
+        drift(old, shifted.assign_coords(width=[11, 21, 41]))
     lone = old.isel(seed=[0]), shifted.isel(seed=[0])
     assert drift(*lone).empty  # no spread to measure noise by
