@@ -290,26 +290,36 @@ def test_merge_takes_from_receipts_only_the_cells_of_its_view(tree, tmp_path):
 
 def test_remeasuring_with_other_parameters_keeps_the_addressed_file(tree, tmp_path, capfd):
     """The new cell goes beside the old file under its own hash, written under its own lock: while another
-    process holds that lock (a pack computing the same cell), the re-measurement waits for it."""
+    process holds that lock (a pack computing the same cell), the re-measurement waits for it; a cell that
+    process completes meanwhile is kept, one that was there before is measured again."""
     layout, a, _ = tree
     copy = Layout(str(tmp_path / "r"))
     shutil.copytree(layout.root, copy.root)
     path = Path(copy.cell(a.cells[0].param_hash))
     before = path.read_bytes()
     target = path.with_name(f"{dataclasses.replace(a.cells[0], knn_k=1).param_hash}.h5")
-    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); "
-                               "fcntl.lockf(f, fcntl.LOCK_EX); f.write('pid 1 on the test'); f.flush(); "
-                               "print('held', flush=True); time.sleep(2)", str(lock_path(target))],
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline() == "held\n"
-    _, out = remeasure(path, knn_k=1)
+    def hold(then: str = "") -> subprocess.Popen:
+        """Another process holding the new cell's lock for a second, then doing `then` before it lets go."""
+        code = ("import fcntl, os, sys, time; f = open(sys.argv[1], 'a+'); fcntl.lockf(f, fcntl.LOCK_EX); "
+                f"f.write('pid 1 on the test'); f.flush(); print('held', flush=True); time.sleep(1); {then}")
+        holder = subprocess.Popen([sys.executable, "-c", code, str(lock_path(target))], stdout=subprocess.PIPE,
+                                  text=True)
+        assert holder.stdout.readline() == "held\n"
+        return holder
+
+    holder = hold()
+    metrics, out = remeasure(path, knn_k=1)
     holder.wait()
     assert f"cell {target.stem}: being computed by pid 1 on the test" in capfd.readouterr().err
-    assert out == target and path.read_bytes() == before
+    assert out == target and path.read_bytes() == before and "knn_test" in metrics
     assert plan_work([a], copy).packs == []
-    made = target.read_bytes()  # a cell that is complete once its lock is free is kept, not written again
-    _, again = remeasure(path, knn_k=1)
-    assert again == target and target.read_bytes() == made
+    made = target.read_bytes()
+    target.rename(target.with_suffix(".made"))  # the other process completes the cell while this one waits
+    holder = hold(f"os.replace({str(target.with_suffix('.made'))!r}, {str(target)!r})")
+    inode = target.with_suffix(".made").stat().st_ino
+    assert remeasure(path, knn_k=1)[1] == target and target.stat().st_ino == inode and target.read_bytes() == made
+    holder.wait()
+    assert remeasure(path, knn_k=1)[1] == target and target.stat().st_ino != inode  # there before: written again
 
 
 def test_an_interrupted_pack_job_reuses_its_codes_and_measured_cells(tmp_path, capfd):

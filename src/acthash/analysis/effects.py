@@ -4,9 +4,10 @@ training time and sample size, on one scale (the paper's claim that the latter t
 The effect of an axis on a metric is the range (max − min) of the metric's seed means across the axis'
 values, every other axis held at a reference cell: the last epoch, the largest n, the factor's default, and
 each width the datasets share (width itself: across all widths of the phase grid). Beside it, the largest
-change between two adjacent levels (a grid whose range comes from one extreme level says so), and for both the
-lowest and highest value over the seeds, each seed's own range or step: with 3 seeds an interval that claims no
-confidence level, only how far the seeds alone disagree.
+change between two adjacent levels (a grid whose range comes from one extreme level says so; grids with more or
+finer-spaced levels give smaller steps), and for both the lowest and highest of the seeds' own (a seed with a
+missing level left out): not an interval around the means' value — seed noise adds to each seed's range, so the
+means' range can lie below every seed's — but how far the seeds alone disagree.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def _spread(da: xr.DataArray, axis: str) -> dict[str, float]:
     """Range and largest adjacent step along `axis` of the seed means of `da`, and the lowest and highest of the
     same two numbers taken seed by seed (equal to the mean's with one seed)."""
     per_seed = da if "seed" in da.dims else da.expand_dims(seed=[0])
+    per_seed = per_seed.where(per_seed.notnull().all(axis))  # a seed missing a level has no range or step of its own
     ranges = per_seed.max(axis) - per_seed.min(axis)
     steps = abs(per_seed.diff(axis)).max(axis)
     means = _seed_mean(da)
@@ -86,7 +88,7 @@ def factor_effects(phase: xr.Dataset, factors: dict[str, xr.Dataset],
 
 def effects_table(effects: pd.DataFrame, phase: xr.Dataset, value: str = "range") -> str:
     """Markdown: one row per axis, one column per (metric, width): the `value` of VALUES, and in brackets the
-    lowest and highest over seeds of each seed's own."""
+    lowest and highest of the seeds' own."""
     cols = [(m, w) for m in effects["metric"].unique() for w in sorted(effects["width"].dropna().unique())]
     head = " | ".join(f"{label(phase[m])} {value}, width {w:g}" for m, w in cols)
     lines = [f"| axis | {head} |", "|" + "---|" * (len(cols) + 1)]

@@ -277,8 +277,8 @@ def _cmd_effects(args: argparse.Namespace) -> None:
             raise ValueError(f"{path}: varies {varying or 'no factor'}; give one dataset per factor")
         factors[varying[0]] = ds
     effects = factor_effects(phase, factors)
-    print("\n".join(f"{what[0].upper()}{what[1:]} [in brackets: the lowest and highest over the seeds of each "
-                      f"seed's own]; other axes at the reference cell:\n\n{effects_table(effects, phase, value)}"
+    print("\n".join(f"{what[0].upper()}{what[1:]} [in brackets: the lowest and highest of the seeds' own, which seed "
+                      f"noise widens]; other axes at the reference cell:\n\n{effects_table(effects, phase, value)}"
                       for value, what in VALUES.items()), end="")
     if args.figure:
         effects_figure(effects, phase).savefig(args.figure, dpi=130, bbox_inches="tight")

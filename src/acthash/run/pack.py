@@ -134,9 +134,10 @@ def _random_metrics(g: h5py.Group, cell: Cell) -> dict[str, np.ndarray]:
     return {k: np.asarray([v[k] for v in values], dtype=float) for k in names("random")}
 
 
-def _write_cell(src: h5py.Group, cell: Cell, out: Path, metrics: dict[str, np.ndarray], attrs: dict) -> None:
+def _write_cell(src: h5py.Group, cell: Cell, out: Path, metrics: dict[str, np.ndarray],
+                attrs: dict) -> dict[str, np.ndarray]:
     """Write the cell file `out`: everything of `src`, the trainer's metrics it holds, the random-input redundancy
-    (`_random_metrics`) and the `metrics` computed."""
+    (`_random_metrics`) and the `metrics` computed; returns every metric written."""
     kept = {k: v for k, v in read_metrics(src).items() if BY_NAME[k].source in ("net", "random")}
     metrics = {**kept, **_random_metrics(src, cell), **metrics}
     due = expected(str(src.attrs["status"]), read_labels(src).noisy, cell.random_inputs != "none")
@@ -145,6 +146,7 @@ def _write_cell(src: h5py.Group, cell: Cell, out: Path, metrics: dict[str, np.nd
         raise RuntimeError(f"cell {cell.name}: computed metrics differ from the registry (acthash.params.registry): "
                            f"missing {missing}, not registered {extra}")
     write_cell(src, cell, out, metrics, {**attrs, "measured_by": __version__})
+    return metrics
 
 
 def measure_member(pack_path: Path | str, cell: Cell, out: Path | str, backend: str = "fast",
@@ -157,8 +159,7 @@ def measure_member(pack_path: Path | str, cell: Cell, out: Path | str, backend: 
         metrics = _all_metrics(g, cell, n_classes, backend, device) if g.attrs["status"] == "ok" else {}
         attrs = {k: pack.attrs[k] for k in PACK_ATTRS if k in pack.attrs}
         attrs.update(measure_seconds=time.perf_counter() - t0, metric_backend=backend)
-        _write_cell(g, cell, Path(out), metrics, attrs)
-    return metrics
+        return _write_cell(g, cell, Path(out), metrics, attrs)
 
 
 def remeasure(path: Path | str, backend: str = "fast", device: str = "cpu",
@@ -168,22 +169,23 @@ def remeasure(path: Path | str, backend: str = "fast", device: str = "cpu",
     The file is rewritten in place, except a file addressed by its parameter hash (`<hash>.h5`, as in the
     results tree) whose parameters the overrides change: the new cell is written beside it under its own hash.
     The locks (`run.locks`) of the file read and the file written are held meanwhile, so no pack job computes
-    either at the same time; a new cell that is complete once its lock is ours (a pack made it meanwhile) is kept.
+    either at the same time; a new cell that a pack completed while this waited for its lock is kept. Returns
+    every metric the file holds.
     """
     path = Path(path)
     with open_checked(path) as f:
         old = Cell.from_params(stored_params(json.loads(f.attrs["params"])))
     cell = dataclasses.replace(old, **overrides)
     out = path.with_name(f"{cell.param_hash}.h5") if path.stem == old.param_hash else path
+    there = out.exists()
     with cell_locks([path, out], lambda line: print(line, file=sys.stderr, flush=True)), open_checked(path) as f:
-        if out != path:
-            try:
+        if out != path and not there:
+            try:  # made by a pack while this waited
                 return read_cell(out, cell.param_hash).metrics, out
             except CellFileError:
-                pass  # not there yet, or damaged: written below
+                pass  # not there, or damaged: written below
         metrics = _all_metrics(f, cell, int(f.attrs["n_classes"]), backend, device) if f.attrs["status"] == "ok" else {}
-        _write_cell(f, cell, out, metrics, {"metric_backend": backend})  # a new file replaces the one read
-    return metrics, out
+        return _write_cell(f, cell, out, metrics, {"metric_backend": backend}), out  # replaces the file read
 
 
 def print_json(obj: dict) -> None:

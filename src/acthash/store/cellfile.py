@@ -23,7 +23,8 @@ Cell file layout (a pack member group has the same layout, with only the trainer
              codes of random inputs were stored, on 2026-12-07, also the random-input redundancy, kept as it is)
 A pack file holds one such group per member under members/<index>. Files are written under a temporary name in
 the same folder and renamed when complete. The keys are named in this module only: other modules read through
-`read_epochs`, `read_labels`, `read_codes`, `read_predictions`, `read_metrics` and `member_groups`.
+`read_epochs`, `read_labels`, `read_codes`, `read_random_rows`, `read_predictions`, `read_metrics` and
+`member_groups`.
 """
 
 from __future__ import annotations
@@ -145,8 +146,8 @@ def read_predictions(g: h5py.Group, epoch: int) -> tuple[np.ndarray, np.ndarray]
 
 def read_random_rows(g: h5py.Group, epoch: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The rows of the codes of random inputs at checkpoint `epoch` (train-sized, test-sized), or None where the
-    group has none (no random_inputs, or written before they were stored)."""
-    cg = g[f"codes/{epoch}"]
+    group has none (no random_inputs, or written before they were stored); their seal checked as `read_codes`'s."""
+    cg, _ = _sealed_codes(g, epoch)
     return (cg["random_train"][()], cg["random_test"][()]) if "random_train" in cg else None
 
 
@@ -264,12 +265,18 @@ class StoredCodes:
         return self.keep if self.units is None else self.keep[self.units]
 
 
-def read_codes(g: h5py.Group, epoch: int) -> StoredCodes:
-    """The stored codes of one checkpoint of a member or cell group."""
+def _sealed_codes(g: h5py.Group, epoch: int) -> tuple[h5py.Group, np.ndarray | None]:
+    """The codes group of checkpoint `epoch` and the stored units, its seal checked (CellFileError if broken)."""
     cg = g[f"codes/{epoch}"]
-    hashes = (cg["hash_train"][()], cg["hash_test"][()]) if "hash_train" in cg else None
     units = g["code_units"][()] if "code_units" in g else None
     if "seal" in cg.attrs and cg.attrs["seal"] != codes_seal(cg, units):  # files before 0.4.0 have no seal
         raise CellFileError(f"{g.file.filename}: the stored codes of epoch {epoch} changed since they were written "
                             "(their seal does not match)")
+    return cg, units
+
+
+def read_codes(g: h5py.Group, epoch: int) -> StoredCodes:
+    """The stored codes of one checkpoint of a member or cell group."""
+    cg, units = _sealed_codes(g, epoch)
+    hashes = (cg["hash_train"][()], cg["hash_test"][()]) if "hash_train" in cg else None
     return StoredCodes(cg["train"][()], cg["test"][()], cg["keep"][()], units, hashes)
