@@ -37,6 +37,8 @@ def test_pack_cost_counts_steps_units_checkpoints_and_bits():
     examples = (1000 + 10000) / 58000
     assert cost.measure_seconds == pytest.approx(3 * (1 + 30 / 90 * 3) * examples)  # interpolated at 40 bits
     assert cost.disk_bytes == 2 * 3 * 11000 * 5  # cell file and pack file, 3 checkpoints, 40 bits = 5 bytes
+    probed = pack_cost(Pack("p", "v", [dataclasses.replace(cell, random_inputs="uniform01")]), CALIBRATION)
+    assert probed.disk_bytes == 2 * cost.disk_bytes  # as many codes of random inputs
     two = pack_cost(Pack("p", "v", [cell, Cell(width=80, n_train=1000, checkpoints=(0, 1, 4), batch_size=100)]),
                     CALIBRATION)
     assert two.train_seconds == pytest.approx(3 * cost.train_seconds)  # 40 + 80 units

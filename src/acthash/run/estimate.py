@@ -12,8 +12,8 @@ of its 2-core CPU machine as `calibration.json`):
   benchmark: a step's time is interpolated linearly in hidden units between its widths 40 and 100 (later
   readouts are left out).
   Absent when `make bench` ran without the `keras` extra: such packs are then counted as jobs, not in hours.
-- disk: packed codes (one bit per unit) of the training and test rows of every checkpoint, held by the cell
-  file and once more by the pack's working file.
+- disk: packed codes (one bit per unit) of the training and test rows of every checkpoint (and of as many
+  random inputs with random_inputs), held by the cell file and once more by the pack's working file.
 CNN packs have no calibration: they are counted as jobs, not in hours.
 """
 
@@ -110,7 +110,9 @@ def pack_cost(pack: Pack, calibration: Calibration) -> PackCost:
     cells = pack.cells
     rows = [c.n_train + DATASETS[c.dataset].test_size for c in cells]
     lengths = [c.width * c.depth for c in cells]
-    disk = 2 * sum(len(c.checkpoints) * r * math.ceil(n_bits / 8) for c, r, n_bits in zip(cells, rows, lengths))
+    sets = [2 if c.random_inputs != "none" else 1 for c in cells]  # the codes of random inputs too
+    disk = 2 * sum(len(c.checkpoints) * r * s * math.ceil(n_bits / 8)
+                   for c, r, s, n_bits in zip(cells, rows, sets, lengths))
     if cells[0].arch != "mlp":
         return PackCost(pack, None, None, 0)
     measure = sum(len(c.checkpoints) * calibration.measure(n_bits, r) for c, r, n_bits in zip(cells, rows, lengths))
