@@ -4,6 +4,7 @@ on the committed data, each dataset is the view its entry makes, and `make repro
 import shutil
 
 import numpy as np
+import pytest
 import xarray as xr
 import yaml
 
@@ -65,3 +66,13 @@ def test_reproduce_prices_every_workflow_dataset_before_it_runs_one():
     assert "snakemake --workflow-profile profiles/local --config experiments=mnist_width 'seed=[0, 1, 2]' " \
            "view=seeds3" in steps
     assert "cp results/mnist_width@seeds3/metrics.nc docs/reproduction/mnist_width@seeds3.nc" in steps
+
+
+def test_a_failing_step_stops_reproduce_with_one_line_naming_it(tmp_path):
+    """A command dataset whose command fails: the run stops there, says which step failed and that it resumes."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "evidence.yaml").write_text(yaml.safe_dump(
+        {"datasets": {"docs/x.nc": {"command": "boundaries no-such-file.nc"}}, "tables": {}}))
+    with pytest.raises(SystemExit, match=r"`acthash boundaries no-such-file.nc --out docs/x.nc` failed \(exit \d+\)"
+                                         r"; the steps before it are kept and the same command resumes"):
+        reproduce(tmp_path)

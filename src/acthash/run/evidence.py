@@ -101,7 +101,8 @@ def reproduce(root: Path | str = ".", dry_run: bool = False, profile: str = "pro
     """Regenerate every dataset of the registry, then its tables: first the cost of each workflow dataset
     (`acthash estimate`), then each by Snakemake (cells already computed are kept, so a rerun resumes), its
     merged dataset copied to its place under docs/, each command dataset by its command. With `dry_run`, only
-    the commands, in order. Returns them."""
+    the commands, in order. Returns them. A step that fails stops the run with one line naming it; what was
+    done before it stays, and the same call resumes."""
     datasets, _ = read_registry(root)
     steps = [["acthash", "estimate", *d.estimate_args()] for d in datasets if not d.command]
     for d in datasets:
@@ -116,8 +117,11 @@ def reproduce(root: Path | str = ".", dry_run: bool = False, profile: str = "pro
             continue
         if step[0] == "cp":
             shutil.copyfile(Path(root) / step[1], Path(root) / step[2])
-        else:
-            subprocess.run(step, cwd=root, check=True)
+        elif (rc := subprocess.run(step, cwd=root).returncode) != 0:
+            hint = (" (a Snakemake run killed earlier leaves its folder locked: if no other runs, the same snakemake "
+                    "command with --unlock frees it)" if step[0] == "snakemake" else "")
+            raise SystemExit(f"acthash evidence reproduce: `{shlex.join(step)}` failed (exit {rc}){hint}; the "
+                             "steps before it are kept and the same command resumes")
     if not dry_run:
         write_tables(root)
     return [shlex.join(s) for s in steps]
