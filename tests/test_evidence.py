@@ -76,3 +76,25 @@ def test_a_failing_step_stops_reproduce_with_one_line_naming_it(tmp_path):
     with pytest.raises(SystemExit, match=r"`acthash boundaries no-such-file.nc --out docs/x.nc` failed \(exit \d+\)"
                                          r"; the steps before it are kept and the same command resumes"):
         reproduce(tmp_path)
+
+
+def test_evidence_check_says_what_made_each_registered_dataset(tmp_path):
+    """Per dataset: the versions and hardware its cells name, what an older merge records, or that it is missing."""
+    from acthash.run.evidence import dataset_origins
+
+    from .synthetic import merged
+
+    coords = {"width": [10], "epoch": [0], "n_train": [100], "seed": [0, 1]}
+    new = merged({"redundancy_test": np.zeros((1, 1, 1, 2))}, coords)
+    cells = {"trained_version": "0.5.0", "measured_version": "0.5.0", "trained_on": "AMD EPYC"}
+    new = new.assign({k: (("width", "n_train", "seed"), np.full((1, 1, 2), v)) for k, v in cells.items()})
+    old = merged({"redundancy_test": np.zeros((1, 1, 1, 2))}, coords)
+    old.attrs["acthash_version"] = "0.1.0"
+    (tmp_path / "docs").mkdir()
+    new.to_netcdf(tmp_path / "docs/new.nc")
+    old.to_netcdf(tmp_path / "docs/old.nc")
+    (tmp_path / "docs/evidence.yaml").write_text(yaml.safe_dump({"datasets": {
+        f"docs/{name}.nc": {"command": "first-epoch"} for name in ("new", "old", "gone")}, "tables": {}}))
+    assert dataset_origins(tmp_path) == {
+        "docs/new.nc": "trained by acthash 0.5.0 on AMD EPYC, measured by 0.5.0",
+        "docs/old.nc": "merged by acthash 0.1.0 (no per-cell provenance)", "docs/gone.nc": "missing"}

@@ -97,7 +97,10 @@ def provenance(ds: xr.Dataset) -> str:
         return " and ".join(values) or "(unrecorded)"
 
     if "trained_version" not in ds:
-        return f"merged by acthash {ds.attrs.get('acthash_version', '?')}, trained on {ds.attrs.get('trained_on', '?')}"
+        version = ds.attrs.get("acthash_version")
+        made = f"merged by acthash {version}" if version else "no acthash version recorded"
+        where = f", trained on {ds.attrs['trained_on']}" if "trained_on" in ds.attrs else ""
+        return f"{made}{where} (no per-cell provenance)"
     return (f"trained by acthash {said('trained_version')} on {said('trained_on')}, "
             f"measured by {said('measured_version')}")
 

@@ -295,7 +295,8 @@ def _cmd_drift(args: argparse.Namespace) -> None:
 
 
 def _cmd_evidence(args: argparse.Namespace) -> None:
-    from acthash.run.evidence import REGISTRY, reproduce, stale_tables, write_tables
+    from acthash import __version__
+    from acthash.run.evidence import REGISTRY, dataset_origins, reproduce, stale_tables, write_tables
 
     if args.action == "check":
         stale = stale_tables(args.root)
@@ -303,6 +304,10 @@ def _cmd_evidence(args: argparse.Namespace) -> None:
             raise ValueError(f"not what their commands ({REGISTRY}) print on the committed data: {', '.join(stale)}; "
                              "`acthash evidence tables` rewrites them")
         print("every generated table is its command's output on the committed data")
+        origins = dataset_origins(args.root)
+        current = sum(o.startswith(f"trained by acthash {__version__} ") for o in origins.values())
+        print(f"datasets trained by this version ({__version__}): {current} of {len(origins)}")
+        print("\n".join(f"  {path}: {origin}" for path, origin in origins.items()))
     elif args.action == "tables":
         print("\n".join(write_tables(args.root)))
     else:

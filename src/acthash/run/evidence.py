@@ -89,6 +89,17 @@ def stale_tables(root: Path | str = ".") -> list[str]:
             if (Path(root) / path).read_text() != table_output(command, root, figures=False)]
 
 
+def dataset_origins(root: Path | str = ".") -> dict[str, str]:
+    """Each registered dataset → what trained and measured its cells (`acthash.analysis.drift.provenance`), or
+    that it is missing: how far a regeneration has come."""
+    from acthash.analysis.drift import provenance
+    from acthash.analysis.merge import load
+
+    datasets, _ = read_registry(root)
+    return {d.path: provenance(load(Path(root) / d.path)) if (Path(root) / d.path).exists() else "missing"
+            for d in datasets}
+
+
 def write_tables(root: Path | str = ".") -> list[str]:
     """Rewrite every table of the registry from its command; returns their paths."""
     _, tables = read_registry(root)
