@@ -133,5 +133,3 @@ def hold_when_saved(workdir: Path, experiment: str, packs: int) -> None:
 def grid_cells(grid: dict) -> list[Cell]:
     base = small_cell(n_train=600, checkpoints=(0, 3), early_stopping=False, kmeans_n_init=3)
     return [dataclasses.replace(base, width=w, seed=s) for w in grid["width"] for s in grid["seed"]]
-
-

@@ -28,6 +28,14 @@ from acthash.analysis.phase import redundancy_for
 from acthash.params.phase_rule import PhaseRule
 
 BOUNDARIES = {"r_hi": "under/critical", "r_lo": "critical/sufficient"}
+LAW_R2 = 0.9  # a power law "holds" where its fit reaches this R² over at least 3 points
+
+
+def _first_below(r: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """For every profile along the last axis of `r`: the index of the first value below `threshold` (the
+    profile's length where none is), and whether every value of the profile is defined."""
+    below = r < threshold
+    return np.where(below.any(-1), below.argmax(-1), r.shape[-1]), np.isfinite(r).all(-1)
 
 
 def crossing(widths: np.ndarray, r: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -36,10 +44,9 @@ def crossing(widths: np.ndarray, r: np.ndarray, threshold: float) -> tuple[np.nd
     NaN), or 0 with NaN where the profile has an undefined value."""
     r = np.asarray(r, dtype=float)
     lw = np.log(np.asarray(widths, dtype=float))
-    finite = np.isfinite(r).all(-1)
-    below = r < threshold
-    found = below.any(-1)
-    i = below.argmax(-1)  # the first width below the threshold (0 where none is)
+    first, finite = _first_below(r, threshold)
+    found = first < r.shape[-1]
+    i = np.where(found, first, 0)  # the first width below the threshold (0 where none is)
     j = np.maximum(i - 1, 0)
     r0 = np.take_along_axis(r, j[..., None], -1)[..., 0]
     r1 = np.take_along_axis(r, i[..., None], -1)[..., 0]
@@ -57,9 +64,7 @@ def bracket(widths: np.ndarray, r: np.ndarray, threshold: float) -> tuple[np.nda
     NaN where the profile has an undefined value)."""
     r = np.asarray(r, dtype=float)
     w = np.concatenate([[0.0], np.asarray(widths, dtype=float), [np.inf]])
-    below = r < threshold
-    i = np.where(below.any(-1), below.argmax(-1), len(widths))  # the first width below (len: none)
-    finite = np.isfinite(r).all(-1)
+    i, finite = _first_below(r, threshold)
     return np.where(finite, w[i], np.nan), np.where(finite, w[i + 1], np.nan)
 
 
@@ -163,8 +168,8 @@ def boundary_table(ds: xr.Dataset, rule: PhaseRule = PhaseRule()) -> str:
 
 def _power_laws(cw: xr.Dataset, dim: str, rest: list[str]) -> list[str]:
     lines = ["", f"Power laws width ∝ {dim}^b (least squares in log-log on the seed mean's interpolated crossings; "
-             "b with the range of the fits to each seed and to the brackets' ends; a law holds where R² ≥ 0.9 over "
-             "≥ 3 points):", ""]
+             f"b with the range of the fits to each seed and to the brackets' ends; a law holds where R² ≥ {LAW_R2:g} "
+             "over ≥ 3 points):", ""]
     for at in _cells(cw, rest):
         sub = cw.sel(at)
         if dim == "epoch":
@@ -178,7 +183,7 @@ def _power_laws(cw: xr.Dataset, dim: str, rest: list[str]) -> list[str]:
             elif not np.isfinite(fit["r2"]):
                 said = f"the same width at every {dim} over {fit['points']} points: no dependence"
             else:
-                verdict = "holds" if fit["r2"] >= 0.9 else "does not hold"
+                verdict = "holds" if fit["r2"] >= LAW_R2 else "does not hold"
                 said = (f"b = {fit['b']:.2f} [{fit['b_lo']:.2f}, {fit['b_hi']:.2f}], R² = {fit['r2']:.2f} over "
                         f"{fit['points']} points: {verdict}")
             lines.append(f"- {where}, {BOUNDARIES[k]}: {said}")

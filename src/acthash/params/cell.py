@@ -202,5 +202,3 @@ def validate(cell: Cell) -> list[str]:
         p.append(f"n_train={cell.n_train}: exceeds the {cell.dataset} training split ({n_split} examples "
                  f"with train_fraction={cell.train_fraction:g})")
     return p
-
-

@@ -22,7 +22,8 @@ def short_hash(data: bytes) -> str:
 def param(default: Any, doc: str, *, axis: str = "", choices: tuple[Any, ...] | None = None,
           lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
           neutral: Any = None) -> Any:
-    """A Cell field with its description, whether it is a grid axis, and its allowed values.
+    """A field of a parameter record (`Cell`, `PhaseRule`) with its description, whether it is a grid axis, and
+    its allowed values.
 
     `axis`: for a grid axis, its label on figures and in the merged dataset (`long_name`); empty otherwise.
 

@@ -565,8 +565,8 @@ VERBS = (
     Verb("effects", "how far each axis moves R_test and K-NN: the factors' levels against "
          "width, training time and sample size, on one scale (a table, and a figure with --figure)",
          _args_effects, _cmd_effects),
-    Verb("drift", "whether a rerun moved the numbers: the cells both datasets hold, their seed means "
-         "compared against seed noise, per metric and epoch",
+    Verb("drift", "whether a rerun moved the numbers: the cells both datasets hold, per metric and epoch, their "
+         "seed means against seed noise and, where the runs share seeds, seed by seed",
          _args_drift, _cmd_drift),
     Verb("evidence", "the committed evidence (docs/evidence.yaml): check the generated tables, "
          "rewrite them, or reproduce every dataset and table (resumable; make reproduce)",
@@ -594,5 +594,3 @@ def main(argv: list[str] | None = None) -> None:
         args.func(args)
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"acthash {args.verb}: error: {err}")
-
-
