@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from acthash.params.cell import FACTORS
+
 # what the regime maps mark, set here so that their captions say it: contour levels (thick to thin) and the share
 # of seeds below which a cell's regime is crossed as uncertain
 R_LEVELS = (0.5, 0.1, 0.01)
@@ -46,7 +48,7 @@ KINDS = (
              "Each metric against one axis: the mean over seeds with a band of ± one sample standard deviation (none "
              "for one seed), one line per value of the most telling other axis; other axes at their last value."),
     FileKind("table", "`table_<factor>.md`, `table_boundaries.md`, `table_robustness.md`",
-             "a factor (weight_decay, bn, dropout, label_noise, augment) varies; as the boundaries figure "
+             f"a factor ({', '.join(FACTORS)}) varies; as the boundaries figure "
              "(boundaries); a chart slice is drawn and one architecture (robustness)",
              "`acthash.factor_table(ds, factor)`, `acthash.boundary_table(ds)`, `acthash.robustness_table(ds)`",
              "A table: the levels of a factor against width (mean ± sd over seeds), the critical widths (grid "

@@ -17,8 +17,8 @@ import pandas as pd
 import xarray as xr
 
 from acthash.analysis.dims import grid_dims
-from acthash.analysis.figure_axes import FACTORS, label
-from acthash.params.cell import FIELDS
+from acthash.analysis.figure_axes import label
+from acthash.params.cell import FACTORS, FIELDS
 
 METRICS = ("redundancy_test", "knn_test")
 PHASE_AXES = ("width", "epoch", "n_train")

@@ -9,12 +9,9 @@ import numpy as np
 import xarray as xr
 
 from acthash.analysis.dims import grid_dims
-from acthash.params.cell import ALWAYS_DIMS, GRID_AXES
+from acthash.params.cell import ALWAYS_DIMS, CONTEXT_AXES, FACTORS
 
 LOG_DIMS = ("width", "epoch", "n_train")  # drawn on log axes in line plots when they span 10× or more
-CONTEXT = ("dataset", "arch", "depth")  # named in every figure's title when fixed
-# the regularisation and noise axes (weight decay, BN, dropout, label noise, augmentation): one table each
-FACTORS = tuple(a for a in GRID_AXES if a not in (*CONTEXT, "width", "n_train", "seed"))
 
 
 def label(da: xr.DataArray) -> str:
@@ -75,7 +72,7 @@ def held_fixed(ds: xr.Dataset, sub: xr.Dataset, skip: tuple[str, ...] = ()) -> s
     """One line: the grid dims `sub` holds fixed (its value of each, also those a user selected before, e.g.
     `ds.sel(n_train=10000)`), the dataset and network, the seeds; dims in `skip` are left out."""
     held = [d for d in grid_dims(ds) if d != "seed" and d not in sub.dims]
-    held += [d for d in ALWAYS_DIMS + CONTEXT
+    held += [d for d in ALWAYS_DIMS + CONTEXT_AXES
              if d != "seed" and d in sub.coords and sub[d].ndim == 0 and d not in held]
     held = [d for d in held if d not in skip]
     parts = [f"{d} {tick_labels([sub[d].item()])[0]}" for d in held]

@@ -12,11 +12,11 @@ import xarray as xr
 
 from acthash.analysis.boundary_figure import boundary_lines
 from acthash.analysis.dims import varying_dims
-from acthash.analysis.figure_axes import FACTORS
 from acthash.analysis.line_figure import metric_lines, panels
 from acthash.analysis.phase import SLICES
 from acthash.analysis.regime_figure import regime_maps
 from acthash.analysis.tables import shows_boundaries, tables
+from acthash.params.cell import FACTORS
 
 FORMATS = ("png", "svg")
 

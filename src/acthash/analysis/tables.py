@@ -10,10 +10,11 @@ import xarray as xr
 
 from acthash.analysis.boundaries import boundary_table
 from acthash.analysis.dims import varying_dims
-from acthash.analysis.figure_axes import FACTORS, held_fixed, label, reduce_to, tick_labels
+from acthash.analysis.figure_axes import held_fixed, label, reduce_to, tick_labels
 from acthash.analysis.line_figure import panels
 from acthash.analysis.phase import SLICES, robustness_table
 from acthash.analysis.stats import mean_sd, pm
+from acthash.params.cell import FACTORS
 from acthash.params.registry import METRICS
 
 TABLE_METRICS = tuple(m.name for m in METRICS if m.tabled)  # the registry says which metrics are tabled

@@ -143,6 +143,9 @@ FIELDS = {f.name: f for f in dataclasses.fields(Cell)}
 PARAMS = tuple(FIELDS)
 GRID_AXES = tuple(n for n, f in FIELDS.items() if f.metadata["axis"])
 ALWAYS_DIMS = ("width", "epoch", "n_train", "seed")  # dims of every merged dataset (the others only where they vary)
+CONTEXT_AXES = ("dataset", "arch", "depth")  # what network on what data: named in every figure's title when fixed
+# the regularisation and noise axes (weight decay, BN, dropout, label noise, augmentation): one table each
+FACTORS = tuple(a for a in GRID_AXES if a not in (*CONTEXT_AXES, *ALWAYS_DIMS))
 RECIPE_KEYS = tuple(n for n in PARAMS if n not in GRID_AXES)
 # what a framework='keras' cell must leave at its default (the Keras model is the released recipe's MLP)
 KERAS_FIXED = ("arch", "optimizer", "dropout", "augment", "random_inputs", "code_bn", "bn_variance", "code_units",

@@ -265,7 +265,7 @@ def _cmd_robustness(args: argparse.Namespace) -> None:
 
 def _cmd_effects(args: argparse.Namespace) -> None:
     from acthash.analysis.effects import VALUES, effects_figure, effects_table, factor_effects
-    from acthash.analysis.figure_axes import FACTORS
+    from acthash.params.cell import FACTORS
     from acthash.analysis.merge import load
 
     phase = load(args.phase)
