@@ -50,10 +50,9 @@ def _holds(codes: Path, cells: Sequence[Cell]) -> bool:
                 for epoch in read_epochs(g):
                     read_codes(g, epoch)
         return True
-    except (CellFileError, KeyError, OSError) as err:  # a damaged chunk or a missing group: h5py's errors
+    except CellFileError as err:  # a broken seal, a lost checkpoint group, a damaged chunk
         if codes.exists():
-            _say(f"{codes}: {err}: training the pack again" if not isinstance(err, CellFileError)
-                 else f"{err}: training the pack again")
+            _say(f"{err}: training the pack again")
         return False
 
 

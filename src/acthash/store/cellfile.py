@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,11 +267,25 @@ class StoredCodes:
         return self.keep if self.units is None else self.keep[self.units]
 
 
+@contextmanager
+def _codes_of(g: h5py.Group, epoch: int) -> Iterator[None]:
+    """h5py's errors reading the codes of checkpoint `epoch` (a lost group: KeyError; a damaged chunk: OSError)
+    as the CellFileError that names the file and epoch, as a broken seal is."""
+    try:
+        yield
+    except KeyError as err:
+        raise CellFileError(f"{g.file.filename}: the stored codes of epoch {epoch} are incomplete ({err})") from err
+    except OSError as err:
+        raise CellFileError(f"{g.file.filename}: the stored codes of epoch {epoch} cannot be read ({err})") from err
+
+
 def _sealed_codes(g: h5py.Group, epoch: int) -> tuple[h5py.Group, np.ndarray | None]:
     """The codes group of checkpoint `epoch` and the stored units, its seal checked (CellFileError if broken)."""
-    cg = g[f"codes/{epoch}"]
-    units = g["code_units"][()] if "code_units" in g else None
-    if "seal" in cg.attrs and cg.attrs["seal"] != codes_seal(cg, units):  # files before 0.4.0 have no seal
+    with _codes_of(g, epoch):
+        cg = g[f"codes/{epoch}"]
+        units = g["code_units"][()] if "code_units" in g else None
+        sealed = "seal" not in cg.attrs or cg.attrs["seal"] == codes_seal(cg, units)  # no seal before 0.4.0
+    if not sealed:
         raise CellFileError(f"{g.file.filename}: the stored codes of epoch {epoch} changed since they were written "
                             "(their seal does not match)")
     return cg, units
@@ -278,5 +294,6 @@ def _sealed_codes(g: h5py.Group, epoch: int) -> tuple[h5py.Group, np.ndarray | N
 def read_codes(g: h5py.Group, epoch: int) -> StoredCodes:
     """The stored codes of one checkpoint of a member or cell group."""
     cg, units = _sealed_codes(g, epoch)
-    hashes = (cg["hash_train"][()], cg["hash_test"][()]) if "hash_train" in cg else None
-    return StoredCodes(cg["train"][()], cg["test"][()], cg["keep"][()], units, hashes)
+    with _codes_of(g, epoch):
+        hashes = (cg["hash_train"][()], cg["hash_test"][()]) if "hash_train" in cg else None
+        return StoredCodes(cg["train"][()], cg["test"][()], cg["keep"][()], units, hashes)
