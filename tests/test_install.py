@@ -35,9 +35,11 @@ def test_the_conda_environments_agree_with_pyproject():
 def test_every_torch_version_the_docs_name_is_the_one_pyproject_allows():
     """A pinned install command in a manual (e.g. a CUDA build for an older driver) names today's releases."""
     bounds = upper_bounds()
-    for doc in [REPO / "README.md", *REPO.glob("profiles/*.md"), *REPO.glob("docs/*.md")]:
-        for name, version in re.findall(r"\b(torch|torchvision)==([0-9.]+)", doc.read_text()):
-            assert version == bounds[name], (doc.name, name, version)
+    named = [(doc.name, name, version) for doc in [REPO / "README.md", *REPO.glob("profiles/*.md"),
+                                                   *REPO.glob("docs/*.md")]
+             for name, version in re.findall(r"\b(torch|torchvision)==([0-9.]+)", doc.read_text())]
+    assert {name for _, name, _ in named} == {"torch", "torchvision"}  # the manuals do name both (profiles/README)
+    assert [n for n in named if n[2] != bounds[n[1]]] == []
 
 
 def test_the_shipped_configs_data_root_is_the_default():
