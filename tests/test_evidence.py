@@ -96,5 +96,5 @@ def test_evidence_check_says_what_made_each_registered_dataset(tmp_path):
     (tmp_path / "docs/evidence.yaml").write_text(yaml.safe_dump({"datasets": {
         f"docs/{name}.nc": {"command": "first-epoch"} for name in ("new", "old", "gone")}, "tables": {}}))
     assert dataset_origins(tmp_path) == {
-        "docs/new.nc": "trained by acthash 0.5.0 on AMD EPYC, measured by 0.5.0",
-        "docs/old.nc": "merged by acthash 0.1.0 (no per-cell provenance)", "docs/gone.nc": "missing"}
+        "docs/new.nc": ("trained by acthash 0.5.0 on AMD EPYC, measured by 0.5.0", ["0.5.0"]),
+        "docs/old.nc": ("merged by acthash 0.1.0 (no per-cell provenance)", []), "docs/gone.nc": ("missing", [])}

@@ -89,12 +89,17 @@ def drift(old: xr.Dataset, new: xr.Dataset, by: str = "epoch", metrics: tuple[st
     return pd.DataFrame(rows)
 
 
+def recorded(ds: xr.Dataset, name: str) -> list[str]:
+    """The values a per-cell provenance variable of a merged dataset holds (`trained_version`, `trained_on`,
+    `measured_version`), sorted; none where the dataset or its cells do not say."""
+    return sorted({str(v) for v in np.ravel(ds[name].values)} - {""}) if name in ds else []
+
+
 def provenance(ds: xr.Dataset) -> str:
     """What trained and measured a merged dataset's cells, as its per-cell variables say (or the version that
     merged it, for datasets from before they existed)."""
     def said(name: str) -> str:
-        values = sorted({str(v) for v in np.ravel(ds[name].values)} - {""}) if name in ds else []
-        return " and ".join(values) or "(unrecorded)"
+        return " and ".join(recorded(ds, name)) or "(unrecorded)"
 
     if "trained_version" not in ds:
         version = ds.attrs.get("acthash_version")

@@ -305,9 +305,9 @@ def _cmd_evidence(args: argparse.Namespace) -> None:
                              "`acthash evidence tables` rewrites them")
         print("every generated table is its command's output on the committed data")
         origins = dataset_origins(args.root)
-        current = sum(o.startswith(f"trained by acthash {__version__} ") for o in origins.values())
+        current = sum(versions == [__version__] for _, versions in origins.values())
         print(f"datasets trained by this version ({__version__}): {current} of {len(origins)}")
-        print("\n".join(f"  {path}: {origin}" for path, origin in origins.items()))
+        print("\n".join(f"  {path}: {origin}" for path, (origin, _) in origins.items()))
     elif args.action == "tables":
         print("\n".join(write_tables(args.root)))
     else:

@@ -89,15 +89,19 @@ def stale_tables(root: Path | str = ".") -> list[str]:
             if (Path(root) / path).read_text() != table_output(command, root, figures=False)]
 
 
-def dataset_origins(root: Path | str = ".") -> dict[str, str]:
-    """Each registered dataset → what trained and measured its cells (`acthash.analysis.drift.provenance`), or
-    that it is missing: how far a regeneration has come."""
-    from acthash.analysis.drift import provenance
+def dataset_origins(root: Path | str = ".") -> dict[str, tuple[str, list[str]]]:
+    """Each registered dataset → (what trained and measured its cells, `acthash.analysis.drift.provenance`, or
+    "missing"; the acthash versions that trained them): how far a regeneration has come."""
+    from acthash.analysis.drift import provenance, recorded
     from acthash.analysis.merge import load
 
     datasets, _ = read_registry(root)
-    return {d.path: provenance(load(Path(root) / d.path)) if (Path(root) / d.path).exists() else "missing"
-            for d in datasets}
+    out = {}
+    for d in datasets:
+        path = Path(root) / d.path
+        ds = load(path) if path.exists() else None
+        out[d.path] = ("missing", []) if ds is None else (provenance(ds), recorded(ds, "trained_version"))
+    return out
 
 
 def write_tables(root: Path | str = ".") -> list[str]:
