@@ -228,17 +228,17 @@ class StackedMLP(nn.Module):
                 hs = [bk.layer(h, layer, keep) for bk, h in zip(self.buckets, hs)]
                 hidden.append(hs)
             if self.training and dropout is not None and dropout[layer] is not None:
-                hs = self._dropout(hs, dropout[layer])
+                hs = [h * m for h, m in zip(hs, self.bucket_masks(dropout[layer]))]
         logits = [bk.logits(h) for bk, h in zip(self.buckets, hs)]
         logits = logits[0] if len(logits) == 1 else torch.cat(logits)
         logits = logits.index_select(0, self.member_rows) if self.reordered else logits[:len(self.widths)]
         return logits.transpose(1, 2), hidden
 
-    def _dropout(self, hs: list[Tensor], mask: Tensor) -> list[Tensor]:
-        """Each bucket's activations times its rows of the (M, B, widest) keep/scale mask (ghost rows: 0)."""
+    def bucket_masks(self, mask: Tensor) -> list[Tensor]:
+        """Each bucket's rows (rows, cap, B) of one dropout site's (M, B, widest) keep/scale mask (ghost rows: 0)."""
         cap = max(bk.cap for bk in self.buckets)
         mask = torch.nn.functional.pad(mask.transpose(1, 2), (0, 0, 0, cap - mask.shape[2], 0, 1))
-        return [h * mask.index_select(0, bk.ids)[:, :bk.cap] for bk, h in zip(self.buckets, hs)]
+        return [mask.index_select(0, bk.ids)[:, :bk.cap] for bk in self.buckets]
 
     @torch.no_grad()
     def adopt_batch_statistics(self, x: Tensor) -> None:

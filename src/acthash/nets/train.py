@@ -18,6 +18,7 @@ import torch
 
 from acthash.data.augment import augment_batch
 from acthash.data.samples import Samples, stream_seed
+from acthash.nets import mlp_pass
 from acthash.nets.cnn import StackedCNN
 from acthash.nets.codes import sample_units
 from acthash.nets.mlp import StackedMLP
@@ -86,6 +87,23 @@ def dropout_masks(rates: Sequence[float], sites: Sequence[Sequence[int]], gens: 
     return masks
 
 
+def autograd_loss_and_grads(model: StackedMLP | StackedCNN, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor,
+                            active: torch.Tensor | None, dropout: Sequence[torch.Tensor | None] | None,
+                            ce_clip: float) -> torch.Tensor:
+    """Each member's mean cross-entropy (M,) on inputs x (G, B, …) and labels y (M, B), its gradient Σ_m
+    weights[m]·ce[m] set on every parameter by autograd (`mlp_pass.loss_and_grads` computes the same by hand).
+    `ce_clip`: Keras' loss on probabilities clipped to [ce_clip, 1 − ce_clip] (no gradient where clipped)."""
+    logits, _ = model(x, dropout, active)
+    if ce_clip:
+        p = torch.softmax(logits, -1).gather(2, y.unsqueeze(2)).squeeze(2).clamp(ce_clip, 1 - ce_clip)
+        ce = -torch.log(p).mean(1)
+    else:
+        ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
+    model.zero_grad(set_to_none=True)  # the MLP's layers *set* their kernel gradients (WideInput)
+    (ce * weights).sum().backward()
+    return ce.detach()
+
+
 def training_inputs(x: torch.Tensor, rows: torch.Tensor, cell: Cell, image_shape: tuple[int, ...],
                     gens: Sequence[torch.Generator]) -> torch.Tensor:
     """Training inputs (G, B, D) of the given rows (G, B) of x, augmented per group (`gens`: one generator per
@@ -118,6 +136,7 @@ class Trainer:
         self.units = [sample_units(n, c.code_units, stream_seed(c.seed, 4))
                       for c, n in zip(cells, self.model.code_lengths)]
         self.opt = stacked_optimizer(self.model, c0)
+        self.by_hand = mlp_pass.applies(self.model, c0.ce_clip)  # the training pass without autograd (same bits)
         m = len(cells)
         self.readout = Readout(self.model, self.cells, self.x, x_train,
                                torch.as_tensor(x_test.reshape(len(x_test), -1), dtype=dtype, device=self.device),
@@ -169,17 +188,12 @@ class Trainer:
              dropout: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
         """One optimizer step of the active members on inputs (G, B, …) and labels (M, B); returns each member's
         loss as Keras reports it: cross-entropy + L2 term at the weights of this step's forward pass, (M,)."""
-        logits, _ = self.model(x, dropout, self.bn_active)
-        clip = self.cells[0].ce_clip
-        if clip:  # Keras' loss on clipped probabilities: no gradient where an example's probability is clipped
-            p = torch.softmax(logits, -1).gather(2, y.unsqueeze(2)).squeeze(2).clamp(clip, 1 - clip)
-            ce = -torch.log(p).mean(1)
+        if self.by_hand:
+            ce = mlp_pass.loss_and_grads(self.model, x, y, self.active, self.bn_active, dropout)
         else:
-            ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
+            ce = autograd_loss_and_grads(self.model, x, y, self.active, self.bn_active, dropout, self.cells[0].ce_clip)
         with torch.no_grad():
             loss = ce + self.wd * self.model.l2_per_member()
-        self.model.zero_grad(set_to_none=True)  # the MLP's layers *set* their kernel gradients (WideInput)
-        (ce * self.active).sum().backward()
         self.opt.step(lr, self.active, self.wd * self.active)  # with the L2 penalty's gradient
         return loss
 
