@@ -15,6 +15,9 @@ Activations are kept units-major, (…, units, batch): BN reduces along contiguo
 layer is split into buckets by gathering whole rows, and the head's small matmuls produce (classes, batch)
 blocks, a shape the CPU BLAS runs about three times faster than (batch, classes). The wide kernel is stored
 (units, in_dim) per group, so the L2 norm of each unit reads one contiguous row; deeper kernels (in, out).
+
+On the CPU the trainer does not differentiate `forward` through autograd: `acthash.nets.mlp_pass` runs the same
+forward and its backward by hand (tests/test_mlp_pass.py fails when the two part).
 """
 
 from __future__ import annotations
