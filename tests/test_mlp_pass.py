@@ -33,6 +33,8 @@ def stacked(depth, widths, groups, bn, dtype, **bn_options):
 
 
 CASES = {  # depth, widths, input groups, BN and its options
+    "depth1-one-member": (1, [7], [0], True, {}),
+    "depth2-one-group": (2, [5, 9, 12], [0, 0, 0], True, {}),
     "depth1-bn": (1, [3, 9, 20, 5], [0, 0, 1, 1], True, {}),
     "depth1-three-groups": (1, [3, 9, 20, 5, 7], [0, 1, 1, 2, 0], True, {}),
     "depth1-no-bn": (1, [6, 17], [0, 1], False, {}),
@@ -48,6 +50,7 @@ VARIANTS = {  # dtype, batch, a stopped member, dropout
     "f32-b37-stopped": (torch.float32, 37, True, False),
     "f64-b64-stopped-dropout": (torch.float64, 64, True, True),
     "f32-b1": (torch.float32, 1, False, False),
+    "f64-b1-stopped": (torch.float64, 1, True, False),
 }
 
 
@@ -55,11 +58,13 @@ VARIANTS = {  # dtype, batch, a stopped member, dropout
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_the_pass_by_hand_has_autograds_losses_gradients_and_statistics(monkeypatch, case, variant):
-    """Twice (the running statistics after one update feed the second): the losses, every parameter's gradient
-    and every buffer as after autograd's pass."""
+    """Twice, both models moved by their gradients in between (a gradient left from the first pass would show;
+    the running statistics after one update feed the second): the losses, every parameter's gradient and every
+    buffer as after autograd's pass."""
     dtype, batch, stopped, dropped = VARIANTS[variant]
     depth, widths, groups, bn, options = CASES[case]
-    monkeypatch.setattr(mlp, "BUCKET_CALL_COST", 0)  # buckets of similar widths, a ghost beside a lone member
+    if case == "depth2-buckets-ghost":  # buckets of similar widths, a ghost beside a lone member
+        monkeypatch.setattr(mlp, "BUCKET_CALL_COST", 0)
     ours = stacked(depth, widths, groups, bn, dtype, **options)
     if case == "depth2-buckets-ghost":
         assert len(ours.buckets) > 1 and ours.reordered and any(int(b.ids.max()) == len(widths) for b in ours.buckets)
@@ -68,7 +73,7 @@ def test_the_pass_by_hand_has_autograds_losses_gradients_and_statistics(monkeypa
     x = torch.rand(max(groups) + 1, batch, IN_DIM, generator=gen, dtype=dtype)
     y = torch.randint(0, CLASSES, (len(widths), batch), generator=gen)
     weights = torch.ones(len(widths), dtype=torch.bool)
-    weights[1] = not stopped
+    weights[-1] = not stopped
     active = weights if stopped else None
     dropout = None
     if dropped:
@@ -84,6 +89,10 @@ def test_the_pass_by_hand_has_autograds_losses_gradients_and_statistics(monkeypa
             assert_same(p.grad, q.grad, name)
         for (name, b), c in zip(ours.named_buffers(), ref.buffers()):
             assert_same(b, c, name)
+        with torch.no_grad():
+            for p, q in zip(ours.parameters(), ref.parameters()):
+                p.sub_(0.1 * p.grad)
+                q.sub_(0.1 * q.grad)
 
 
 @pytest.mark.parametrize("members,depth", [(MEMBERS, 2), (SHARED, 1)], ids=["own-groups-depth2", "shared-group"])
@@ -100,7 +109,11 @@ def test_a_pack_trains_to_the_same_results_by_hand_and_by_autograd(members, dept
         assert_member_results_equal(a, b)
 
 
-def test_the_pass_by_hand_applies_to_cpu_mlps_without_the_clipped_loss():
+def test_the_pass_by_hand_applies_to_cpu_mlps_without_the_clipped_loss_in_training_mode():
     cell = dataclasses.replace(MEMBERS[0], checkpoints=(0, 1))
     assert make_trainer([cell]).by_hand
     assert not make_trainer([dataclasses.replace(cell, ce_clip=1e-7)]).by_hand
+    model = stacked(1, [3, 5], [0, 1], True, torch.float32).eval()
+    x, y, weights = torch.rand(2, 4, IN_DIM), torch.zeros(2, 4, dtype=torch.long), torch.ones(2, dtype=torch.bool)
+    with pytest.raises(ValueError, match="training mode"):
+        mlp_pass.loss_and_grads(model, x, y, weights, None, None)

@@ -194,6 +194,8 @@ class MemberLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, Tensor, None]:  # type: ignore[override]
         h, kernel = ctx.saved_tensors
+        if not ctx.needs_input_grad[1]:
+            return torch.bmm(kernel, grad), None, grad.sum(2), None
         grad_h, grad_bias = member_grads(h, kernel, grad, ctx.grad_buffer)
         ctx.kernel.grad = ctx.grad_buffer
         return grad_h, None, grad_bias, None

@@ -2,8 +2,8 @@
 calls the ATen kernels autograd calls for `StackedMLP.forward` and the trainer's cross-entropy, on the same
 operands, so the losses and every gradient have autograd's bits (tests/test_mlp_pass.py compares them over
 depths, buckets, groups, batch norm's options, dropout and stopped members). What it leaves out is autograd's
-bookkeeping around those kernels: on the small products of a depth-1 pack that bookkeeping was a fifth of a
-step (docs/benchmarks.md).
+bookkeeping around those kernels: on the small products of a depth-1 pack that bookkeeping was about a quarter
+of the forward and backward (docs/benchmarks.md; `benchmarks/pass_by_hand.py` times both and compares them).
 
 Autograd is kept where this pass does not apply (`applies`): on a GPU, whose batch norm is cuDNN's kernel, and for
 Keras' clipped cross-entropy.
@@ -132,6 +132,8 @@ def loss_and_grads(model: StackedMLP, x: Tensor, y: Tensor, weights: Tensor, act
     """Each member's mean cross-entropy (M,) on inputs x (G, B, D) and labels y (M, B), the model in training
     mode; sets every parameter's `.grad` to the gradient of Σ_m weights[m]·ce[m] (`weights`: the active members,
     bool (M,)). `active` and `dropout` as `StackedMLP.forward` takes them."""
+    if not model.training:
+        raise ValueError("the training pass needs the model in training mode (batch statistics)")
     keep = None if active is None else torch.cat([active, active.new_zeros(1)])
     masks = [None if m is None else model.bucket_masks(m) for m in (dropout or [None] * model.depth)]
     f = _forward(model, x, keep, masks)
