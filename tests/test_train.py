@@ -201,6 +201,21 @@ def test_an_owner_map_must_give_whole_rows_of_its_parameter():
         StackedAdam([torch.zeros(4, 3)], [torch.zeros(1, 3, dtype=torch.long)], eps=1e-7)
 
 
+def test_adams_l2_term_follows_each_steps_decay_per_member():
+    """Zero loss gradients: only the L2 term moves a row, so a member's row moves once its λ is set (the CPU pass
+    keeps the rows' coefficients between steps; a changed λ must reach them)."""
+    from acthash.nets.optim import StackedAdam
+
+    w = torch.ones(2, 3)
+    w.grad = torch.zeros(2, 3)
+    opt = StackedAdam([w], [torch.arange(2).view(2, 1)], eps=1e-7, decayed=[(w, torch.arange(2))])
+    active = torch.ones(2, dtype=torch.bool)
+    opt.step(1e-3, active, torch.tensor([1e-2, 0.0]))
+    assert bool((w[0] < 1).all()) and bool((w[1] == 1).all())
+    opt.step(1e-3, active, torch.tensor([0.0, 1e-2]))
+    assert bool((w[1] < 1).all())
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_resume_from_saved_state_equals_an_uninterrupted_run(tmp_path, optimizer):
     cells = [dataclasses.replace(c, optimizer=optimizer) for c in MEMBERS[:3]]

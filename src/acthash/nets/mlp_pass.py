@@ -87,14 +87,19 @@ def _forward(model: StackedMLP, x: Tensor, keep: Tensor | None, masks: list[list
         if masks[layer] is not None:
             hs = [h * mask for h, mask in zip(hs, masks[layer])]
     logits = torch.cat([torch.baddbmm(bk.head_bias.unsqueeze(2), bk.head, h) for bk, h in zip(model.buckets, hs)])
-    logp = torch.log_softmax(logits.index_select(0, model.member_rows), 1)  # (M, classes, B)
+    members = logits.index_select(0, model.member_rows) if model.reordered else logits[:len(model.widths)]
+    logp = torch.log_softmax(members, 1)  # (M, classes, B)
     return _Forward(x, pre0, saved0, act0, flat, layers, hs, masks, logits, logp)
 
 
 def _backward(model: StackedMLP, f: _Forward, g_logp: Tensor) -> dict[Tensor, Tensor]:
     """Every parameter's gradient from the log-probabilities' gradient, layer after layer from the head."""
-    g_logits = torch.zeros_like(f.logits).index_add_(
-        0, model.member_rows, torch._log_softmax_backward_data(g_logp, f.logp, 1, f.logp.dtype))
+    g_members = torch._log_softmax_backward_data(g_logp, f.logp, 1, f.logp.dtype)
+    g_logits = torch.zeros_like(f.logits)
+    if model.reordered:
+        g_logits.index_add_(0, model.member_rows, g_members)
+    else:
+        g_logits[:len(model.widths)] = g_members
     grads, gs, row = {}, [], 0
     for bk, h in zip(model.buckets, f.last):
         g = g_logits[row:row + len(bk.ids)]

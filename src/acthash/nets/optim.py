@@ -126,6 +126,7 @@ class StackedAdam:
         rows = {id(p): len(owner) for p, owner in self.decayed}  # a decayed parameter is updated as (rows, cols)
         self._shapes = [(rows[id(p)], -1) if id(p) in rows else (-1,) for p in self.params]
         self._arrays: list[list[np.ndarray]] | None = None
+        self._coef: tuple[Tensor, dict[int, np.ndarray]] | None = None  # λ per member, and its rows' 2·λ (CPU)
 
     @torch.no_grad()
     def step(self, lr: float, active: Tensor, l2: Tensor | None = None) -> None:
@@ -144,20 +145,27 @@ class StackedAdam:
                                eps=self.eps / math.sqrt(1 - self.b2**t), amsgrad=False, maximize=False)
         restore()
 
+    def _row_coefficients(self, l2: Tensor) -> dict[int, np.ndarray]:
+        """`_row_coefficients` as numpy arrays, kept while λ per member is the same (it changes only when a member
+        stops)."""
+        if self._coef is None or not torch.equal(self._coef[0], l2):
+            self._coef = l2.clone(), {i: c.numpy() for i, c in _row_coefficients(self.decayed, l2).items()}
+        return self._coef[1]
+
     def _cpu_step(self, lr: float, t: float, l2: Tensor | None) -> None:
         """One numba pass per parameter, in the parameters' precision (Keras: scalars in the weights' dtype)."""
         real = np.dtype(str(self.params[0].dtype).removeprefix("torch.")).type
         b1, b2, one = real(self.b1), real(self.b2), real(1)
         scalars = (real(lr) * (np.sqrt(one - b2 ** real(t)) / (one - b1 ** real(t))), b1, one - b1, b2, one - b2,
                    real(self.eps))
-        coef = {} if l2 is None else _row_coefficients(self.decayed, l2)
+        coef = {} if l2 is None else self._row_coefficients(l2)
         if self._arrays is None:  # numpy views of parameters and moments: they are updated in place, never replaced
             self._arrays = [[x.detach().view(shape).numpy() for x in (p, m, v)]
                             for p, m, v, shape in zip(self.params, self.m, self.v, self._shapes)]
         for p, (pa, ma, va), shape in zip(self.params, self._arrays, self._shapes):
             ga = p.grad.contiguous().view(shape).numpy()
             if id(p) in coef:
-                _keras_adam_decayed(pa, ga, ma, va, coef[id(p)].numpy(), *scalars)
+                _keras_adam_decayed(pa, ga, ma, va, coef[id(p)], *scalars)
             else:
                 _keras_adam(pa, ga, ma, va, *scalars)
 

@@ -165,20 +165,19 @@ class Trainer:
         n_rows, m = self.rows.shape[1], len(self.cells)
         bsz = self.cells[0].batch_size
         perm = torch.stack([torch.randperm(n_rows, generator=g) for g in self.order_gens]).to(self.device)
-        member_perm = perm[self.group]
+        rows_all = torch.gather(self.rows, 1, perm)  # the epoch's rows per group and labels per member, in order
+        y_all = torch.gather(self.labels, 1, perm[self.group])
+        rates = [c.dropout for c in self.cells]
         lr_now = self.cells[0].lr_at(self.epoch)  # the schedule is a shared key of a pack
         self.bn_active = None if bool(self.active.all()) else self.active  # members stop only between epochs
         lr = np.full(m, lr_now)
         total = torch.zeros(m, dtype=torch.float64, device=self.device)
         for start in range(0, n_rows, bsz):
-            pos = perm[:, start:start + bsz]
-            rows = torch.gather(self.rows, 1, pos)
-            y = torch.gather(self.labels, 1, member_perm[:, start:start + bsz])
+            rows, y = rows_all[:, start:start + bsz], y_all[:, start:start + bsz]
             x = training_inputs(self.x, rows, self.cells[0], self.image_shape, self.aug_gens)
-            drop = dropout_masks([c.dropout for c in self.cells], self.model.drop_widths, self.drop_gens,
-                                 pos.shape[1], self.x.dtype)
+            drop = dropout_masks(rates, self.model.drop_widths, self.drop_gens, rows.shape[1], self.x.dtype)
             loss = self.step(x, y, lr_now, drop)
-            total += loss.to(torch.float64) * pos.shape[1]
+            total += loss.to(torch.float64) * rows.shape[1]
             if after_step is not None:
                 after_step(start // bsz)
                 self.model.train()
