@@ -145,7 +145,7 @@ class StackedAdam:
                                eps=self.eps / math.sqrt(1 - self.b2**t), amsgrad=False, maximize=False)
         restore()
 
-    def _row_coefficients(self, l2: Tensor) -> dict[int, np.ndarray]:
+    def _decay_coefficients(self, l2: Tensor) -> dict[int, np.ndarray]:
         """`_row_coefficients` as numpy arrays, kept while λ per member is the same (it changes only when a member
         stops)."""
         if self._coef is None or not torch.equal(self._coef[0], l2):
@@ -158,7 +158,7 @@ class StackedAdam:
         b1, b2, one = real(self.b1), real(self.b2), real(1)
         scalars = (real(lr) * (np.sqrt(one - b2 ** real(t)) / (one - b1 ** real(t))), b1, one - b1, b2, one - b2,
                    real(self.eps))
-        coef = {} if l2 is None else self._row_coefficients(l2)
+        coef = {} if l2 is None else self._decay_coefficients(l2)
         if self._arrays is None:  # numpy views of parameters and moments: they are updated in place, never replaced
             self._arrays = [[x.detach().view(shape).numpy() for x in (p, m, v)]
                             for p, m, v, shape in zip(self.params, self.m, self.v, self._shapes)]
