@@ -48,7 +48,7 @@ def figures(ds: xr.Dataset) -> Iterator[tuple[str, plt.Figure]]:
 
 
 def provenance_note(ds: xr.Dataset) -> tuple[str, bool]:
-    """(a figure's footnote on where the cells were trained, whether they mix devices or acthash versions)."""
+    """(a figure's note on where the cells were trained, whether they mix devices or acthash versions)."""
     mixed = ds.attrs.get("mixture", "none")
     if mixed != "none":
         return f"MIXED PROVENANCE: cells {mixed}", True
@@ -56,7 +56,7 @@ def provenance_note(ds: xr.Dataset) -> tuple[str, bool]:
 
 
 def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
-    """Write every figure of `figures` as PNG and SVG (each with `provenance_note` under it) and every table of
+    """Write every figure of `figures` as PNG and SVG (each with `provenance_note` above its title) and every table of
     `tables` as `table_<name>.md` under `outdir` (the kinds of `acthash.analysis.catalog`); returns their paths."""
     from acthash.analysis.merge import load
 
@@ -66,7 +66,8 @@ def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
     paths = []
     note, mixed = provenance_note(ds)
     for stem, fig in figures(ds):
-        fig.text(0.01, 0, note, fontsize=7, va="top", color="crimson" if mixed else "0.4")
+        # above the title: a legend the layout engine places under the panels may reach the bottom edge
+        fig.text(0.01, 1, note, fontsize=7, va="bottom", color="crimson" if mixed else "0.4")
         for fmt in FORMATS:
             paths.append(outdir / f"{stem}.{fmt}")
             fig.savefig(paths[-1], dpi=130, bbox_inches="tight")
