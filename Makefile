@@ -54,8 +54,8 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/run_all.py
 
-# reruns every committed dataset of docs/evidence.yaml (estimates first; resumable), copies them into docs/ and
-# rewrites the generated tables: hours on a CPU
+# reruns every committed dataset of docs/evidence.yaml (estimates first; resumable), copies them into docs/,
+# rewrites the generated tables and redraws the committed figures: hours on a CPU
 reproduce: $(STAMP)
 	$(RUN_ENV) $(BIN)/acthash evidence reproduce
 

@@ -1,5 +1,6 @@
 """The committed evidence against its registry (docs/evidence.yaml): each generated table is its command's output
-on the committed data, each dataset is the view its entry makes, and `make reproduce` would run them all."""
+on the committed data, each dataset is the view its entry makes, each committed figure is listed with the dataset
+it is drawn from, and `make reproduce` would run them all."""
 
 import shutil
 
@@ -10,7 +11,7 @@ import yaml
 
 from acthash.params.config import resolve
 from acthash.run.cli import build_parser
-from acthash.run.evidence import read_registry, reproduce, stale_tables
+from acthash.run.evidence import read_registry, reproduce, stale_tables, write_figures
 
 from .conftest import REPO
 
@@ -20,8 +21,8 @@ def test_every_generated_table_is_its_commands_output_on_the_committed_data():
 
 
 def test_a_table_that_is_not_its_commands_output_is_named(tmp_path):
-    datasets, tables = read_registry(REPO)
-    for path in [*tables, *(d.path for d in datasets if "phase" in d.path), "docs/evidence.yaml"]:
+    registry = read_registry(REPO)
+    for path in [*registry.tables, *(d.path for d in registry.datasets if "phase" in d.path), "docs/evidence.yaml"]:
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / path, tmp_path / path)
     table = tmp_path / "docs/phase/boundaries.md"
@@ -40,7 +41,7 @@ def merged_config(configfile: str) -> dict:
 
 
 def test_every_committed_dataset_is_registered_and_is_the_view_its_entry_makes():
-    datasets, _ = read_registry(REPO)
+    datasets = read_registry(REPO).datasets
     committed = {str(p.relative_to(REPO)) for folder in ("docs/phase", "docs/reproduction")
                  for p in (REPO / folder).rglob("*.nc")}
     assert committed == {d.path for d in datasets}
@@ -58,9 +59,42 @@ def test_every_committed_dataset_is_registered_and_is_the_view_its_entry_makes()
                 assert {c.param_hash for c in view.cells} >= set(np.ravel(ds["cell_hash"].values)) - {""}, d.path
 
 
+def test_every_committed_figure_is_registered_with_a_registered_dataset():
+    """Each PNG under docs/phase and docs/reproduction is a listed figure of a registered dataset or the --figure
+    of a table command; each listed figure is committed."""
+    registry = read_registry(REPO)
+    committed = {str(p.relative_to(REPO)) for folder in ("docs/phase", "docs/reproduction")
+                 for p in (REPO / folder).rglob("*.png")}
+    of_tables = {w[i + 1] for w in map(str.split, registry.tables.values()) for i, x in enumerate(w) if x == "--figure"}
+    assert committed == {p for f in registry.figures for p in f.paths} | of_tables
+    assert {f.dataset for f in registry.figures} <= {d.path for d in registry.datasets}
+
+
+def test_figures_are_redrawn_from_their_dataset_and_leave_the_folders_other_files(tmp_path):
+    """`acthash evidence figures`: the listed PNGs drawn from the dataset (no SVG or table beside them), another
+    file of the folder untouched; a listed figure the dataset does not give is named."""
+    from .test_plots import dataset
+
+    (tmp_path / "docs/figs").mkdir(parents=True)
+    dataset(width=[10, 20, 40], epoch=[0, 1, 3]).to_netcdf(tmp_path / "docs/grid.nc")
+    (tmp_path / "docs/figs/other.png").write_bytes(b"kept")
+    entry = {"dataset": "docs/grid.nc", "files": ["lines_vs_width", "regimes_width_x_epoch"]}
+    registry = {"datasets": {"docs/grid.nc": {"command": "first-epoch"}}, "tables": {}, "figures": {"docs/figs": entry}}
+    (tmp_path / "docs/evidence.yaml").write_text(yaml.safe_dump(registry))
+    assert write_figures(tmp_path) == ["docs/figs/lines_vs_width.png", "docs/figs/regimes_width_x_epoch.png"]
+    assert sorted(p.name for p in (tmp_path / "docs/figs").iterdir()) == \
+        ["lines_vs_width.png", "other.png", "regimes_width_x_epoch.png"]
+    assert (tmp_path / "docs/figs/lines_vs_width.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "docs/figs/other.png").read_bytes() == b"kept"
+    entry["files"].append("regimes_width_x_n_train")  # n_train does not vary: never drawn
+    (tmp_path / "docs/evidence.yaml").write_text(yaml.safe_dump(registry))
+    with pytest.raises(ValueError, match="figures regimes_width_x_n_train of docs/figs are not drawn from docs/grid.nc"):
+        write_figures(tmp_path)
+
+
 def test_reproduce_prices_every_workflow_dataset_before_it_runs_one():
     steps = reproduce(REPO, dry_run=True)
-    datasets, _ = read_registry(REPO)
+    datasets = read_registry(REPO).datasets
     first_run = next(i for i, s in enumerate(steps) if not s.startswith("acthash estimate"))
     assert len(steps[:first_run]) == sum(not d.command for d in datasets)
     assert "snakemake --workflow-profile profiles/local --config experiments=mnist_width 'seed=[0, 1, 2]' " \

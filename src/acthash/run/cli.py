@@ -296,7 +296,7 @@ def _cmd_drift(args: argparse.Namespace) -> None:
 
 def _cmd_evidence(args: argparse.Namespace) -> None:
     from acthash import __version__
-    from acthash.run.evidence import REGISTRY, dataset_origins, reproduce, stale_tables, write_tables
+    from acthash.run.evidence import REGISTRY, dataset_origins, reproduce, stale_tables, write_figures, write_tables
 
     if args.action == "check":
         stale = stale_tables(args.root)
@@ -310,6 +310,8 @@ def _cmd_evidence(args: argparse.Namespace) -> None:
         print("\n".join(f"  {path}: {origin}" for path, (origin, _) in origins.items()))
     elif args.action == "tables":
         print("\n".join(write_tables(args.root)))
+    elif args.action == "figures":
+        print("\n".join(write_figures(args.root)))
     else:
         reproduce(args.root, dry_run=args.dry_run)
 
@@ -503,7 +505,7 @@ def _args_drift(p: argparse.ArgumentParser) -> None:
 
 def _args_evidence(p: argparse.ArgumentParser) -> None:
     """The arguments of `acthash evidence`."""
-    p.add_argument("action", choices=["check", "tables", "reproduce"])
+    p.add_argument("action", choices=["check", "tables", "figures", "reproduce"])
     p.add_argument("--root", default=".", help="the repository (default: here)")
     p.add_argument("--dry-run", action="store_true", help="reproduce: print the commands only")
 
@@ -569,7 +571,8 @@ VERBS = (
          "seed means against seed noise and, where the runs share seeds, seed by seed",
          _args_drift, _cmd_drift),
     Verb("evidence", "the committed evidence (docs/evidence.yaml): check the generated tables, "
-         "rewrite them, or reproduce every dataset and table (resumable; make reproduce)",
+         "rewrite them, redraw the figures, or reproduce every dataset, table and figure (resumable; make "
+         "reproduce)",
          _args_evidence, _cmd_evidence),
     Verb("params", "every cell and phase parameter: default, allowed values, meaning",
          _args_params, _cmd_params),

@@ -1,7 +1,8 @@
-"""The committed evidence (docs/evidence.yaml): which merged dataset comes from which experiment and view, and
-which table is the output of which command. `acthash evidence` checks the tables against their commands on the
-committed data, rewrites them, or regenerates everything: each dataset rerun by the workflow (resumable: cells
-already computed are kept), copied into docs/, then the tables."""
+"""The committed evidence (docs/evidence.yaml): which merged dataset comes from which experiment and view, which
+table is the output of which command and which figures are drawn from which dataset. `acthash evidence` checks
+the tables against their commands on the committed data, rewrites the tables, redraws the figures, or
+regenerates everything: each dataset rerun by the workflow (resumable: cells already computed are kept), copied
+into docs/, then the tables and figures."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,10 +58,36 @@ class Dataset:
         return f"{self.experiment}@{self.view}" if self.view else self.experiment
 
 
-def read_registry(root: Path | str = ".") -> tuple[list[Dataset], dict[str, str]]:
-    """(datasets, table path → acthash command line) of the registry under `root`."""
+@dataclass(frozen=True)
+class Figures:
+    """One folder of committed figures: the registered dataset they are drawn from and the stems of the PNGs
+    kept (of those `acthash plot` draws for it)."""
+
+    folder: str
+    dataset: str
+    files: tuple[str, ...]
+
+    @property
+    def paths(self) -> list[str]:
+        """The PNGs' paths under the repository."""
+        return [f"{self.folder}/{stem}.png" for stem in self.files]
+
+
+@dataclass(frozen=True)
+class Registry:
+    """What docs/evidence.yaml lists: the datasets, each table's acthash command line, the figure folders."""
+
+    datasets: list[Dataset]
+    tables: dict[str, str]
+    figures: list[Figures]
+
+
+def read_registry(root: Path | str = ".") -> Registry:
+    """The registry under `root`."""
     reg = yaml.safe_load((Path(root) / REGISTRY).read_text())
-    return [Dataset(path, **entry) for path, entry in reg["datasets"].items()], dict(reg["tables"])
+    return Registry([Dataset(path, **entry) for path, entry in reg["datasets"].items()], dict(reg["tables"]),
+                    [Figures(folder, entry["dataset"], tuple(entry["files"]))
+                     for folder, entry in reg.get("figures", {}).items()])
 
 
 def table_output(command: str, root: Path | str = ".", figures: bool = True) -> str:
@@ -84,8 +112,7 @@ def table_output(command: str, root: Path | str = ".", figures: bool = True) -> 
 
 def stale_tables(root: Path | str = ".") -> list[str]:
     """The tables of the registry that are not what their commands print on the committed data."""
-    _, tables = read_registry(root)
-    return [path for path, command in tables.items()
+    return [path for path, command in read_registry(root).tables.items()
             if (Path(root) / path).read_text() != table_output(command, root, figures=False)]
 
 
@@ -95,9 +122,8 @@ def dataset_origins(root: Path | str = ".") -> dict[str, tuple[str, list[str]]]:
     from acthash.analysis.drift import provenance, recorded
     from acthash.analysis.merge import load
 
-    datasets, _ = read_registry(root)
     out = {}
-    for d in datasets:
+    for d in read_registry(root).datasets:
         path = Path(root) / d.path
         ds = load(path) if path.exists() else None
         out[d.path] = ("missing", []) if ds is None else (provenance(ds), recorded(ds, "trained_version"))
@@ -106,10 +132,35 @@ def dataset_origins(root: Path | str = ".") -> dict[str, tuple[str, list[str]]]:
 
 def write_tables(root: Path | str = ".") -> list[str]:
     """Rewrite every table of the registry from its command; returns their paths."""
-    _, tables = read_registry(root)
+    tables = read_registry(root).tables
     for path, command in tables.items():
         (Path(root) / path).write_text(table_output(command, root))
     return list(tables)
+
+
+def write_figures(root: Path | str = ".") -> list[str]:
+    """Redraw every figure of the registry from its committed dataset: `acthash plot`'s drawing into a temporary
+    folder, the listed PNGs published into place one rename each (the folder's other files stay); returns their
+    paths. A listed figure the dataset does not give is an error naming it."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only
+    from acthash.analysis.plots import render_all
+    from acthash.store.atomic import publish_file
+
+    written = []
+    for entry in read_registry(root).figures:
+        with tempfile.TemporaryDirectory() as staged:
+            drawn = {p.name for p in render_all(Path(root) / entry.dataset, staged)}
+            missing = [stem for stem in entry.files if f"{stem}.png" not in drawn]
+            if missing:
+                raise ValueError(f"{REGISTRY}: figures {', '.join(missing)} of {entry.folder} are not drawn from "
+                                 f"{entry.dataset}")
+            (Path(root) / entry.folder).mkdir(parents=True, exist_ok=True)
+            for stem, path in zip(entry.files, entry.paths):
+                publish_file(Path(staged) / f"{stem}.png", Path(root) / path)
+                written.append(path)
+    return written
 
 
 def reproduce(root: Path | str = ".", dry_run: bool = False, profile: str = "profiles/local") -> list[str]:
@@ -118,7 +169,7 @@ def reproduce(root: Path | str = ".", dry_run: bool = False, profile: str = "pro
     merged dataset copied to its place under docs/, each command dataset by its command. With `dry_run`, only
     the commands, in order. Returns them. A step that fails stops the run with one line naming it; what was
     done before it stays, and the same call resumes."""
-    datasets, _ = read_registry(root)
+    datasets = read_registry(root).datasets
     steps = [["acthash", "estimate", *d.estimate_args()] for d in datasets if not d.command]
     for d in datasets:
         if d.command:
@@ -139,4 +190,5 @@ def reproduce(root: Path | str = ".", dry_run: bool = False, profile: str = "pro
                              "steps before it are kept and the same command resumes")
     if not dry_run:
         write_tables(root)
+        write_figures(root)
     return [shlex.join(s) for s in steps]
