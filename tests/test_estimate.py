@@ -42,6 +42,9 @@ def test_pack_cost_counts_steps_units_checkpoints_and_bits():
     two = pack_cost(Pack("p", "v", [cell, Cell(width=80, n_train=1000, checkpoints=(0, 1, 4), batch_size=100)]),
                     CALIBRATION)
     assert two.train_seconds == pytest.approx(3 * cost.train_seconds)  # 40 + 80 units
+    fixed = dataclasses.replace(CALIBRATION, pack_step_seconds=2e-5)  # a step's cost whatever the units
+    assert pack_cost(Pack("p", "v", [cell]), fixed).train_seconds == pytest.approx((2e-5 + 40e-6) * steps)
+    assert pack_cost(two.pack, fixed).train_seconds == pytest.approx((2e-5 + 120e-6) * steps)  # once per pack
     assert CALIBRATION.measure(200, 58000) == pytest.approx(4 + 100 * 3 / 90)  # linear beyond the last length
     cnn = pack_cost(Pack("p", "v", [Cell(dataset="cifar10", arch="vgg16", width=64, n_train=1000)]), CALIBRATION)
     assert cnn.seconds is None
@@ -84,6 +87,14 @@ def test_job_resources_are_twice_the_estimate_with_a_floor():
 def test_calibration_files(tmp_path):
     shipped = Calibration.load(SHIPPED)
     assert shipped.unit_step_seconds > 0 and (np.diff(shipped.measure_lengths) > 0).all()
+    # a pack of 4 models, 100 units, 10 steps: 1 ms per step whatever the units, 10 µs per unit; alone, each
+    # model pays the 1 ms
+    bench = json.loads(SHIPPED.read_text()) | {"train_models": 4, "train_units": 100, "train_steps_per_epoch": 10,
+                                               "stacked_seconds": 10 * (1e-3 + 100 * 1e-5),
+                                               "one_by_one_pack_of_one_seconds": 10 * (4 * 1e-3 + 100 * 1e-5)}
+    (tmp_path / "two_parts.json").write_text(json.dumps(bench))
+    two_parts = Calibration.load(tmp_path / "two_parts.json")
+    assert two_parts.pack_step_seconds == pytest.approx(1e-3) and two_parts.unit_step_seconds == pytest.approx(1e-5)
     bad = tmp_path / "bench.json"
     bad.write_text(json.dumps({"device": "cpu"}))
     with pytest.raises(ValueError, match="bench.json: not a `make bench` result"):

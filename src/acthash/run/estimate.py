@@ -2,9 +2,11 @@
 
 The cost model is calibrated by `make bench` on one machine (its `bench.json`; this project ships the one
 of its 2-core CPU machine as `calibration.json`):
-- training: seconds per SGD step per hidden unit of an MNIST-sized input, from the `training` benchmark (the
-  stacked pack's wide matrix products dominate a step), times the steps of every epoch up to the last
-  checkpoint. Early stopping is ignored, so this is an upper bound.
+- training: seconds of one SGD step of a pack, a fixed part plus a part per hidden unit of an MNIST-sized input
+  (the wide matrix products), times the steps of every epoch up to the last checkpoint. Both parts come from
+  the `training` benchmark, which times the width grid as one pack and as packs of one: the pack's step is
+  fixed part + part per unit × all units, the packs of one pay the fixed part once per model. Early stopping is
+  ignored, so this is an upper bound.
 - measuring: seconds of one checkpoint's whole evaluation at the benchmark's code lengths (the `measure`
   benchmark, 48 000 training and 10 000 test codes), interpolated in code length and scaled by examples.
 - Keras packs (`framework: keras`): TensorFlow's first graph once per pack, then one network after another,
@@ -45,6 +47,7 @@ class Calibration:
     unit_step_seconds: float  # one SGD step of one hidden unit on a 784-value input
     measure_lengths: np.ndarray  # code lengths of the measure benchmark
     measure_seconds: np.ndarray  # fast evaluation of one checkpoint at those lengths
+    pack_step_seconds: float = 0.0  # one SGD step of a pack, whatever its units (the per-step work of any pack)
     keras_step_seconds: float | None = None  # one Keras training step of one width-40 network (batch 64)
     keras_step_seconds_width100: float | None = None  # the same at width 100
     keras_network_seconds: float | None = None  # building, tracing and one readout of one Keras network
@@ -54,13 +57,17 @@ class Calibration:
     def load(cls, path: Path | str = SHIPPED) -> Calibration:
         bench = json.loads(Path(path).read_text())
         try:
-            steps = bench["train_steps_per_epoch"] * bench["train_units"]
+            steps, models, units = (bench[k] for k in ("train_steps_per_epoch", "train_models", "train_units"))
+            pack, singles = bench["stacked_seconds"] / steps, bench["one_by_one_pack_of_one_seconds"] / steps
             by_width = sorted((int(w), v["fast_seconds"]) for w, v in bench["measure_by_width"].items())
         except KeyError as err:
             raise ValueError(f"{path}: not a `make bench` result with the training and measure benchmarks "
                              f"(lacks {err})") from err
+        # pack = fixed + per_unit * units; singles = models * fixed + per_unit * units (each model its own pack)
+        fixed = min(max((singles - pack) / (models - 1), 0.0), pack) if models > 1 else 0.0
+        lengths, seconds = map(np.array, zip(*by_width))
         return cls(f"{bench['device']}: {bench['device_name']}, {bench['cpus']} threads",
-                   bench["stacked_seconds"] / steps, *map(np.array, zip(*by_width)),
+                   (pack - fixed) / units, lengths, seconds, fixed,
                    *(bench.get(k) for k in ("keras_step_seconds", "keras_step_seconds_width100",
                                             "keras_network_seconds", "keras_first_graph_seconds")))
 
@@ -124,7 +131,7 @@ def pack_cost(pack: Pack, calibration: Calibration) -> PackCost:
         return PackCost(pack, calibration.keras_first_graph_seconds + sum(per_network), measure, disk)
     units = sum(c.width * DATASETS[c.dataset].input_size / BENCH_INPUT + (c.depth - 1) * c.width ** 2 / BENCH_INPUT
                 for c in cells)
-    train = calibration.unit_step_seconds * units * _steps(cells[0])
+    train = (calibration.pack_step_seconds + calibration.unit_step_seconds * units) * _steps(cells[0])
     return PackCost(pack, train, measure, disk)
 
 
