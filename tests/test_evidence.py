@@ -70,9 +70,12 @@ def test_every_committed_figure_is_registered_with_a_registered_dataset():
     assert {f.dataset for f in registry.figures} <= {d.path for d in registry.datasets}
 
 
-def test_figures_are_redrawn_from_their_dataset_and_leave_the_folders_other_files(tmp_path):
-    """`acthash evidence figures`: the listed PNGs drawn from the dataset (no SVG or table beside them), another
-    file of the folder untouched; a listed figure the dataset does not give is named."""
+def test_figures_are_redrawn_from_their_dataset_and_leave_the_folders_other_files(tmp_path, capsys):
+    """`acthash evidence figures`: the listed PNGs drawn from the dataset, each as `acthash plot` draws it (no SVG
+    or table beside them), another file of the folder untouched; a listed figure the dataset does not give is
+    named."""
+    from acthash.analysis.plots import render_all
+
     from .test_plots import dataset
 
     (tmp_path / "docs/figs").mkdir(parents=True)
@@ -81,7 +84,12 @@ def test_figures_are_redrawn_from_their_dataset_and_leave_the_folders_other_file
     entry = {"dataset": "docs/grid.nc", "files": ["lines_vs_width", "regimes_width_x_epoch"]}
     registry = {"datasets": {"docs/grid.nc": {"command": "first-epoch"}}, "tables": {}, "figures": {"docs/figs": entry}}
     (tmp_path / "docs/evidence.yaml").write_text(yaml.safe_dump(registry))
-    assert write_figures(tmp_path) == ["docs/figs/lines_vs_width.png", "docs/figs/regimes_width_x_epoch.png"]
+    args = build_parser().parse_args(["evidence", "figures", "--root", str(tmp_path)])
+    args.func(args)
+    assert capsys.readouterr().out.split() == ["docs/figs/lines_vs_width.png", "docs/figs/regimes_width_x_epoch.png"]
+    render_all(tmp_path / "docs/grid.nc", tmp_path / "drawn")
+    for stem in entry["files"]:
+        assert (tmp_path / f"docs/figs/{stem}.png").read_bytes() == (tmp_path / f"drawn/{stem}.png").read_bytes()
     assert sorted(p.name for p in (tmp_path / "docs/figs").iterdir()) == \
         ["lines_vs_width.png", "other.png", "regimes_width_x_epoch.png"]
     assert (tmp_path / "docs/figs/lines_vs_width.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

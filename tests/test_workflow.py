@@ -447,7 +447,7 @@ def test_a_sub_grid_runs_as_the_readme_writes_it_without_an_activated_environmen
 @pytest.mark.slow
 def test_a_view_mixing_devices_or_versions_is_flagged_by_status_the_merge_and_its_figures(workdir, tiny_run, capsys):
     """Cells trained on another CPU model or by another acthash version are named by `acthash status`, warned of
-    by the merge, recorded per cell in the dataset and noted under every figure."""
+    by the merge, recorded per cell in the dataset and noted above every figure's title."""
     import h5py
 
     from acthash.analysis.plots import provenance_note

@@ -310,10 +310,14 @@ def _cmd_evidence(args: argparse.Namespace) -> None:
         print("\n".join(f"  {path}: {origin}" for path, (origin, _) in origins.items()))
     elif args.action == "tables":
         print("\n".join(write_tables(args.root)))
-    elif args.action == "figures":
-        print("\n".join(write_figures(args.root)))
     else:
-        reproduce(args.root, dry_run=args.dry_run)
+        import matplotlib
+
+        matplotlib.use("Agg")  # the figures as files, whatever display there is (the library leaves it alone)
+        if args.action == "figures":
+            print("\n".join(write_figures(args.root)))
+        else:
+            reproduce(args.root, dry_run=args.dry_run)
 
 
 def _cmd_params(args: argparse.Namespace) -> None:

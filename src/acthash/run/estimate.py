@@ -6,7 +6,7 @@ of its 2-core CPU machine as `calibration.json`):
   (the wide matrix products), times the steps of every epoch up to the last checkpoint. Both parts come from
   the `training` benchmark, which times the width grid as one pack and as packs of one: the pack's step is
   fixed part + part per unit × all units, the packs of one pay the fixed part once per model. Early stopping is
-  ignored, so this is an upper bound.
+  ignored (a pack that stops early costs less); a busy machine or another trainer costs more.
 - measuring: seconds of one checkpoint's whole evaluation at the benchmark's code lengths (the `measure`
   benchmark, 48 000 training and 10 000 test codes), interpolated in code length and scaled by examples.
 - Keras packs (`framework: keras`): TensorFlow's first graph once per pack, then one network after another,
@@ -63,6 +63,8 @@ class Calibration:
         except KeyError as err:
             raise ValueError(f"{path}: not a `make bench` result with the training and measure benchmarks "
                              f"(lacks {err})") from err
+        if min(steps, models, units) <= 0:
+            raise ValueError(f"{path}: the training benchmark counts no steps, models or units")
         # pack = fixed + per_unit * units; singles = models * fixed + per_unit * units (each model its own pack)
         fixed = min(max((singles - pack) / (models - 1), 0.0), pack) if models > 1 else 0.0
         lengths, seconds = map(np.array, zip(*by_width))

@@ -87,7 +87,7 @@ def read_registry(root: Path | str = ".") -> Registry:
     reg = yaml.safe_load((Path(root) / REGISTRY).read_text())
     return Registry([Dataset(path, **entry) for path, entry in reg["datasets"].items()], dict(reg["tables"]),
                     [Figures(folder, entry["dataset"], tuple(entry["files"]))
-                     for folder, entry in reg.get("figures", {}).items()])
+                     for folder, entry in (reg.get("figures") or {}).items()])
 
 
 def table_output(command: str, root: Path | str = ".", figures: bool = True) -> str:
@@ -142,9 +142,6 @@ def write_figures(root: Path | str = ".") -> list[str]:
     """Redraw every figure of the registry from its committed dataset: `acthash plot`'s drawing into a temporary
     folder, the listed PNGs published into place one rename each (the folder's other files stay); returns their
     paths. A listed figure the dataset does not give is an error naming it."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only
     from acthash.analysis.plots import render_all
     from acthash.store.atomic import publish_file
 
@@ -164,7 +161,7 @@ def write_figures(root: Path | str = ".") -> list[str]:
 
 
 def reproduce(root: Path | str = ".", dry_run: bool = False, profile: str = "profiles/local") -> list[str]:
-    """Regenerate every dataset of the registry, then its tables: first the cost of each workflow dataset
+    """Regenerate every dataset of the registry, then its tables and figures: first the cost of each workflow dataset
     (`acthash estimate`), then each by Snakemake (cells already computed are kept, so a rerun resumes), its
     merged dataset copied to its place under docs/, each command dataset by its command. With `dry_run`, only
     the commands, in order. Returns them. A step that fails stops the run with one line naming it; what was
