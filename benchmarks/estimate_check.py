@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from acthash.params.datasets import DATASETS
 from acthash.params.layout import Layout
 from acthash.run.estimate import SHIPPED, Calibration, pack_cost
 from acthash.store.plan import Pack, plan_work
+from trainer_epoch import timed_epochs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,12 +47,7 @@ def measured_epoch_seconds(pack: Pack, epochs: int) -> list[float]:
     trainer = Trainer(cells, [cell_samples(c, y, record.n_classes) for c in cells], x, x[:10], y[:10],
                       record.n_classes, "cpu", log=lambda s: None)
     trainer.train_epoch()
-    out = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        trainer.train_epoch()
-        out.append(time.perf_counter() - t0)
-    return out
+    return timed_epochs(trainer, epochs)
 
 
 def main() -> None:

@@ -72,15 +72,19 @@ def warm_trainer(name: str) -> Trainer:
     return trainer
 
 
-def epoch_seconds(name: str, epochs: int) -> list[float]:
-    """Seconds of each of `epochs` epochs after a warm-up epoch, one pack of the grid on the CPU."""
-    trainer = warm_trainer(name)
+def timed_epochs(trainer: Trainer, epochs: int) -> list[float]:
+    """Seconds of each of the next `epochs` epochs of a (warm) trainer."""
     out = []
     for _ in range(epochs):
         t0 = time.perf_counter()
         trainer.train_epoch()
         out.append(time.perf_counter() - t0)
     return out
+
+
+def epoch_seconds(name: str, epochs: int) -> list[float]:
+    """Seconds of each of `epochs` epochs after a warm-up epoch, one pack of the grid on the CPU."""
+    return timed_epochs(warm_trainer(name), epochs)
 
 
 def main() -> None:
