@@ -95,6 +95,14 @@ def test_calibration_files(tmp_path):
     (tmp_path / "two_parts.json").write_text(json.dumps(bench))
     two_parts = Calibration.load(tmp_path / "two_parts.json")
     assert two_parts.pack_step_seconds == pytest.approx(1e-3) and two_parts.unit_step_seconds == pytest.approx(1e-5)
+    for odd in ({"one_by_one_pack_of_one_seconds": 0.01},  # packs of one faster than the pack: all per unit
+                {"train_models": 1}):  # one model: nothing to tell the parts apart
+        (tmp_path / "odd.json").write_text(json.dumps(bench | odd))
+        per_unit_only = Calibration.load(tmp_path / "odd.json")
+        assert per_unit_only.pack_step_seconds == 0 and per_unit_only.unit_step_seconds == pytest.approx(2e-5)
+    (tmp_path / "none.json").write_text(json.dumps(bench | {"train_units": 0}))
+    with pytest.raises(ValueError, match="none.json: the training benchmark counts no steps, models or units"):
+        Calibration.load(tmp_path / "none.json")
     bad = tmp_path / "bench.json"
     bad.write_text(json.dumps({"device": "cpu"}))
     with pytest.raises(ValueError, match="bench.json: not a `make bench` result"):

@@ -10,7 +10,7 @@ import xarray as xr
 from acthash.analysis.boundary_figure import boundary_lines
 from acthash.analysis.line_figure import metric_lines, panels
 from acthash.analysis.phase import REGIMES, classify
-from acthash.analysis.plots import figures
+from acthash.analysis.plots import figures, provenance_note
 from acthash.analysis.regime_figure import regime_map, regime_maps
 from acthash.analysis.tables import factor_table
 
@@ -191,3 +191,12 @@ def test_docs_figures_lists_the_catalogue_of_a_figures_folder():
 
     assert markdown_table() in (REPO / "docs" / "figures.md").read_text()
     assert [k.prefix for k in KINDS] == ["regimes", "boundaries", "lines", "table"]
+
+
+def test_the_provenance_note_names_the_device_or_says_it_is_not_recorded():
+    ds = dataset(width=[10, 20], epoch=[0, 1])
+    assert provenance_note(ds.assign_attrs(trained_on="AMD EPYC")) == ("cells trained on AMD EPYC", False)
+    assert provenance_note(ds.assign_attrs(acthash_version="0.1.0")) == \
+        ("where the cells were trained is not recorded (merged by acthash 0.1.0)", False)
+    assert provenance_note(ds.assign_attrs(mixture="trained on 2 devices")) == \
+        ("MIXED PROVENANCE: cells trained on 2 devices", True)

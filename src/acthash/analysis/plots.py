@@ -52,7 +52,11 @@ def provenance_note(ds: xr.Dataset) -> tuple[str, bool]:
     mixed = ds.attrs.get("mixture", "none")
     if mixed != "none":
         return f"MIXED PROVENANCE: cells {mixed}", True
-    return f"cells trained on {ds.attrs.get('trained_on', 'unrecorded')}", False
+    device = ds.attrs.get("trained_on", "unrecorded")
+    if device == "unrecorded":  # merged before cells recorded their device, or by cells that lack it
+        version = ds.attrs.get("acthash_version", "?")
+        return f"where the cells were trained is not recorded (merged by acthash {version})", False
+    return f"cells trained on {device}", False
 
 
 def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
