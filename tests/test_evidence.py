@@ -96,7 +96,7 @@ def test_figures_are_redrawn_from_their_dataset_and_leave_the_folders_other_file
     assert (tmp_path / "docs/figs/other.png").read_bytes() == b"kept"
     entry["files"].append("regimes_width_x_n_train")  # n_train does not vary: never drawn
     (tmp_path / "docs/evidence.yaml").write_text(yaml.safe_dump(registry))
-    with pytest.raises(ValueError, match="figures regimes_width_x_n_train of docs/figs are not drawn from docs/grid.nc"):
+    with pytest.raises(ValueError, match="regimes_width_x_n_train of docs/figs are not drawn from docs/grid.nc"):
         write_figures(tmp_path)
 
 
@@ -108,6 +108,7 @@ def test_reproduce_prices_every_workflow_dataset_before_it_runs_one():
     assert "snakemake --workflow-profile profiles/local --config experiments=mnist_width 'seed=[0, 1, 2]' " \
            "view=seeds3" in steps
     assert "cp results/mnist_width@seeds3/metrics.nc docs/reproduction/mnist_width@seeds3.nc" in steps
+    assert steps[-2:] == ["acthash evidence tables", "acthash evidence figures"]  # from the datasets just copied
 
 
 def test_a_failing_step_stops_reproduce_with_one_line_naming_it(tmp_path):

@@ -174,6 +174,7 @@ def reproduce(root: Path | str = ".", dry_run: bool = False, profile: str = "pro
         else:
             steps.append(["snakemake", "--workflow-profile", profile, *d.snakemake_args()])
             steps.append(["cp", f"results/{d.view_name}/metrics.nc", d.path])
+    steps += [["acthash", "evidence", "tables"], ["acthash", "evidence", "figures"]]
     for step in steps:
         print(shlex.join(step), file=sys.stderr, flush=True)
         if dry_run:
@@ -185,7 +186,4 @@ def reproduce(root: Path | str = ".", dry_run: bool = False, profile: str = "pro
                     "command with --unlock frees it)" if step[0] == "snakemake" else "")
             raise SystemExit(f"acthash evidence reproduce: `{shlex.join(step)}` failed (exit {rc}){hint}; the "
                              "steps before it are kept and the same command resumes")
-    if not dry_run:
-        write_tables(root)
-        write_figures(root)
     return [shlex.join(s) for s in steps]
