@@ -166,6 +166,32 @@ def test_logreg_fit_on_distinct_rows_is_scikit_learns_optimum():
         np.testing.assert_allclose(beta[p].numpy(), np.r_[sk.coef_[0], sk.intercept_], atol=2e-4)
 
 
+def test_logreg_of_long_codes_is_scikit_learns_optimum_in_a_process_that_set_its_threads(tmp_path):
+    """In a process that called torch.set_num_threads (every pack job does), a batched solve of the Newton
+    systems returns wrong solutions or fails from about 150 unknowns (torch 2.14.1 with MKL): the fit of
+    256-unit codes there is scikit-learn's optimum, pair by pair."""
+    import subprocess
+    import sys
+
+    from sklearn.linear_model import LogisticRegression
+
+    tr, ytr = _codes(600, 256, 15, classes=3)
+    np.save(tmp_path / "tr.npy", tr)
+    np.save(tmp_path / "y.npy", ytr)
+    script = ("import sys, numpy as np, torch\n"
+              "torch.set_num_threads(2)\n"
+              "from acthash.metrics.logreg import logreg_ovo_fit\n"
+              "d = sys.argv[1]\n"
+              "_, beta = logreg_ovo_fit(np.load(d + '/tr.npy'), np.load(d + '/y.npy'), tol=1e-10)\n"
+              "np.save(d + '/beta.npy', beta.numpy())\n")
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True)
+    beta = np.load(tmp_path / "beta.npy")
+    for p, (i, j) in enumerate(zip(*np.triu_indices(3, 1))):
+        pair = (ytr == i) | (ytr == j)
+        sk = LogisticRegression(C=1.0, tol=1e-12, max_iter=10000).fit(tr[pair], ytr[pair] == j)
+        np.testing.assert_allclose(beta[p], np.r_[sk.coef_[0], sk.intercept_], atol=2e-4)
+
+
 def test_the_measurement_computes_exactly_the_registered_metrics():
     """Each stage's producer returns the metrics the registry lists for it, no more and no fewer."""
     from acthash.metrics.measure import noise_metrics

@@ -105,7 +105,9 @@ def _newton(x: torch.Tensor, n: torch.Tensor, t: torch.Tensor, beta: torch.Tenso
         for i in (todo & (largest > last / 4)).nonzero().squeeze(1).tolist():  # exact Hessians where needed
             hess[i] = torch.mm(torch.mul(x[i], weights[i, :, None], out=scaled).T, x[i]).double() + diag
         last = largest
-        step = torch.linalg.solve(hess, grad) * todo.unsqueeze(1)
+        # one pair at a time: a batched solve after torch.set_num_threads (as every pack job calls it) returns
+        # wrong solutions from about 200 unknowns on (torch 2.14.1 with MKL; docs/determinism.md)
+        step = torch.stack([torch.linalg.solve(h, g) for h, g in zip(hess, grad)]) * todo.unsqueeze(1)
         size = torch.ones(len(beta), 1, dtype=torch.float64, device=dev)
         for halvings in range(31):  # halve the step of pairs whose objective would rise, at most 30 times
             new_f, new_z = objective(beta - size * step)
