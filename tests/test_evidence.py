@@ -15,6 +15,8 @@ from acthash.run.evidence import read_registry, reproduce, stale_tables, write_f
 
 from .conftest import REPO
 
+EVIDENCE_FOLDERS = ("docs/phase", "docs/reproduction", "docs/examples")  # where committed results live
+
 
 def test_every_generated_table_is_its_commands_output_on_the_committed_data():
     assert stale_tables(REPO) == []
@@ -42,7 +44,7 @@ def merged_config(configfile: str) -> dict:
 
 def test_every_committed_dataset_is_registered_and_is_the_view_its_entry_makes():
     datasets = read_registry(REPO).datasets
-    committed = {str(p.relative_to(REPO)) for folder in ("docs/phase", "docs/reproduction")
+    committed = {str(p.relative_to(REPO)) for folder in EVIDENCE_FOLDERS
                  for p in (REPO / folder).rglob("*.nc")}
     assert committed == {d.path for d in datasets}
     for d in datasets:
@@ -60,10 +62,10 @@ def test_every_committed_dataset_is_registered_and_is_the_view_its_entry_makes()
 
 
 def test_every_committed_figure_is_registered_with_a_registered_dataset():
-    """Each PNG under docs/phase and docs/reproduction is a listed figure of a registered dataset or the --figure
+    """Each PNG under the evidence folders is a listed figure of a registered dataset or the --figure
     of a table command; each listed figure is committed."""
     registry = read_registry(REPO)
-    committed = {str(p.relative_to(REPO)) for folder in ("docs/phase", "docs/reproduction")
+    committed = {str(p.relative_to(REPO)) for folder in EVIDENCE_FOLDERS
                  for p in (REPO / folder).rglob("*.png")}
     of_tables = {w[i + 1] for w in map(str.split, registry.tables.values()) for i, x in enumerate(w) if x == "--figure"}
     assert committed == {p for f in registry.figures for p in f.paths} | of_tables
