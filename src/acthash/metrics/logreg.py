@@ -106,7 +106,7 @@ def _newton(x: torch.Tensor, n: torch.Tensor, t: torch.Tensor, beta: torch.Tenso
             hess[i] = torch.mm(torch.mul(x[i], weights[i, :, None], out=scaled).T, x[i]).double() + diag
         last = largest
         # one pair at a time: a batched solve after torch.set_num_threads (as every pack job calls it) returns
-        # wrong solutions from about 200 unknowns on (torch 2.14.1 with MKL; docs/determinism.md)
+        # wrong solutions from about 150 unknowns on (torch 2.14.1 with MKL; docs/determinism.md)
         step = torch.stack([torch.linalg.solve(h, g) for h, g in zip(hess, grad)]) * todo.unsqueeze(1)
         size = torch.ones(len(beta), 1, dtype=torch.float64, device=dev)
         for halvings in range(31):  # halve the step of pairs whose objective would rise, at most 30 times
