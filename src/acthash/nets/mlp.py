@@ -234,8 +234,7 @@ class StackedMLP(nn.Module):
                 hs = [h * m for h, m in zip(hs, self.bucket_masks(dropout[layer]))]
         logits = [bk.logits(h) for bk, h in zip(self.buckets, hs)]
         logits = logits[0] if len(logits) == 1 else torch.cat(logits)
-        logits = logits.index_select(0, self.member_rows) if self.reordered else logits[:len(self.widths)]
-        return logits.transpose(1, 2), hidden
+        return member_logits(self, logits).transpose(1, 2), hidden
 
     def bucket_masks(self, mask: Tensor) -> list[Tensor]:
         """Each bucket's rows (rows, cap, B) of one dropout site's (M, B, widest) keep/scale mask (ghost rows: 0)."""
@@ -257,3 +256,9 @@ class StackedMLP(nn.Module):
         finally:
             s.momentum, s.biased_var, s.zero_debias = saved.momentum, saved.biased_var, saved.zero_debias
             self.eval()
+
+
+def member_logits(model: StackedMLP, logits: Tensor) -> Tensor:
+    """The buckets' stacked logits (bucket rows, classes, B) as the members' (M, classes, B), in member order (a
+    slice where the buckets keep that order, no copy)."""
+    return logits.index_select(0, model.member_rows) if model.reordered else logits[:len(model.widths)]

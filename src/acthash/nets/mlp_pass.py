@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from acthash.nets.layers import UnitBatchNorm, member_grads, member_product, wide_kernel_grad, wide_product
-from acthash.nets.mlp import StackedMLP
+from acthash.nets.mlp import StackedMLP, member_logits
 
 
 def applies(model: torch.nn.Module, ce_clip: float) -> bool:
@@ -87,8 +87,7 @@ def _forward(model: StackedMLP, x: Tensor, keep: Tensor | None, masks: list[list
         if masks[layer] is not None:
             hs = [h * mask for h, mask in zip(hs, masks[layer])]
     logits = torch.cat([torch.baddbmm(bk.head_bias.unsqueeze(2), bk.head, h) for bk, h in zip(model.buckets, hs)])
-    members = logits.index_select(0, model.member_rows) if model.reordered else logits[:len(model.widths)]
-    logp = torch.log_softmax(members, 1)  # (M, classes, B)
+    logp = torch.log_softmax(member_logits(model, logits), 1)  # (M, classes, B)
     return _Forward(x, pre0, saved0, act0, flat, layers, hs, masks, logits, logp)
 
 

@@ -116,10 +116,15 @@ def _cmd_merge(args: argparse.Namespace) -> None:
     print(ds)
 
 
-def _cmd_plot(args: argparse.Namespace) -> None:
+def _draw_to_files() -> None:
+    """Matplotlib draws files only, whatever display the process has (the library leaves the backend alone)."""
     import matplotlib
 
-    matplotlib.use("Agg")  # files only, whatever display the job has (the library leaves the backend alone)
+    matplotlib.use("Agg")
+
+
+def _cmd_plot(args: argparse.Namespace) -> None:
+    _draw_to_files()
     from acthash.analysis.plots import publish_figures, render_all
 
     for path in render_all(args.metrics, args.staged):
@@ -311,9 +316,7 @@ def _cmd_evidence(args: argparse.Namespace) -> None:
     elif args.action == "tables":
         print("\n".join(write_tables(args.root)))
     else:
-        import matplotlib
-
-        matplotlib.use("Agg")  # the figures as files, whatever display there is (the library leaves it alone)
+        _draw_to_files()
         if args.action == "figures":
             print("\n".join(write_figures(args.root)))
         else:
