@@ -11,7 +11,7 @@ import yaml
 
 from acthash.params.config import resolve
 from acthash.run.cli import build_parser
-from acthash.run.evidence import read_registry, reproduce, stale_tables, write_figures
+from acthash.run.evidence import read_registry, reproduce, stale_tables, write_figures, write_tables
 
 from .conftest import REPO
 
@@ -22,14 +22,48 @@ def test_every_generated_table_is_its_commands_output_on_the_committed_data():
     assert stale_tables(REPO) == []
 
 
-def test_a_table_that_is_not_its_commands_output_is_named(tmp_path):
+def table_figures(registry) -> set[str]:
+    """The figures the table commands of `registry` draw beside their tables (their --figure)."""
+    return {w[i + 1] for w in map(str.split, registry.tables.values()) for i, x in enumerate(w) if x == "--figure"}
+
+
+def evidence_copy(tmp_path):
+    """The registry, its datasets, the files holding its tables and the tables' figures, copied under `tmp_path`."""
     registry = read_registry(REPO)
-    for path in [*registry.tables, *(d.path for d in registry.datasets if "phase" in d.path), "docs/evidence.yaml"]:
+    files = {key.partition("#")[0] for key in registry.tables} | {d.path for d in registry.datasets}
+    files |= table_figures(registry)
+    for path in [*files, "docs/evidence.yaml"]:
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / path, tmp_path / path)
-    table = tmp_path / "docs/phase/boundaries.md"
+    return tmp_path
+
+
+def test_a_table_that_is_not_its_commands_output_is_named(tmp_path):
+    root = evidence_copy(tmp_path)
+    table = root / "docs/phase/boundaries.md"
     table.write_text(table.read_text().replace("| 0 |", "| 0.0 |", 1))  # as a hand edit would
-    assert stale_tables(tmp_path) == ["docs/phase/boundaries.md"]
+    doc = root / "docs/reproduction/README.md"
+    row = "| f11_sgd | 40 | 0.054 ± 0.022 |"  # the table f11-ablation inside the document
+    assert doc.read_text().count(row) == 1
+    doc.write_text(doc.read_text().replace(row, "| f11_sgd | 40 | 0.055 ± 0.022 |"))
+    assert stale_tables(root) == ["docs/phase/boundaries.md", "docs/reproduction/README.md#f11-ablation"]
+
+
+def test_tables_inside_a_document_are_rewritten_between_their_marks_only(tmp_path):
+    """`acthash evidence tables` restores a stale table inside a document and leaves its prose as it is; a table
+    whose marks are missing is an error naming it."""
+    root = evidence_copy(tmp_path)
+    doc = root / "docs/reproduction/README.md"
+    committed = doc.read_text()
+    at = committed.index("| f11_sgd | 40 |")
+    edited = committed[:at] + committed[at:].replace("0.054", "0.999", 1) + "A line of prose.\n"
+    doc.write_text(edited)
+    assert "docs/reproduction/README.md#f11-ablation" in write_tables(root)
+    assert doc.read_text() == committed + "A line of prose.\n"
+    assert stale_tables(root) == []
+    doc.write_text(committed.replace("<!-- end of table f11-ablation -->\n", ""))
+    with pytest.raises(ValueError, match="table docs/reproduction/README.md#f11-ablation: .* must hold one line"):
+        stale_tables(root)
 
 
 def merged_config(configfile: str) -> dict:
@@ -67,7 +101,7 @@ def test_every_committed_figure_is_registered_with_a_registered_dataset():
     registry = read_registry(REPO)
     committed = {str(p.relative_to(REPO)) for folder in EVIDENCE_FOLDERS
                  for p in (REPO / folder).rglob("*.png")}
-    of_tables = {w[i + 1] for w in map(str.split, registry.tables.values()) for i, x in enumerate(w) if x == "--figure"}
+    of_tables = table_figures(registry)
     assert committed == {p for f in registry.figures for p in f.paths} | of_tables
     assert {f.dataset for f in registry.figures} <= {d.path for d in registry.datasets}
 

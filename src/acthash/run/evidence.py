@@ -110,10 +110,37 @@ def table_output(command: str, root: Path | str = ".", figures: bool = True) -> 
     return out.getvalue()
 
 
+def _block_marks(name: str) -> tuple[str, str]:
+    """The lines that open and close the table `name` inside a document."""
+    return (f"<!-- table {name}: the output of its command in {REGISTRY}; `acthash evidence tables` rewrites it -->\n",
+            f"<!-- end of table {name} -->\n")
+
+
+def _table_span(text: str, key: str) -> tuple[int, int]:
+    """Where the table `key` (a file, or `file#name` for a table inside a document) lies in its file's `text`."""
+    path, _, name = key.partition("#")
+    if not name:
+        return 0, len(text)
+    start, end = _block_marks(name)
+    at, stop = text.find(start), text.find(end)
+    if at < 0 or stop < at or text.count(start) != 1:
+        raise ValueError(f"{REGISTRY}: table {key}: {path} must hold one line {start.strip()!r}, then the table, "
+                         f"then {end.strip()!r}")
+    return at + len(start), stop
+
+
+def read_table(key: str, root: Path | str = ".") -> str:
+    """The committed table `key` of the registry: a whole file, or (`file#name`) the lines of a document between
+    the table's marks."""
+    text = (Path(root) / key.partition("#")[0]).read_text()
+    at, stop = _table_span(text, key)
+    return text[at:stop]
+
+
 def stale_tables(root: Path | str = ".") -> list[str]:
     """The tables of the registry that are not what their commands print on the committed data."""
-    return [path for path, command in read_registry(root).tables.items()
-            if (Path(root) / path).read_text() != table_output(command, root, figures=False)]
+    return [key for key, command in read_registry(root).tables.items()
+            if read_table(key, root) != table_output(command, root, figures=False)]
 
 
 def dataset_origins(root: Path | str = ".") -> dict[str, tuple[str, list[str]]]:
@@ -131,10 +158,14 @@ def dataset_origins(root: Path | str = ".") -> dict[str, tuple[str, list[str]]]:
 
 
 def write_tables(root: Path | str = ".") -> list[str]:
-    """Rewrite every table of the registry from its command; returns their paths."""
+    """Rewrite every table of the registry from its command (a table inside a document: its lines between the
+    marks, the rest of the document kept); returns their keys."""
     tables = read_registry(root).tables
-    for path, command in tables.items():
-        (Path(root) / path).write_text(table_output(command, root))
+    for key, command in tables.items():
+        path = Path(root) / key.partition("#")[0]
+        text = path.read_text()
+        at, stop = _table_span(text, key)
+        path.write_text(text[:at] + table_output(command, root) + text[stop:])
     return list(tables)
 
 
