@@ -224,6 +224,19 @@ def _cmd_ablation_table(args: argparse.Namespace) -> None:
     print(text, end="")
 
 
+def _cmd_means(args: argparse.Namespace) -> None:
+    from acthash.analysis.means import means_table
+    from acthash.analysis.merge import load
+
+    at = {}
+    for word in args.at:
+        dim, sep, values = word.partition("=")
+        if not sep or not values:
+            raise SystemExit(f"acthash means: --at {word}: write AXIS=VALUE[,VALUE...], e.g. width=40,60")
+        at[dim] = values.split(",")
+    print(means_table(load(args.dataset), args.metrics, args.columns, args.rows, at, args.sd), end="")
+
+
 def _cmd_compare_paper(args: argparse.Namespace) -> None:
     from acthash.analysis.merge import load
     from acthash.analysis.paper import EXPERIMENTS, compare_paper, markdown, side_by_side
@@ -461,6 +474,18 @@ def _args_compare_paper(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="also write the table to this file")
 
 
+def _args_means(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash means`."""
+    p.add_argument("dataset", help="a merged dataset (metrics.nc)")
+    p.add_argument("--metrics", nargs="+", required=True, help="the metrics, e.g. redundancy_test knn_test")
+    p.add_argument("--columns", required=True, help="the axis along the columns, e.g. epoch")
+    p.add_argument("--rows", default=None, help="an axis whose values each metric gets a row for, e.g. width")
+    p.add_argument("--at", nargs="+", default=[], metavar="AXIS=VALUES",
+                   help="the values picked on some axes, e.g. width=40,60 epoch=1,200 (every other axis is held "
+                   "at its last value)")
+    p.add_argument("--sd", action="store_true", help="mean ± sample sd over seeds (default: the mean)")
+
+
 def _args_ablation_table(p: argparse.ArgumentParser) -> None:
     """The arguments of `acthash ablation-table`."""
     p.add_argument("datasets", nargs="+", help="merged metrics.nc files of the variants; the first is the baseline")
@@ -562,6 +587,9 @@ VERBS = (
     Verb("ablation-table", "recipe variants side by side: one row per variant and width, a "
          "metric at every epoch (mean ± sd over seeds), its change at epoch 1 from the first dataset's",
          _args_ablation_table, _cmd_ablation_table),
+    Verb("means", "seed means of metrics as a Markdown table: a column per value of one axis, a row per metric "
+         "(and per value of another axis), at picked values",
+         _args_means, _cmd_means),
     Verb("first-epoch", "R_train, R_test and K-NN after fractions of the first epoch (the F11 "
          "ablation); the recipe from the cell options, one pack of --widths × --seeds",
          _args_first_epoch, _cmd_first_epoch),
