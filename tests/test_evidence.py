@@ -159,13 +159,14 @@ def test_a_failing_step_stops_reproduce_with_one_line_naming_it(tmp_path):
 
 def test_evidence_check_says_what_made_each_registered_dataset(tmp_path):
     """Per dataset: the versions and hardware its cells name, what an older merge records, or that it is missing."""
-    from acthash.run.evidence import dataset_origins
+    from acthash import __version__
+    from acthash.run.evidence import dataset_origins, origins_table
 
     from .synthetic import merged
 
     coords = {"width": [10], "epoch": [0], "n_train": [100], "seed": [0, 1]}
     new = merged({"redundancy_test": np.zeros((1, 1, 1, 2))}, coords)
-    cells = {"trained_version": "0.5.0", "measured_version": "0.5.0", "trained_on": "AMD EPYC"}
+    cells = {"trained_version": __version__, "measured_version": __version__, "trained_on": "AMD EPYC"}
     new = new.assign({k: (("width", "n_train", "seed"), np.full((1, 1, 2), v)) for k, v in cells.items()})
     old = merged({"redundancy_test": np.zeros((1, 1, 1, 2))}, coords)
     old.attrs["acthash_version"] = "0.1.0"
@@ -175,5 +176,10 @@ def test_evidence_check_says_what_made_each_registered_dataset(tmp_path):
     (tmp_path / "docs/evidence.yaml").write_text(yaml.safe_dump({"datasets": {
         f"docs/{name}.nc": {"command": "first-epoch"} for name in ("new", "old", "gone")}, "tables": {}}))
     assert dataset_origins(tmp_path) == {
-        "docs/new.nc": ("trained by acthash 0.5.0 on AMD EPYC, measured by 0.5.0", ["0.5.0"]),
+        "docs/new.nc": (f"trained by acthash {__version__} on AMD EPYC, measured by {__version__}", [__version__]),
         "docs/old.nc": ("merged by acthash 0.1.0 (no per-cell provenance)", []), "docs/gone.nc": ("missing", [])}
+    table = origins_table(tmp_path).splitlines()
+    assert table[0] == f"Datasets trained by acthash {__version__}: 1 of 3."
+    assert table[4:] == ["| docs/gone.nc | missing |",  # in the registry's order
+                         f"| docs/new.nc | trained by acthash {__version__} on AMD EPYC, measured by {__version__} |",
+                         "| docs/old.nc | merged by acthash 0.1.0 (no per-cell provenance) |"]

@@ -313,19 +313,16 @@ def _cmd_drift(args: argparse.Namespace) -> None:
 
 
 def _cmd_evidence(args: argparse.Namespace) -> None:
-    from acthash import __version__
-    from acthash.run.evidence import REGISTRY, dataset_origins, reproduce, stale_tables, write_figures, write_tables
+    from acthash.run.evidence import REGISTRY, origins_table, reproduce, stale_tables, write_figures, write_tables
 
     if args.action == "check":
         stale = stale_tables(args.root)
         if stale:
             raise ValueError(f"not what their commands ({REGISTRY}) print on the committed data: {', '.join(stale)}; "
                              "`acthash evidence tables` rewrites them")
-        print("every generated table is its command's output on the committed data")
-        origins = dataset_origins(args.root)
-        current = sum(versions == [__version__] for _, versions in origins.values())
-        print(f"datasets trained by this version ({__version__}): {current} of {len(origins)}")
-        print("\n".join(f"  {path}: {origin}" for path, (origin, _) in origins.items()))
+        print("every generated table is its command's output on the committed data\n")
+    if args.action in ("check", "origins"):
+        print(origins_table(args.root), end="")
     elif args.action == "tables":
         print("\n".join(write_tables(args.root)))
     else:
@@ -537,7 +534,10 @@ def _args_drift(p: argparse.ArgumentParser) -> None:
 
 def _args_evidence(p: argparse.ArgumentParser) -> None:
     """The arguments of `acthash evidence`."""
-    p.add_argument("action", choices=["check", "tables", "figures", "reproduce"])
+    p.add_argument("action", choices=["check", "origins", "tables", "figures", "reproduce"],
+                   help="check: the tables against their commands, then what made each dataset; origins: only the "
+                   "latter (a Markdown table); tables, figures: rewrite them from the committed data; reproduce: "
+                   "rerun every dataset, then the tables and figures")
     p.add_argument("--root", default=".", help="the repository (default: here)")
     p.add_argument("--dry-run", action="store_true", help="reproduce: print the commands only")
 
@@ -605,9 +605,9 @@ VERBS = (
     Verb("drift", "whether a rerun moved the numbers: the cells both datasets hold, per metric and epoch, their "
          "seed means against seed noise and, where the runs share seeds, seed by seed",
          _args_drift, _cmd_drift),
-    Verb("evidence", "the committed evidence (docs/evidence.yaml): check the generated tables, "
-         "rewrite them, redraw the figures, or reproduce every dataset, table and figure (resumable; make "
-         "reproduce)",
+    Verb("evidence", "the committed evidence (docs/evidence.yaml): check the generated tables, say what made "
+         "each dataset, rewrite the tables, redraw the figures, or reproduce every dataset, table and figure "
+         "(resumable; make reproduce)",
          _args_evidence, _cmd_evidence),
     Verb("params", "every cell and phase parameter: default, allowed values, meaning",
          _args_params, _cmd_params),

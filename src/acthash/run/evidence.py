@@ -1,6 +1,7 @@
 """The committed evidence (docs/evidence.yaml): which merged dataset comes from which experiment and view, which
 table is the output of which command and which figures are drawn from which dataset. `acthash evidence` checks
-the tables against their commands on the committed data, rewrites the tables, redraws the figures, or
+the tables against their commands on the committed data, says what made each dataset, rewrites the tables,
+redraws the figures, or
 regenerates everything: each dataset rerun by the workflow (resumable: cells already computed are kept), copied
 into docs/, then the tables and figures."""
 
@@ -155,6 +156,18 @@ def dataset_origins(root: Path | str = ".") -> dict[str, tuple[str, list[str]]]:
         ds = load(path) if path.exists() else None
         out[d.path] = ("missing", []) if ds is None else (provenance(ds), recorded(ds, "trained_version"))
     return out
+
+
+def origins_table(root: Path | str = ".") -> str:
+    """What made each registered dataset (`dataset_origins`) as a Markdown table, after a line counting those
+    this version of acthash trained."""
+    from acthash import __version__
+
+    origins = dataset_origins(root)
+    current = sum(versions == [__version__] for _, versions in origins.values())
+    lines = [f"Datasets trained by acthash {__version__}: {current} of {len(origins)}.", "",
+             "| dataset | what made it |", "|---|---|"]
+    return "\n".join(lines + [f"| {path} | {origin} |" for path, (origin, _) in origins.items()]) + "\n"
 
 
 def write_tables(root: Path | str = ".") -> list[str]:
