@@ -355,6 +355,11 @@ def test_first_epoch_readings_leave_training_untouched_and_end_at_the_epoch_1_ch
             assert ds["knn_test"][i, col] == (knn == load("digits", ".").y_test).mean()
     assert not np.allclose(ds["redundancy_train"][:, 1], ds["redundancy_train"][:, -1])  # mid-epoch differs
     assert table(ds).splitlines()[2].startswith(f"| 8 | {float(ds['redundancy_train'][:2, 0].mean()):.3f} ± ")
+    from acthash import __version__
+    from acthash.analysis.drift import provenance
+    from acthash.store.machine import cpu_model
+
+    assert provenance(ds) == f"trained by acthash {__version__} on {cpu_model()}, measured by {__version__}"
     same = first_epoch_readings(cells[:1], ".", fractions=(0.01, 0.02, 1))  # both round to the first step
     assert np.isfinite(same["redundancy_train"]).all()
     assert float(same["redundancy_train"][0, 1]) == float(same["redundancy_train"][0, 2])

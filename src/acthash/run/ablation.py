@@ -17,14 +17,18 @@ import numpy as np
 import torch
 import xarray as xr
 
+from acthash import __version__
+from acthash.analysis.merge import CELL_VARS
 from acthash.analysis.stats import mean_sd, pm
 from acthash.data import sources as data
 from acthash.data.samples import cell_samples
 from acthash.metrics.distinct import redundancy_ratio_packed
 from acthash.metrics.knn import knn_predict
+from acthash.nets.device import device_name
 from acthash.nets.train import Trainer
 from acthash.params.cell import Cell
 from acthash.params.registry import BY_NAME
+from acthash.store.machine import hardware
 
 FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1)  # of epoch 1's steps, after which `first-epoch` reads codes
 
@@ -66,8 +70,14 @@ def first_epoch_readings(cells: Sequence[Cell], data_root: Path | str, fractions
                      "knn_test": (("member", "epoch"), r[2], BY_NAME["knn_test"].attrs)},
                     coords=coords)
     ds["epoch"].attrs.update(long_name="training epochs", description=f"fraction of epoch 1's {steps} steps")
+    made = {"trained_on": hardware(device_name(device)), "trained_version": __version__,
+            "measured_version": __version__}  # per member, as a merged view records them per cell
+    for name, value in made.items():
+        long_name, description = CELL_VARS[name]
+        ds[name] = ("member", np.full(len(cells), value), {"long_name": long_name, "description": description})
     recipe = {k: v for k, v in cells[0].params().items() if k not in ("width", "seed")}  # what the pack shares
-    ds.attrs.update(recipe=json.dumps(recipe), steps_per_epoch=steps)
+    ds.attrs.update(recipe=json.dumps(recipe), steps_per_epoch=steps, acthash_version=__version__,
+                    trained_on=made["trained_on"])
     return ds
 
 
