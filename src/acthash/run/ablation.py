@@ -91,6 +91,39 @@ def table(ds: xr.Dataset, metric: str = "redundancy_train") -> str:
     return "\n".join([head, "|---" * (len(ds["epoch"]) + 1) + "|", *rows]) + "\n"
 
 
+def _step_label(step: int, steps_per_epoch: int) -> str:
+    """A column of `readings_table`: epoch 0, k steps into epoch 1, or epoch 1."""
+    return "epoch 0" if step == 0 else "epoch 1" if step == steps_per_epoch else \
+        f"{step} step{'s' if step > 1 else ''}"
+
+
+def readings_table(readings: Sequence[tuple[str, xr.Dataset]], metric: str = "redundancy_train",
+                   steps: Sequence[int] | None = None) -> str:
+    """Markdown of `first_epoch_readings` datasets, each under a recipe label: one row per (label, width), one
+    column per number of steps read (mean ± sd over the seeds), readings of one label joined, – where a label was
+    not read there; `steps` picks the columns (default: every number of steps read)."""
+    entries: dict[tuple[str, int], dict[int, str]] = {}
+    per_epoch = {int(ds.attrs["steps_per_epoch"]) for _, ds in readings}
+    if len(per_epoch) != 1:
+        raise ValueError(f"readings of epochs of {sorted(per_epoch)} steps: one table holds one epoch length")
+    (n,) = per_epoch
+    for label, ds in readings:
+        mean, sd = mean_sd(ds[metric].groupby("width"), "member")
+        for e in ds["epoch"].values:
+            step = 0 if e == 0 else max(1, round(float(e) * n))  # as first_epoch_readings rounds
+            for w in mean["width"].values:
+                entries.setdefault((label, int(w)), {}).setdefault(
+                    step, pm(float(mean.sel(width=w, epoch=e)), float(sd.sel(width=w, epoch=e))))
+    read = sorted(set().union(*entries.values()))
+    columns = read if steps is None else list(steps)
+    unread = [k for k in columns if k not in read]
+    if unread:
+        raise ValueError(f"steps {unread}: not read in these datasets (read: {read})")
+    head = ["recipe", "width", *(_step_label(k, n) for k in columns)]
+    rows = [[label, str(w), *(got.get(k, "–") for k in columns)] for (label, w), got in entries.items()]
+    return "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *rows]) + "\n"
+
+
 def _by_seed(ds: xr.Dataset, metric: str, name: str) -> xr.DataArray:
     """`metric` of a merged dataset as (width, epoch, seed); other dims must hold one value."""
     if metric not in ds:

@@ -206,6 +206,21 @@ def _cmd_first_epoch(args: argparse.Namespace) -> None:
           f"R_test:\n{table(ds, 'redundancy_test')}", end="")
 
 
+def _cmd_first_epoch_table(args: argparse.Namespace) -> None:
+    import xarray as xr
+
+    from acthash.run.ablation import readings_table
+
+    labels = args.labels or [Path(p).stem for p in args.datasets]
+    if len(labels) != len(args.datasets):
+        raise SystemExit(f"acthash first-epoch-table: {len(args.datasets)} datasets but {len(labels)} labels")
+    for path in args.datasets:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such first-epoch dataset")
+    readings = [(label, xr.load_dataset(path)) for label, path in zip(labels, args.datasets)]
+    print(readings_table(readings, args.metric, args.steps), end="")
+
+
 def _cmd_ablation_table(args: argparse.Namespace) -> None:
     import xarray as xr
 
@@ -492,6 +507,17 @@ def _args_ablation_table(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="also write the table to this file")
 
 
+def _args_first_epoch_table(p: argparse.ArgumentParser) -> None:
+    """The arguments of `acthash first-epoch-table`."""
+    p.add_argument("datasets", nargs="+", help="datasets written by acthash first-epoch --out")
+    p.add_argument("--labels", nargs="+", default=None, help="the recipe of each dataset, in order (default: file "
+                   "names); datasets of one label are joined into its rows")
+    p.add_argument("--steps", type=int, nargs="+", default=None, help="the columns: numbers of steps read, 0 for "
+                   "epoch 0 (default: every one read)")
+    p.add_argument("--metric", default="redundancy_train", help="redundancy_train (default), redundancy_test or "
+                   "knn_test")
+
+
 def _args_first_epoch(p: argparse.ArgumentParser) -> None:
     """The arguments of `acthash first-epoch`."""
     _add_cell_options(p, skip=("width", "seed", "checkpoints"))
@@ -593,6 +619,9 @@ VERBS = (
     Verb("first-epoch", "R_train, R_test and K-NN after fractions of the first epoch (the F11 "
          "ablation); the recipe from the cell options, one pack of --widths × --seeds",
          _args_first_epoch, _cmd_first_epoch),
+    Verb("first-epoch-table", "readings of acthash first-epoch side by side: one row per recipe and width, "
+         "one column per number of steps read (mean ± sd over seeds)",
+         _args_first_epoch_table, _cmd_first_epoch_table),
     Verb("boundaries", "the phase chart's critical widths (where R crosses r_hi and r_lo) for "
          "every (epoch, n_train), to the grid's precision with the range over seeds, and their power laws",
          _args_boundaries, _cmd_boundaries),
