@@ -1,9 +1,9 @@
 """The committed evidence (docs/evidence.yaml): which merged dataset comes from which experiment and view, which
 table is the output of which command and which figures are drawn from which dataset. `acthash evidence` checks
 the tables against their commands on the committed data, says what made each dataset, rewrites the tables,
-redraws the figures, or
-regenerates everything: each dataset rerun by the workflow (resumable: cells already computed are kept), copied
-into docs/, then the tables and figures."""
+redraws the figures, or regenerates everything: each dataset rerun by the workflow (resumable: cells already
+computed are kept), copied into docs/, then the tables and figures. A table is a file of its own or lies inside a
+document between two marks."""
 
 from __future__ import annotations
 
