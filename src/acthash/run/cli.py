@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from acthash.params.cell import FIELDS, Cell
 from acthash.params.config import MEASURE_ON, STATE_EVERY_MIN, WORKFLOW_KEYS
@@ -206,33 +207,32 @@ def _cmd_first_epoch(args: argparse.Namespace) -> None:
           f"R_test:\n{table(ds, 'redundancy_test')}", end="")
 
 
-def _cmd_first_epoch_table(args: argparse.Namespace) -> None:
+def _load_files(paths: list[str], what: str) -> list[Any]:
+    """The datasets at `paths` (xarray), loaded into memory; a missing file is an error naming it as `what`."""
     import xarray as xr
 
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such {what}")
+    return [xr.load_dataset(path) for path in paths]
+
+
+def _cmd_first_epoch_table(args: argparse.Namespace) -> None:
     from acthash.run.ablation import readings_table
 
     labels = args.labels or [Path(p).stem for p in args.datasets]
     if len(labels) != len(args.datasets):
         raise SystemExit(f"acthash first-epoch-table: {len(args.datasets)} datasets but {len(labels)} labels")
-    for path in args.datasets:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: no such first-epoch dataset")
-    readings = [(label, xr.load_dataset(path)) for label, path in zip(labels, args.datasets)]
+    readings = list(zip(labels, _load_files(args.datasets, "first-epoch dataset")))
     print(readings_table(readings, args.metric, args.steps), end="")
 
 
 def _cmd_ablation_table(args: argparse.Namespace) -> None:
-    import xarray as xr
-
     from acthash.run.ablation import variants_table
 
-    datasets = []
-    for path in args.datasets:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: no such merged dataset")
-        ds = xr.load_dataset(path)
+    datasets = _load_files(args.datasets, "merged dataset")
+    for ds, path in zip(datasets, args.datasets):
         ds.attrs.setdefault("experiment", Path(path).stem)
-        datasets.append(ds)
     text = variants_table(datasets, args.metric, args.accuracy)
     if args.out:
         Path(args.out).write_text(text)
