@@ -1,6 +1,6 @@
 """The committed evidence against its registry (docs/evidence.yaml): each generated table is its command's output
 on the committed data, each dataset is the view its entry makes, each committed figure is listed with the dataset
-it is drawn from, and `make reproduce` would run them all."""
+it is drawn from and was drawn from its committed bytes, and `make reproduce` would run them all."""
 
 import shutil
 
@@ -11,7 +11,7 @@ import yaml
 
 from acthash.params.config import resolve
 from acthash.run.cli import build_parser
-from acthash.run.evidence import read_registry, reproduce, stale_tables, write_figures, write_tables
+from acthash.run.evidence import read_registry, reproduce, stale_figures, stale_tables, write_figures, write_tables
 
 from .conftest import REPO
 
@@ -134,6 +134,39 @@ def test_figures_are_redrawn_from_their_dataset_and_leave_the_folders_other_file
     (tmp_path / "docs/evidence.yaml").write_text(yaml.safe_dump(registry))
     with pytest.raises(ValueError, match="regimes_width_x_n_train of docs/figs are not drawn from docs/grid.nc"):
         write_figures(tmp_path)
+
+
+def test_every_committed_figure_was_drawn_from_its_committed_dataset():
+    assert stale_figures(REPO) == []
+
+
+def test_a_figure_drawn_from_an_older_dataset_is_named_by_evidence_check(tmp_path):
+    """Figures carry the SHA-256 of their data: redrawn they pass, the dataset changed (one value) or the stamp
+    missing (a figure saved without it) they are named, with the command that redraws them."""
+    import matplotlib.pyplot as plt
+
+    from .test_plots import dataset
+
+    grid = dataset(width=[10, 20, 40], epoch=[0, 1, 3])
+    (tmp_path / "docs").mkdir()
+    grid.to_netcdf(tmp_path / "docs/grid.nc")
+    registry = {"datasets": {"docs/grid.nc": {"command": "first-epoch"}}, "tables": {},
+                "figures": {"docs/figs": {"dataset": "docs/grid.nc", "files": ["lines_vs_width", "lines_vs_epoch"]}}}
+    (tmp_path / "docs/evidence.yaml").write_text(yaml.safe_dump(registry))
+    write_figures(tmp_path)
+    assert stale_figures(tmp_path) == []
+    check = build_parser().parse_args(["evidence", "check", "--root", str(tmp_path)])
+    check.func(check)
+    grid["redundancy_test"].values.flat[0] += 0.001
+    grid.to_netcdf(tmp_path / "docs/grid.nc")
+    assert stale_figures(tmp_path) == ["docs/figs/lines_vs_width.png", "docs/figs/lines_vs_epoch.png"]
+    with pytest.raises(ValueError, match=r"not drawn from the committed data \(docs/evidence.yaml\): "
+                       r"docs/figs/lines_vs_width.png, docs/figs/lines_vs_epoch.png; `acthash evidence figures`"):
+        check.func(check)
+    write_figures(tmp_path)
+    assert stale_figures(tmp_path) == []
+    plt.figure().savefig(tmp_path / "docs/figs/lines_vs_epoch.png")
+    assert stale_figures(tmp_path) == ["docs/figs/lines_vs_epoch.png"]
 
 
 def test_reproduce_prices_every_workflow_dataset_before_it_runs_one():

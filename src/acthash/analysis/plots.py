@@ -60,21 +60,24 @@ def provenance_note(ds: xr.Dataset) -> tuple[str, bool]:
 
 
 def render_all(metrics_path: Path | str, outdir: Path | str) -> list[Path]:
-    """Write every figure of `figures` as PNG and SVG (each with `provenance_note` above its title) and every table of
-    `tables` as `table_<name>.md` under `outdir` (the kinds of `acthash.analysis.catalog`); returns their paths."""
+    """Write every figure of `figures` as PNG and SVG (each with `provenance_note` above its title and the file it
+    is drawn from in its metadata, `acthash.store.figure_source`) and every table of `tables` as `table_<name>.md`
+    under `outdir` (the kinds of `acthash.analysis.catalog`); returns their paths."""
     from acthash.analysis.merge import load
+    from acthash.store.figure_source import source_metadata
 
     ds = load(metrics_path)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths = []
     note, mixed = provenance_note(ds)
+    source = source_metadata([metrics_path])
     for stem, fig in figures(ds):
         # above the title: a legend the layout engine places under the panels may reach the bottom edge
         fig.text(0.01, 1, note, fontsize=7, va="bottom", color="crimson" if mixed else "0.4")
         for fmt in FORMATS:
             paths.append(outdir / f"{stem}.{fmt}")
-            fig.savefig(paths[-1], dpi=130, bbox_inches="tight")
+            fig.savefig(paths[-1], dpi=130, bbox_inches="tight", metadata=source)
         plt.close(fig)
     for name, text in tables(ds):
         paths.append(outdir / f"table_{name}.md")

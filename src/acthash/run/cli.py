@@ -314,7 +314,10 @@ def _cmd_effects(args: argparse.Namespace) -> None:
                       f"noise widens]; other axes at the reference cell:\n\n{effects_table(effects, phase, value)}"
                       for value, what in VALUES.items()), end="")
     if args.figure:
-        effects_figure(effects, phase).savefig(args.figure, dpi=130, bbox_inches="tight")
+        from acthash.store.figure_source import source_metadata
+
+        effects_figure(effects, phase).savefig(args.figure, dpi=130, bbox_inches="tight",
+                                               metadata=source_metadata([args.phase, *args.factors]))
         print(f"figure: {args.figure}", file=sys.stderr)
 
 
@@ -328,14 +331,19 @@ def _cmd_drift(args: argparse.Namespace) -> None:
 
 
 def _cmd_evidence(args: argparse.Namespace) -> None:
-    from acthash.run.evidence import REGISTRY, origins_table, reproduce, stale_tables, write_figures, write_tables
+    from acthash.run.evidence import (REGISTRY, origins_table, reproduce, stale_figures, stale_tables, write_figures,
+                                      write_tables)
 
     if args.action == "check":
         stale = stale_tables(args.root)
         if stale:
             raise ValueError(f"not what their commands ({REGISTRY}) print on the committed data: {', '.join(stale)}; "
                              "`acthash evidence tables` rewrites them")
-        print("every generated table is its command's output on the committed data\n")
+        stale = stale_figures(args.root)
+        if stale:
+            raise ValueError(f"not drawn from the committed data ({REGISTRY}): {', '.join(stale)}; `acthash evidence "
+                             "figures` redraws them (a table's --figure: `acthash evidence tables`)")
+        print("every generated table is its command's output on the committed data, every figure is drawn from it\n")
     if args.action in ("check", "origins"):
         print(origins_table(args.root), end="")
     elif args.action == "tables":

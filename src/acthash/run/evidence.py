@@ -144,6 +144,28 @@ def stale_tables(root: Path | str = ".") -> list[str]:
             if read_table(key, root) != table_output(command, root, figures=False)]
 
 
+def figure_sources(root: Path | str = ".") -> dict[str, list[str]]:
+    """Each committed figure → the datasets it is drawn from: a figure folder's registered dataset, or the
+    datasets a table command that draws a `--figure` names, in its order."""
+    registry = read_registry(root)
+    sources = {path: [entry.dataset] for entry in registry.figures for path in entry.paths}
+    for command in registry.tables.values():
+        words = shlex.split(command)
+        if "--figure" in words:
+            sources[words[words.index("--figure") + 1]] = [w for w in words if w.endswith(".nc")]
+    return sources
+
+
+def stale_figures(root: Path | str = ".") -> list[str]:
+    """The committed figures whose recorded source (`acthash.store.figure_source`) is not the committed data they
+    are drawn from: drawn from an older dataset, or missing."""
+    from acthash.store.figure_source import png_source, source_digest
+
+    root = Path(root)
+    return [path for path, datasets in figure_sources(root).items()
+            if not (root / path).exists() or png_source(root / path) != source_digest(root / d for d in datasets)]
+
+
 def dataset_origins(root: Path | str = ".") -> dict[str, tuple[str, list[str]]]:
     """Each registered dataset → (what trained and measured its cells, `acthash.analysis.drift.provenance`, or
     "missing"; the acthash versions that trained them): how far a regeneration has come."""
