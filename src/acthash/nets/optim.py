@@ -15,26 +15,32 @@ from torch import Tensor
 
 
 @numba.njit(parallel=True, cache=True)
-def _keras_adam(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, lr_t: np.floating, b1: np.floating,
-                c1: np.floating, b2: np.floating, c2: np.floating, eps: np.floating) -> None:
-    """Keras' Adam step in place, one pass, in the arrays' precision (the scalars come in it): the same scalar
-    operations for every entry, in the vectorised body and the remainder alike (no fused multiply-add, no
-    reassociation: numba without fastmath)."""
-    for i in numba.prange(p.size):
-        gi = g[i]
-        mi = b1 * m[i] + c1 * gi
-        vi = b2 * v[i] + c2 * (gi * gi)
-        m[i], v[i] = mi, vi
-        p[i] = p[i] - lr_t * mi / (np.sqrt(vi) + eps)
+def _keras_adam(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, frozen: np.ndarray, lr_t: np.floating,
+                b1: np.floating, c1: np.floating, b2: np.floating, c2: np.floating, eps: np.floating) -> None:
+    """Keras' Adam step in place on (rows, cols) arrays, one pass, in the arrays' precision (the scalars come in
+    it): the same scalar operations for every entry, in the vectorised body and the remainder alike (no fused
+    multiply-add, no reassociation: numba without fastmath). A row whose `frozen` entry is set (a stopped
+    member's) is not touched: neither read nor written."""
+    for r in numba.prange(p.shape[0]):
+        if frozen[r]:
+            continue
+        for j in range(p.shape[1]):
+            gi = g[r, j]
+            mi = b1 * m[r, j] + c1 * gi
+            vi = b2 * v[r, j] + c2 * (gi * gi)
+            m[r, j], v[r, j] = mi, vi
+            p[r, j] = p[r, j] - lr_t * mi / (np.sqrt(vi) + eps)
 
 
 @numba.njit(parallel=True, cache=True)
-def _keras_adam_decayed(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, decay: np.ndarray,
-                        lr_t: np.floating, b1: np.floating, c1: np.floating, b2: np.floating, c2: np.floating,
-                        eps: np.floating) -> None:
-    """`_keras_adam` on (rows, cols) arrays whose gradient takes the L2 term first, g + decay[row]·p (a product,
-    then a sum), in the same pass."""
+def _keras_adam_decayed(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, frozen: np.ndarray,
+                        decay: np.ndarray, lr_t: np.floating, b1: np.floating, c1: np.floating, b2: np.floating,
+                        c2: np.floating, eps: np.floating) -> None:
+    """`_keras_adam` whose gradient takes the L2 term first, g + decay[row]·p (a product, then a sum), in the
+    same pass."""
     for r in numba.prange(p.shape[0]):
+        if frozen[r]:
+            continue
         d = decay[r]
         for j in range(p.shape[1]):
             pj = p[r, j]
@@ -63,7 +69,8 @@ def add_l2_grad(decayed: Decayed, l2: Tensor) -> None:
 
 
 class _Freezer:
-    """Keeps stopped members' entries unchanged through an optimizer step. Every owner map has the leading
+    """Keeps stopped members' entries unchanged through an optimizer step that steps every entry (torch's fused
+    Adam on a GPU, SGD). Every owner map has the leading
     dims of its parameter and singletons after, so a member owns whole rows of the parameter seen as
     (rows, rest): the step is taken for all, then the stopped members' rows (found once per set of stopped
     members) are written back. Copying only those rows costs a fraction of the step; snapshotting whole
@@ -112,8 +119,9 @@ class StackedAdam:
     its entries fell in the stacked tensors; on a GPU every entry runs the same code, and torch's fused kernel
     computes the update with ε' = ε/sqrt(1−β2^t). All members share the learning rate and the step count (they
     start together and a stopped member never resumes). A member whose `active` entry is False keeps its
-    parameters and moments unchanged (a stopped or diverged member is frozen); padding entries have zero
-    gradients and moments, so they never move.
+    parameters and moments unchanged (a stopped or diverged member is frozen): on the CPU the kernel skips its
+    rows, on a GPU they are stepped and written back (`_Freezer`); padding entries have zero gradients and
+    moments, so they never move.
     """
 
     def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor], eps: float,
@@ -123,8 +131,12 @@ class StackedAdam:
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
         self.t = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
-        rows = {id(p): len(owner) for p, owner in self.decayed}  # a decayed parameter is updated as (rows, cols)
-        self._shapes = [(rows[id(p)], -1) if id(p) in rows else (-1,) for p in self.params]
+        # the CPU kernels see each parameter as (rows, cols), each row one member's (or padding): a decayed
+        # parameter by the rows of its L2 map, any other by those of its owner map
+        by_row = {id(p): rows for p, rows in self.decayed}
+        self._row_owners = [by_row.get(id(p), own.reshape(-1)) for p, own in zip(self.params, owners)]
+        self._shapes = [(len(rows), -1) for rows in self._row_owners]
+        self._frozen: tuple[tuple[bool, ...], list[np.ndarray]] | None = None  # rows of stopped members, per active set
         self._arrays: list[list[np.ndarray]] | None = None
         self._coef: tuple[Tensor, dict[int, np.ndarray]] | None = None  # λ per member, and its rows' 2·λ (CPU)
 
@@ -134,16 +146,25 @@ class StackedAdam:
         of the decayed parameters taking the L2 term 2·λ_m·W first (`l2`: λ per member, (M,); None: no term)."""
         self.t += 1
         t = float(self.t)
-        restore = self.freezer.hold(list(zip(self.params, self.m, self.v)), active)
         if self.params[0].device.type == "cpu":
-            self._cpu_step(lr, t, l2)
+            self._cpu_step(lr, t, l2, active)
         else:
+            restore = self.freezer.hold(list(zip(self.params, self.m, self.v)), active)
             if l2 is not None:
                 add_l2_grad(self.decayed, l2)
             torch._fused_adam_(self.params, [p.grad for p in self.params], self.m, self.v, [],
                                [self.t] * len(self.params), lr=lr, beta1=self.b1, beta2=self.b2, weight_decay=0.0,
                                eps=self.eps / math.sqrt(1 - self.b2**t), amsgrad=False, maximize=False)
-        restore()
+            restore()
+
+    def _frozen_rows(self, active: Tensor) -> list[np.ndarray]:
+        """Per parameter, which of its rows belong to a member whose `active` entry is False (padding rows never),
+        kept while the set of active members is the same (it changes only when a member stops)."""
+        key = tuple(active.tolist())
+        if self._frozen is None or self._frozen[0] != key:
+            stopped = torch.cat([~active, active.new_zeros(1)]).cpu()  # padding (owner M) is never frozen
+            self._frozen = key, [stopped[rows.cpu()].numpy() for rows in self._row_owners]
+        return self._frozen[1]
 
     def _decay_coefficients(self, l2: Tensor) -> dict[int, np.ndarray]:
         """`_row_coefficients` as numpy arrays, kept while λ per member is the same (it changes only when a member
@@ -152,8 +173,9 @@ class StackedAdam:
             self._coef = l2.clone(), {i: c.numpy() for i, c in _row_coefficients(self.decayed, l2).items()}
         return self._coef[1]
 
-    def _cpu_step(self, lr: float, t: float, l2: Tensor | None) -> None:
-        """One numba pass per parameter, in the parameters' precision (Keras: scalars in the weights' dtype)."""
+    def _cpu_step(self, lr: float, t: float, l2: Tensor | None, active: Tensor) -> None:
+        """One numba pass per parameter over the rows of active members, in the parameters' precision (Keras:
+        scalars in the weights' dtype)."""
         real = np.dtype(str(self.params[0].dtype).removeprefix("torch.")).type
         b1, b2, one = real(self.b1), real(self.b2), real(1)
         scalars = (real(lr) * (np.sqrt(one - b2 ** real(t)) / (one - b1 ** real(t))), b1, one - b1, b2, one - b2,
@@ -162,12 +184,12 @@ class StackedAdam:
         if self._arrays is None:  # numpy views of parameters and moments: they are updated in place, never replaced
             self._arrays = [[x.detach().view(shape).numpy() for x in (p, m, v)]
                             for p, m, v, shape in zip(self.params, self.m, self.v, self._shapes)]
-        for p, (pa, ma, va), shape in zip(self.params, self._arrays, self._shapes):
+        for p, (pa, ma, va), shape, frozen in zip(self.params, self._arrays, self._shapes, self._frozen_rows(active)):
             ga = p.grad.contiguous().view(shape).numpy()
             if id(p) in coef:
-                _keras_adam_decayed(pa, ga, ma, va, coef[id(p)], *scalars)
+                _keras_adam_decayed(pa, ga, ma, va, frozen, coef[id(p)], *scalars)
             else:
-                _keras_adam(pa, ga, ma, va, *scalars)
+                _keras_adam(pa, ga, ma, va, frozen, *scalars)
 
     def state_dict(self) -> dict:
         return {"m": self.m, "v": self.v, "t": self.t}
