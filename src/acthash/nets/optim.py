@@ -70,11 +70,11 @@ def add_l2_grad(decayed: Decayed, l2: Tensor) -> None:
 
 class _Freezer:
     """Keeps stopped members' entries unchanged through an optimizer step that steps every entry (torch's fused
-    Adam on a GPU, SGD). Every owner map has the leading
-    dims of its parameter and singletons after, so a member owns whole rows of the parameter seen as
-    (rows, rest): the step is taken for all, then the stopped members' rows (found once per set of stopped
-    members) are written back. Copying only those rows costs a fraction of the step; snapshotting whole
-    tensors made an epoch with one stopped member of a 161-member pack 2.7 times slower."""
+    Adam on a GPU, SGD). Every owner map has the leading dims of its parameter and singletons after, so a member
+    owns whole rows of the parameter seen as (rows, rest): the step is taken for all, then the stopped members'
+    rows (found once per set of stopped members) are written back. Copying only those rows costs a fraction of
+    the step; snapshotting whole tensors made an epoch with one stopped member of a 161-member pack 2.7 times
+    slower."""
 
     def __init__(self, params: Sequence[Tensor], owners: Sequence[Tensor]) -> None:
         for p, own in zip(params, owners):
