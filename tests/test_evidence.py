@@ -11,7 +11,8 @@ import yaml
 
 from acthash.params.config import resolve
 from acthash.run.cli import build_parser
-from acthash.run.evidence import read_registry, reproduce, stale_figures, stale_tables, write_figures, write_tables
+from acthash.run.evidence import (read_registry, reproduce, stale_figures, stale_tables, table_figure, write_figures,
+                                  write_tables)
 
 from .conftest import REPO
 
@@ -24,7 +25,7 @@ def test_every_generated_table_is_its_commands_output_on_the_committed_data():
 
 def table_figures(registry) -> set[str]:
     """The figures the table commands of `registry` draw beside their tables (their --figure)."""
-    return {w[i + 1] for w in map(str.split, registry.tables.values()) for i, x in enumerate(w) if x == "--figure"}
+    return {f for f in map(table_figure, registry.tables.values()) if f}
 
 
 def evidence_copy(tmp_path):

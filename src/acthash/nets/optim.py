@@ -68,6 +68,11 @@ def add_l2_grad(decayed: Decayed, l2: Tensor) -> None:
         p.grad.view(coef[id(p)].shape[0], -1).addcmul_(p.view(coef[id(p)].shape[0], -1), coef[id(p)].unsqueeze(1))
 
 
+def _stopped(active: Tensor) -> Tensor:
+    """(M + 1,) bool: the members whose `active` entry is False, then padding (owner M), which is never frozen."""
+    return torch.cat([~active, active.new_zeros(1)])
+
+
 class _Freezer:
     """Keeps stopped members' entries unchanged through an optimizer step that steps every entry (torch's fused
     Adam on a GPU, SGD). Every owner map has the leading dims of its parameter and singletons after, so a member
@@ -89,7 +94,7 @@ class _Freezer:
     def rows(self, active: Tensor) -> list[Tensor]:
         key = tuple(active.tolist())
         if self._rows is None or self._rows[0] != key:
-            inactive = torch.cat([~active, active.new_zeros(1)])  # padding (owner M) is never frozen
+            inactive = _stopped(active)
             self._rows = key, [inactive[own].reshape(-1).nonzero().squeeze(1) for own in self.owners]
         return self._rows[1]
 
@@ -162,7 +167,7 @@ class StackedAdam:
         kept while the set of active members is the same (it changes only when a member stops)."""
         key = tuple(active.tolist())
         if self._frozen is None or self._frozen[0] != key:
-            stopped = torch.cat([~active, active.new_zeros(1)]).cpu()  # padding (owner M) is never frozen
+            stopped = _stopped(active).cpu()
             self._frozen = key, [stopped[rows.cpu()].numpy() for rows in self._row_owners]
         return self._frozen[1]
 

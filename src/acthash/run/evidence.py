@@ -144,15 +144,20 @@ def stale_tables(root: Path | str = ".") -> list[str]:
             if read_table(key, root) != table_output(command, root, figures=False)]
 
 
+def table_figure(command: str) -> str | None:
+    """The figure a table command draws beside its table (its `--figure`), or None."""
+    words = shlex.split(command)
+    return words[words.index("--figure") + 1] if "--figure" in words else None
+
+
 def figure_sources(root: Path | str = ".") -> dict[str, list[str]]:
     """Each committed figure → the datasets it is drawn from: a figure folder's registered dataset, or the
     datasets a table command that draws a `--figure` names, in its order."""
     registry = read_registry(root)
     sources = {path: [entry.dataset] for entry in registry.figures for path in entry.paths}
     for command in registry.tables.values():
-        words = shlex.split(command)
-        if "--figure" in words:
-            sources[words[words.index("--figure") + 1]] = [w for w in words if w.endswith(".nc")]
+        if figure := table_figure(command):
+            sources[figure] = [w for w in shlex.split(command) if w.endswith(".nc")]
     return sources
 
 
